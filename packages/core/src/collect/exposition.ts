@@ -1,0 +1,82 @@
+// Renders metric families as Prometheus text 0.0.4 or OpenMetrics 1.0, the way Python's
+// generate_latest does (FORMAT.md §8): used for merged output and for a local Registry.
+import { compareCodePoints, type LabelPairs } from '../format/key.js';
+import { floatToGoString } from '../format/number.js';
+
+export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+export const OPENMETRICS_CONTENT_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
+
+export interface Sample {
+  name: string;
+  /** Label pairs sorted by name in code-point order (see `sortedPairs`). */
+  labels: LabelPairs;
+  value: number;
+}
+
+export interface Family {
+  /** The family name; for counters without the `_total` suffix. */
+  name: string;
+  help: string;
+  type: 'counter' | 'gauge' | 'histogram' | 'summary' | 'untyped';
+  samples: Sample[];
+}
+
+/** Label pairs from a record, sorted as the exposition wants them. */
+export function sortedPairs(labels: Record<string, string>): Array<[string, string]> {
+  return Object.entries(labels).sort((a, b) => compareCodePoints(a[0], b[0]));
+}
+
+const LEGACY_METRIC = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+const LEGACY_LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+/** Replaces each character that is not legacy-valid with `_` (escaping scheme "underscores"). */
+function escapeName(name: string, legacy: RegExp, first: RegExp, rest: RegExp): string {
+  if (legacy.test(name)) return name;
+  let out = '';
+  let i = 0;
+  for (const ch of name) {
+    out += (i === 0 ? first : rest).test(ch) ? ch : '_';
+    i++;
+  }
+  return out;
+}
+const metricName = (n: string) => escapeName(n, LEGACY_METRIC, /^[a-zA-Z_:]$/, /^[a-zA-Z0-9_:]$/);
+const labelName = (n: string) => escapeName(n, LEGACY_LABEL, /^[a-zA-Z_]$/, /^[a-zA-Z0-9_]$/);
+
+const escapeHelp = (s: string) => s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+const escapeHelpOpenMetrics = (s: string) => escapeHelp(s).replace(/"/g, '\\"');
+const escapeLabelValue = (s: string) => s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+
+function renderSample(sample: Sample): string {
+  let line = metricName(sample.name);
+  if (sample.labels.length > 0) {
+    line += '{';
+    for (let i = 0; i < sample.labels.length; i++) {
+      if (i > 0) line += ',';
+      line += `${labelName(sample.labels[i][0])}="${escapeLabelValue(sample.labels[i][1])}"`;
+    }
+    line += '}';
+  }
+  return `${line} ${floatToGoString(sample.value)}\n`;
+}
+
+export function renderText(families: Iterable<Family>): string {
+  let out = '';
+  for (const family of families) {
+    const name = metricName(family.type === 'counter' ? `${family.name}_total` : family.name);
+    out += `# HELP ${name} ${escapeHelp(family.help)}\n# TYPE ${name} ${family.type}\n`;
+    for (const sample of family.samples) out += renderSample(sample);
+  }
+  return out;
+}
+
+export function renderOpenMetrics(families: Iterable<Family>): string {
+  let out = '';
+  for (const family of families) {
+    const name = metricName(family.name);
+    const type = family.type === 'untyped' ? 'unknown' : family.type;
+    out += `# HELP ${name} ${escapeHelpOpenMetrics(family.help)}\n# TYPE ${name} ${type}\n`;
+    for (const sample of family.samples) out += renderSample(sample);
+  }
+  return out + '# EOF\n';
+}

@@ -1,0 +1,52 @@
+// File names in the directory (FORMAT.md §3): `<type>_<id>.db`, `gauge_<mode>_<id>.db`.
+
+export const METRIC_TYPES = ['counter', 'gauge', 'histogram', 'summary'] as const;
+export type MetricType = (typeof METRIC_TYPES)[number];
+
+export const GAUGE_MODES = [
+  'all', 'liveall', 'min', 'livemin', 'max', 'livemax', 'sum', 'livesum', 'mostrecent', 'livemostrecent',
+] as const;
+export type GaugeMode = (typeof GAUGE_MODES)[number];
+
+export function isGaugeMode(mode: unknown): mode is GaugeMode {
+  return typeof mode === 'string' && (GAUGE_MODES as readonly string[]).includes(mode);
+}
+
+/** Modes whose files belong to a live process only and are deleted when it dies. */
+export function isLiveMode(mode: GaugeMode): boolean {
+  return mode.startsWith('live');
+}
+
+/** A process id may not contain `_`: Python's reader splits file names on it. */
+export function checkProcessId(id: string): string {
+  if (id === '' || !/^[A-Za-z0-9.-]+$/.test(id)) {
+    throw new Error(`Invalid process id "${id}": use letters, digits, "." or "-" (no "_", which file names use as separator)`);
+  }
+  return id;
+}
+
+export function dbFileName(type: MetricType, id: string, mode?: GaugeMode): string {
+  if (type === 'gauge') return `gauge_${mode ?? 'all'}_${id}.db`;
+  return `${type}_${id}.db`;
+}
+
+export interface ParsedFileName {
+  type: MetricType;
+  mode?: GaugeMode;
+  id: string;
+}
+
+/** Parses a metrics file name, or returns null for a name that is not one. */
+export function parseDbFileName(name: string): ParsedFileName | null {
+  if (!name.endsWith('.db') || name.startsWith('.')) return null;
+  const parts = name.slice(0, -3).split('_');
+  const type = parts[0] as MetricType;
+  if (type === 'gauge') {
+    const id = parts.slice(2).join('_');
+    if (!isGaugeMode(parts[1]) || id === '') return null;
+    return { type, mode: parts[1], id };
+  }
+  const id = parts.slice(1).join('_');
+  if (!(METRIC_TYPES as readonly string[]).includes(type) || id === '') return null;
+  return { type, id };
+}

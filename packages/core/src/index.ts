@@ -1,0 +1,17 @@
+export { Counter, CounterSeries, type CounterConfiguration } from './metrics/counter.js';
+export { Gauge, GaugeSeries, DEFAULT_GAUGE_MODE, type GaugeConfiguration } from './metrics/gauge.js';
+export { Histogram, HistogramSeries, DEFAULT_BUCKETS, type HistogramConfiguration } from './metrics/histogram.js';
+export { Summary, SummarySeries, DEFAULT_PERCENTILES, type SummaryConfiguration } from './metrics/summary.js';
+export { Registry, globalRegistry, globalRegistry as register, type RegistryContentType } from './metrics/registry.js';
+export { linearBuckets, exponentialBuckets } from './metrics/buckets.js';
+export { validateMetricName, validateLabelName, allowUtf8Names, type LabelValues } from './metrics/validation.js';
+export { clock } from './metrics/clock.js';
+export type { Aggregator, MetricConfiguration, MetricObjectWithValues, MetricValue } from './metrics/metric.js';
+export { PROMETHEUS_CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE, renderText, renderOpenMetrics, type Family, type Sample } from './collect/exposition.js';
+export { configureStorage, currentStorage, defaultProcessId, multiprocessDirFromEnv, type Storage } from './storage/storage.js';
+export { GAUGE_MODES, type GaugeMode, type MetricType, dbFileName, parseDbFileName } from './format/names.js';
+export { encodeKey, decodeKey } from './format/key.js';
+export { floatToGoString } from './format/number.js';
+export { CorruptFileError, type ParsedEntry } from './format/entries.js';
+export { DbFileReader, ReadBuffer, readDbFile } from './format/reader.js';
+export { MappedFile } from './format/mapped-file.js';

@@ -1,0 +1,138 @@
+// Gauge with prom-client's API and Python's multiprocess modes.
+import type { Family } from '../collect/exposition.js';
+import { isGaugeMode, type GaugeMode } from '../format/names.js';
+import { clock } from './clock.js';
+import { Metric, Series, secondsSince, type MetricConfiguration, type MetricObjectWithValues } from './metric.js';
+import { invalidNumber, type LabelValue, type LabelValues } from './validation.js';
+
+export interface GaugeConfiguration<T extends string> extends MetricConfiguration<T> {
+  /**
+   * How the collector merges this gauge across processes (Python's multiprocess_mode).
+   * Default `livesum`: the sum over live processes, which is what prom-client's
+   * AggregatorRegistry reports by default, without the per-pid series of Python's `all`.
+   */
+  multiprocessMode?: GaugeMode;
+}
+
+export const DEFAULT_GAUGE_MODE: GaugeMode = 'livesum';
+
+export class GaugeSeries extends Series {
+  constructor(
+    labels: Record<string, string>,
+    private readonly slot: number,
+    private readonly gauge: { readonly name: string; readonly stampsTime: boolean },
+  ) {
+    super(labels);
+  }
+
+  set(value: number): void {
+    if (typeof value !== 'number') throw invalidNumber(value);
+    this.values[this.slot] = value;
+    if (this.gauge.stampsTime) this.values[this.slot + 1] = clock.now();
+  }
+
+  inc(value?: number): void {
+    this.add(value === undefined ? 1 : value);
+  }
+
+  dec(value?: number): void {
+    this.add(value === undefined ? -1 : -value);
+  }
+
+  setToCurrentTime(): void {
+    this.set(Date.now() / 1000);
+  }
+
+  /** Starts a timer; the returned function sets the gauge to the elapsed seconds. */
+  startTimer(): () => number {
+    const start = process.hrtime.bigint();
+    return () => {
+      const seconds = secondsSince(start);
+      this.set(seconds);
+      return seconds;
+    };
+  }
+
+  get(): number {
+    return this.values[this.slot];
+  }
+
+  zero(): void {
+    this.values[this.slot] = 0;
+    this.values[this.slot + 1] = 0;
+  }
+
+  private add(delta: number): void {
+    if (typeof delta !== 'number' || Number.isNaN(delta)) throw invalidNumber(delta, 'Delta');
+    if (this.gauge.stampsTime) {
+      throw new Error(`Gauge ${this.gauge.name} is in a mostrecent mode: only set() is allowed, not inc() or dec()`);
+    }
+    this.values[this.slot] += delta;
+  }
+}
+
+export class Gauge<T extends string = string> extends Metric<T, GaugeSeries> {
+  readonly type = 'gauge' as const;
+  readonly multiprocessMode: GaugeMode;
+  readonly stampsTime: boolean;
+
+  constructor(config: GaugeConfiguration<T>) {
+    const mode = config?.multiprocessMode ?? DEFAULT_GAUGE_MODE;
+    if (!isGaugeMode(mode)) {
+      throw new Error(`Invalid multiprocessMode "${String(mode)}" for gauge ${config.name}: use one of all, liveall, min, livemin, max, livemax, sum, livesum, mostrecent, livemostrecent`);
+    }
+    super(config, 'gauge', mode);
+    this.multiprocessMode = mode;
+    this.stampsTime = mode === 'mostrecent' || mode === 'livemostrecent';
+    this.initialize();
+  }
+
+  protected createSeries(labels: Record<string, string>, pairs: Array<[string, string]>): GaugeSeries {
+    return new GaugeSeries(labels, this.store.slotFor(this.key(this.name, pairs)), this);
+  }
+
+  set(labels: LabelValues<T> | number, value?: number): void {
+    if (typeof labels === 'object' && labels !== null) this.seriesFor(labels).set(value as number);
+    else this.seriesFor(undefined).set(labels);
+  }
+
+  inc(labels?: LabelValues<T> | number, value?: number): void {
+    if (typeof labels === 'object' && labels !== null) this.seriesFor(labels).inc(value);
+    else this.seriesFor(undefined).inc(labels);
+  }
+
+  dec(labels?: LabelValues<T> | number, value?: number): void {
+    if (typeof labels === 'object' && labels !== null) this.seriesFor(labels).dec(value);
+    else this.seriesFor(undefined).dec(labels);
+  }
+
+  setToCurrentTime(labels?: LabelValues<T>): void {
+    this.seriesFor(labels).setToCurrentTime();
+  }
+
+  /** Starts a timer; the returned function sets the gauge (with extra labels, if given) to the elapsed seconds. */
+  startTimer(labels?: LabelValues<T>): (endLabels?: LabelValues<T>) => number {
+    const start = process.hrtime.bigint();
+    return (endLabels) => {
+      const seconds = secondsSince(start);
+      this.set({ ...labels, ...endLabels } as LabelValues<T>, seconds);
+      return seconds;
+    };
+  }
+
+  labels(...values: Array<LabelValue | LabelValues<T>>): GaugeSeries {
+    return this.seriesFor(this.labelsOf(values));
+  }
+
+  async get(): Promise<MetricObjectWithValues<T>> {
+    await this.runCollect();
+    const values = [...this.allSeries()].map((s) => ({ value: s.get(), labels: s.labels as LabelValues<T> }));
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+
+  async family(): Promise<Family> {
+    await this.runCollect();
+    const samples = [...this.allSeries()].map((s) => ({ name: this.name, labels: Object.entries(s.labels), value: s.get() }));
+    return { name: this.name, help: this.help, type: 'gauge', samples };
+  }
+}

@@ -1,0 +1,143 @@
+// Histogram with prom-client's API. Stored as Python does: `x_sum`, then one
+// non-cumulative `x_bucket` entry per bound with `le`, `+Inf` last; no `_count` entry.
+import type { Family, Sample } from '../collect/exposition.js';
+import { sortLabelPairs } from '../format/key.js';
+import { floatToGoString } from '../format/number.js';
+import { Metric, Series, secondsSince, type MetricConfiguration, type MetricObjectWithValues } from './metric.js';
+import { invalidNumber, type LabelValue, type LabelValues } from './validation.js';
+
+export interface HistogramConfiguration<T extends string> extends MetricConfiguration<T> {
+  buckets?: number[];
+}
+
+export const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export class HistogramSeries extends Series {
+  constructor(
+    labels: Record<string, string>,
+    private readonly sumSlot: number,
+    /** One slot per bound of `bounds`, then one for +Inf. */
+    private readonly bucketSlots: Int32Array,
+    private readonly bounds: Float64Array,
+  ) {
+    super(labels);
+  }
+
+  observe(value: number): void {
+    if (typeof value !== 'number' || !Number.isFinite(value)) throw invalidNumber(value);
+    const bounds = this.bounds;
+    let b = 0;
+    while (b < bounds.length && value > bounds[b]) b++;
+    this.values[this.bucketSlots[b]] += 1;
+    this.values[this.sumSlot] += value;
+  }
+
+  /** Starts a timer; the returned function observes the elapsed seconds. */
+  startTimer(): () => number {
+    const start = process.hrtime.bigint();
+    return () => {
+      const seconds = secondsSince(start);
+      this.observe(seconds);
+      return seconds;
+    };
+  }
+
+  /** Cumulative bucket counts (the last one is +Inf, which is also the count) and the sum. */
+  snapshot(): { cumulative: number[]; sum: number } {
+    const cumulative: number[] = [];
+    let running = 0;
+    for (const slot of this.bucketSlots) cumulative.push((running += this.values[slot]));
+    return { cumulative, sum: this.values[this.sumSlot] };
+  }
+
+  zero(): void {
+    this.values[this.sumSlot] = 0;
+    for (const slot of this.bucketSlots) this.values[slot] = 0;
+  }
+}
+
+export class Histogram<T extends string = string> extends Metric<T, HistogramSeries> {
+  readonly type = 'histogram' as const;
+  /** Finite upper bounds, ascending; +Inf is implied. */
+  readonly upperBounds: readonly number[];
+  private readonly bounds: Float64Array;
+  private readonly boundLabels: string[];
+
+  constructor(config: HistogramConfiguration<T>) {
+    super(config, 'histogram');
+    if (this.labelNames.includes('le' as T)) throw new Error('le is a reserved label keyword');
+    const buckets = [...(config.buckets ?? DEFAULT_BUCKETS)];
+    if (buckets.length > 0 && buckets[buckets.length - 1] === Infinity) buckets.pop();
+    for (let i = 0; i < buckets.length; i++) {
+      if (typeof buckets[i] !== 'number' || Number.isNaN(buckets[i])) throw new Error(`Histogram ${this.name}: bucket ${String(buckets[i])} is not a number`);
+      if (i > 0 && buckets[i] <= buckets[i - 1]) throw new Error(`Histogram ${this.name}: buckets must be in increasing order, got ${buckets.join(', ')}`);
+    }
+    this.upperBounds = Object.freeze(buckets);
+    this.bounds = Float64Array.from(buckets);
+    this.boundLabels = [...buckets.map(floatToGoString), '+Inf'];
+    this.initialize();
+  }
+
+  protected createSeries(labels: Record<string, string>, pairs: Array<[string, string]>): HistogramSeries {
+    const sumSlot = this.store.slotFor(this.key(`${this.name}_sum`, pairs));
+    const bucketSlots = new Int32Array(this.boundLabels.length);
+    const bucketName = `${this.name}_bucket`;
+    this.boundLabels.forEach((le, i) => {
+      const withLe = sortLabelPairs([...pairs, ['le', le] as [string, string]]);
+      bucketSlots[i] = this.store.slotFor(this.key(bucketName, withLe));
+    });
+    return new HistogramSeries(labels, sumSlot, bucketSlots, this.bounds);
+  }
+
+  /** `observe(value)` or `observe(labels, value)`. */
+  observe(labels: LabelValues<T> | number, value?: number): void {
+    if (typeof labels === 'object' && labels !== null) this.seriesFor(labels).observe(value as number);
+    else this.seriesFor(undefined).observe(labels);
+  }
+
+  /** Starts a timer; the returned function observes the elapsed seconds (with extra labels, if given). */
+  startTimer(labels?: LabelValues<T>): (endLabels?: LabelValues<T>) => number {
+    const start = process.hrtime.bigint();
+    return (endLabels) => {
+      const seconds = secondsSince(start);
+      this.observe({ ...labels, ...endLabels } as LabelValues<T>, seconds);
+      return seconds;
+    };
+  }
+
+  labels(...values: Array<LabelValue | LabelValues<T>>): HistogramSeries {
+    return this.seriesFor(this.labelsOf(values));
+  }
+
+  async get(): Promise<MetricObjectWithValues<T>> {
+    await this.runCollect();
+    const values = [];
+    for (const s of this.allSeries()) {
+      const { cumulative, sum } = s.snapshot();
+      const count = cumulative[cumulative.length - 1];
+      for (let i = 0; i < cumulative.length; i++) {
+        const le = i < this.upperBounds.length ? this.upperBounds[i] : '+Inf';
+        values.push({ labels: { ...s.labels, le } as LabelValues<T>, value: cumulative[i], metricName: `${this.name}_bucket` });
+      }
+      values.push({ labels: s.labels as LabelValues<T>, value: sum, metricName: `${this.name}_sum` });
+      values.push({ labels: s.labels as LabelValues<T>, value: count, metricName: `${this.name}_count` });
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+
+  async family(): Promise<Family> {
+    await this.runCollect();
+    const samples: Sample[] = [];
+    for (const s of this.allSeries()) {
+      const { cumulative, sum } = s.snapshot();
+      const labels = Object.entries(s.labels);
+      samples.push({ name: `${this.name}_sum`, labels, value: sum });
+      for (let i = 0; i < cumulative.length; i++) {
+        const withLe = sortLabelPairs([...labels, ['le', this.boundLabels[i]] as [string, string]]);
+        samples.push({ name: `${this.name}_bucket`, labels: withLe, value: cumulative[i] });
+      }
+      samples.push({ name: `${this.name}_count`, labels, value: cumulative[cumulative.length - 1] });
+    }
+    return { name: this.name, help: this.help, type: 'histogram', samples };
+  }
+}

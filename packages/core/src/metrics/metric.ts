@@ -1,0 +1,213 @@
+// The base every metric type shares: configuration checks, registration, and the
+// series cache. A label set is resolved to its child once; later calls walk a tree of
+// Maps keyed by the raw label values, so a labeled update builds no hash string.
+import { encodeKey, sortLabelPairs } from '../format/key.js';
+import type { SeriesStore, ValueHolder } from '../format/mapped-file.js';
+import type { GaugeMode, MetricType } from '../format/names.js';
+import { currentStorage } from '../storage/storage.js';
+import type { Family } from '../collect/exposition.js';
+import { globalRegistry, type Registry } from './registry.js';
+import {
+  labelsFromArgs, unknownLabelError, validateLabel, validateLabelName, validateMetricName,
+  type LabelValue, type LabelValues,
+} from './validation.js';
+
+export type Aggregator = 'omit' | 'sum' | 'first' | 'min' | 'max' | 'average';
+
+export interface MetricConfiguration<T extends string> {
+  name: string;
+  help: string;
+  labelNames?: readonly T[];
+  registers?: Registry[];
+  aggregator?: Aggregator;
+  collect?: (this: any) => void | Promise<void>;
+}
+
+export interface MetricValue<T extends string> {
+  value: number;
+  labels: LabelValues<T>;
+  metricName?: string;
+}
+
+export interface MetricObjectWithValues<T extends string> {
+  name: string;
+  help: string;
+  type: MetricType;
+  aggregator: Aggregator;
+  values: Array<MetricValue<T>>;
+}
+
+/** A series: the slots it owns in the store, and its canonical labels. */
+export abstract class Series implements ValueHolder {
+  values!: Float64Array;
+  constructor(readonly labels: Record<string, string>) {}
+  /** Sets every value this series owns to zero. */
+  abstract zero(): void;
+}
+
+const EMPTY_LABELS = Object.freeze({});
+
+export abstract class Metric<T extends string, Child extends Series> {
+  readonly name: string;
+  readonly help: string;
+  readonly labelNames: readonly T[];
+  readonly aggregator: Aggregator;
+  readonly collect?: (this: any) => void | Promise<void>;
+  abstract readonly type: MetricType;
+
+  protected readonly store: SeriesStore;
+  private readonly sortedLabelNames: T[];
+  private readonly knownLabel: Record<string, true> = Object.create(null);
+  /** Canonical label key -> series, in creation order. */
+  private readonly series = new Map<string, Child>();
+  /** Raw label values, level by level in `labelNames` order -> series. A cache of `series`. */
+  private tree = new Map<unknown, unknown>();
+  private bare: Child | undefined;
+
+  constructor(config: MetricConfiguration<T>, type: MetricType, mode?: GaugeMode) {
+    if (config === null || typeof config !== 'object') throw new TypeError('constructor expected a config object');
+    if (!config.help) throw new Error('Missing mandatory help parameter');
+    if (!config.name) throw new Error('Missing mandatory name parameter');
+    if (!validateMetricName(config.name)) throw new Error(`Invalid metric name: "${config.name}"`);
+    const labelNames = config.labelNames ?? [];
+    if (!Array.isArray(labelNames) || !validateLabelName(labelNames)) {
+      throw new Error(`Invalid label name: ${JSON.stringify(labelNames)}`);
+    }
+    if (new Set(labelNames).size !== labelNames.length) throw new Error(`Duplicate label name in ${JSON.stringify(labelNames)}`);
+    if (config.collect !== undefined && typeof config.collect !== 'function') {
+      throw new Error('Optional "collect" parameter must be a function');
+    }
+    this.name = config.name;
+    this.help = config.help;
+    this.labelNames = [...labelNames];
+    this.aggregator = config.aggregator ?? 'sum';
+    this.collect = config.collect;
+    this.sortedLabelNames = sortLabelPairs(this.labelNames.map((n) => [n, ''] as [T, string])).map((p) => p[0]);
+    for (const label of this.labelNames) this.knownLabel[label] = true;
+    this.store = currentStorage().storeFor(type, mode);
+    this.registers = config.registers ?? [globalRegistry];
+  }
+
+  private readonly registers: Registry[];
+
+  /** Subclasses call this last in their constructor, when their own fields are set. */
+  protected initialize(): void {
+    if (this.labelNames.length === 0) this.bare = this.seriesFor(EMPTY_LABELS);
+    for (const registry of this.registers) registry.registerMetric(this as unknown as AnyMetric);
+  }
+
+  /** Allocates a new series for canonical labels (`pairs` sorted by name). */
+  protected abstract createSeries(labels: Record<string, string>, pairs: Array<[string, string]>): Child;
+
+  /** Encodes one sample's key in the Python format. */
+  protected key(sampleName: string, pairs: Array<readonly [string, string]>, familyName = this.name): string {
+    return encodeKey(familyName, sampleName, pairs, this.help);
+  }
+
+  /** The series for a label object; the hot path of every labeled call. */
+  protected seriesFor(labels: LabelValues<T> | undefined): Child {
+    if (labels === undefined) return this.bare ?? this.resolve(EMPTY_LABELS);
+    for (const name in labels) {
+      if (this.knownLabel[name] !== true) throw unknownLabelError(name, this.labelNames);
+    }
+    const names = this.labelNames;
+    if (names.length === 0) return this.bare ?? this.resolve(labels);
+    let node: unknown = this.tree;
+    for (let i = 0; i < names.length; i++) {
+      node = (node as Map<unknown, unknown>).get(labels[names[i]]);
+      if (node === undefined) return this.resolve(labels);
+    }
+    return (node as Child | undefined) ?? this.resolve(labels);
+  }
+
+  /** Finds or creates the series of a label set and caches it in the tree. */
+  private resolve(labels: LabelValues<T>): Child {
+    const pairs: Array<[string, string]> = [];
+    const canonical: Record<string, string> = {};
+    for (const name of this.sortedLabelNames) {
+      const value = labels[name];
+      if (value === undefined) continue;
+      if (typeof value !== 'string' && typeof value !== 'number') {
+        throw new TypeError(`Label "${name}" of ${this.name} must be a string or a number, got ${typeof value}`);
+      }
+      pairs.push([name, String(value)]);
+      canonical[name] = String(value);
+    }
+    const id = JSON.stringify(pairs);
+    let series = this.series.get(id);
+    if (!series) {
+      series = this.createSeries(canonical, pairs);
+      this.store.attach(series);
+      this.series.set(id, series);
+    }
+    const names = this.labelNames;
+    if (names.length === 0) return series;
+    let node = this.tree;
+    for (let i = 0; i < names.length - 1; i++) {
+      let next = node.get(labels[names[i]]) as Map<unknown, unknown> | undefined;
+      if (!next) node.set(labels[names[i]], (next = new Map()));
+      node = next;
+    }
+    node.set(labels[names[names.length - 1]], series);
+    return series;
+  }
+
+  /** Initialises a series at zero without changing it (prom-client's `zero`). */
+  zero(labels?: LabelValues<T>): void {
+    this.seriesFor(labels);
+  }
+
+  /**
+   * Drops a series from this process's view. In multiprocess mode its entry stays in
+   * the file with its last value: the format has no way to delete an entry.
+   */
+  remove(...args: Array<LabelValue | LabelValues<T>>): void {
+    const labels = labelsFromArgs(this.labelNames, args);
+    validateLabel(this.labelNames, labels);
+    const pairs = this.sortedLabelNames.filter((n) => labels[n] !== undefined).map((n) => [n, String(labels[n])]);
+    const id = JSON.stringify(pairs);
+    const series = this.series.get(id);
+    if (!series) return;
+    this.series.delete(id);
+    this.store.detach(series);
+    this.tree = new Map();
+    if (series === this.bare) this.bare = undefined;
+  }
+
+  /** Sets every series to zero and forgets the labeled ones, as prom-client does. */
+  reset(): void {
+    for (const series of this.series.values()) {
+      series.zero();
+      this.store.detach(series);
+    }
+    this.series.clear();
+    this.tree = new Map();
+    this.bare = undefined;
+    if (this.labelNames.length === 0) this.bare = this.seriesFor(EMPTY_LABELS);
+  }
+
+  protected allSeries(): IterableIterator<Child> {
+    return this.series.values();
+  }
+
+  protected labelsOf(args: Array<LabelValue | LabelValues<T>>): LabelValues<T> {
+    return labelsFromArgs(this.labelNames, args);
+  }
+
+  protected async runCollect(): Promise<void> {
+    if (this.collect) await this.collect();
+  }
+
+  abstract get(): Promise<MetricObjectWithValues<T>>;
+
+  /** This process's values as an exposition family. */
+  abstract family(): Promise<Family>;
+}
+
+/** Any metric, whatever its label names and series type. */
+export type AnyMetric = Metric<string, Series>;
+
+/** Seconds since a `process.hrtime.bigint()` start. */
+export function secondsSince(start: bigint): number {
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}

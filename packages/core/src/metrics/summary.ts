@@ -1,0 +1,157 @@
+// Summary with prom-client's API. Every process stores `x_count` and `x_sum` as Python
+// does; quantiles are computed in memory only when not in multiprocess mode.
+import type { Family, Sample } from '../collect/exposition.js';
+import { sortLabelPairs } from '../format/key.js';
+import { floatToGoString } from '../format/number.js';
+import { currentStorage } from '../storage/storage.js';
+import { Metric, Series, secondsSince, type MetricConfiguration, type MetricObjectWithValues } from './metric.js';
+import { TimeWindowQuantiles } from './quantiles.js';
+import { invalidNumber, type LabelValue, type LabelValues } from './validation.js';
+
+export interface SummaryConfiguration<T extends string> extends MetricConfiguration<T> {
+  percentiles?: number[];
+  maxAgeSeconds?: number;
+  ageBuckets?: number;
+  pruneAgedBuckets?: boolean;
+  compressCount?: number;
+}
+
+export const DEFAULT_PERCENTILES = [0.01, 0.05, 0.5, 0.9, 0.95, 0.99, 0.999];
+
+export class SummarySeries extends Series {
+  private observed = 0;
+
+  constructor(
+    labels: Record<string, string>,
+    private readonly countSlot: number,
+    private readonly sumSlot: number,
+    readonly quantiles: TimeWindowQuantiles | undefined,
+    private readonly compressCount: number,
+  ) {
+    super(labels);
+  }
+
+  observe(value: number): void {
+    if (typeof value !== 'number' || !Number.isFinite(value)) throw invalidNumber(value);
+    this.values[this.countSlot] += 1;
+    this.values[this.sumSlot] += value;
+    if (this.quantiles) {
+      this.quantiles.push(value);
+      if (++this.observed % this.compressCount === 0) this.quantiles.compress();
+    }
+  }
+
+  /** Starts a timer; the returned function observes the elapsed seconds. */
+  startTimer(): () => number {
+    const start = process.hrtime.bigint();
+    return () => {
+      const seconds = secondsSince(start);
+      this.observe(seconds);
+      return seconds;
+    };
+  }
+
+  count(): number {
+    return this.values[this.countSlot];
+  }
+
+  sum(): number {
+    return this.values[this.sumSlot];
+  }
+
+  zero(): void {
+    this.values[this.countSlot] = 0;
+    this.values[this.sumSlot] = 0;
+    this.quantiles?.reset();
+  }
+}
+
+export class Summary<T extends string = string> extends Metric<T, SummarySeries> {
+  readonly type = 'summary' as const;
+  readonly percentiles: readonly number[];
+  private readonly options: SummaryConfiguration<T>;
+  /** Quantiles need every observation in one place: only without a multiprocess directory. */
+  private readonly keepsQuantiles: boolean;
+
+  constructor(config: SummaryConfiguration<T>) {
+    super(config, 'summary');
+    if (this.labelNames.includes('quantile' as T)) throw new Error('quantile is a reserved label keyword');
+    const percentiles = config.percentiles ?? DEFAULT_PERCENTILES;
+    for (const p of percentiles) {
+      if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw new Error(`Summary ${this.name}: percentile ${String(p)} is not between 0 and 1`);
+    }
+    this.percentiles = Object.freeze([...percentiles]);
+    this.options = config;
+    this.keepsQuantiles = currentStorage().directory === undefined;
+    this.initialize();
+  }
+
+  protected createSeries(labels: Record<string, string>, pairs: Array<[string, string]>): SummarySeries {
+    const countSlot = this.store.slotFor(this.key(`${this.name}_count`, pairs));
+    const sumSlot = this.store.slotFor(this.key(`${this.name}_sum`, pairs));
+    const quantiles = this.keepsQuantiles
+      ? new TimeWindowQuantiles(this.options.maxAgeSeconds, this.options.ageBuckets)
+      : undefined;
+    return new SummarySeries(labels, countSlot, sumSlot, quantiles, this.options.compressCount ?? 1000);
+  }
+
+  /** `observe(value)` or `observe(labels, value)`. */
+  observe(labels: LabelValues<T> | number, value?: number): void {
+    if (typeof labels === 'object' && labels !== null) this.seriesFor(labels).observe(value as number);
+    else this.seriesFor(undefined).observe(labels);
+  }
+
+  /** Starts a timer; the returned function observes the elapsed seconds (with extra labels, if given). */
+  startTimer(labels?: LabelValues<T>): (endLabels?: LabelValues<T>) => number {
+    const start = process.hrtime.bigint();
+    return (endLabels) => {
+      const seconds = secondsSince(start);
+      this.observe({ ...labels, ...endLabels } as LabelValues<T>, seconds);
+      return seconds;
+    };
+  }
+
+  labels(...values: Array<LabelValue | LabelValues<T>>): SummarySeries {
+    return this.seriesFor(this.labelsOf(values));
+  }
+
+  private liveSeries(): SummarySeries[] {
+    const all = [...this.allSeries()];
+    if (!this.options.pruneAgedBuckets) return all;
+    return all.filter((s) => !s.quantiles || s.quantiles.size() > 0);
+  }
+
+  async get(): Promise<MetricObjectWithValues<T>> {
+    await this.runCollect();
+    const values = [];
+    for (const s of this.liveSeries()) {
+      if (s.quantiles) {
+        s.quantiles.compress();
+        for (const q of this.percentiles) {
+          values.push({ labels: { ...s.labels, quantile: q } as LabelValues<T>, value: s.quantiles.percentile(q) });
+        }
+      }
+      values.push({ labels: s.labels as LabelValues<T>, value: s.sum(), metricName: `${this.name}_sum` });
+      values.push({ labels: s.labels as LabelValues<T>, value: s.count(), metricName: `${this.name}_count` });
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+
+  async family(): Promise<Family> {
+    await this.runCollect();
+    const samples: Sample[] = [];
+    for (const s of this.liveSeries()) {
+      const labels = Object.entries(s.labels);
+      if (s.quantiles) {
+        s.quantiles.compress();
+        for (const q of this.percentiles) {
+          const withQuantile = [...labels, ['quantile', floatToGoString(q)] as [string, string]];
+          samples.push({ name: this.name, labels: sortLabelPairs(withQuantile), value: s.quantiles.percentile(q) });
+        }
+      }
+      samples.push({ name: `${this.name}_count`, labels, value: s.count() });
+      samples.push({ name: `${this.name}_sum`, labels, value: s.sum() });
+    }
+    return { name: this.name, help: this.help, type: 'summary', samples };
+  }
+}

@@ -1,0 +1,92 @@
+// Where series values live (Python's values.py): in memory, or in this process's files
+// in the multiprocess directory. Chosen once per process; metric classes are unchanged.
+import fs from 'node:fs';
+import path from 'node:path';
+import { isMainThread, threadId } from 'node:worker_threads';
+import { MappedFile, type SeriesStore } from '../format/mapped-file.js';
+import { checkProcessId, dbFileName, type GaugeMode, type MetricType } from '../format/names.js';
+import { MemoryStore } from './memory-store.js';
+
+export interface Storage {
+  /** The directory written to, or undefined for in-memory storage. */
+  readonly directory: string | undefined;
+  readonly processId: string | undefined;
+  storeFor(type: MetricType, mode?: GaugeMode): SeriesStore;
+}
+
+/** The multiprocess directory named by the environment, if any. */
+export function multiprocessDirFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env.PROMETHEUS_MULTIPROC_DIR || env.prometheus_multiproc_dir || undefined;
+}
+
+/** The pid for the main thread; `<pid>t<threadId>` for a worker thread, which gets files of its own. */
+export function defaultProcessId(): string {
+  return isMainThread ? String(process.pid) : `${process.pid}t${threadId}`;
+}
+
+class InMemoryStorage implements Storage {
+  readonly directory = undefined;
+  readonly processId = undefined;
+  private readonly stores = new Map<string, SeriesStore>();
+
+  storeFor(type: MetricType, mode?: GaugeMode): SeriesStore {
+    const name = type === 'gauge' ? `gauge_${mode}` : type;
+    let store = this.stores.get(name);
+    if (!store) this.stores.set(name, (store = new MemoryStore()));
+    return store;
+  }
+}
+
+class DirectoryStorage implements Storage {
+  private readonly files = new Map<string, MappedFile>();
+
+  constructor(readonly directory: string, readonly processId: string) {
+    checkProcessId(processId);
+    checkWritableDirectory(directory);
+  }
+
+  storeFor(type: MetricType, mode?: GaugeMode): SeriesStore {
+    const name = dbFileName(type, this.processId, mode);
+    let file = this.files.get(name);
+    if (!file) this.files.set(name, (file = MappedFile.open(path.join(this.directory, name))));
+    return file;
+  }
+}
+
+/** Throws an error naming the problem if `dir` is missing, not a directory, or not writable. */
+export function checkWritableDirectory(dir: string): void {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(dir);
+  } catch (err) {
+    throw new Error(`prom-multiproc: multiprocess directory ${dir} does not exist (${(err as NodeJS.ErrnoException).code}); create it before starting the processes`);
+  }
+  if (!stat.isDirectory()) throw new Error(`prom-multiproc: multiprocess directory ${dir} is not a directory`);
+  try {
+    fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
+  } catch (err) {
+    throw new Error(`prom-multiproc: multiprocess directory ${dir} is not writable by this process (${(err as NodeJS.ErrnoException).code})`);
+  }
+}
+
+let current: Storage | undefined;
+
+/** The storage of this process: decided on first use from PROMETHEUS_MULTIPROC_DIR. */
+export function currentStorage(): Storage {
+  if (!current) {
+    const dir = multiprocessDirFromEnv();
+    current = dir ? new DirectoryStorage(path.resolve(dir), defaultProcessId()) : new InMemoryStorage();
+  }
+  return current;
+}
+
+/**
+ * Chooses the storage explicitly, before any metric is created: a directory (with an
+ * optional process id, which must not contain `_`) or `undefined` for memory.
+ */
+export function configureStorage(options: { directory?: string; processId?: string } = {}): Storage {
+  current = options.directory
+    ? new DirectoryStorage(path.resolve(options.directory), options.processId ?? defaultProcessId())
+    : new InMemoryStorage();
+  return current;
+}
