@@ -1,0 +1,185 @@
+// The `prom-multiproc` command (bin/prom-multiproc.js calls `main`): `dump` prints a
+// merged directory once, `inspect` prints one file's entries. Exit codes: 0 success,
+// 1 the work failed (a corrupt file to inspect), 2 a usage error (unknown command or
+// flag, missing or non-existent --dir or FILE).
+import fs from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { renderOpenMetrics, renderText } from '../collect/exposition.js';
+import { DirectoryMerger, type MergeProblem } from '../collect/merge.js';
+import { looksLikePre018File, PRE_018_HINT } from '../format/legacy.js';
+import { parseDbFileName } from '../format/names.js';
+import { floatToGoString } from '../format/number.js';
+import { DbFileReader, ReadBuffer } from '../format/reader.js';
+
+export interface CliStreams {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+interface Command {
+  summary: string;
+  usage: string;
+  run(args: string[], io: CliStreams): Promise<number>;
+}
+
+/** A mistake in how the command was called: reported with a hint, exit code 2. */
+class UsageError extends Error {}
+
+const COMMANDS: Record<string, Command> = {
+  dump: {
+    summary: 'print the merged exposition of a metrics directory once',
+    usage: 'prom-multiproc dump --dir DIR [--openmetrics]',
+    run: dump,
+  },
+  inspect: {
+    summary: "print one metrics file's entries",
+    usage: 'prom-multiproc inspect FILE [--json]',
+    run: inspect,
+  },
+  // ---- serve: NOT IMPLEMENTED HERE. -------------------------------------------------
+  // `prom-multiproc serve --dir DIR --port PORT [--host HOST]` (DESIGN.md, "Interfaces")
+  // belongs to the HTTP server in src/serve/. Register it in this table as
+  //   serve: { summary: 'serve the merged directory on /metrics', usage: '...', run: serve },
+  // with `serve(args, io)` parsing its flags through `parse()` below like dump does.
+  // ------------------------------------------------------------------------------------
+};
+
+const NAME = 'prom-multiproc';
+
+export async function main(argv: string[], io: CliStreams = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  const [name, ...args] = argv;
+  if (name === undefined) {
+    await write(io.stderr, usage());
+    return 2;
+  }
+  if (name === 'help' || name === '--help' || name === '-h') {
+    const topic = args[0] !== undefined ? COMMANDS[args[0]] : undefined;
+    await write(io.stdout, topic ? `usage: ${topic.usage}\n` : usage());
+    return 0;
+  }
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (!command) {
+    await write(io.stderr, `${NAME}: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await command.run(args, io);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      await write(io.stderr, `${NAME} ${name}: ${err.message}\nusage: ${command.usage}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+function usage(): string {
+  const lines = Object.values(COMMANDS).map((c) => `  ${c.usage.padEnd(48)} ${c.summary}`);
+  return `usage: ${NAME} <command> [options]\n\ncommands:\n${lines.join('\n')}\n  ${'help [COMMAND]'.padEnd(48)} show this help\n`;
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** node:util parseArgs, strict, with its errors turned into usage errors. `--help` is always accepted. */
+function parse<O extends Options>(args: string[], options: O, allowPositionals = false) {
+  try {
+    return parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) throw new UsageError((err as Error).message);
+    throw err;
+  }
+}
+
+async function dump(args: string[], io: CliStreams): Promise<number> {
+  const { values } = parse(args, { dir: { type: 'string' }, openmetrics: { type: 'boolean' } });
+  if (values.help) return helpFor('dump', io);
+  const dir = values.dir as string | undefined;
+  if (dir === undefined || dir === '') throw new UsageError('missing --dir DIR (the metrics directory, e.g. "$PROMETHEUS_MULTIPROC_DIR")');
+  const stat = fs.statSync(dir, { throwIfNoEntry: false });
+  if (!stat) throw new UsageError(`directory ${dir} does not exist`);
+  if (!stat.isDirectory()) throw new UsageError(`${dir} is not a directory`);
+
+  let result;
+  try {
+    result = new DirectoryMerger(dir).merge();
+  } catch (err) {
+    await write(io.stderr, `${NAME} dump: ${(err as Error).message}\n`);
+    return 1;
+  }
+  for (const problem of result.problems) await write(io.stderr, describeProblem(problem));
+  await write(io.stdout, values.openmetrics ? renderOpenMetrics(result.families) : renderText(result.families));
+  return 0;
+}
+
+function describeProblem({ file, problem, reason }: MergeProblem): string {
+  const skipped = problem === 'corrupt' || problem === 'missing' || problem === 'unreadable' || problem === 'foreign';
+  return skipped ? `${NAME}: skipped ${file} (${problem}): ${reason}\n` : `${NAME}: warning: ${file} (${problem}): ${reason}\n`;
+}
+
+async function inspect(args: string[], io: CliStreams): Promise<number> {
+  const { values, positionals } = parse(args, { json: { type: 'boolean' } }, true);
+  if (values.help) return helpFor('inspect', io);
+  if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'missing FILE' : 'give exactly one FILE');
+  const file = positionals[0];
+  const stat = fs.statSync(file, { throwIfNoEntry: false });
+  if (!stat) throw new UsageError(`file ${file} does not exist`);
+  if (!stat.isFile()) throw new UsageError(`${file} is not a regular file`);
+
+  const reader = new DbFileReader(file);
+  const outcome = reader.read(new ReadBuffer());
+  if (!outcome.ok) {
+    const hint = outcome.problem === 'corrupt' && looksLikePre018File(file) ? `; ${PRE_018_HINT}` : '';
+    await write(io.stderr, `${NAME} inspect: ${file} is ${outcome.problem === 'corrupt' ? 'corrupt' : 'not readable'}: ${outcome.reason}${hint}\n`);
+    return 1;
+  }
+  const rows = reader.entries.map((entry, i) => ({ entry, value: reader.values[i], timestamp: reader.timestamps[i] }));
+  if (values.json) {
+    const json = rows.map(({ entry, value, timestamp }) => ({
+      offset: entry.offset,
+      keyLength: entry.keyLength,
+      padding: entry.pad,
+      valueOffset: entry.valueOffset,
+      metricName: entry.metricName,
+      sampleName: entry.sampleName,
+      labels: entry.labels,
+      help: entry.help,
+      // JSON has no NaN or infinities: those are given as the exposition writes them.
+      value: Number.isFinite(value) ? value : floatToGoString(value),
+      timestamp: Number.isFinite(timestamp) ? timestamp : floatToGoString(timestamp),
+    }));
+    await write(io.stdout, `${JSON.stringify(json, null, 2)}\n`);
+    return 0;
+  }
+  const name = parseDbFileName(file.split(/[\\/]/).pop()!);
+  const kind = !name
+    ? 'not a metrics file name: the collector skips it'
+    : `${name.type}${name.mode ? `, mode ${name.mode}` : ''}, process ${name.id}`;
+  let out = `${file}: ${kind}; ${rows.length} entries in ${reader.bytesRead} used bytes\n`;
+  const table = [['offset', 'sample', 'value', 'timestamp']];
+  for (const { entry, value, timestamp } of rows) {
+    const labels = Object.entries(entry.labels).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+    const sample = labels.length > 0 ? `${entry.sampleName}{${labels.join(',')}}` : entry.sampleName;
+    table.push([String(entry.offset), sample, floatToGoString(value), describeTimestamp(timestamp)]);
+  }
+  const widths = table[0].map((_, col) => Math.max(...table.map((row) => row[col].length)));
+  for (const row of table) out += row.map((cell, col) => (col === 0 ? cell.padStart(widths[0]) : cell.padEnd(widths[col]))).join('  ').trimEnd() + '\n';
+  await write(io.stdout, out);
+  return 0;
+}
+
+function describeTimestamp(seconds: number): string {
+  if (seconds === 0) return '0';
+  const date = new Date(seconds * 1000);
+  return Number.isNaN(date.getTime()) ? floatToGoString(seconds) : `${seconds} (${date.toISOString()})`;
+}
+
+async function helpFor(command: string, io: CliStreams): Promise<number> {
+  await write(io.stdout, `usage: ${COMMANDS[command].usage}\n${COMMANDS[command].summary}\n`);
+  return 0;
+}
+
+function write(stream: NodeJS.WritableStream, text: string): Promise<void> {
+  return new Promise((resolve) => {
+    stream.write(text, () => resolve());
+  });
+}

@@ -1,0 +1,322 @@
+// The directory merge against Python's golden output, and what it does with bad files,
+// mode conflicts and files that grow between merges.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DirectoryMerger, type MergeResult } from '../src/collect/merge.js';
+import { renderOpenMetrics, renderText } from '../src/collect/exposition.js';
+import { paddingFor } from '../src/format/entries.js';
+import { encodeKey, type LabelPairs } from '../src/format/key.js';
+import { MappedFile } from '../src/format/mapped-file.js';
+import { FIXTURES } from './helpers/fixtures.js';
+
+const fixture = (name: string) => path.join(FIXTURES, name);
+const expectedText = (name: string, file = 'expected.txt') => fs.readFileSync(path.join(fixture(name), file), 'utf8');
+const mergeDir = (dir: string, accumulate = true): MergeResult => new DirectoryMerger(dir).merge({ accumulate });
+
+const tempDirs: string[] = [];
+afterEach(() => {
+  for (const dir of tempDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A temp directory holding copies of the `*.db` files of the given fixtures. */
+function tempDirWith(...fixtures: string[]): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'merge-test-'));
+  tempDirs.push(dir);
+  for (const name of fixtures) {
+    for (const file of fs.readdirSync(fixture(name))) {
+      if (file.endsWith('.db')) fs.copyFileSync(path.join(fixture(name), file), path.join(dir, file));
+    }
+  }
+  return dir;
+}
+
+interface TestEntry {
+  metric: string;
+  sample: string;
+  labels?: LabelPairs;
+  help?: string;
+  value: number;
+  timestamp?: number;
+}
+
+/** Writes a metrics file the way Python's writer lays it out (FORMAT.md §5), truncated to `used`. */
+function writeDbFile(file: string, entries: TestEntry[]): void {
+  const parts: Buffer[] = [Buffer.alloc(8)];
+  for (const e of entries) {
+    const key = Buffer.from(encodeKey(e.metric, e.sample, e.labels ?? [], e.help ?? `${e.metric} help`), 'utf8');
+    const entry = Buffer.alloc(4 + key.length + paddingFor(key.length) + 16, 0x20);
+    entry.writeInt32LE(key.length, 0);
+    key.copy(entry, 4);
+    entry.writeDoubleLE(e.value, entry.length - 16);
+    entry.writeDoubleLE(e.timestamp ?? 0, entry.length - 8);
+    parts.push(entry);
+  }
+  const buf = Buffer.concat(parts);
+  buf.writeInt32LE(buf.length, 0);
+  fs.writeFileSync(file, buf);
+}
+
+const fixturesWithExpected = fs
+  .readdirSync(FIXTURES)
+  .filter((name) => fs.existsSync(path.join(fixture(name), 'expected.txt')) && name !== 'old_format_single_entry')
+  .sort();
+
+describe('merging the Python fixtures', () => {
+  it('covers the fixtures it should', () => {
+    expect(fixturesWithExpected.length).toBeGreaterThanOrEqual(13);
+    expect(fixturesWithExpected).toContain('mixed_realistic');
+  });
+
+  it.each(fixturesWithExpected)('%s merges to Python expected.txt byte for byte', (name) => {
+    const result = mergeDir(fixture(name));
+    expect(result.problems).toEqual([]);
+    expect(renderText(result.families)).toBe(expectedText(name));
+  });
+
+  const noAccumulate = fixturesWithExpected.filter((name) => fs.existsSync(path.join(fixture(name), 'expected_no_accumulate.txt')));
+  it('has the no-accumulate fixtures', () => expect(noAccumulate).toEqual(['histogram_custom', 'mixed_realistic']));
+
+  it.each(noAccumulate)('%s with accumulate=false matches expected_no_accumulate.txt', (name) => {
+    const result = mergeDir(fixture(name), false);
+    expect(renderText(result.families)).toBe(expectedText(name, 'expected_no_accumulate.txt'));
+    const histogramSamples = result.families.filter((f) => f.type === 'histogram').flatMap((f) => f.samples);
+    expect(histogramSamples.length).toBeGreaterThan(0);
+    expect(histogramSamples.filter((s) => s.name.endsWith('_count'))).toEqual([]);
+  });
+
+  it('reports the single-entry 0.17 file Python silently misreads as corrupt', () => {
+    const result = mergeDir(fixture('old_format_single_entry'));
+    expect(result.families).toEqual([]);
+    expect(result.problems).toHaveLength(1);
+    expect(result.problems[0]).toMatchObject({ file: 'gauge_all_1301.db', problem: 'corrupt' });
+    expect(result.problems[0].reason).toMatch(/runs past used/);
+    expect(result.problems[0].reason).toMatch(/0\.17/);
+    // Python's output, which we must not reproduce:
+    expect(expectedText('old_format_single_entry')).toContain('old_gauge{pid="1301"} 2.0');
+  });
+
+  it('counts what it read', () => {
+    const { stats } = mergeDir(fixture('counter_basic'));
+    expect(stats).toEqual({ files: 2, filesSkipped: 0, entries: 6, entriesParsed: 6, bytesRead: 640, series: 4 });
+  });
+
+  it('renders OpenMetrics with # EOF and counter HELP/TYPE without _total', () => {
+    const text = renderOpenMetrics(mergeDir(fixture('counter_basic')).families);
+    expect(text.endsWith('\n# EOF\n')).toBe(true);
+    expect(text).toContain('# HELP http_requests Total HTTP requests.\n# TYPE http_requests counter\n');
+    expect(text).toContain('http_requests_total{code="200",method="GET"} 7.0\n');
+    expect(text).not.toContain('# TYPE http_requests_total');
+  });
+});
+
+describe('bad files are skipped, the rest still merges', () => {
+  const errorCases: Array<[string, string, RegExp]> = [
+    ['error_corrupt_len', 'counter_1404.db', /entry at offset 8 .*runs past used \(72\)/],
+    ['error_zero_size', 'counter_1403.db', /0 bytes, shorter than its 4-byte header/],
+    ['error_old_format_v017', 'counter_1301.db', /prometheus_client <= 0\.17/],
+  ];
+
+  it.each(errorCases)('%s: %s is skipped with a reason naming the cause', (name, badFile, reason) => {
+    const dir = tempDirWith('counter_basic', name);
+    const result = mergeDir(dir);
+    const problem = result.problems.find((p) => p.file === badFile);
+    expect(problem).toMatchObject({ problem: 'corrupt' });
+    expect(problem!.reason).toMatch(reason);
+    expect(result.problems.every((p) => p.problem === 'corrupt')).toBe(true);
+    expect(renderText(result.families)).toBe(expectedText('counter_basic'));
+    expect(result.stats.filesSkipped).toBe(result.problems.length);
+  });
+
+  it('the 0.17 directory reports both of its files, the gauge too', () => {
+    const result = mergeDir(tempDirWith('error_old_format_v017'));
+    expect(result.problems.map((p) => p.file)).toEqual(['counter_1301.db', 'gauge_all_1301.db']);
+  });
+
+  it('skips foreign *.db names and junk, ignores dot-files and other names', () => {
+    const dir = tempDirWith('counter_basic');
+    const valid = path.join(fixture('counter_basic'), 'counter_101.db');
+    fs.copyFileSync(valid, path.join(dir, 'foo.db')); // a real metrics file under a foreign name
+    const sqlite = Buffer.alloc(4096);
+    sqlite.write('SQLite format 3\0');
+    fs.writeFileSync(path.join(dir, 'sqlite.db'), sqlite);
+    fs.writeFileSync(path.join(dir, 'counter_5.db'), sqlite); // junk under a valid name
+    fs.writeFileSync(path.join(dir, 'gauge_weird_5.db'), sqlite); // unknown gauge mode
+    fs.copyFileSync(valid, path.join(dir, '.counter_7.db')); // a writer's temp file
+    fs.copyFileSync(valid, path.join(dir, 'counter_8.db.tmp'));
+
+    const result = mergeDir(dir);
+    const byFile = Object.fromEntries(result.problems.map((p) => [p.file, p]));
+    expect(Object.keys(byFile).sort()).toEqual(['counter_5.db', 'foo.db', 'gauge_weird_5.db', 'sqlite.db']);
+    expect(byFile['foo.db'].problem).toBe('foreign');
+    expect(byFile['sqlite.db'].problem).toBe('foreign');
+    expect(byFile['gauge_weird_5.db'].problem).toBe('foreign');
+    expect(byFile['counter_5.db'].problem).toBe('corrupt');
+    expect(byFile['counter_5.db'].reason).toMatch(/header says \d+ bytes are used but the file has 4096/);
+    expect(renderText(result.families)).toBe(expectedText('counter_basic'));
+    expect(result.stats).toMatchObject({ files: 6, filesSkipped: 4 });
+  });
+
+  it('reports a listed file that cannot be opened as missing, and one that cannot be read as unreadable', () => {
+    const dir = tempDirWith('counter_basic');
+    fs.symlinkSync(path.join(dir, 'does-not-exist'), path.join(dir, 'counter_9.db'));
+    fs.mkdirSync(path.join(dir, 'histogram_9.db'));
+    const result = mergeDir(dir);
+    expect(result.problems).toEqual([
+      { file: 'counter_9.db', problem: 'missing', reason: expect.stringMatching(/vanished/) },
+      { file: 'histogram_9.db', problem: 'unreadable', reason: expect.stringMatching(/EISDIR/) },
+    ]);
+    expect(renderText(result.families)).toBe(expectedText('counter_basic'));
+  });
+
+  it('ignores a histogram bucket whose le is not a number, and merges the rest of its file', () => {
+    const dir = tempDirWith();
+    writeDbFile(path.join(dir, 'histogram_1.db'), [
+      { metric: 'h', sample: 'h_sum', value: 2 },
+      { metric: 'h', sample: 'h_bucket', labels: [['le', 'abc']], value: 5 },
+      { metric: 'h', sample: 'h_bucket', labels: [['le', '+Inf']], value: 1 },
+    ]);
+    const result = mergeDir(dir);
+    expect(result.problems).toEqual([{ file: 'histogram_1.db', problem: 'invalid-bucket', reason: expect.stringMatching(/"le" label that is not a number/) }]);
+    expect(renderText(result.families)).toBe('# HELP h h help\n# TYPE h histogram\nh_sum 2.0\nh_bucket{le="+Inf"} 1.0\nh_count 1.0\n');
+  });
+});
+
+describe('merge rules on hand-written files', () => {
+  it('gauge written with two modes: the last file in sorted order decides, reported as mode-conflict', () => {
+    const dir = tempDirWith();
+    writeDbFile(path.join(dir, 'gauge_sum_1.db'), [{ metric: 'g', sample: 'g', value: 3 }]);
+    writeDbFile(path.join(dir, 'gauge_all_2.db'), [{ metric: 'g', sample: 'g', value: 5 }]);
+    const result = mergeDir(dir);
+    // Sorted: gauge_all_2.db, gauge_sum_1.db; "sum" is last, so both values are summed.
+    expect(renderText(result.families)).toBe('# HELP g g help\n# TYPE g gauge\ng 8.0\n');
+    expect(result.problems).toHaveLength(1);
+    const [conflict] = result.problems;
+    expect(conflict.problem).toBe('mode-conflict');
+    expect(conflict.file).toBe('gauge_all_2.db');
+    expect(conflict.reason).toMatch(/gauge "g"/);
+    expect(conflict.reason).toMatch(/all \(first in gauge_all_2\.db\)/);
+    expect(conflict.reason).toMatch(/sum \(first in gauge_sum_1\.db\)/);
+    expect(conflict.reason).toMatch(/merged as "sum"/);
+    expect(result.stats.filesSkipped).toBe(0);
+  });
+
+  it('mostrecent: strictly greater timestamp wins, ties keep the earlier file, timestamp 0 never shows', () => {
+    const dir = tempDirWith();
+    writeDbFile(path.join(dir, 'gauge_mostrecent_1.db'), [
+      { metric: 'm', sample: 'm', labels: [['k', 'tie']], value: 1, timestamp: 10 },
+      { metric: 'm', sample: 'm', labels: [['k', 'unset']], value: 7, timestamp: 0 },
+    ]);
+    writeDbFile(path.join(dir, 'gauge_mostrecent_2.db'), [
+      { metric: 'm', sample: 'm', labels: [['k', 'tie']], value: 2, timestamp: 10 },
+      { metric: 'm', sample: 'm', labels: [['k', 'newer']], value: 4, timestamp: 0 },
+    ]);
+    writeDbFile(path.join(dir, 'gauge_mostrecent_3.db'), [
+      { metric: 'm', sample: 'm', labels: [['k', 'newer']], value: 5, timestamp: 3 },
+      { metric: 'm', sample: 'm', labels: [['k', 'tie']], value: 9, timestamp: 0 },
+    ]);
+    expect(renderText(mergeDir(dir).families)).toBe('# HELP m m help\n# TYPE m gauge\nm{k="tie"} 1.0\nm{k="newer"} 5.0\n');
+  });
+
+  it('min/max keep the first value until a strictly smaller/greater one; a user pid label is dropped in those modes', () => {
+    const dir = tempDirWith();
+    for (const [id, value] of [[1, 4], [2, -1], [3, 9]] as const) {
+      writeDbFile(path.join(dir, `gauge_min_${id}.db`), [{ metric: 'lo', sample: 'lo', labels: [['pid', 'user']], value }]);
+      writeDbFile(path.join(dir, `gauge_max_${id}.db`), [{ metric: 'hi', sample: 'hi', value }]);
+    }
+    expect(renderText(mergeDir(dir).families)).toBe('# HELP hi hi help\n# TYPE hi gauge\nhi 9.0\n# HELP lo lo help\n# TYPE lo gauge\nlo -1.0\n');
+  });
+
+  it('histograms with different bucket layouts merge over the union of bounds; "1" and "1.0" are one bound', () => {
+    const dir = tempDirWith();
+    writeDbFile(path.join(dir, 'histogram_1.db'), [
+      { metric: 'h', sample: 'h_sum', value: 1 },
+      { metric: 'h', sample: 'h_bucket', labels: [['le', '1.0']], value: 1 },
+      { metric: 'h', sample: 'h_bucket', labels: [['le', '+Inf']], value: 0 },
+    ]);
+    writeDbFile(path.join(dir, 'histogram_2.db'), [
+      { metric: 'h', sample: 'h_sum', value: 2 },
+      { metric: 'h', sample: 'h_bucket', labels: [['le', '0.5']], value: 1 },
+      { metric: 'h', sample: 'h_bucket', labels: [['le', '1']], value: 0 },
+      { metric: 'h', sample: 'h_bucket', labels: [['le', '+Inf']], value: 1 },
+    ]);
+    expect(renderText(mergeDir(dir).families)).toBe(
+      '# HELP h h help\n# TYPE h histogram\nh_sum 3.0\n' +
+        'h_bucket{le="0.5"} 1.0\nh_bucket{le="1.0"} 2.0\nh_bucket{le="+Inf"} 3.0\nh_count 3.0\n',
+    );
+  });
+
+  it('type and help come from the first file that names a family', () => {
+    const dir = tempDirWith();
+    writeDbFile(path.join(dir, 'counter_1.db'), [{ metric: 'x', sample: 'x_total', help: 'first', value: 1 }]);
+    writeDbFile(path.join(dir, 'counter_2.db'), [{ metric: 'x', sample: 'x_total', help: 'second', value: 2 }]);
+    expect(renderText(mergeDir(dir).families)).toBe('# HELP x_total first\n# TYPE x_total counter\nx_total 3.0\n');
+  });
+});
+
+describe('merging again', () => {
+  it('parses only entries added since the last merge and re-reads every value', () => {
+    const dir = tempDirWith('counter_basic');
+    const merger = new DirectoryMerger(dir);
+    const first = merger.merge();
+    expect(first.stats.entriesParsed).toBe(6);
+    expect(renderText(first.families)).toBe(expectedText('counter_basic'));
+
+    const writer = MappedFile.open(path.join(dir, 'counter_101.db'));
+    const jobs = writer.slotFor(encodeKey('jobs', 'jobs_total', [], 'Jobs processed.'));
+    writer.values[jobs] += 10; // an existing entry: 3 -> 13
+    const added = writer.slotFor(encodeKey('http_requests', 'http_requests_total', [['code', '404'], ['method', 'GET']], 'Total HTTP requests.'));
+    writer.values[added] = 9;
+
+    const second = merger.merge();
+    expect(second.problems).toEqual([]);
+    expect(second.stats).toMatchObject({ entriesParsed: 1, entries: 7 });
+    const text = renderText(second.families);
+    expect(text).toContain('http_requests_total{code="404",method="GET"} 9.0\n');
+    expect(text).toContain('jobs_total 14.0\n');
+
+    const third = merger.merge();
+    expect(third.stats.entriesParsed).toBe(0);
+    expect(renderText(third.families)).toBe(text);
+  });
+
+  it('re-parses a file replaced under the same name, and forgets files that are gone', () => {
+    const dir = tempDirWith('counter_basic');
+    const merger = new DirectoryMerger(dir);
+    merger.merge();
+    // Replace counter_102.db (2 entries) by a copy of counter_101.db (4 entries): a new inode.
+    const replacement = path.join(dir, '.replacement');
+    fs.copyFileSync(path.join(dir, 'counter_101.db'), replacement);
+    fs.renameSync(replacement, path.join(dir, 'counter_102.db'));
+    const replaced = merger.merge();
+    expect(replaced.stats.entriesParsed).toBe(4);
+    expect(renderText(replaced.families)).toBe(
+      '# HELP http_requests_total Total HTTP requests.\n# TYPE http_requests_total counter\n' +
+        'http_requests_total{code="200",method="GET"} 6.0\nhttp_requests_total{code="500",method="POST"} 1.0\n' +
+        'http_requests_total{code="201",method="PUT"} 0.0\n# HELP jobs_total Jobs processed.\n# TYPE jobs_total counter\njobs_total 6.0\n',
+    );
+
+    fs.unlinkSync(path.join(dir, 'counter_102.db'));
+    const shrunk = merger.merge();
+    expect(shrunk.problems).toEqual([]);
+    expect(shrunk.stats).toMatchObject({ files: 1, entries: 4, entriesParsed: 0 });
+    expect(renderText(shrunk.families)).toContain('http_requests_total{code="200",method="GET"} 3.0\n');
+  });
+
+  it('a file that turns corrupt is skipped, and merged again once it is whole', () => {
+    const dir = tempDirWith('counter_basic');
+    const merger = new DirectoryMerger(dir);
+    merger.merge();
+    const file = path.join(dir, 'counter_102.db');
+    const good = fs.readFileSync(file);
+    fs.writeFileSync(file, good.subarray(0, good.length - 8)); // truncated: used now points past the end
+    const broken = merger.merge();
+    expect(broken.problems).toEqual([{ file: 'counter_102.db', problem: 'corrupt', reason: expect.stringMatching(/used/) }]);
+    expect(renderText(broken.families)).toContain('jobs_total 3.0\n');
+    fs.writeFileSync(file, good);
+    const healed = merger.merge();
+    expect(healed.problems).toEqual([]);
+    expect(renderText(healed.families)).toBe(expectedText('counter_basic'));
+  });
+});
