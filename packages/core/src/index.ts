@@ -15,3 +15,8 @@ export { floatToGoString } from './format/number.js';
 export { CorruptFileError, type ParsedEntry } from './format/entries.js';
 export { DbFileReader, ReadBuffer, readDbFile } from './format/reader.js';
 export { MappedFile } from './format/mapped-file.js';
+export { DirectoryMerger, type MergeResult, type MergeProblem, type MergeStats } from './collect/merge.js';
+export { Collector, type CollectorOptions, type ExpositionFormat, type Scrape } from './collect/collector.js';
+export { markProcessDead, clearDirectory } from './collect/lifecycle.js';
+export { startMetricsServer, type MetricsServer, type MetricsServerOptions } from './serve/server.js';
+export { startClusterCollector, type ClusterCollector, type ClusterCollectorOptions } from './cluster/primary.js';

@@ -71,6 +71,11 @@ export function checkWritableDirectory(dir: string): void {
 
 let current: Storage | undefined;
 
+/** The storage of this process if a metric (or a call) has chosen it yet, without choosing. */
+export function currentStorageIfChosen(): Storage | undefined {
+  return current;
+}
+
 /** The storage of this process: decided on first use from PROMETHEUS_MULTIPROC_DIR. */
 export function currentStorage(): Storage {
   if (!current) {

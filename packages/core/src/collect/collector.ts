@@ -1,0 +1,101 @@
+// A scrape: merge the directory, add this process's own metrics and the collector's
+// self-metrics, render. Reads files only; never asks a worker for anything.
+import { currentStorageIfChosen } from '../storage/storage.js';
+import type { Registry } from '../metrics/registry.js';
+import {
+  OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, renderOpenMetrics, renderText, type Family,
+} from './exposition.js';
+import { DirectoryMerger, type MergeProblem, type MergeStats } from './merge.js';
+
+export type ExpositionFormat = 'text' | 'openmetrics';
+
+export interface CollectorOptions {
+  directory: string;
+  /**
+   * Metrics of the collector's own process to serve with the merged ones. Used only while
+   * this process keeps values in memory: in multiprocess mode they are already in the files.
+   */
+  registry?: Registry;
+  /** Where problems with files are reported, once per file and reason. Default: console.warn. */
+  log?: (message: string) => void;
+}
+
+export interface Scrape {
+  body: string;
+  contentType: string;
+}
+
+/** Self-metrics in their own namespace; totals since the collector started. */
+class SelfMetrics {
+  scrapes = 0;
+  lastDurationSeconds = 0;
+  lastStats: MergeStats | undefined;
+  readonly skippedByReason = new Map<string, number>();
+
+  families(): Family[] {
+    const stats = this.lastStats;
+    const gauge = (name: string, help: string, value: number): Family => ({
+      name, help, type: 'gauge', samples: [{ name, labels: [], value }],
+    });
+    return [
+      { name: 'prom_multiproc_scrapes', help: 'Scrapes served by this collector.', type: 'counter', samples: [{ name: 'prom_multiproc_scrapes_total', labels: [], value: this.scrapes }] },
+      gauge('prom_multiproc_scrape_duration_seconds', 'Duration of the previous scrape (merge and render).', this.lastDurationSeconds),
+      gauge('prom_multiproc_files_read', 'Files merged by the previous scrape.', stats ? stats.files - stats.filesSkipped : 0),
+      {
+        name: 'prom_multiproc_files_skipped',
+        help: 'Files skipped by scrapes, by reason (each skip of each file counts).',
+        type: 'counter',
+        samples: [...this.skippedByReason].map(([reason, value]) => ({ name: 'prom_multiproc_files_skipped_total', labels: [['reason', reason]], value })),
+      },
+      gauge('prom_multiproc_series', 'Samples merged by the previous scrape.', stats?.series ?? 0),
+      gauge('prom_multiproc_bytes_read', 'Bytes read from files by the previous scrape.', stats?.bytesRead ?? 0),
+    ];
+  }
+}
+
+export class Collector {
+  readonly directory: string;
+  private readonly merger: DirectoryMerger;
+  private readonly self = new SelfMetrics();
+  private readonly reported = new Set<string>();
+  private readonly log: (message: string) => void;
+
+  constructor(private readonly options: CollectorOptions) {
+    this.directory = options.directory;
+    this.merger = new DirectoryMerger(options.directory);
+    this.log = options.log ?? ((message) => console.warn(message));
+  }
+
+  /** Merged families of the directory, the local registry (if in memory) and self-metrics. */
+  async collect(): Promise<Family[]> {
+    const started = process.hrtime.bigint();
+    const { families, problems, stats } = this.merger.merge();
+    this.note(problems);
+    const local = this.options.registry && currentStorageIfChosen()?.directory === undefined
+      ? await this.options.registry.families()
+      : [];
+    this.self.scrapes++;
+    this.self.lastStats = stats;
+    this.self.lastDurationSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+    return [...families, ...local, ...this.self.families()];
+  }
+
+  async scrape(format: ExpositionFormat = 'text'): Promise<Scrape> {
+    const families = await this.collect();
+    return format === 'openmetrics'
+      ? { body: renderOpenMetrics(families), contentType: OPENMETRICS_CONTENT_TYPE }
+      : { body: renderText(families), contentType: PROMETHEUS_CONTENT_TYPE };
+  }
+
+  private note(problems: MergeProblem[]): void {
+    for (const p of problems) {
+      if (p.problem !== 'mode-conflict' && p.problem !== 'invalid-bucket') {
+        this.self.skippedByReason.set(p.problem, (this.self.skippedByReason.get(p.problem) ?? 0) + 1);
+      }
+      const id = `${p.file}\0${p.problem}\0${p.reason}`;
+      if (this.reported.has(id)) continue;
+      this.reported.add(id);
+      this.log(`prom-multiproc: ${p.problem === 'mode-conflict' || p.problem === 'invalid-bucket' ? 'note' : 'skipped'} ${p.file}: ${p.problem}: ${p.reason}`);
+    }
+  }
+}

@@ -1,0 +1,89 @@
+// A real Prometheus server (Debian package) on 127.0.0.1 with its own temp config and
+// storage, started and stopped (by pid) by the test.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { httpGet } from './cluster.js';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export class PrometheusServer {
+  private constructor(readonly process: ChildProcess, readonly url: string, private readonly home: string) {}
+
+  static async start(target: string, metricsPath = '/metrics'): Promise<PrometheusServer> {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'pmp-prometheus-'));
+    fs.writeFileSync(
+      path.join(home, 'prometheus.yml'),
+      [
+        'global:',
+        '  scrape_interval: 1s',
+        '  evaluation_interval: 1s',
+        'scrape_configs:',
+        '  - job_name: prom-multiproc',
+        `    metrics_path: ${metricsPath}`,
+        '    static_configs:',
+        `      - targets: ['${target}']`,
+        '',
+      ].join('\n'),
+    );
+    const port = await freePort();
+    const child = spawn('prometheus', [
+      `--config.file=${path.join(home, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${path.join(home, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--log.level=warn',
+    ], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += d));
+    const server = new PrometheusServer(child, `http://127.0.0.1:${port}`, home);
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`prometheus exited: ${stderr}`);
+      try {
+        if ((await httpGet(`${server.url}/-/ready`)).status === 200) return server;
+      } catch { /* not listening yet */ }
+      if (Date.now() > deadline) {
+        server.stop();
+        throw new Error(`prometheus not ready in 15 s: ${stderr}`);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  async query(promql: string): Promise<Array<{ metric: Record<string, string>; value: [number, string] }>> {
+    const res = await httpGet(`${this.url}/api/v1/query?query=${encodeURIComponent(promql)}`);
+    const parsed = JSON.parse(res.body) as { status: string; data: { result: Array<{ metric: Record<string, string>; value: [number, string] }> } };
+    if (parsed.status !== 'success') throw new Error(`query ${promql} failed: ${res.body}`);
+    return parsed.data.result;
+  }
+
+  /** Polls `promql` until `accept` holds for its result (Prometheus waits ~5 s before its first scrape). */
+  async waitFor(promql: string, accept: (r: Array<{ metric: Record<string, string>; value: [number, string] }>) => boolean, timeoutMs = 20_000) {
+    const deadline = Date.now() + timeoutMs;
+    let last: unknown;
+    while (Date.now() < deadline) {
+      last = await this.query(promql);
+      if (accept(last as never)) return last as Array<{ metric: Record<string, string>; value: [number, string] }>;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    throw new Error(`${promql} never matched; last result ${JSON.stringify(last)}`);
+  }
+
+  stop(): void {
+    if (this.process.exitCode === null && this.process.pid) {
+      try { process.kill(this.process.pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+    fs.rmSync(this.home, { recursive: true, force: true });
+  }
+}
