@@ -1,10 +1,13 @@
-// The `prom-multiproc` command (bin/prom-multiproc.js calls `main`): `dump` prints a
-// merged directory once, `inspect` prints one file's entries. Exit codes: 0 success,
+// The `prom-multiproc` command (bin/prom-multiproc.js calls `main`): `serve` runs the
+// collector for any process manager, `dump` prints a merged directory once, `inspect`
+// prints one file's entries. Exit codes: 0 success,
 // 1 the work failed (a corrupt file to inspect), 2 a usage error (unknown command or
 // flag, missing or non-existent --dir or FILE).
 import fs from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { Collector } from '../collect/collector.js';
 import { renderOpenMetrics, renderText } from '../collect/exposition.js';
+import { startMetricsServer } from '../serve/server.js';
 import { DirectoryMerger, type MergeProblem } from '../collect/merge.js';
 import { looksLikePre018File, PRE_018_HINT } from '../format/legacy.js';
 import { parseDbFileName } from '../format/names.js';
@@ -36,12 +39,11 @@ const COMMANDS: Record<string, Command> = {
     usage: 'prom-multiproc inspect FILE [--json]',
     run: inspect,
   },
-  // ---- serve: NOT IMPLEMENTED HERE. -------------------------------------------------
-  // `prom-multiproc serve --dir DIR --port PORT [--host HOST]` (DESIGN.md, "Interfaces")
-  // belongs to the HTTP server in src/serve/. Register it in this table as
-  //   serve: { summary: 'serve the merged directory on /metrics', usage: '...', run: serve },
-  // with `serve(args, io)` parsing its flags through `parse()` below like dump does.
-  // ------------------------------------------------------------------------------------
+  serve: {
+    summary: 'serve the merged directory on http://HOST:PORT/metrics until stopped',
+    usage: 'prom-multiproc serve --dir DIR --port PORT [--host HOST]',
+    run: serve,
+  },
 };
 
 const NAME = 'prom-multiproc';
@@ -74,8 +76,8 @@ export async function main(argv: string[], io: CliStreams = { stdout: process.st
 }
 
 function usage(): string {
-  const lines = Object.values(COMMANDS).map((c) => `  ${c.usage.padEnd(48)} ${c.summary}`);
-  return `usage: ${NAME} <command> [options]\n\ncommands:\n${lines.join('\n')}\n  ${'help [COMMAND]'.padEnd(48)} show this help\n`;
+  const lines = Object.values(COMMANDS).map((c) => `  ${c.usage.padEnd(58)} ${c.summary}`);
+  return `usage: ${NAME} <command> [options]\n\ncommands:\n${lines.join('\n')}\n  ${'help [COMMAND]'.padEnd(58)} show this help\n`;
 }
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -90,14 +92,44 @@ function parse<O extends Options>(args: string[], options: O, allowPositionals =
   }
 }
 
-async function dump(args: string[], io: CliStreams): Promise<number> {
-  const { values } = parse(args, { dir: { type: 'string' }, openmetrics: { type: 'boolean' } });
-  if (values.help) return helpFor('dump', io);
-  const dir = values.dir as string | undefined;
+/** The --dir flag, checked: it must name an existing directory. */
+function requireDirectory(dir: string | undefined): string {
   if (dir === undefined || dir === '') throw new UsageError('missing --dir DIR (the metrics directory, e.g. "$PROMETHEUS_MULTIPROC_DIR")');
   const stat = fs.statSync(dir, { throwIfNoEntry: false });
   if (!stat) throw new UsageError(`directory ${dir} does not exist`);
   if (!stat.isDirectory()) throw new UsageError(`${dir} is not a directory`);
+  return dir;
+}
+
+async function serve(args: string[], io: CliStreams): Promise<number> {
+  const { values } = parse(args, { dir: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' } });
+  if (values.help) return helpFor('serve', io);
+  const directory = requireDirectory(values.dir as string | undefined);
+  const portText = values.port as string | undefined;
+  if (portText === undefined) throw new UsageError('missing --port PORT');
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || port > 65535) throw new UsageError(`--port must be a whole number from 0 to 65535, got "${portText}"`);
+  const log = (message: string) => void write(io.stderr, `${message}\n`);
+  let server;
+  try {
+    server = await startMetricsServer({ collector: new Collector({ directory, log }), port, host: values.host as string | undefined, log });
+  } catch (err) {
+    await write(io.stderr, `${NAME} serve: ${(err as Error).message}\n`);
+    return 1;
+  }
+  await write(io.stdout, `${NAME}: serving ${directory} on ${server.url}\n`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await server.close();
+  return 0;
+}
+
+async function dump(args: string[], io: CliStreams): Promise<number> {
+  const { values } = parse(args, { dir: { type: 'string' }, openmetrics: { type: 'boolean' } });
+  if (values.help) return helpFor('dump', io);
+  const dir = requireDirectory(values.dir as string | undefined);
 
   let result;
   try {
