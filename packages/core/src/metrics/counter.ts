@@ -2,7 +2,7 @@
 // is dropped), sample `x_total`.
 import type { Family } from '../collect/exposition.js';
 import { Metric, Series, type MetricConfiguration, type MetricObjectWithValues } from './metric.js';
-import { invalidNumber, type LabelValue, type LabelValues } from './validation.js';
+import { invalidNumber, type LabelValues } from './validation.js';
 
 export type CounterConfiguration<T extends string> = MetricConfiguration<T>;
 
@@ -58,20 +58,14 @@ export class Counter<T extends string = string> extends Metric<T, CounterSeries>
     }
   }
 
-  labels(...values: Array<LabelValue | LabelValues<T>>): CounterSeries {
-    return this.seriesFor(this.labelsOf(values));
-  }
 
   async get(): Promise<MetricObjectWithValues<T>> {
     await this.runCollect();
-    const values = [...this.allSeries()].map((s) => ({ value: s.get(), labels: s.labels as LabelValues<T> }));
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: this.singleValues((s) => s.get()) };
   }
 
   async family(): Promise<Family> {
     await this.runCollect();
-    const sample = `${this.familyName}_total`;
-    const samples = [...this.allSeries()].map((s) => ({ name: sample, labels: Object.entries(s.labels), value: s.get() }));
-    return { name: this.familyName, help: this.help, type: 'counter', samples };
+    return this.singleValueFamily('counter', this.familyName, `${this.familyName}_total`, (s) => s.get());
   }
 }

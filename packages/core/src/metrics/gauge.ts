@@ -2,8 +2,8 @@
 import type { Family } from '../collect/exposition.js';
 import { isGaugeMode, type GaugeMode } from '../format/names.js';
 import { clock } from './clock.js';
-import { Metric, Series, secondsSince, type MetricConfiguration, type MetricObjectWithValues } from './metric.js';
-import { invalidNumber, type LabelValue, type LabelValues } from './validation.js';
+import { Metric, Series, labeledTimer, seriesTimer, type MetricConfiguration, type MetricObjectWithValues } from './metric.js';
+import { invalidNumber, type LabelValues } from './validation.js';
 
 export interface GaugeConfiguration<T extends string> extends MetricConfiguration<T> {
   /**
@@ -45,12 +45,7 @@ export class GaugeSeries extends Series {
 
   /** Starts a timer; the returned function sets the gauge to the elapsed seconds. */
   startTimer(): () => number {
-    const start = process.hrtime.bigint();
-    return () => {
-      const seconds = secondsSince(start);
-      this.set(seconds);
-      return seconds;
-    };
+    return seriesTimer((seconds) => this.set(seconds));
   }
 
   get(): number {
@@ -112,27 +107,17 @@ export class Gauge<T extends string = string> extends Metric<T, GaugeSeries> {
 
   /** Starts a timer; the returned function sets the gauge (with extra labels, if given) to the elapsed seconds. */
   startTimer(labels?: LabelValues<T>): (endLabels?: LabelValues<T>) => number {
-    const start = process.hrtime.bigint();
-    return (endLabels) => {
-      const seconds = secondsSince(start);
-      this.set({ ...labels, ...endLabels } as LabelValues<T>, seconds);
-      return seconds;
-    };
+    return labeledTimer(labels, (all, seconds) => this.set(all, seconds));
   }
 
-  labels(...values: Array<LabelValue | LabelValues<T>>): GaugeSeries {
-    return this.seriesFor(this.labelsOf(values));
-  }
 
   async get(): Promise<MetricObjectWithValues<T>> {
     await this.runCollect();
-    const values = [...this.allSeries()].map((s) => ({ value: s.get(), labels: s.labels as LabelValues<T> }));
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: this.singleValues((s) => s.get()) };
   }
 
   async family(): Promise<Family> {
     await this.runCollect();
-    const samples = [...this.allSeries()].map((s) => ({ name: this.name, labels: Object.entries(s.labels), value: s.get() }));
-    return { name: this.name, help: this.help, type: 'gauge', samples };
+    return this.singleValueFamily('gauge', this.name, this.name, (s) => s.get());
   }
 }

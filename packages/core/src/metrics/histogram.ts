@@ -3,8 +3,8 @@
 import type { Family, Sample } from '../collect/exposition.js';
 import { sortLabelPairs } from '../format/key.js';
 import { floatToGoString } from '../format/number.js';
-import { Metric, Series, secondsSince, type MetricConfiguration, type MetricObjectWithValues } from './metric.js';
-import { invalidNumber, type LabelValue, type LabelValues } from './validation.js';
+import { Metric, Series, labeledTimer, seriesTimer, type MetricConfiguration, type MetricObjectWithValues } from './metric.js';
+import { invalidNumber, type LabelValues } from './validation.js';
 
 export interface HistogramConfiguration<T extends string> extends MetricConfiguration<T> {
   buckets?: number[];
@@ -34,12 +34,7 @@ export class HistogramSeries extends Series {
 
   /** Starts a timer; the returned function observes the elapsed seconds. */
   startTimer(): () => number {
-    const start = process.hrtime.bigint();
-    return () => {
-      const seconds = secondsSince(start);
-      this.observe(seconds);
-      return seconds;
-    };
+    return seriesTimer((seconds) => this.observe(seconds));
   }
 
   /** Cumulative bucket counts (the last one is +Inf, which is also the count) and the sum. */
@@ -97,17 +92,9 @@ export class Histogram<T extends string = string> extends Metric<T, HistogramSer
 
   /** Starts a timer; the returned function observes the elapsed seconds (with extra labels, if given). */
   startTimer(labels?: LabelValues<T>): (endLabels?: LabelValues<T>) => number {
-    const start = process.hrtime.bigint();
-    return (endLabels) => {
-      const seconds = secondsSince(start);
-      this.observe({ ...labels, ...endLabels } as LabelValues<T>, seconds);
-      return seconds;
-    };
+    return labeledTimer(labels, (all, seconds) => this.observe(all, seconds));
   }
 
-  labels(...values: Array<LabelValue | LabelValues<T>>): HistogramSeries {
-    return this.seriesFor(this.labelsOf(values));
-  }
 
   async get(): Promise<MetricObjectWithValues<T>> {
     await this.runCollect();

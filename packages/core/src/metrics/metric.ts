@@ -190,8 +190,20 @@ export abstract class Metric<T extends string, Child extends Series> {
     return this.series.values();
   }
 
-  protected labelsOf(args: Array<LabelValue | LabelValues<T>>): LabelValues<T> {
-    return labelsFromArgs(this.labelNames, args);
+  /** The series of a label set, given as one object or one value per label name; cached. */
+  labels(...values: Array<LabelValue | LabelValues<T>>): Child {
+    return this.seriesFor(labelsFromArgs(this.labelNames, values));
+  }
+
+  /** prom-client's `get()` values for types with one value per series (counter, gauge). */
+  protected singleValues(read: (series: Child) => number): Array<MetricValue<T>> {
+    return [...this.series.values()].map((s) => ({ value: read(s), labels: s.labels as LabelValues<T> }));
+  }
+
+  /** A family with one sample per series (counter, gauge). */
+  protected singleValueFamily(type: 'counter' | 'gauge', familyName: string, sampleName: string, read: (series: Child) => number): Family {
+    const samples = [...this.series.values()].map((s) => ({ name: sampleName, labels: Object.entries(s.labels), value: read(s) }));
+    return { name: familyName, help: this.help, type, samples };
   }
 
   protected async runCollect(): Promise<void> {
@@ -210,4 +222,30 @@ export type AnyMetric = Metric<string, Series>;
 /** Seconds since a `process.hrtime.bigint()` start. */
 export function secondsSince(start: bigint): number {
   return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+/**
+ * prom-client's `startTimer(labels)`: the returned function records the elapsed seconds
+ * under the start labels merged with the end labels, and returns them.
+ */
+export function labeledTimer<T extends string>(
+  labels: LabelValues<T> | undefined,
+  record: (labels: LabelValues<T>, seconds: number) => void,
+): (endLabels?: LabelValues<T>) => number {
+  const start = process.hrtime.bigint();
+  return (endLabels) => {
+    const seconds = secondsSince(start);
+    record({ ...labels, ...endLabels } as LabelValues<T>, seconds);
+    return seconds;
+  };
+}
+
+/** A series' `startTimer()`: the returned function records the elapsed seconds. */
+export function seriesTimer(record: (seconds: number) => void): () => number {
+  const start = process.hrtime.bigint();
+  return () => {
+    const seconds = secondsSince(start);
+    record(seconds);
+    return seconds;
+  };
 }

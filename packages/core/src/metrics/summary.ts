@@ -4,9 +4,9 @@ import type { Family, Sample } from '../collect/exposition.js';
 import { sortLabelPairs } from '../format/key.js';
 import { floatToGoString } from '../format/number.js';
 import { currentStorage } from '../storage/storage.js';
-import { Metric, Series, secondsSince, type MetricConfiguration, type MetricObjectWithValues } from './metric.js';
+import { Metric, Series, labeledTimer, seriesTimer, type MetricConfiguration, type MetricObjectWithValues } from './metric.js';
 import { TimeWindowQuantiles } from './quantiles.js';
-import { invalidNumber, type LabelValue, type LabelValues } from './validation.js';
+import { invalidNumber, type LabelValues } from './validation.js';
 
 export interface SummaryConfiguration<T extends string> extends MetricConfiguration<T> {
   percentiles?: number[];
@@ -43,12 +43,7 @@ export class SummarySeries extends Series {
 
   /** Starts a timer; the returned function observes the elapsed seconds. */
   startTimer(): () => number {
-    const start = process.hrtime.bigint();
-    return () => {
-      const seconds = secondsSince(start);
-      this.observe(seconds);
-      return seconds;
-    };
+    return seriesTimer((seconds) => this.observe(seconds));
   }
 
   count(): number {
@@ -103,17 +98,9 @@ export class Summary<T extends string = string> extends Metric<T, SummarySeries>
 
   /** Starts a timer; the returned function observes the elapsed seconds (with extra labels, if given). */
   startTimer(labels?: LabelValues<T>): (endLabels?: LabelValues<T>) => number {
-    const start = process.hrtime.bigint();
-    return (endLabels) => {
-      const seconds = secondsSince(start);
-      this.observe({ ...labels, ...endLabels } as LabelValues<T>, seconds);
-      return seconds;
-    };
+    return labeledTimer(labels, (all, seconds) => this.observe(all, seconds));
   }
 
-  labels(...values: Array<LabelValue | LabelValues<T>>): SummarySeries {
-    return this.seriesFor(this.labelsOf(values));
-  }
 
   private liveSeries(): SummarySeries[] {
     const all = [...this.allSeries()];
