@@ -123,6 +123,17 @@ describe('real processes', () => {
     expect(result.stderr).toMatch(/multiprocess directory .*missing does not exist \(ENOENT\)/);
   });
 
+  it('an mmap addon that cannot be loaded is an error saying what to install and rebuild', () => {
+    const result = spawnSync(process.execPath, ['-r', path.join(__dirname, 'helpers', 'break-mmap-addon.cjs'), WRITER, 'increment', '1', 'exit'], {
+      env: { ...process.env, PROMETHEUS_MULTIPROC_DIR: dir },
+      encoding: 'utf8',
+    });
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toMatch(/the mmap addon @riaskov\/mmap-io could not be loaded \(Cannot find module 'mmap_io.node'/);
+    expect(result.stderr).toMatch(/apt-get install python3 make g\+\+/);
+    expect(result.stderr).toMatch(/pnpm rebuild @riaskov\/mmap-io/);
+  });
+
   it('honours the deprecated lower-case prometheus_multiproc_dir', async () => {
     const writer = startWriter(['increment', '3', 'exit'], { PROMETHEUS_MULTIPROC_DIR: '', prometheus_multiproc_dir: dir });
     await waitForLine(writer, /done 3/);
