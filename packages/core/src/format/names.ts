@@ -50,3 +50,15 @@ export function parseDbFileName(name: string): ParsedFileName | null {
   if (!(METRIC_TYPES as readonly string[]).includes(type) || id === '') return null;
   return { type, id };
 }
+
+/** Id of the archive files that hold the folded values of dead processes. */
+export const ARCHIVE_ID = 'archive';
+
+/** Id given to files a new process found under its own id (PID reuse): always dead. */
+export function retiredProcessId(id: string): string {
+  return `${id}dead${Date.now()}`;
+}
+
+export function isRetiredProcessId(id: string): boolean {
+  return /^\d+(t\d+)?dead\d+$/.test(id);
+}

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { isMainThread, threadId } from 'node:worker_threads';
 import { MappedFile, type SeriesStore } from '../format/mapped-file.js';
-import { checkProcessId, dbFileName, type GaugeMode, type MetricType } from '../format/names.js';
+import { checkProcessId, dbFileName, retiredProcessId, type GaugeMode, type MetricType } from '../format/names.js';
 import { MemoryStore } from './memory-store.js';
 
 export interface Storage {
@@ -37,6 +37,9 @@ class InMemoryStorage implements Storage {
   }
 }
 
+/** Files this process has created or continued: never handed over as a dead process's. */
+const ownFiles = new Set<string>();
+
 class DirectoryStorage implements Storage {
   private readonly files = new Map<string, MappedFile>();
 
@@ -48,8 +51,26 @@ class DirectoryStorage implements Storage {
   storeFor(type: MetricType, mode?: GaugeMode): SeriesStore {
     const name = dbFileName(type, this.processId, mode);
     let file = this.files.get(name);
-    if (!file) this.files.set(name, (file = MappedFile.open(path.join(this.directory, name))));
+    if (!file) {
+      const filePath = path.join(this.directory, name);
+      if (!ownFiles.has(filePath)) handOverLeftover(this.directory, name, type, this.processId, mode);
+      ownFiles.add(filePath);
+      this.files.set(name, (file = MappedFile.open(filePath)));
+    }
     return file;
+  }
+}
+
+/**
+ * A file under our own id that this process did not create belongs to an earlier process
+ * with the same id (PID reuse). One writer per file: rename it to an id that says "dead"
+ * (atomic, so its values stay in every merge) and let the collector fold it.
+ */
+function handOverLeftover(directory: string, name: string, type: MetricType, id: string, mode?: GaugeMode): void {
+  try {
+    fs.renameSync(path.join(directory, name), path.join(directory, dbFileName(type, retiredProcessId(id), mode)));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
 }
 

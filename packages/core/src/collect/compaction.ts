@@ -1,0 +1,194 @@
+// Folds the files of dead processes into archive files and deletes them, so the
+// directory follows the live processes (DESIGN promise 6) without losing or doubling a
+// count (promises 2, 3).
+//
+// The commit point is a journal. Steps:
+//   1. write each new archive as a hidden temp file (`.<archive>.tmp`), fsync;
+//   2. write the journal (temp + rename): which temps replace which archives and which
+//      dead files go. This rename is the commit point;
+//   3. rename the temps over the archives; 4. delete the dead files; 5. delete the journal.
+// A crash before 2 leaves the old archives and the dead files: recovery deletes the temps.
+// A crash after 2: recovery redoes 3-5, each step idempotent. A reader that lists the
+// directory while a journal exists reads the temp in place of its archive and skips the
+// files the journal deletes (`visibleFiles`), so every state in between merges to the
+// same totals. (Python's collector ignores the journal: between steps 3 and 4 it can
+// count a dead process twice for a moment.)
+import fs from 'node:fs';
+import path from 'node:path';
+import { CorruptFileError } from '../format/entries.js';
+import { buildFileImage } from '../format/file-image.js';
+import { ARCHIVE_ID, dbFileName, parseDbFileName } from '../format/names.js';
+import { Fold, foldRuleFor, type FoldRule } from './fold.js';
+
+export const JOURNAL_NAME = '.prom-multiproc-compaction.json';
+const TEMP = /^\.(.+\.db)\.tmp$/;
+
+export type CompactionStep = 'archives-written' | 'committed' | 'archives-replaced' | 'sources-deleted' | 'done';
+
+interface Journal {
+  replace: Array<{ from: string; to: string }>;
+  remove: string[];
+}
+
+export interface CompactionResult {
+  /** Dead files whose values are now in an archive. */
+  folded: string[];
+  /** Dead files deleted without folding (live gauges, `all` gauges, unreadable files). */
+  dropped: string[];
+  archives: string[];
+  /** Problems that kept a file or an archive out of this compaction. */
+  problems: string[];
+}
+
+export interface CompactionHooks {
+  /** Called after each step; tests throw or exit here to simulate a crash. */
+  afterStep?: (step: CompactionStep) => void;
+}
+
+/** Folds every file of the processes `deadIds` into the archives. */
+export function compactDeadProcesses(dir: string, deadIds: Iterable<string>, hooks: CompactionHooks = {}): CompactionResult {
+  recoverCompaction(dir);
+  const dead = new Set(deadIds);
+  dead.delete(ARCHIVE_ID);
+  const result: CompactionResult = { folded: [], dropped: [], archives: [], problems: [] };
+  const groups = new Map<string, { rule: FoldRule; sources: string[] }>();
+  for (const name of fs.readdirSync(dir).sort()) {
+    const parsed = parseDbFileName(name);
+    if (!parsed || !dead.has(parsed.id)) continue;
+    const rule = foldRuleFor(parsed.type, parsed.mode);
+    if (!rule) {
+      result.dropped.push(name);
+      continue;
+    }
+    const archive = dbFileName(parsed.type, ARCHIVE_ID, parsed.mode);
+    const group = groups.get(archive) ?? { rule, sources: [] };
+    group.sources.push(name);
+    groups.set(archive, group);
+  }
+  const journal: Journal = { replace: [], remove: [...result.dropped] };
+  for (const [archive, { rule, sources }] of groups) {
+    const fold = new Fold(rule);
+    const archivePath = path.join(dir, archive);
+    if (fs.existsSync(archivePath)) {
+      try {
+        fold.add(archivePath);
+      } catch (err) {
+        if (!(err instanceof CorruptFileError)) throw err;
+        result.problems.push(`${archive}: ${err.reason}; its dead files stay until it is repaired`);
+        continue;
+      }
+    }
+    const folded: string[] = [];
+    for (const name of sources) {
+      try {
+        fold.add(path.join(dir, name));
+        folded.push(name);
+      } catch (err) {
+        if (!(err instanceof CorruptFileError)) throw err;
+        // Its values were never merged (the merge skips it too): nothing to keep.
+        result.problems.push(`${name}: ${err.reason}; deleted without folding`);
+        result.dropped.push(name);
+        journal.remove.push(name);
+      }
+    }
+    if (folded.length === 0) continue;
+    const temp = `.${archive}.tmp`;
+    writeDurably(path.join(dir, temp), buildFileImage(fold.entries()));
+    journal.replace.push({ from: temp, to: archive });
+    journal.remove.push(...folded);
+    result.folded.push(...folded);
+    result.archives.push(archive);
+  }
+  if (journal.replace.length === 0 && journal.remove.length === 0) return result;
+  hooks.afterStep?.('archives-written');
+  const journalTemp = path.join(dir, `${JOURNAL_NAME}.tmp`);
+  writeDurably(journalTemp, Buffer.from(JSON.stringify(journal)));
+  fs.renameSync(journalTemp, path.join(dir, JOURNAL_NAME));
+  syncDirectory(dir);
+  hooks.afterStep?.('committed');
+  applyJournal(dir, journal, hooks);
+  return result;
+}
+
+/**
+ * Finishes or undoes a compaction that a crash interrupted. Returns what it did.
+ * Call before reading a directory that a compactor may have left mid-way.
+ */
+export function recoverCompaction(dir: string): 'nothing' | 'rolled-forward' | 'rolled-back' {
+  const journal = readJournal(dir);
+  if (journal) {
+    applyJournal(dir, journal, {});
+    return 'rolled-forward';
+  }
+  let removed = false;
+  for (const name of fs.readdirSync(dir)) {
+    if (TEMP.test(name) || name === `${JOURNAL_NAME}.tmp`) {
+      fs.rmSync(path.join(dir, name), { force: true });
+      removed = true;
+    }
+  }
+  return removed ? 'rolled-back' : 'nothing';
+}
+
+export function readJournal(dir: string): Journal | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(dir, JOURNAL_NAME), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  // Written by rename of a complete, fsynced file: a journal is never half-written.
+  return JSON.parse(text) as Journal;
+}
+
+/**
+ * The files a reader should merge: name -> path. While a journal exists, a pending temp
+ * stands in for its archive and the files it deletes are skipped.
+ */
+export function visibleFiles(dir: string, names: readonly string[]): Map<string, string> {
+  const visible = new Map(names.map((n) => [n, path.join(dir, n)]));
+  const journal = readJournal(dir);
+  if (!journal) return visible;
+  for (const name of journal.remove) visible.delete(name);
+  for (const { from, to } of journal.replace) {
+    if (fs.existsSync(path.join(dir, from))) visible.set(to, path.join(dir, from));
+  }
+  return visible;
+}
+
+function applyJournal(dir: string, journal: Journal, hooks: CompactionHooks): void {
+  for (const { from, to } of journal.replace) {
+    try {
+      fs.renameSync(path.join(dir, from), path.join(dir, to));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // renamed before a crash
+    }
+  }
+  syncDirectory(dir);
+  hooks.afterStep?.('archives-replaced');
+  for (const name of journal.remove) fs.rmSync(path.join(dir, name), { force: true });
+  syncDirectory(dir);
+  hooks.afterStep?.('sources-deleted');
+  fs.rmSync(path.join(dir, JOURNAL_NAME), { force: true });
+  hooks.afterStep?.('done');
+}
+
+function writeDurably(file: string, data: Buffer): void {
+  const fd = fs.openSync(file, 'w', 0o666);
+  try {
+    fs.writeSync(fd, data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function syncDirectory(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
