@@ -1,0 +1,361 @@
+// Scrape benchmark: the cost of one full scrape of W worker processes × S series each,
+// ours (a Collector merging the workers' files) against prom-client 15's
+// AggregatorRegistry (a node:cluster primary asking its workers over IPC), in one run.
+//
+//   node bench/scrape.mjs [--quick] [--out <file>] [--workers 1,2,4,8] [--series 1000,10000]
+//
+// Both sides run the same workload: every worker holds the SAME S series (as the workers
+// of a real cluster app do): S/2 labeled counter series and S/2 labeled histogram series
+// with the default buckets, spread over 10 counter and 10 histogram metrics, each series
+// updated a few times with the same deterministic values on both sides.
+//
+// Ours: W real child processes with PROMETHEUS_MULTIPROC_DIR set write through
+// `@prom-multiproc/core`'s Counter/Histogram, report ready and stay alive, idle. This
+// process then times `collector.scrape('text')`: the first scrape of a fresh
+// `new Collector({directory})` (cold: every entry parsed) separately, then repeated
+// scrapes of the same collector (steady state), median reported.
+//
+// prom-client: a child process is a node:cluster primary with W real workers, each
+// holding the same S series in prom-client's global registry; the primary times
+// `new AggregatorRegistry().clusterMetrics()` the same way (first one separately,
+// median of the rest) and sends the times and one exposition back.
+//
+// Guard: both expositions are parsed and must hold the same samples with the same values
+// (relative 1e-9: float sums may be added in another order), else the run fails.
+//
+// Every child is killed by pid when its cell is done, on failure and on exit; every
+// temp dir is removed; the whole run is bounded in time.
+import { fork } from 'node:child_process';
+import cluster from 'node:cluster';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const thisFile = fileURLToPath(import.meta.url);
+const here = path.dirname(thisFile);
+const args = process.argv.slice(2);
+const argValue = (name) => {
+  const at = args.indexOf(name);
+  return at >= 0 ? args[at + 1] : undefined;
+};
+
+// ---------------------------------------------------------------- workload (both sides)
+const METRICS_PER_TYPE = 10;
+const METHODS = ['GET', 'POST', 'PUT', 'DELETE'];
+const STATUSES = ['200', '201', '400', '404', '500'];
+
+/** The label values of series `i` of one metric: the same in every worker. */
+function seriesLabels(i) {
+  return { method: METHODS[i % METHODS.length], route: `/api/v1/resource_${i}`, status: STATUSES[i % STATUSES.length] };
+}
+
+/** Deterministic, log-uniform over 0.5 ms .. 20 s, so every default bucket and +Inf is hit. */
+const OBSERVED = new Float64Array(1024);
+{
+  let seed = 0x9e3779b9;
+  for (let i = 0; i < OBSERVED.length; i++) {
+    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+    OBSERVED[i] = Math.exp(Math.log(0.0005) + (seed / 2 ** 32) * (Math.log(20) - Math.log(0.0005)));
+  }
+}
+
+/**
+ * Creates the S series of one worker with a prom-client-compatible library and updates
+ * each a few times. `lib` is `@prom-multiproc/core` or `prom-client`; `registers` picks
+ * the registry (ours: none needed, the values live in the files).
+ */
+function runWorkload(lib, series, worker, registers) {
+  const perMetric = Math.ceil(series / 2 / METRICS_PER_TYPE);
+  const labelNames = ['method', 'route', 'status'];
+  let made = 0;
+  for (let m = 0; m < METRICS_PER_TYPE; m++) {
+    const counter = new lib.Counter({ name: `app_requests_${m}_total`, help: `Requests handled by handler ${m}.`, labelNames, registers });
+    const histogram = new lib.Histogram({ name: `app_request_duration_${m}_seconds`, help: `Request duration of handler ${m}.`, labelNames, registers });
+    for (let i = 0; i < perMetric && made < series; i++) {
+      const labels = seriesLabels(i);
+      counter.inc(labels, 1 + ((i + worker) % 5));
+      made++;
+      if (made >= series) break;
+      for (let k = 0; k < 3; k++) histogram.observe(labels, OBSERVED[(i * 3 + k + worker * 7) % OBSERVED.length]);
+      made++;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- roles
+const role = argValue('--role') ?? (cluster.isWorker ? process.env.SCRAPE_BENCH_ROLE : undefined);
+if (role === 'ours-worker') await oursWorker();
+else if (role === 'aggregator-primary') await aggregatorPrimary();
+else if (role === 'aggregator-worker') await aggregatorWorker();
+else await orchestrate();
+
+/** A worker of ours: PROMETHEUS_MULTIPROC_DIR is set by the parent, so every update goes to its files. */
+async function oursWorker() {
+  const lib = await import('@prom-multiproc/core');
+  runWorkload(lib, Number(argValue('--series')), Number(argValue('--index')), []);
+  process.send({ type: 'ready' });
+  // Stay alive, idle, until killed (or the parent goes away).
+  process.on('disconnect', () => process.exit(0));
+}
+
+async function aggregatorWorker() {
+  const promClient = (await import('prom-client')).default;
+  runWorkload(promClient, Number(process.env.SCRAPE_BENCH_SERIES), Number(process.env.SCRAPE_BENCH_INDEX), undefined);
+  // Constructing an AggregatorRegistry installs the worker's listener for the primary's
+  // requests (prom-client's own cluster example does this in every process).
+  new promClient.AggregatorRegistry();
+  process.send({ type: 'bench:ready' });
+}
+
+/** A node:cluster primary with W workers: times clusterMetrics() and reports to the parent. */
+async function aggregatorPrimary() {
+  const promClient = (await import('prom-client')).default;
+  const workers = Number(argValue('--workers'));
+  const series = Number(argValue('--series'));
+  const scrapes = Number(argValue('--scrapes'));
+  const budgetMs = Number(argValue('--budget-ms'));
+  const registry = new promClient.AggregatorRegistry();
+  cluster.setupPrimary({ exec: thisFile, args: [], silent: false });
+  let ready = 0;
+  const allReady = new Promise((resolve) => {
+    cluster.on('message', (_worker, message) => {
+      if (message?.type === 'bench:ready' && ++ready === workers) resolve();
+    });
+  });
+  const pids = [];
+  for (let w = 0; w < workers; w++) {
+    const worker = cluster.fork({ SCRAPE_BENCH_ROLE: 'aggregator-worker', SCRAPE_BENCH_SERIES: String(series), SCRAPE_BENCH_INDEX: String(w) });
+    pids.push(worker.process.pid);
+  }
+  process.send({ type: 'pids', pids });
+  await allReady;
+  const time = async () => {
+    const started = process.hrtime.bigint();
+    const body = await registry.clusterMetrics();
+    return { ms: Number(process.hrtime.bigint() - started) / 1e6, body };
+  };
+  const first = await time();
+  const times = [];
+  const started = Date.now();
+  while (times.length < scrapes && (times.length < 3 || Date.now() - started < budgetMs)) times.push((await time()).ms);
+  process.send({ type: 'result', coldMs: first.ms, times, body: first.body });
+  // The parent kills this process and its workers by pid.
+  process.on('disconnect', () => process.exit(0));
+}
+
+// ---------------------------------------------------------------- orchestrator
+async function orchestrate() {
+  const quick = args.includes('--quick');
+  const list = (name, fallback) => (argValue(name) ?? fallback).split(',').map(Number);
+  const workerCounts = list('--workers', quick ? '1,8' : '1,2,4,8');
+  const seriesCounts = list('--series', quick ? '1000' : '1000,10000');
+  const outFile = argValue('--out') ? path.resolve(argValue('--out')) : path.join(here, 'results', quick ? 'tmp' : '', 'scrape.json');
+  const OURS_SCRAPES = quick ? 10 : 30;
+  const AGG_SCRAPES = quick ? 3 : 10;
+  const BUDGET_MS = quick ? 2_000 : 20_000; // per side and cell, for the repeated scrapes
+  const STEP_TIMEOUT_MS = quick ? 30_000 : 180_000; // workers getting ready, one side's scrapes
+  const RUN_TIMEOUT_MS = quick ? 60_000 : 25 * 60_000;
+  const TARGET_RATIO = 20;
+
+  const { Collector } = await import('@prom-multiproc/core');
+
+  // Everything started, killed by pid on the way out whatever happens.
+  const children = new Set();
+  const tempDirs = new Set();
+  const killAll = () => {
+    for (const pid of children) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    children.clear();
+    for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
+    tempDirs.clear();
+  };
+  process.on('exit', killAll);
+  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
+  const runTimer = setTimeout(() => {
+    console.error(`scrape bench: run exceeded ${RUN_TIMEOUT_MS / 1000} s, giving up`);
+    process.exit(1);
+  }, RUN_TIMEOUT_MS);
+  runTimer.unref();
+
+  const withTimeout = (promise, ms, what) =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms / 1000} s`)), ms);
+      promise.then((v) => { clearTimeout(timer); resolve(v); }, (e) => { clearTimeout(timer); reject(e); });
+    });
+
+  /** Forks a child of this script; rejects if it exits before `until` resolves. */
+  const spawnChild = (childArgs, env) => {
+    const child = fork(thisFile, childArgs, { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+    children.add(child.pid);
+    const exited = new Promise((_, reject) => {
+      child.on('exit', (code, signal) => reject(new Error(`child ${child.pid} (${childArgs.join(' ')}) exited early (${code ?? signal})`)));
+    });
+    exited.catch(() => {});
+    return { child, exited };
+  };
+  const kill = (pid) => {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    children.delete(pid);
+  };
+  const median = (xs) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  };
+
+  async function measureOurs(workers, series) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'prom-multiproc-scrape-'));
+    tempDirs.add(dir);
+    const pids = [];
+    try {
+      const env = { ...process.env, PROMETHEUS_MULTIPROC_DIR: dir };
+      const ready = [];
+      for (let w = 0; w < workers; w++) {
+        const { child, exited } = spawnChild(['--role', 'ours-worker', '--series', String(series), '--index', String(w)], env);
+        pids.push(child.pid);
+        ready.push(Promise.race([exited, new Promise((resolve) => child.on('message', (m) => m.type === 'ready' && resolve()))]));
+      }
+      await withTimeout(Promise.all(ready), STEP_TIMEOUT_MS, `${workers} workers of ours writing ${series} series`);
+      // Workers are alive and idle: a scrape reads only their files.
+      const collector = new Collector({ directory: dir, log: () => {} });
+      let started = process.hrtime.bigint();
+      const first = await collector.scrape('text');
+      const coldMs = Number(process.hrtime.bigint() - started) / 1e6;
+      const times = [];
+      const budgetStart = Date.now();
+      while (times.length < OURS_SCRAPES && (times.length < 5 || Date.now() - budgetStart < BUDGET_MS)) {
+        started = process.hrtime.bigint();
+        await collector.scrape('text');
+        times.push(Number(process.hrtime.bigint() - started) / 1e6);
+      }
+      const files = fs.readdirSync(dir);
+      const bytes = files.reduce((sum, f) => sum + fs.statSync(path.join(dir, f)).size, 0);
+      return { coldMs, times, body: first.body, files: files.length, bytes };
+    } finally {
+      for (const pid of pids) kill(pid);
+      fs.rmSync(dir, { recursive: true, force: true });
+      tempDirs.delete(dir);
+    }
+  }
+
+  async function measureAggregator(workers, series) {
+    const { child, exited } = spawnChild(
+      ['--role', 'aggregator-primary', '--workers', String(workers), '--series', String(series), '--scrapes', String(AGG_SCRAPES), '--budget-ms', String(BUDGET_MS)],
+      { ...process.env },
+    );
+    const workerPids = [];
+    try {
+      const result = new Promise((resolve) => {
+        child.on('message', (m) => {
+          if (m.type === 'pids') for (const pid of m.pids) { workerPids.push(pid); children.add(pid); }
+          if (m.type === 'result') resolve(m);
+        });
+      });
+      return await withTimeout(Promise.race([exited, result]), STEP_TIMEOUT_MS + BUDGET_MS, `AggregatorRegistry with ${workers} workers × ${series} series`);
+    } finally {
+      kill(child.pid);
+      for (const pid of workerPids) kill(pid);
+    }
+  }
+
+  // Warm-up: the collector's code is compiled before the first measured cell, so the
+  // first cell's cold scrape is not also the JIT's cold start.
+  {
+    const warm = await measureOurs(1, 200);
+    if (!warm.body.includes('app_requests_0_total')) throw new Error('warm-up scrape has no samples');
+  }
+
+  const rows = [];
+  for (const series of seriesCounts) {
+    for (const workers of workerCounts) {
+      const ours = await measureOurs(workers, series);
+      const agg = await measureAggregator(workers, series);
+      const check = compareExpositions(ours.body, agg.body);
+      if (check) throw new Error(`${workers} workers × ${series} series: the two expositions differ: ${check}`);
+      const row = {
+        workers,
+        series,
+        samples: countSamples(agg.body),
+        ours_ms: round(median(ours.times)),
+        ours_cold_ms: round(ours.coldMs),
+        aggregator_ms: round(median(agg.times)),
+        ratio: round(median(agg.times) / median(ours.times), 1),
+        ours_ms_range: [round(Math.min(...ours.times)), round(Math.max(...ours.times))],
+        aggregator_ms_range: [round(Math.min(...agg.times)), round(Math.max(...agg.times))],
+        aggregator_first_ms: round(agg.coldMs),
+        ours_scrapes: ours.times.length,
+        aggregator_scrapes: agg.times.length,
+        files: ours.files,
+        file_bytes: ours.bytes,
+      };
+      rows.push(row);
+      console.log(
+        `W=${workers} S=${series} (${row.samples} samples): ours ${row.ours_ms} ms (cold ${row.ours_cold_ms} ms), ` +
+          `AggregatorRegistry ${row.aggregator_ms} ms, ratio ${row.ratio}×`,
+      );
+    }
+  }
+  clearTimeout(runTimer);
+
+  const headline = rows.find((r) => r.workers === 8 && r.series === 10000);
+  const result = {
+    benchmark: 'scrape',
+    quick,
+    node: process.version,
+    cpu: os.cpus()[0]?.model,
+    cores: os.cpus().length,
+    loadavg: os.loadavg().map((x) => round(x, 2)),
+    workload: `per worker: S series, the same in every worker; S/2 labeled counter series and S/2 labeled histogram series (default buckets) over ${METRICS_PER_TYPE}+${METRICS_PER_TYPE} metrics, labels method/route/status`,
+    target: { workers: 8, series: 10000, ratio: TARGET_RATIO, met: headline ? headline.ratio >= TARGET_RATIO : null },
+    scrape: rows,
+  };
+  fs.mkdirSync(path.dirname(outFile), { recursive: true });
+  fs.writeFileSync(outFile, JSON.stringify(result, null, 2) + '\n');
+  console.log(`wrote ${path.relative(process.cwd(), outFile)}`);
+  if (headline) console.log(`target (8 × 10000, ≥${TARGET_RATIO}×): ${result.target.met ? 'met' : 'NOT met'} (${headline.ratio}×)`);
+}
+
+// ---------------------------------------------------------------- exposition check
+function round(x, digits = 2) {
+  return Number(x.toFixed(digits));
+}
+
+/** name + sorted labels (le as a number) → value, for the app's samples only. */
+function parseExposition(body) {
+  const samples = new Map();
+  for (const line of body.split('\n')) {
+    if (line === '' || line.startsWith('#') || !line.startsWith('app_')) continue;
+    const m = /^([^{ ]+)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m) throw new Error(`unparsable line: ${line}`);
+    const pairs = [...(m[2] ?? '').matchAll(/([a-zA-Z_]\w*)="((?:[^"\\]|\\.)*)"/g)].map(([, k, v]) => [k, k === 'le' ? String(Number(v.replace('+Inf', 'Infinity'))) : v]);
+    pairs.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+    samples.set(`${m[1]}{${pairs.map(([k, v]) => `${k}=${v}`).join(',')}}`, Number(m[3].replace('+Inf', 'Infinity')));
+  }
+  return samples;
+}
+
+function countSamples(body) {
+  return parseExposition(body).size;
+}
+
+/** null when both hold the same samples and values, else what differs. */
+function compareExpositions(oursBody, aggregatorBody) {
+  const ours = parseExposition(oursBody);
+  const theirs = parseExposition(aggregatorBody);
+  if (ours.size !== theirs.size) return `${ours.size} samples vs ${theirs.size}`;
+  for (const [key, value] of theirs) {
+    const mine = ours.get(key);
+    if (mine === undefined) return `ours has no ${key}`;
+    if (!(Math.abs(mine - value) <= 1e-9 * Math.max(1, Math.abs(value)))) return `${key}: ours ${mine}, AggregatorRegistry ${value}`;
+  }
+  return null;
+}
