@@ -9,12 +9,12 @@
 // kept per file across merges; a merge re-reads values and allocates only per output
 // sample, never per input entry.
 import fs from 'node:fs';
-import path from 'node:path';
 import { compareCodePoints, type LabelPairs } from '../format/key.js';
 import { looksLikePre018File, PRE_018_HINT } from '../format/legacy.js';
 import { parseDbFileName, type GaugeMode, type MetricType } from '../format/names.js';
 import { ReadBuffer } from '../format/reader.js';
 import type { Family, Sample } from './exposition.js';
+import { visibleFiles } from './compaction.js';
 import { TrackedFile, type BucketEntry, type LabelSet, type PreparedEntry } from './tracked-file.js';
 
 export type MergeProblemKind =
@@ -258,11 +258,12 @@ export class DirectoryMerger {
     const problems: MergeProblem[] = [];
     const stats: MergeStats = { files: listing.length, filesSkipped: 0, entries: 0, entriesParsed: 0, bytesRead: 0, series: 0 };
     const readFiles: TrackedFile[] = [];
-    for (const name of listing) {
-      let file = this.files.get(name);
+    for (const [name, filePath] of listing) {
+      // Keyed by path: during a compaction a temp file stands in for an archive.
+      let file = this.files.get(filePath);
       if (!file) {
-        file = new TrackedFile(name, parseDbFileName(name), path.join(this.dir, name));
-        this.files.set(name, file);
+        file = new TrackedFile(name, parseDbFileName(name), filePath);
+        this.files.set(filePath, file);
       }
       file.listedIn = mergeNumber;
       const problem = this.read(file);
@@ -330,7 +331,8 @@ export class DirectoryMerger {
     return { families: merged, problems, stats };
   }
 
-  private listDbFiles(): string[] {
+  /** [name, path] of every file to merge, in name order; honours a compaction in progress. */
+  private listDbFiles(): Array<[string, string]> {
     let names: string[];
     try {
       names = fs.readdirSync(this.dir);
@@ -338,7 +340,8 @@ export class DirectoryMerger {
       const code = (err as NodeJS.ErrnoException).code ?? String(err);
       throw new Error(`cannot list metrics directory ${this.dir} (${code})`, { cause: err });
     }
-    return names.filter((name) => name.endsWith('.db') && !name.startsWith('.')).sort(compareCodePoints);
+    const dbFiles = names.filter((name) => name.endsWith('.db') && !name.startsWith('.'));
+    return [...visibleFiles(this.dir, dbFiles)].sort((a, b) => compareCodePoints(a[0], b[0]));
   }
 
   /** Reads one file and prepares its new entries; returns why it is skipped, or null. */
