@@ -20,3 +20,6 @@ export { Collector, type CollectorOptions, type ExpositionFormat, type Scrape } 
 export { markProcessDead, clearDirectory } from './collect/lifecycle.js';
 export { startMetricsServer, type MetricsServer, type MetricsServerOptions } from './serve/server.js';
 export { startClusterCollector, type ClusterCollector, type ClusterCollectorOptions } from './cluster/primary.js';
+export { compactDeadProcesses, recoverCompaction, visibleFiles, type CompactionStep, type CompactionResult } from './collect/compaction.js';
+export { findDeadProcessIds, isProcessAlive } from './collect/liveness.js';
+export { ARCHIVE_ID } from './format/names.js';
