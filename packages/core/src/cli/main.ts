@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Collector } from '../collect/collector.js';
+import { Compactor } from '../collect/compactor.js';
 import { renderOpenMetrics, renderText } from '../collect/exposition.js';
 import { startMetricsServer } from '../serve/server.js';
 import { DirectoryMerger, type MergeProblem } from '../collect/merge.js';
@@ -41,7 +42,7 @@ const COMMANDS: Record<string, Command> = {
   },
   serve: {
     summary: 'serve the merged directory on http://HOST:PORT/metrics until stopped',
-    usage: 'prom-multiproc serve --dir DIR --port PORT [--host HOST]',
+    usage: 'prom-multiproc serve --dir DIR --port PORT [--host HOST] [--startup fold|clear] [--sweep-seconds N]',
     run: serve,
   },
 };
@@ -102,18 +103,29 @@ function requireDirectory(dir: string | undefined): string {
 }
 
 async function serve(args: string[], io: CliStreams): Promise<number> {
-  const { values } = parse(args, { dir: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' } });
+  const { values } = parse(args, {
+    dir: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' },
+    startup: { type: 'string' }, 'sweep-seconds': { type: 'string' },
+  });
   if (values.help) return helpFor('serve', io);
   const directory = requireDirectory(values.dir as string | undefined);
   const portText = values.port as string | undefined;
   if (portText === undefined) throw new UsageError('missing --port PORT');
   const port = Number(portText);
   if (!/^\d+$/.test(portText) || port > 65535) throw new UsageError(`--port must be a whole number from 0 to 65535, got "${portText}"`);
+  const startup = (values.startup as string | undefined) ?? 'fold';
+  if (startup !== 'fold' && startup !== 'clear') throw new UsageError(`--startup must be fold or clear, got "${startup}"`);
+  const sweepText = (values['sweep-seconds'] as string | undefined) ?? '10';
+  if (!/^\d+(\.\d+)?$/.test(sweepText)) throw new UsageError(`--sweep-seconds must be a number of seconds (0: no sweep), got "${sweepText}"`);
   const log = (message: string) => void write(io.stderr, `${message}\n`);
   let server;
+  let compactor;
   try {
-    server = await startMetricsServer({ collector: new Collector({ directory, log }), port, host: values.host as string | undefined, log });
+    compactor = await Compactor.start(directory, { startup, sweepIntervalMs: Number(sweepText) * 1000, log });
+    const collector = new Collector({ directory, log, compactor });
+    server = await startMetricsServer({ collector, port, host: values.host as string | undefined, log });
   } catch (err) {
+    await compactor?.close();
     await write(io.stderr, `${NAME} serve: ${(err as Error).message}\n`);
     return 1;
   }
@@ -123,6 +135,7 @@ async function serve(args: string[], io: CliStreams): Promise<number> {
     process.once('SIGTERM', resolve);
   });
   await server.close();
+  await compactor.close();
   return 0;
 }
 

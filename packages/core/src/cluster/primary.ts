@@ -1,11 +1,11 @@
 // node:cluster integration: in the primary, one call starts the collector and its
 // server, gives the workers a directory, and cleans up after workers that exit.
-import cluster, { type Worker } from 'node:cluster';
+import cluster from 'node:cluster';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Collector } from '../collect/collector.js';
-import { clearDirectory, markProcessDead } from '../collect/lifecycle.js';
+import { Compactor, type StartupPolicy } from '../collect/compactor.js';
 import { globalRegistry, type Registry } from '../metrics/registry.js';
 import { startMetricsServer } from '../serve/server.js';
 import { checkWritableDirectory, multiprocessDirFromEnv } from '../storage/storage.js';
@@ -16,8 +16,13 @@ export interface ClusterCollectorOptions {
   host?: string;
   /** Default: PROMETHEUS_MULTIPROC_DIR, else a private temporary directory. */
   directory?: string;
-  /** Delete the metrics files a previous run left in the directory (default true). */
-  clearOnStart?: boolean;
+  /**
+   * Files a previous run left in a configured directory: `fold` (default) folds those of
+   * dead processes into the archives, `clear` deletes them all.
+   */
+  startup?: StartupPolicy;
+  /** Liveness sweep period in ms, for processes that die unseen (default 10 s; 0: off). */
+  sweepIntervalMs?: number;
   /** The primary's own metrics, served with the merged ones (default: the global registry). */
   registry?: Registry;
   log?: (message: string) => void;
@@ -36,20 +41,16 @@ export async function startClusterCollector(options: ClusterCollectorOptions = {
   const configured = options.directory ?? multiprocessDirFromEnv();
   const directory = configured ? path.resolve(configured) : fs.mkdtempSync(path.join(os.tmpdir(), 'prom-multiproc-'));
   checkWritableDirectory(directory);
-  if (configured && options.clearOnStart !== false) {
-    const removed = clearDirectory(directory);
-    if (removed > 0) log(`prom-multiproc: cleared ${removed} files a previous run left in ${directory}`);
-  }
+  const compactor = await Compactor.start(directory, { startup: options.startup, sweepIntervalMs: options.sweepIntervalMs, log });
   // Workers forked from now on inherit the directory through their environment.
   process.env.PROMETHEUS_MULTIPROC_DIR = directory;
 
-  const onExit = (worker: Worker) => {
-    const pid = worker.process.pid;
-    if (pid !== undefined) markProcessDead(directory, pid);
-  };
+  // A worker that exits is gone (reaped) by the time 'exit' fires: the sweep folds its
+  // counters into the archives and deletes its files, live gauges included.
+  const onExit = () => compactor.sweep();
   cluster.on('exit', onExit);
 
-  const collector = new Collector({ directory, registry: options.registry ?? globalRegistry, log });
+  const collector = new Collector({ directory, registry: options.registry ?? globalRegistry, log, compactor });
   const server = await startMetricsServer({ collector, port: options.port ?? 9464, host: options.host, log });
   return {
     directory,
@@ -58,6 +59,7 @@ export async function startClusterCollector(options: ClusterCollectorOptions = {
     async close() {
       cluster.off('exit', onExit);
       await server.close();
+      await compactor.close();
       if (!configured) fs.rmSync(directory, { recursive: true, force: true });
     },
   };

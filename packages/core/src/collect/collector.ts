@@ -5,6 +5,7 @@ import type { Registry } from '../metrics/registry.js';
 import {
   OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, renderOpenMetrics, renderText, type Family,
 } from './exposition.js';
+import type { Compactor } from './compactor.js';
 import { DirectoryMerger, type MergeProblem, type MergeStats } from './merge.js';
 
 export type ExpositionFormat = 'text' | 'openmetrics';
@@ -18,6 +19,8 @@ export interface CollectorOptions {
   registry?: Registry;
   /** Where problems with files are reported, once per file and reason. Default: console.warn. */
   log?: (message: string) => void;
+  /** The directory's compactor, if this collector runs one: its self-metrics are served too. */
+  compactor?: Compactor;
 }
 
 export interface Scrape {
@@ -77,7 +80,7 @@ export class Collector {
     this.self.scrapes++;
     this.self.lastStats = stats;
     this.self.lastDurationSeconds = Number(process.hrtime.bigint() - started) / 1e9;
-    return [...families, ...local, ...this.self.families()];
+    return [...families, ...local, ...this.self.families(), ...(this.options.compactor?.selfMetrics() ?? [])];
   }
 
   async scrape(format: ExpositionFormat = 'text'): Promise<Scrape> {

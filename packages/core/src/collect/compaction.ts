@@ -21,7 +21,7 @@ import { ARCHIVE_ID, dbFileName, parseDbFileName } from '../format/names.js';
 import { Fold, foldRuleFor, type FoldRule } from './fold.js';
 
 export const JOURNAL_NAME = '.prom-multiproc-compaction.json';
-const TEMP = /^\.(.+\.db)\.tmp$/;
+export const ARCHIVE_TEMP = /^\.(.+\.db)\.tmp$/;
 
 export type CompactionStep = 'archives-written' | 'committed' | 'archives-replaced' | 'sources-deleted' | 'done';
 
@@ -122,7 +122,7 @@ export function recoverCompaction(dir: string): 'nothing' | 'rolled-forward' | '
   }
   let removed = false;
   for (const name of fs.readdirSync(dir)) {
-    if (TEMP.test(name) || name === `${JOURNAL_NAME}.tmp`) {
+    if (ARCHIVE_TEMP.test(name) || name === `${JOURNAL_NAME}.tmp`) {
       fs.rmSync(path.join(dir, name), { force: true });
       removed = true;
     }

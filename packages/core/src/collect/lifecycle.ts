@@ -1,7 +1,8 @@
-// What happens to a process's files when it exits.
+// Python's mark_process_dead, for callers that manage processes themselves. (The
+// collector's compactor does more: it folds a dead process's counters into the archives.)
 import fs from 'node:fs';
 import path from 'node:path';
-import { GAUGE_MODES, isLiveMode, parseDbFileName } from '../format/names.js';
+import { GAUGE_MODES, isLiveMode } from '../format/names.js';
 
 /**
  * Python's mark_process_dead: deletes the live-gauge files of process `id`, so its
@@ -21,15 +22,4 @@ export function markProcessDead(directory: string, id: string | number): string[
     }
   }
   return deleted;
-}
-
-/** Deletes every metrics file in `directory` (what a previous run left). Returns the count. */
-export function clearDirectory(directory: string): number {
-  let count = 0;
-  for (const name of fs.readdirSync(directory)) {
-    if (!parseDbFileName(name) && !name.endsWith('.db')) continue;
-    fs.rmSync(path.join(directory, name), { force: true });
-    count++;
-  }
-  return count;
 }
