@@ -6,7 +6,7 @@ import {
   OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, renderOpenMetrics, renderText, type Family,
 } from './exposition.js';
 import type { Compactor } from './compactor.js';
-import { DirectoryMerger, type MergeProblem, type MergeStats } from './merge.js';
+import { DirectoryMerger, type MergeProblem, type MergeResult, type MergeStats } from './merge.js';
 
 export type ExpositionFormat = 'text' | 'openmetrics';
 
@@ -31,6 +31,7 @@ export interface Scrape {
 /** Self-metrics in their own namespace; totals since the collector started. */
 class SelfMetrics {
   scrapes = 0;
+  directoryErrors = 0;
   lastDurationSeconds = 0;
   lastStats: MergeStats | undefined;
   readonly skippedByReason = new Map<string, number>();
@@ -50,6 +51,7 @@ class SelfMetrics {
         type: 'counter',
         samples: [...this.skippedByReason].map(([reason, value]) => ({ name: 'prom_multiproc_files_skipped_total', labels: [['reason', reason]], value })),
       },
+      { name: 'prom_multiproc_directory_errors', help: 'Scrapes that could not list the metrics directory.', type: 'counter', samples: [{ name: 'prom_multiproc_directory_errors_total', labels: [], value: this.directoryErrors }] },
       gauge('prom_multiproc_series', 'Samples merged by the previous scrape.', stats?.series ?? 0),
       gauge('prom_multiproc_bytes_read', 'Bytes read from files by the previous scrape.', stats?.bytesRead ?? 0),
     ];
@@ -72,8 +74,17 @@ export class Collector {
   /** Merged families of the directory, the local registry (if in memory) and self-metrics. */
   async collect(): Promise<Family[]> {
     const started = process.hrtime.bigint();
-    const { families, problems, stats } = this.merger.merge();
-    this.note(problems);
+    let merged: MergeResult | undefined;
+    try {
+      merged = this.merger.merge();
+    } catch (err) {
+      // The directory itself is gone or unreadable: serve what we have, say why, go on.
+      this.self.directoryErrors++;
+      this.logOnce(`prom-multiproc: ${err instanceof Error ? err.message : String(err)}; serving no merged metrics until it is back`);
+    }
+    const families = merged?.families ?? [];
+    const stats = merged?.stats;
+    this.note(merged?.problems ?? []);
     const local = this.options.registry && currentStorageIfChosen()?.directory === undefined
       ? await this.options.registry.families()
       : [];
@@ -95,10 +106,13 @@ export class Collector {
       if (p.problem !== 'mode-conflict' && p.problem !== 'invalid-bucket') {
         this.self.skippedByReason.set(p.problem, (this.self.skippedByReason.get(p.problem) ?? 0) + 1);
       }
-      const id = `${p.file}\0${p.problem}\0${p.reason}`;
-      if (this.reported.has(id)) continue;
-      this.reported.add(id);
-      this.log(`prom-multiproc: ${p.problem === 'mode-conflict' || p.problem === 'invalid-bucket' ? 'note' : 'skipped'} ${p.file}: ${p.problem}: ${p.reason}`);
+      this.logOnce(`prom-multiproc: ${p.problem === 'mode-conflict' || p.problem === 'invalid-bucket' ? 'note' : 'skipped'} ${p.file}: ${p.problem}: ${p.reason}`);
     }
+  }
+
+  private logOnce(message: string): void {
+    if (this.reported.has(message)) return;
+    this.reported.add(message);
+    this.log(message);
   }
 }
