@@ -360,8 +360,8 @@ export class DirectoryMerger {
       const legacy = outcome.problem === 'corrupt' && looksLikePre018File(file.reader.path);
       return { file: file.name, problem: outcome.problem, reason: legacy ? `${outcome.reason}; ${PRE_018_HINT}` : outcome.reason };
     }
-    file.catchUp(file.reader.entries, outcome.newEntries);
-    file.parsedNow = outcome.newEntries;
+    file.catchUp(outcome.added, outcome.restarted);
+    file.parsedNow = outcome.added.length;
     return null;
   }
 }

@@ -56,9 +56,9 @@ export class TrackedFile {
   }
 
   /** Prepares the entries the reader just parsed, starting over if it re-read the file from scratch. */
-  catchUp(entries: readonly ParsedEntry[], newEntries: number): void {
-    if (entries.length - newEntries !== this.prepared.length) this.reset();
-    for (let i = this.prepared.length; i < entries.length; i++) this.prepared.push(this.prepare(entries[i]));
+  catchUp(added: readonly ParsedEntry[], restarted: boolean): void {
+    if (restarted) this.reset();
+    for (const entry of added) this.prepared.push(this.prepare(entry));
   }
 
   reset(): void {

@@ -50,7 +50,13 @@ export function readUsed(buf: Buffer, length: number): number {
  * Parses the entries in [from, used) of `buf`, calling `onEntry` for each.
  * Returns the offset where parsing stopped (== used for a well-formed file).
  */
-export function parseEntries(buf: Buffer, used: number, from: number, onEntry: (entry: ParsedEntry) => void): number {
+export function parseEntries(
+  buf: Buffer,
+  used: number,
+  from: number,
+  onEntry: (entry: ParsedEntry) => void,
+  decode: (key: string) => DecodedKey = decodeKey,
+): number {
   if (used > buf.length) throw new CorruptFileError(`used (${used}) is beyond the ${buf.length} bytes read`);
   let pos = from;
   while (pos < used) {
@@ -70,7 +76,7 @@ export function parseEntries(buf: Buffer, used: number, from: number, onEntry: (
     }
     let decoded: DecodedKey;
     try {
-      decoded = decodeKey(key);
+      decoded = decode(key);
     } catch (err) {
       if (err instanceof KeyFormatError) throw new CorruptFileError(`key at offset ${pos}: ${err.message}`);
       throw err;

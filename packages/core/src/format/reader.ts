@@ -2,37 +2,80 @@
 // bytes into a reused buffer, parse only the entries added since the last read, and read
 // values at the offsets already known.
 import fs from 'node:fs';
+import os from 'node:os';
+import type { DecodedKey } from './key.js';
 import { CorruptFileError, HEADER_BYTES, parseEntries, readUsed, type ParsedEntry } from './entries.js';
 
-/** A growable buffer shared by every read of one collector, so a scrape allocates nothing per file. */
+/** Values are float64s at 8-aligned offsets, so a Float64Array over the buffer reads them without DataView calls. */
+const NATIVE_LITTLE_ENDIAN = os.endianness() === 'LE';
+
+/**
+ * A growable buffer shared by every read of one collector, so a scrape allocates nothing
+ * per file. It starts on its own 8-aligned ArrayBuffer (never a slice of Node's pool), so
+ * `f64[offset / 8]` is the float64 at any 8-aligned byte offset.
+ */
 export class ReadBuffer {
-  buf: Buffer = Buffer.allocUnsafe(64 * 1024);
+  buf: Buffer;
+  f64: Float64Array;
+
+  constructor(initialBytes = 64 * 1024) {
+    const memory = new ArrayBuffer(initialBytes);
+    this.buf = Buffer.from(memory);
+    this.f64 = new Float64Array(memory);
+  }
 
   ensure(bytes: number): Buffer {
     if (this.buf.length < bytes) {
       let size = this.buf.length;
       while (size < bytes) size *= 2;
-      this.buf = Buffer.allocUnsafe(size);
+      const memory = new ArrayBuffer(size);
+      this.buf = Buffer.from(memory);
+      this.f64 = new Float64Array(memory);
     }
     return this.buf;
   }
 }
 
 export type ReadOutcome =
-  | { ok: true; newEntries: number }
+  | {
+      ok: true;
+      /** Entries parsed by this read: those added since the previous read, or all of them when `restarted`. */
+      added: readonly ParsedEntry[];
+      /** The reader forgot what it had parsed (a new file under the name, or one that shrank) and parsed from the start. */
+      restarted: boolean;
+    }
   | { ok: false; problem: 'missing' | 'corrupt' | 'unreadable'; reason: string };
+
+export interface DbFileReaderOptions {
+  /** Keep every parsed entry in `entries` (default). A caller that consumes `added` itself saves the memory. */
+  keepEntries?: boolean;
+  /** Decodes a key; a collector passes a caching one, since every worker's file repeats the same keys. */
+  decodeKey?: (key: string) => DecodedKey;
+}
+
+const NOTHING_ADDED: readonly ParsedEntry[] = Object.freeze([]);
 
 /** The entries of one file and their latest values, re-read on every `read()`. */
 export class DbFileReader {
+  /** Every parsed entry, in file order; empty unless `keepEntries`. */
   readonly entries: ParsedEntry[] = [];
-  /** Values and timestamps of `entries`, in the same order, as of the last successful read. */
+  /** Entries parsed so far; `values` and `timestamps` have this length. */
+  entryCount = 0;
+  /** Values and timestamps of the entries, in file order, as of the last successful read. */
   values = new Float64Array(0);
   timestamps = new Float64Array(0);
   bytesRead = 0;
+  /** Each entry's value offset divided by 8: its index in a Float64Array over the file image. */
+  private valueIndex = new Int32Array(64);
   private parsedTo = HEADER_BYTES;
   private inode = -1;
+  private readonly keepEntries: boolean;
+  private readonly decode: ((key: string) => DecodedKey) | undefined;
 
-  constructor(readonly path: string) {}
+  constructor(readonly path: string, options: DbFileReaderOptions = {}) {
+    this.keepEntries = options.keepEntries ?? true;
+    this.decode = options.decodeKey;
+  }
 
   read(scratch: ReadBuffer): ReadOutcome {
     let fd: number;
@@ -59,39 +102,77 @@ export class DbFileReader {
 
   private readOpen(fd: number, scratch: ReadBuffer): ReadOutcome {
     const stat = fs.fstatSync(fd);
+    let restarted = false;
     // A different inode, or a file that shrank, is a new file under the same name.
     if (stat.ino !== this.inode) {
-      this.forget();
+      restarted = this.forget();
       this.inode = stat.ino;
     }
     const header = scratch.ensure(HEADER_BYTES);
     readFully(fd, header, Math.min(stat.size, HEADER_BYTES));
     const used = readUsed(header, stat.size);
-    if (used < this.parsedTo) this.forget();
+    if (used < this.parsedTo) restarted = this.forget() || restarted;
     this.bytesRead = 0;
-    if (used === 0) return { ok: true, newEntries: 0 };
+    if (used === 0) return { ok: true, added: NOTHING_ADDED, restarted };
     const buf = scratch.ensure(used);
     const got = readFully(fd, buf, used);
     this.bytesRead = got;
     if (got < used) throw new CorruptFileError(`file ended after ${got} of ${used} used bytes`);
-    const before = this.entries.length;
-    this.parsedTo = parseEntries(buf, used, this.parsedTo, (entry) => this.entries.push(entry));
-    if (this.values.length !== this.entries.length) {
-      this.values = new Float64Array(this.entries.length);
-      this.timestamps = new Float64Array(this.entries.length);
+
+    let added = NOTHING_ADDED;
+    if (this.parsedTo < used) {
+      const parsed: ParsedEntry[] = [];
+      this.parsedTo = parseEntries(buf, used, this.parsedTo, (entry) => parsed.push(entry), this.decode);
+      added = parsed;
+      this.note(parsed);
     }
-    for (let i = 0; i < this.entries.length; i++) {
-      const at = this.entries[i].valueOffset;
-      this.values[i] = buf.readDoubleLE(at);
-      this.timestamps[i] = buf.readDoubleLE(at + 8);
-    }
-    return { ok: true, newEntries: this.entries.length - before };
+    this.readValues(scratch);
+    return { ok: true, added, restarted };
   }
 
-  private forget(): void {
+  /** Records where the values of newly parsed entries are. */
+  private note(parsed: ParsedEntry[]): void {
+    const count = this.entryCount + parsed.length;
+    if (count > this.valueIndex.length) {
+      const grown = new Int32Array(Math.max(count, this.valueIndex.length * 2));
+      grown.set(this.valueIndex.subarray(0, this.entryCount));
+      this.valueIndex = grown;
+    }
+    for (let i = 0; i < parsed.length; i++) this.valueIndex[this.entryCount + i] = parsed[i].valueOffset / 8;
+    if (this.keepEntries) for (const entry of parsed) this.entries.push(entry);
+    this.entryCount = count;
+    this.values = new Float64Array(count);
+    this.timestamps = new Float64Array(count);
+  }
+
+  /** Copies every entry's value and timestamp out of the file image just read. */
+  private readValues(scratch: ReadBuffer): void {
+    const { values, timestamps, valueIndex } = this;
+    const n = this.entryCount;
+    if (NATIVE_LITTLE_ENDIAN) {
+      const f64 = scratch.f64;
+      for (let i = 0; i < n; i++) {
+        const at = valueIndex[i];
+        values[i] = f64[at];
+        timestamps[i] = f64[at + 1];
+      }
+    } else {
+      const buf = scratch.buf;
+      for (let i = 0; i < n; i++) {
+        const at = valueIndex[i] * 8;
+        values[i] = buf.readDoubleLE(at);
+        timestamps[i] = buf.readDoubleLE(at + 8);
+      }
+    }
+  }
+
+  /** Drops what was parsed, so the next parse starts at the first entry; true if there was anything to drop. */
+  private forget(): boolean {
+    const had = this.entryCount > 0;
     this.entries.length = 0;
+    this.entryCount = 0;
     this.parsedTo = HEADER_BYTES;
-    this.inode = -1;
+    return had;
   }
 }
 
