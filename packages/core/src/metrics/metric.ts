@@ -58,6 +58,8 @@ export abstract class Metric<T extends string, Child extends Series> {
   protected readonly store: SeriesStore;
   private readonly sortedLabelNames: T[];
   private readonly knownLabel: Record<string, true> = Object.create(null);
+  /** The storage's process labels that this metric does not declare itself (added to every series). */
+  private readonly processLabels: ReadonlyArray<readonly [string, string]>;
   /** Canonical label key -> series, in creation order. */
   private readonly series = new Map<string, Child>();
   /** Raw label values, level by level in `labelNames` order -> series. A cache of `series`. */
@@ -84,7 +86,9 @@ export abstract class Metric<T extends string, Child extends Series> {
     this.collect = config.collect;
     this.sortedLabelNames = sortLabelPairs(this.labelNames.map((n) => [n, ''] as [T, string])).map((p) => p[0]);
     for (const label of this.labelNames) this.knownLabel[label] = true;
-    this.store = currentStorage().storeFor(type, mode);
+    const storage = currentStorage();
+    this.store = storage.storeFor(type, mode);
+    this.processLabels = storage.labels.filter(([name]) => this.knownLabel[name] !== true);
     this.registers = config.registers ?? [globalRegistry];
   }
 
@@ -136,6 +140,7 @@ export abstract class Metric<T extends string, Child extends Series> {
     const id = JSON.stringify(pairs);
     let series = this.series.get(id);
     if (!series) {
+      if (this.processLabels.length > 0) this.addProcessLabels(pairs, canonical);
       series = this.createSeries(canonical, pairs);
       this.store.attach(series);
       this.series.set(id, series);
@@ -150,6 +155,14 @@ export abstract class Metric<T extends string, Child extends Series> {
     }
     node.set(labels[names[names.length - 1]], series);
     return series;
+  }
+
+  /** Adds the process labels to a new series' sorted pairs and canonical labels (in the same order). */
+  private addProcessLabels(pairs: Array<[string, string]>, canonical: Record<string, string>): void {
+    for (const [name, value] of this.processLabels) pairs.push([name, value]);
+    sortLabelPairs(pairs);
+    for (const name of Object.keys(canonical)) delete canonical[name];
+    for (const [name, value] of pairs) canonical[name] = value;
   }
 
   /** Initialises a series at zero without changing it (prom-client's `zero`). */

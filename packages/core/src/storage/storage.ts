@@ -4,14 +4,52 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { isMainThread, threadId } from 'node:worker_threads';
 import { MappedFile, type SeriesStore } from '../format/mapped-file.js';
+import { compareCodePoints } from '../format/key.js';
 import { checkProcessId, dbFileName, retiredProcessId, type GaugeMode, type MetricType } from '../format/names.js';
+import { validateLabelName } from '../metrics/validation.js';
 import { MemoryStore } from './memory-store.js';
+
+/** Constant label pairs, sorted by name, that a process adds to every series it writes. */
+export type ProcessLabels = ReadonlyArray<readonly [string, string]>;
 
 export interface Storage {
   /** The directory written to, or undefined for in-memory storage. */
   readonly directory: string | undefined;
   readonly processId: string | undefined;
+  /**
+   * Labels added to every series this process creates (a metric's own label of the same
+   * name wins). They are part of each entry's key, so they survive the fold of a dead
+   * process into the archives. Empty unless configured, or under PM2 (`pm2ProcessLabels`).
+   */
+  readonly labels: ProcessLabels;
   storeFor(type: MetricType, mode?: GaugeMode): SeriesStore;
+}
+
+const RESERVED_LABELS = new Set(['le', 'quantile', 'pid']);
+
+/** Checks and sorts process labels; `le`, `quantile` and `pid` are the merge's own. */
+function processLabels(labels: Record<string, string | number> = {}): ProcessLabels {
+  const pairs = Object.entries(labels).map(([name, value]) => [name, String(value)] as const);
+  for (const [name] of pairs) {
+    if (!validateLabelName([name]) || RESERVED_LABELS.has(name)) throw new Error(`Invalid process label name: "${name}"`);
+  }
+  return Object.freeze(pairs.sort((p, q) => compareCodePoints(p[0], q[0])));
+}
+
+/**
+ * The labels a process started by PM2 writes: `app` (the PM2 app name) and `instance`
+ * (its NODE_APP_INSTANCE, stable across restarts and reloads of that slot), so one
+ * directory shared by several PM2 apps keeps them apart. `PROM_MULTIPROC_PM2_LABELS`
+ * chooses: unset or `app,instance`, `app`, or `none`. Empty outside PM2.
+ */
+export function pm2ProcessLabels(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  if (env.pm_id === undefined || !env.pm_exec_path || !env.name) return {};
+  const wanted = (env.PROM_MULTIPROC_PM2_LABELS ?? 'app,instance').split(',').map((s) => s.trim());
+  const labels: Record<string, string> = {};
+  if (wanted.includes('app')) labels.app = env.name;
+  const instance = env[env.instance_var || 'NODE_APP_INSTANCE'];
+  if (wanted.includes('instance') && instance !== undefined && instance !== '') labels.instance = instance;
+  return labels;
 }
 
 /** The multiprocess directory named by the environment, if any. */
@@ -29,6 +67,8 @@ class InMemoryStorage implements Storage {
   readonly processId = undefined;
   private readonly stores = new Map<string, SeriesStore>();
 
+  constructor(readonly labels: ProcessLabels = []) {}
+
   storeFor(type: MetricType, mode?: GaugeMode): SeriesStore {
     const name = type === 'gauge' ? `gauge_${mode}` : type;
     let store = this.stores.get(name);
@@ -43,7 +83,7 @@ const ownFiles = new Set<string>();
 class DirectoryStorage implements Storage {
   private readonly files = new Map<string, MappedFile>();
 
-  constructor(readonly directory: string, readonly processId: string) {
+  constructor(readonly directory: string, readonly processId: string, readonly labels: ProcessLabels = []) {
     checkProcessId(processId);
     checkWritableDirectory(directory);
   }
@@ -97,22 +137,34 @@ export function currentStorageIfChosen(): Storage | undefined {
   return current;
 }
 
-/** The storage of this process: decided on first use from PROMETHEUS_MULTIPROC_DIR. */
+/**
+ * The storage of this process: decided on first use from PROMETHEUS_MULTIPROC_DIR; a
+ * process started by PM2 labels its series with its app and instance (`pm2ProcessLabels`).
+ */
 export function currentStorage(): Storage {
   if (!current) {
     const dir = multiprocessDirFromEnv();
-    current = dir ? new DirectoryStorage(path.resolve(dir), defaultProcessId()) : new InMemoryStorage();
+    current = dir
+      ? new DirectoryStorage(path.resolve(dir), defaultProcessId(), processLabels(pm2ProcessLabels()))
+      : new InMemoryStorage();
   }
   return current;
 }
 
-/**
- * Chooses the storage explicitly, before any metric is created: a directory (with an
- * optional process id, which must not contain `_`) or `undefined` for memory.
- */
-export function configureStorage(options: { directory?: string; processId?: string } = {}): Storage {
+export interface StorageOptions {
+  /** The multiprocess directory; without it, values live in memory. */
+  directory?: string;
+  /** This process's id in file names (default: the pid); must not contain `_`. */
+  processId?: string;
+  /** Labels added to every series this process creates (see `Storage.labels`). Default: none. */
+  labels?: Record<string, string | number>;
+}
+
+/** Chooses the storage explicitly, before any metric is created. */
+export function configureStorage(options: StorageOptions = {}): Storage {
+  const labels = processLabels(options.labels);
   current = options.directory
-    ? new DirectoryStorage(path.resolve(options.directory), options.processId ?? defaultProcessId())
-    : new InMemoryStorage();
+    ? new DirectoryStorage(path.resolve(options.directory), options.processId ?? defaultProcessId(), labels)
+    : new InMemoryStorage(labels);
   return current;
 }
