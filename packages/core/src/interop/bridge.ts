@@ -1,0 +1,188 @@
+// Writes prom-client metric snapshots into this process's files, in the Python format,
+// so the collector merges them with no special case. Every write is an absolute store
+// of the series' current value (the files mirror prom-client; they do not accumulate).
+//
+//   prom-client              file entries (this process)            merged as
+//   counter x                counter  `x_total`                     sum
+//   gauge x                  gauge_<mode> `x`, mode from aggregator  by the mode
+//   histogram x (cumulative) histogram `x_sum`, `x_bucket{le}` NON-cumulative, +Inf last
+//   summary x                summary  `x_count`, `x_sum` (quantiles cannot be merged)
+//
+// Counters, histograms and summaries must never go backwards in the merge. prom-client
+// can reset them (`reset()`, `resetMetrics()`, `remove()` then re-use); a value lower
+// than the last one mirrored is taken as a reset, the way Prometheus' rate() does: what
+// was counted before it is kept as a base and the new count is added on top.
+import { encodeKey, sortLabelPairs } from '../format/key.js';
+import type { SeriesStore } from '../format/mapped-file.js';
+import type { GaugeMode } from '../format/names.js';
+import { floatToGoString } from '../format/number.js';
+import { clock } from '../metrics/clock.js';
+import type { Storage } from '../storage/storage.js';
+import { gaugeModeForAggregator } from './aggregator-modes.js';
+import {
+  labelSetKey, type HistogramSeriesSnapshot, type MetricSnapshot, type SummarySeriesSnapshot, type ValueSeries,
+} from './snapshot.js';
+
+export interface SnapshotWriterOptions {
+  /** Gauge modes by prom-client metric name, overriding the one chosen from the aggregator. */
+  gaugeModes?: Record<string, GaugeMode>;
+}
+
+const pairsOf = (labels: Record<string, string>, extra?: [string, string]): Array<[string, string]> => {
+  const pairs = Object.entries(labels);
+  if (extra) pairs.push(extra);
+  return sortLabelPairs(pairs);
+};
+
+/**
+ * Slots whose values only grow, written from raw values that may restart from zero.
+ * The first `checked` values decide whether a reset happened (all of them only grow
+ * between resets); the rest (a histogram's or summary's sum, which may shrink with
+ * negative observations) follow the decision.
+ */
+class MonotonicSlots {
+  private readonly last: number[];
+  private readonly base: number[];
+
+  constructor(private readonly store: SeriesStore, private readonly slots: number[], private readonly checked: number) {
+    this.last = slots.map(() => 0);
+    this.base = slots.map(() => 0);
+  }
+
+  write(raw: number[]): void {
+    let reset = false;
+    for (let i = 0; i < this.checked; i++) if (raw[i] < this.last[i]) reset = true;
+    const values = this.store.values;
+    for (let i = 0; i < this.slots.length; i++) {
+      if (reset) this.base[i] += this.last[i];
+      this.last[i] = raw[i];
+      values[this.slots[i]] = this.base[i] + raw[i];
+    }
+  }
+}
+
+interface Mirror<S> {
+  write(series: S[]): void;
+}
+
+class CounterMirror implements Mirror<ValueSeries> {
+  private readonly family: string;
+  private readonly series = new Map<string, MonotonicSlots>();
+  constructor(private readonly store: SeriesStore, name: string, private readonly help: string) {
+    this.family = name.endsWith('_total') ? name.slice(0, -6) : name;
+  }
+
+  write(all: ValueSeries[]): void {
+    for (const s of all) {
+      if (!(s.value >= 0)) continue; // NaN or negative: not a counter value
+      const id = labelSetKey(s.labels);
+      let slots = this.series.get(id);
+      if (!slots) {
+        const slot = this.store.slotFor(encodeKey(this.family, `${this.family}_total`, pairsOf(s.labels), this.help));
+        this.series.set(id, (slots = new MonotonicSlots(this.store, [slot], 1)));
+      }
+      slots.write([s.value]);
+    }
+  }
+}
+
+class GaugeMirror implements Mirror<ValueSeries> {
+  private readonly series = new Map<string, { slot: number; last: number | undefined }>();
+  private readonly stampsTime: boolean;
+  constructor(private readonly store: SeriesStore, private readonly name: string, private readonly help: string, mode: GaugeMode) {
+    this.stampsTime = mode === 'mostrecent' || mode === 'livemostrecent';
+  }
+
+  write(all: ValueSeries[]): void {
+    for (const s of all) {
+      const id = labelSetKey(s.labels);
+      let state = this.series.get(id);
+      if (!state) {
+        const slot = this.store.slotFor(encodeKey(this.name, this.name, pairsOf(s.labels), this.help));
+        this.series.set(id, (state = { slot, last: undefined }));
+      }
+      const values = this.store.values;
+      values[state.slot] = s.value;
+      // "Most recent" means most recently changed: re-stamping an unchanged value at
+      // every mirror would make the merged value flip between workers.
+      if (this.stampsTime && !Object.is(state.last, s.value)) values[state.slot + 1] = clock.now();
+      state.last = s.value;
+    }
+  }
+}
+
+class HistogramMirror implements Mirror<HistogramSeriesSnapshot> {
+  private readonly series = new Map<string, MonotonicSlots>();
+  constructor(private readonly store: SeriesStore, private readonly name: string, private readonly help: string) {}
+
+  write(all: HistogramSeriesSnapshot[]): void {
+    for (const s of all) {
+      const bounds = s.buckets.map((b) => b[0]);
+      const id = `${labelSetKey(s.labels)}|${bounds.join(',')}`;
+      let slots = this.series.get(id);
+      if (!slots) {
+        // Python's layout: the sum, then one bucket entry per bound, +Inf last.
+        const key = (sample: string, extra?: [string, string]) => this.store.slotFor(encodeKey(this.name, sample, pairsOf(s.labels, extra), this.help));
+        const sumSlot = key(`${this.name}_sum`);
+        const bucketSlots = [...bounds.map(floatToGoString), '+Inf'].map((le) => key(`${this.name}_bucket`, ['le', le]));
+        this.series.set(id, (slots = new MonotonicSlots(this.store, [...bucketSlots, sumSlot], bucketSlots.length)));
+      }
+      // prom-client's buckets are cumulative; the file holds each bucket's own count.
+      const own: number[] = [];
+      let below = 0;
+      for (const [, cumulative] of s.buckets) {
+        own.push(cumulative - below);
+        below = cumulative;
+      }
+      own.push(s.count - below);
+      slots.write([...own, s.sum]);
+    }
+  }
+}
+
+class SummaryMirror implements Mirror<SummarySeriesSnapshot> {
+  private readonly series = new Map<string, MonotonicSlots>();
+  constructor(private readonly store: SeriesStore, private readonly name: string, private readonly help: string) {}
+
+  write(all: SummarySeriesSnapshot[]): void {
+    for (const s of all) {
+      const id = labelSetKey(s.labels);
+      let slots = this.series.get(id);
+      if (!slots) {
+        const count = this.store.slotFor(encodeKey(this.name, `${this.name}_count`, pairsOf(s.labels), this.help));
+        const sum = this.store.slotFor(encodeKey(this.name, `${this.name}_sum`, pairsOf(s.labels), this.help));
+        this.series.set(id, (slots = new MonotonicSlots(this.store, [count, sum], 1)));
+      }
+      slots.write([s.count, s.sum]);
+    }
+  }
+}
+
+/** Writes snapshots of prom-client metrics into one process's storage; keeps per-series state. */
+export class SnapshotWriter {
+  private readonly mirrors = new Map<string, Mirror<unknown>>();
+
+  constructor(private readonly storage: Storage, private readonly options: SnapshotWriterOptions = {}) {}
+
+  /** The gauge mode a prom-client gauge is written with; null when it is not mirrored (`omit`). */
+  gaugeMode(name: string, aggregator: string): GaugeMode | null {
+    return this.options.gaugeModes?.[name] ?? gaugeModeForAggregator(aggregator);
+  }
+
+  write(snapshot: MetricSnapshot): void {
+    const mode = snapshot.type === 'gauge' ? this.gaugeMode(snapshot.name, snapshot.aggregator) : undefined;
+    if (mode === null) return;
+    const id = `${snapshot.type}:${mode ?? ''}:${snapshot.name}:${snapshot.help}`;
+    let mirror = this.mirrors.get(id);
+    if (!mirror) {
+      const store = this.storage.storeFor(snapshot.type, mode);
+      const { name, help } = snapshot;
+      if (snapshot.type === 'counter') mirror = new CounterMirror(store, name, help);
+      else if (snapshot.type === 'gauge') mirror = new GaugeMirror(store, name, help, mode!);
+      else if (snapshot.type === 'histogram') mirror = new HistogramMirror(store, name, help);
+      else mirror = new SummaryMirror(store, name, help);
+      this.mirrors.set(id, mirror as Mirror<unknown>);
+    }
+    mirror.write(snapshot.series);
+  }
+}

@@ -1,0 +1,98 @@
+// The bridge: a prom-client Registry living in a worker (prom-client's own global
+// `register`, which third-party libraries such as express-prom-bundle write to) is
+// mirrored into this process's files, so the collector merges it with everything else.
+import { globalRegistry } from '../metrics/registry.js';
+import { currentStorage } from '../storage/storage.js';
+import { workerRefresh, type RefreshTask } from '../refresh/worker-refresh.js';
+import { SnapshotWriter, type SnapshotWriterOptions } from './bridge.js';
+import { snapshotFromInternals, snapshotFromJson, type PromClientRegistryLike } from './snapshot.js';
+
+export interface PromClientBridgeOptions extends SnapshotWriterOptions {
+  /**
+   * Mirror period in ms (default 1000): the staleness bound of mirrored values when no
+   * collector signals a refresh before its scrapes. The shortest period asked for in the
+   * process wins.
+   */
+  intervalMs?: number;
+  log?: (message: string) => void;
+}
+
+export interface PromClientBridge {
+  /** Mirrors the registry now; resolves when its values are in the files. */
+  flush(): Promise<void>;
+  /** Stops mirroring; what was mirrored stays in the files. */
+  stop(): void;
+}
+
+class RegistryMirror implements RefreshTask, PromClientBridge {
+  private readonly writer: SnapshotWriter;
+  private readonly reported = new Set<string>();
+  private readonly log: (message: string) => void;
+
+  constructor(readonly registry: PromClientRegistryLike, private readonly options: PromClientBridgeOptions) {
+    this.writer = new SnapshotWriter(currentStorage(), options);
+    this.log = options.log ?? ((m) => console.warn(m));
+  }
+
+  async refresh(): Promise<void> {
+    const metrics = await this.registry.getMetricsAsJSON();
+    for (const metric of metrics) {
+      if (this.shadowed(metric.name)) continue;
+      const snapshot = snapshotFromJson(metric);
+      if (snapshot) this.writer.write(snapshot);
+    }
+  }
+
+  refreshSync(): void {
+    const defaults = (this.registry as { _defaultLabels?: Record<string, unknown> })._defaultLabels ?? {};
+    for (const metric of this.registry.getMetricsAsArray()) {
+      const snapshot = snapshotFromInternals(metric, defaults);
+      if (snapshot && !this.shadowed(snapshot.name)) this.writer.write(snapshot);
+    }
+  }
+
+  flush(): Promise<void> {
+    return workerRefresh()?.refresh() ?? Promise.resolve();
+  }
+
+  stop(): void {
+    workerRefresh()?.remove(this);
+    bridges.delete(this.registry);
+  }
+
+  /**
+   * A name this process also defines with prom-multiproc's own classes (say, default
+   * metrics collected by both libraries) is already in the files: writing the prom-client
+   * copy over the same entries would corrupt both, so the native one wins.
+   */
+  private shadowed(name: string): boolean {
+    if (!globalRegistry.getSingleMetric(name)) return false;
+    const message = `prom-multiproc: prom-client metric ${name} is also a prom-multiproc metric in this process; only the prom-multiproc one is kept`;
+    if (!this.reported.has(message)) {
+      this.reported.add(message);
+      this.log(message);
+    }
+    return true;
+  }
+}
+
+const bridges = new Map<PromClientRegistryLike, RegistryMirror>();
+const inert: PromClientBridge = { flush: () => Promise.resolve(), stop: () => {} };
+
+/**
+ * Mirrors a prom-client registry into this process's files, every `intervalMs`, when a
+ * collector signals a coming scrape, and at graceful exit. Without a multiprocess
+ * directory there are no files to mirror into: prom-client's registry serves itself, and
+ * the returned bridge does nothing. Bridging the same registry twice returns the first bridge.
+ */
+export function bridgePromClient(registry: PromClientRegistryLike, options: PromClientBridgeOptions = {}): PromClientBridge {
+  if (!registry || typeof registry.getMetricsAsJSON !== 'function' || typeof registry.getMetricsAsArray !== 'function') {
+    throw new TypeError('bridgePromClient expects a prom-client Registry (for instance `require("prom-client").register`)');
+  }
+  const refresher = workerRefresh();
+  if (!refresher) return inert;
+  let bridge = bridges.get(registry);
+  if (!bridge) bridges.set(registry, (bridge = new RegistryMirror(registry, options)));
+  refresher.add(bridge, options.intervalMs);
+  return bridge;
+}

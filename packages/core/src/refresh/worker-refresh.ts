@@ -1,0 +1,143 @@
+// Worker side of refreshing. Most values are written to the files at every update; a few
+// are computed on demand: prom-client registries mirrored by the bridge, and `collect`
+// callbacks (the default metrics). In a process that writes to a multiprocess directory
+// nobody scrapes its registry, so those are refreshed into its files here:
+//   - every `intervalMs` (default 1 s): the staleness bound;
+//   - when a collector sends the refresh signal, just before a predicted scrape;
+//   - at graceful exit: 'beforeExit' refreshes fully, 'exit' (also after process.exit())
+//     runs each task's synchronous best effort.
+// Timers and the watch never keep the process alive.
+import { currentStorage } from '../storage/storage.js';
+import { watchRefreshSignal } from './signal.js';
+
+export interface RefreshTask {
+  /** Writes this task's current values into the files. */
+  refresh(): Promise<void>;
+  /** The same, synchronously, at process exit where nothing asynchronous can run. */
+  refreshSync?(): void;
+}
+
+export const DEFAULT_REFRESH_INTERVAL_MS = 1000;
+
+export class WorkerRefresh {
+  private readonly tasks = new Set<RefreshTask>();
+  /** The shortest period any caller asked for; the default when none did. */
+  private requestedMs: number | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private stopWatching: (() => void) | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private flushedBeforeExit = false;
+  private readonly reported = new Set<string>();
+  /** Completed refresh rounds (for tests). */
+  rounds = 0;
+
+  constructor(readonly directory: string, private readonly log: (message: string) => void = (m) => console.warn(m)) {}
+
+  /** Adds a task. Of the intervals callers ask for, the shortest (the tightest bound) wins. */
+  add(task: RefreshTask, intervalMs?: number): void {
+    if (intervalMs !== undefined) {
+      if (!(intervalMs > 0)) throw new Error(`prom-multiproc: refresh interval must be a positive number of ms, got ${String(intervalMs)}`);
+      this.requestedMs = Math.min(intervalMs, this.requestedMs ?? Infinity);
+    }
+    this.tasks.add(task);
+    this.start();
+  }
+
+  remove(task: RefreshTask): void {
+    this.tasks.delete(task);
+    if (this.tasks.size === 0) this.stop();
+  }
+
+  /** The refresh period in ms: the staleness bound of refreshed values. */
+  get period(): number {
+    return this.requestedMs ?? DEFAULT_REFRESH_INTERVAL_MS;
+  }
+
+  /** Refreshes every task; concurrent calls share one round (plus one more if asked during it). */
+  refresh(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        for (const task of [...this.tasks]) {
+          try {
+            await task.refresh();
+          } catch (err) {
+            this.logOnce(`prom-multiproc: refreshing metrics failed: ${err instanceof Error ? err.message : String(err)}`);
+          }
+        }
+        this.rounds++;
+      } while (this.again);
+    })().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  /** Synchronous best effort of every task (the 'exit' path). */
+  refreshSync(): void {
+    for (const task of this.tasks) {
+      try {
+        task.refreshSync?.();
+      } catch {
+        /* exiting: the last periodic refresh stands */
+      }
+    }
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.stopWatching?.();
+    this.stopWatching = undefined;
+  }
+
+  private start(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = setInterval(() => void this.refresh(), this.period);
+    this.timer.unref();
+    this.stopWatching ??= watchRefreshSignal(this.directory, () => void this.refresh());
+    hookExit();
+  }
+
+  /** 'beforeExit' fires again after the work it schedules; refresh once. */
+  onBeforeExit(): void {
+    if (this.flushedBeforeExit || this.tasks.size === 0) return;
+    this.flushedBeforeExit = true;
+    void this.refresh();
+  }
+
+  private logOnce(message: string): void {
+    if (this.reported.has(message)) return;
+    this.reported.add(message);
+    this.log(message);
+  }
+}
+
+let current: WorkerRefresh | undefined;
+let exitHooked = false;
+
+function hookExit(): void {
+  if (exitHooked) return;
+  exitHooked = true;
+  process.on('beforeExit', () => current?.onBeforeExit());
+  process.on('exit', () => current?.refreshSync());
+}
+
+/**
+ * This process's refresher, or undefined when it keeps values in memory (no directory):
+ * then its registries are scraped directly and run their callbacks themselves.
+ */
+export function workerRefresh(): WorkerRefresh | undefined {
+  const directory = currentStorage().directory;
+  if (directory === undefined) return undefined;
+  if (!current || current.directory !== directory) {
+    current?.stop();
+    current = new WorkerRefresh(directory);
+  }
+  return current;
+}
