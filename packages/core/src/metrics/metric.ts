@@ -5,6 +5,7 @@ import { encodeKey, sortLabelPairs } from '../format/key.js';
 import type { SeriesStore, ValueHolder } from '../format/mapped-file.js';
 import type { GaugeMode, MetricType } from '../format/names.js';
 import { currentStorage } from '../storage/storage.js';
+import { collectOnRefresh } from '../refresh/collect-callbacks.js';
 import type { Family } from '../collect/exposition.js';
 import { globalRegistry, type Registry } from './registry.js';
 import {
@@ -98,6 +99,8 @@ export abstract class Metric<T extends string, Child extends Series> {
   protected initialize(): void {
     if (this.labelNames.length === 0) this.bare = this.seriesFor(EMPTY_LABELS);
     for (const registry of this.registers) registry.registerMetric(this as unknown as AnyMetric);
+    // Nobody scrapes a worker's registry in multiprocess mode: its callback runs on refresh.
+    if (this.collect) collectOnRefresh(this);
   }
 
   /** Allocates a new series for canonical labels (`pairs` sorted by name). */

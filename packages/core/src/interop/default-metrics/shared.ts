@@ -1,0 +1,37 @@
+// What every default-metric group gets: where to register, a name prefix, and labels
+// added to every series (prom-client's `collectDefaultMetrics` options).
+import type { Registry } from '../../metrics/registry.js';
+
+export interface DefaultMetricsConfiguration {
+  register?: Registry;
+  prefix?: string;
+  labels?: Record<string, string | number>;
+  gcDurationBuckets?: number[];
+  eventLoopMonitoringPrecision?: number;
+}
+
+export interface GroupContext {
+  registers: Registry[] | undefined;
+  prefix: string;
+  labels: Record<string, string | number>;
+  labelNames: string[];
+  config: DefaultMetricsConfiguration;
+}
+
+export function groupContext(config: DefaultMetricsConfiguration): GroupContext {
+  const labels = config.labels ?? {};
+  return {
+    registers: config.register ? [config.register] : undefined,
+    prefix: config.prefix ?? '',
+    labels,
+    labelNames: Object.keys(labels),
+    config,
+  };
+}
+
+/** Counts of things by name, for the `{type}` gauges of handles, requests and resources. */
+export function countByName(names: Iterable<string>): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const name of names) counts.set(name, (counts.get(name) ?? 0) + 1);
+  return counts;
+}
