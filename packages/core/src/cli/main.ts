@@ -8,6 +8,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Collector } from '../collect/collector.js';
 import { Compactor } from '../collect/compactor.js';
 import { renderOpenMetrics, renderText } from '../collect/exposition.js';
+import { RefreshScheduler } from '../refresh/schedule.js';
 import { startMetricsServer } from '../serve/server.js';
 import { DirectoryMerger, type MergeProblem } from '../collect/merge.js';
 import { looksLikePre018File, PRE_018_HINT } from '../format/legacy.js';
@@ -120,9 +121,11 @@ async function serve(args: string[], io: CliStreams): Promise<number> {
   const log = (message: string) => void write(io.stderr, `${message}\n`);
   let server;
   let compactor;
+  // Processes that mirror prom-client or run `collect` callbacks refresh before a predicted scrape.
+  const refresh = new RefreshScheduler(directory);
   try {
     compactor = await Compactor.start(directory, { startup, sweepIntervalMs: Number(sweepText) * 1000, log });
-    const collector = new Collector({ directory, log, compactor });
+    const collector = new Collector({ directory, log, compactor, onScrape: () => refresh.noteScrape() });
     server = await startMetricsServer({ collector, port, host: values.host as string | undefined, log });
   } catch (err) {
     await compactor?.close();
@@ -134,6 +137,7 @@ async function serve(args: string[], io: CliStreams): Promise<number> {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
+  refresh.stop();
   await server.close();
   await compactor.close();
   return 0;

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { Collector } from '../collect/collector.js';
 import { Compactor, type StartupPolicy } from '../collect/compactor.js';
 import { globalRegistry, type Registry } from '../metrics/registry.js';
+import { RefreshScheduler } from '../refresh/schedule.js';
 import { startMetricsServer } from '../serve/server.js';
 import { checkWritableDirectory, multiprocessDirFromEnv } from '../storage/storage.js';
 
@@ -50,7 +51,12 @@ export async function startClusterCollector(options: ClusterCollectorOptions = {
   const onExit = () => compactor.sweep();
   cluster.on('exit', onExit);
 
-  const collector = new Collector({ directory, registry: options.registry ?? globalRegistry, log, compactor });
+  // Workers that mirror prom-client or run `collect` callbacks refresh just before a
+  // predicted scrape; the scrape itself still reads files only.
+  const refresh = new RefreshScheduler(directory);
+  const collector = new Collector({
+    directory, registry: options.registry ?? globalRegistry, log, compactor, onScrape: () => refresh.noteScrape(),
+  });
   const server = await startMetricsServer({ collector, port: options.port ?? 9464, host: options.host, log });
   return {
     directory,
@@ -58,6 +64,7 @@ export async function startClusterCollector(options: ClusterCollectorOptions = {
     collector,
     async close() {
       cluster.off('exit', onExit);
+      refresh.stop();
       await server.close();
       await compactor.close();
       if (!configured) fs.rmSync(directory, { recursive: true, force: true });

@@ -21,6 +21,12 @@ export interface CollectorOptions {
   log?: (message: string) => void;
   /** The directory's compactor, if this collector runs one: its self-metrics are served too. */
   compactor?: Compactor;
+  /**
+   * Called at the start of every scrape, synchronously. It must not wait for anything;
+   * an exception is logged and the scrape goes on. (Used to predict scrapes and signal
+   * workers to refresh before the next one: refresh/schedule.ts.)
+   */
+  onScrape?: () => void;
 }
 
 export interface Scrape {
@@ -74,6 +80,11 @@ export class Collector {
   /** Merged families of the directory, the local registry (if in memory) and self-metrics. */
   async collect(): Promise<Family[]> {
     const started = process.hrtime.bigint();
+    try {
+      this.options.onScrape?.();
+    } catch (err) {
+      this.logOnce(`prom-multiproc: onScrape hook failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
     let merged: MergeResult | undefined;
     try {
       merged = this.merger.merge();
