@@ -24,3 +24,11 @@ export { startClusterCollector, type ClusterCollector, type ClusterCollectorOpti
 export { compactDeadProcesses, recoverCompaction, visibleFiles, type CompactionStep, type CompactionResult } from './collect/compaction.js';
 export { findDeadProcessIds, isProcessAlive } from './collect/liveness.js';
 export { ARCHIVE_ID } from './format/names.js';
+export { bridgePromClient, type PromClientBridge, type PromClientBridgeOptions } from './interop/prom-client-bridge.js';
+export { GAUGE_MODE_FOR_AGGREGATOR, gaugeModeForAggregator } from './interop/aggregator-modes.js';
+export { collectDefaultMetrics, type DefaultMetricsConfiguration } from './interop/default-metrics/index.js';
+export { AggregatorRegistry } from './interop/aggregator-registry.js';
+export { Pushgateway } from './interop/pushgateway.js';
+export { RefreshScheduler } from './refresh/schedule.js';
+export { REFRESH_SIGNAL_FILE, sendRefreshSignal } from './refresh/signal.js';
+export { DEFAULT_REFRESH_INTERVAL_MS } from './refresh/worker-refresh.js';

@@ -1,0 +1,103 @@
+// prom-client's `aggregators` and `AggregatorRegistry.aggregate()`: combine the
+// `getMetricsAsJSON()` outputs of several registries (one per process) by each metric's
+// aggregator. Kept for code that collects those outputs itself (custom IPC, the older
+// PM2 modules); prom-multiproc's own path merges files instead and never needs it.
+import { sortedPairs, type Family, type Sample } from '../collect/exposition.js';
+import { floatToGoString } from '../format/number.js';
+import type { AnyMetric, MetricObjectWithValues, MetricValue } from '../metrics/metric.js';
+import { Registry, type RegistryContentType } from '../metrics/registry.js';
+
+type Json = MetricObjectWithValues<string>;
+type Value = MetricValue<string>;
+
+/** Builds an aggregator from a function of the values one series has in the inputs. */
+export function AggregatorFactory(combine: (values: Value[]) => number): (metrics: Json[]) => Json | undefined {
+  return (metrics) => {
+    if (metrics.length === 0) return undefined;
+    const { name, help, type, aggregator } = metrics[0];
+    const bySeries = new Map<string, Value[]>();
+    for (const metric of metrics) {
+      for (const value of metric.values) {
+        const key = `${value.metricName}_${JSON.stringify(Object.entries(value.labels).map(([k, v]) => [k, String(v)]).sort())}`;
+        const group = bySeries.get(key);
+        if (group) group.push(value);
+        else bySeries.set(key, [value]);
+      }
+    }
+    const values: Value[] = [];
+    for (const group of bySeries.values()) {
+      const out: Value = { value: combine(group), labels: group[0].labels };
+      if (group[0].metricName) out.metricName = group[0].metricName;
+      values.push(out);
+    }
+    return { name, help, type, aggregator, values };
+  };
+}
+
+export const aggregators: Record<string, (metrics: Json[]) => Json | undefined> = {
+  sum: AggregatorFactory((v) => v.reduce((acc, x) => acc + x.value, 0)),
+  first: AggregatorFactory((v) => v[0].value),
+  omit: () => undefined,
+  average: AggregatorFactory((v) => v.reduce((acc, x) => acc + x.value, 0) / v.length),
+  min: AggregatorFactory((v) => v.reduce((acc, x) => Math.min(acc, x.value), Infinity)),
+  max: AggregatorFactory((v) => v.reduce((acc, x) => Math.max(acc, x.value), -Infinity)),
+};
+
+/** Label values as the exposition writes them: `le` and `quantile` bounds in Python's float format. */
+function labelPairs(labels: Record<string, unknown>): Array<[string, string]> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(labels)) {
+    if (value === undefined) continue;
+    out[name] = (name === 'le' || name === 'quantile') && typeof value === 'number' ? floatToGoString(value) : String(value);
+  }
+  return sortedPairs(out);
+}
+
+/** An aggregated metric: fixed values that a Registry can render and return as JSON. */
+function staticMetric(json: Json): AnyMetric {
+  const counter = json.type === 'counter';
+  const familyName = counter && json.name.endsWith('_total') ? json.name.slice(0, -6) : json.name;
+  return {
+    name: json.name,
+    help: json.help,
+    type: json.type,
+    aggregator: json.aggregator,
+    labelNames: [],
+    get: async () => json,
+    family: async (): Promise<Family> => ({
+      name: familyName,
+      help: json.help,
+      type: json.type,
+      samples: json.values.map((v): Sample => ({
+        name: v.metricName ?? (counter ? `${familyName}_total` : json.name),
+        labels: labelPairs(v.labels),
+        value: v.value,
+      })),
+    }),
+    reset: () => {},
+  } as unknown as AnyMetric;
+}
+
+/**
+ * prom-client's `AggregatorRegistry.aggregate`: a Registry with every metric of
+ * `metricsArr` (a list of `getMetricsAsJSON()` results) combined by its aggregator.
+ */
+export function aggregate(metricsArr: Json[][], registryType?: RegistryContentType): Registry {
+  const registry = new Registry(registryType);
+  const byName = new Map<string, Json[]>();
+  for (const metrics of metricsArr) {
+    for (const metric of metrics) {
+      const group = byName.get(metric.name);
+      if (group) group.push(metric);
+      else byName.set(metric.name, [metric]);
+    }
+  }
+  for (const metrics of byName.values()) {
+    const name = metrics[0].aggregator ?? 'sum';
+    const combine = aggregators[name];
+    if (typeof combine !== 'function') throw new Error(`'${name}' is not a defined aggregator.`);
+    const combined = combine(metrics);
+    if (combined) registry.registerMetric(staticMetric(combined));
+  }
+  return registry;
+}

@@ -1,0 +1,66 @@
+// `@prom-multiproc/core/prom-client`: prom-client 15's exports over prom-multiproc, so an
+// app moves over by changing its import. Where something cannot behave the same (the
+// multiprocess format has no quantiles, counters end in `_total`, ...) docs/migration.md
+// says so. Names prom-client does not have (bridgePromClient, startClusterCollector) are
+// the ones a migration needs next.
+import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from './collect/exposition.js';
+import { exponentialBuckets, linearBuckets } from './metrics/buckets.js';
+import { Counter } from './metrics/counter.js';
+import { Gauge } from './metrics/gauge.js';
+import { Histogram } from './metrics/histogram.js';
+import { Registry, globalRegistry, type RegistryContentType } from './metrics/registry.js';
+import { Summary } from './metrics/summary.js';
+import { validateMetricName } from './metrics/validation.js';
+import { aggregators } from './interop/aggregate.js';
+import { AggregatorRegistry } from './interop/aggregator-registry.js';
+import { collectDefaultMetrics } from './interop/default-metrics/index.js';
+import { bridgePromClient } from './interop/prom-client-bridge.js';
+import { Pushgateway } from './interop/pushgateway.js';
+import { startClusterCollector } from './cluster/primary.js';
+
+export const register = globalRegistry;
+export const prometheusContentType = PROMETHEUS_CONTENT_TYPE;
+export const openMetricsContentType = OPENMETRICS_CONTENT_TYPE;
+
+/**
+ * The global registry's content type. prom-client makes it a settable property of the
+ * module; an ES module binding cannot be assigned from outside, so it follows
+ * `register.setContentType()` instead (and the default export's property can be set).
+ */
+export let contentType: RegistryContentType = globalRegistry.contentType;
+const setGlobalContentType = globalRegistry.setContentType.bind(globalRegistry);
+globalRegistry.setContentType = (type: RegistryContentType) => {
+  setGlobalContentType(type);
+  contentType = globalRegistry.contentType;
+};
+
+export {
+  Registry, Counter, Gauge, Histogram, Summary, Pushgateway, AggregatorRegistry,
+  linearBuckets, exponentialBuckets, validateMetricName, collectDefaultMetrics, aggregators,
+  bridgePromClient, startClusterCollector,
+};
+export { validateLabelName } from './metrics/validation.js';
+export type { CounterConfiguration } from './metrics/counter.js';
+export type { GaugeConfiguration } from './metrics/gauge.js';
+export type { HistogramConfiguration } from './metrics/histogram.js';
+export type { SummaryConfiguration } from './metrics/summary.js';
+export type { Aggregator, MetricConfiguration, MetricObjectWithValues, MetricValue } from './metrics/metric.js';
+export type { LabelValues } from './metrics/validation.js';
+export type { RegistryContentType } from './metrics/registry.js';
+export type { DefaultMetricsConfiguration as DefaultMetricsCollectorConfiguration } from './interop/default-metrics/index.js';
+export type { PushgatewayOptions, PushgatewayParameters, PushgatewayResponse } from './interop/pushgateway.js';
+export type { PromClientBridge, PromClientBridgeOptions } from './interop/prom-client-bridge.js';
+
+/** `import client from '@prom-multiproc/core/prom-client'`, like prom-client's CommonJS module object. */
+const client = {
+  register, Registry, Counter, Gauge, Histogram, Summary, Pushgateway, AggregatorRegistry,
+  linearBuckets, exponentialBuckets, validateMetricName, collectDefaultMetrics, aggregators,
+  prometheusContentType, openMetricsContentType, bridgePromClient, startClusterCollector,
+  get contentType(): RegistryContentType {
+    return globalRegistry.contentType;
+  },
+  set contentType(type: RegistryContentType) {
+    globalRegistry.setContentType(type);
+  },
+};
+export default client;
