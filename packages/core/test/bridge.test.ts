@@ -134,6 +134,20 @@ describe('mapping prom-client metrics to the Python format', () => {
   });
 });
 
+describe('process labels', () => {
+  it('are added to mirrored series as to native ones; a metric\'s own label of that name wins', async () => {
+    const storage = configureStorage({ directory: dir, processId: '8', labels: { app: 'shop' } });
+    new client.Counter({ name: 'a_total', help: 'a', registers: [prom] }).inc();
+    new client.Counter({ name: 'b_total', help: 'b', labelNames: ['app'], registers: [prom] }).inc({ app: 'mine' });
+    new client.Histogram({ name: 'h', help: 'h', buckets: [1], registers: [prom] }).observe(2);
+    await mirror(new SnapshotWriter(storage), prom);
+    const body = merged();
+    expect(value(body, 'a_total{app="shop"}')).toBe(1);
+    expect(value(body, 'b_total{app="mine"}')).toBe(1);
+    expect(value(body, 'h_bucket{app="shop",le="+Inf"}')).toBe(1);
+  });
+});
+
 describe('counters mirrored never go backwards', () => {
   it('a counter reset in the worker keeps what was counted before it', async () => {
     const counter = new client.Counter({ name: 'req_total', help: 'r', labelNames: ['code'], registers: [prom] });

@@ -183,6 +183,17 @@ export class SnapshotWriter {
       else mirror = new SummaryMirror(store, name, help);
       this.mirrors.set(id, mirror as Mirror<unknown>);
     }
-    mirror.write(snapshot.series);
+    mirror.write(this.withProcessLabels<{ labels: Record<string, string> }>(snapshot.series));
+  }
+
+  /** Adds the storage's process labels (PM2 app and instance, ...) a series lacks, as native metrics do. */
+  private withProcessLabels<S extends { labels: Record<string, string> }>(series: S[]): S[] {
+    const extra = this.storage.labels;
+    if (extra.length === 0) return series;
+    return series.map((s) => {
+      const labels = { ...s.labels };
+      for (const [name, value] of extra) if (!(name in labels)) labels[name] = value;
+      return { ...s, labels };
+    });
   }
 }
