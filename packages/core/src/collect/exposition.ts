@@ -11,6 +11,11 @@ export interface Sample {
   /** Label pairs sorted by name in code-point order (see `sortedPairs`). */
   labels: LabelPairs;
   value: number;
+  /**
+   * `samplePrefix(name, labels)`, when the producer keeps it: merged samples do, so a
+   * scrape does not escape the same names and labels again.
+   */
+  readonly linePrefix?: string;
 }
 
 export interface Family {
@@ -47,17 +52,26 @@ const escapeHelp = (s: string) => s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')
 const escapeHelpOpenMetrics = (s: string) => escapeHelp(s).replace(/"/g, '\\"');
 const escapeLabelValue = (s: string) => s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 
-function renderSample(sample: Sample): string {
-  let line = metricName(sample.name);
-  if (sample.labels.length > 0) {
+/** A sample line up to its value: `name{label="value",...} `, the same in both formats. */
+export function samplePrefix(name: string, labels: LabelPairs): string {
+  let line = metricName(name);
+  if (labels.length > 0) {
     line += '{';
-    for (let i = 0; i < sample.labels.length; i++) {
+    for (let i = 0; i < labels.length; i++) {
       if (i > 0) line += ',';
-      line += `${labelName(sample.labels[i][0])}="${escapeLabelValue(sample.labels[i][1])}"`;
+      line += `${labelName(labels[i][0])}="${escapeLabelValue(labels[i][1])}"`;
     }
     line += '}';
   }
-  return `${line} ${floatToGoString(sample.value)}\n`;
+  return `${line} `;
+}
+
+function renderSamples(samples: readonly Sample[]): string {
+  let out = '';
+  for (const sample of samples) {
+    out += (sample.linePrefix ?? samplePrefix(sample.name, sample.labels)) + floatToGoString(sample.value) + '\n';
+  }
+  return out;
 }
 
 export function renderText(families: Iterable<Family>): string {
@@ -65,7 +79,7 @@ export function renderText(families: Iterable<Family>): string {
   for (const family of families) {
     const name = metricName(family.type === 'counter' ? `${family.name}_total` : family.name);
     out += `# HELP ${name} ${escapeHelp(family.help)}\n# TYPE ${name} ${family.type}\n`;
-    for (const sample of family.samples) out += renderSample(sample);
+    out += renderSamples(family.samples);
   }
   return out;
 }
@@ -76,7 +90,7 @@ export function renderOpenMetrics(families: Iterable<Family>): string {
     const name = metricName(family.name);
     const type = family.type === 'untyped' ? 'unknown' : family.type;
     out += `# HELP ${name} ${escapeHelpOpenMetrics(family.help)}\n# TYPE ${name} ${type}\n`;
-    for (const sample of family.samples) out += renderSample(sample);
+    out += renderSamples(family.samples);
   }
   return out + '# EOF\n';
 }

@@ -50,6 +50,8 @@ export class TrackedFile {
   listedIn = 0;
   /** Entries parsed by the current merge. */
   parsedNow = 0;
+  /** Changes whenever `prepared` does, so a merge plan can tell it still fits. */
+  generation = 0;
 
   constructor(readonly name: string, readonly parsedName: ParsedFileName | null, filePath: string) {
     this.reader = parsedName ? new DbFileReader(filePath) : null;
@@ -58,10 +60,12 @@ export class TrackedFile {
   /** Prepares the entries the reader just parsed, starting over if it re-read the file from scratch. */
   catchUp(added: readonly ParsedEntry[], restarted: boolean): void {
     if (restarted) this.reset();
+    if (added.length > 0) this.generation++;
     for (const entry of added) this.prepared.push(this.prepare(entry));
   }
 
   reset(): void {
+    this.generation++;
     this.prepared = [];
     this.familyNames = [];
     this.familyHelp = [];
