@@ -2,6 +2,13 @@
 // bounds are written, in keys and in the exposition.
 
 export function floatToGoString(x: number): string {
+  // Fast path, taken by most values of a scrape: where Python prints plain decimal
+  // (1e-4 <= |x| < 1e6 for positives, < 1e16 for negatives), JS's String(x) prints the
+  // same shortest round-trip digits in plain decimal too; integers lack only the ".0".
+  const magnitude = x < 0 ? -x : x;
+  if (magnitude >= 1e-4 && (x > 0 ? x < 1e6 : magnitude < 1e16)) {
+    return Number.isInteger(x) ? `${x}.0` : String(x);
+  }
   if (x === Infinity) return '+Inf';
   if (x === -Infinity) return '-Inf';
   if (Number.isNaN(x)) return 'NaN';
