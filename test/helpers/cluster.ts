@@ -23,18 +23,19 @@ export class ClusterApp {
     });
   }
 
-  static async start(workers = 3, env: NodeJS.ProcessEnv = {}): Promise<ClusterApp> {
-    const child = fork(path.join(__dirname, '..', 'apps', 'cluster-app.mjs'), [], {
+  /** Starts `app` (a file in test/apps) with `workers` workers and waits until each is online. */
+  static async start(workers = 3, env: NodeJS.ProcessEnv = {}, app = 'cluster-app.mjs'): Promise<ClusterApp> {
+    const child = fork(path.join(__dirname, '..', 'apps', app), [], {
       env: { ...process.env, WORKERS: String(workers), PROMETHEUS_MULTIPROC_DIR: '', ...env },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       execArgv: [],
     });
-    const app = new ClusterApp(child);
-    const ready = await app.waitFor((m) => m.event === 'ready');
-    app.url = ready.url as string;
-    app.directory = ready.directory as string;
-    await app.waitFor(() => app.messages.filter((m) => m.event === 'online').length >= workers);
-    return app;
+    const started = new ClusterApp(child);
+    const ready = await started.waitFor((m) => m.event === 'ready');
+    started.url = ready.url as string;
+    started.directory = ready.directory as string;
+    await started.waitFor(() => started.messages.filter((m) => m.event === 'online').length >= workers);
+    return started;
   }
 
   /** Waits for a message matching `match` (already received or future), up to 20 s. */

@@ -10,6 +10,7 @@ interface WithCollect {
 
 class CollectCallbacks implements RefreshTask {
   readonly metrics = new Set<WithCollect>();
+  firstRoundQueued = false;
 
   async refresh(): Promise<void> {
     for (const metric of this.metrics) await metric.collect?.call(metric);
@@ -26,4 +27,15 @@ export function collectOnRefresh(metric: WithCollect): void {
   if (!task) tasks.set(refresher, (task = new CollectCallbacks()));
   task.metrics.add(metric);
   refresher.add(task);
+  // Until its callback first runs, an unlabeled metric sits at 0 in the file, which a
+  // `min` or `sum` merge would show. Run it as soon as the code creating the metrics (a
+  // callback may use metrics created after it, as prom-client's default metrics do) is done.
+  if (!task.firstRoundQueued) {
+    task.firstRoundQueued = true;
+    const queued = task;
+    queueMicrotask(() => {
+      queued.firstRoundQueued = false;
+      void refresher.refresh();
+    });
+  }
 }
