@@ -144,21 +144,21 @@ export async function startPm2Collector({ config, pm2, log }: Pm2CollectorOption
   };
 
   let bus: Bus | undefined;
+  let refreshTimer: NodeJS.Timeout | undefined;
   const connect = async (): Promise<void> => {
     try {
       await pm2.connect();
       await refresh();
       bus = await pm2.launchBus();
+      if (closed) return;
       bus.on('process:event', onEvent);
+      refreshTimer ??= setInterval(() => void refresh(), config.refreshSeconds * 1000);
       log(`${MODULE_NAME}: following PM2's process events`);
     } catch (err) {
       logOnce(`${MODULE_NAME}: cannot connect to PM2 (${err instanceof Error ? err.message : String(err)}); retrying, the liveness sweep folds dead processes meanwhile`);
       later(CONNECT_RETRY_MS, () => void connect());
     }
   };
-  await connect();
-  const refreshTimer = setInterval(() => void refresh(), config.refreshSeconds * 1000);
-
   // --- the server -------------------------------------------------------------------
   let server: MetricsServer | undefined;
   const listening = new Promise<string>((resolve) => {
@@ -178,6 +178,8 @@ export async function startPm2Collector({ config, pm2, log }: Pm2CollectorOption
     };
     void listen();
   });
+  // Serving does not wait for PM2: the directory is served even while PM2 does not answer.
+  const connected = connect();
 
   return {
     directory,
@@ -193,6 +195,7 @@ export async function startPm2Collector({ config, pm2, log }: Pm2CollectorOption
       timers.clear();
       await server?.close();
       await compactor.close(); // releases the compaction lock for the next collector
+      await Promise.race([connected, new Promise((r) => setTimeout(r, 200))]);
       await pm2.disconnect();
     },
   };
