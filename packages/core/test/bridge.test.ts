@@ -115,6 +115,24 @@ describe('mapping prom-client metrics to the Python format', () => {
     ]);
   });
 
+  it('a gauge series prom-client drops stops counting in a sum; a max keeps its last value', async () => {
+    const handles = new client.Gauge({ name: 'handles', help: 'h', labelNames: ['type'], registers: [prom] });
+    const peak = new client.Gauge({ name: 'peak', help: 'p', labelNames: ['type'], aggregator: 'max', registers: [prom] });
+    const writer = new SnapshotWriter(configureStorage({ directory: dir, processId: '6' }));
+    handles.set({ type: 'Socket' }, 3);
+    handles.set({ type: 'Timer' }, 2);
+    peak.set({ type: 'Socket' }, 7);
+    await mirror(writer, prom);
+    handles.reset(); // what prom-client's handle gauges do at every collect
+    handles.set({ type: 'Timer' }, 1);
+    peak.reset();
+    await mirror(writer, prom);
+    const body = merged();
+    expect(value(body, 'handles{type="Socket"}')).toBe(0);
+    expect(value(body, 'handles{type="Timer"}')).toBe(1);
+    expect(value(body, 'peak{type="Socket"}')).toBe(7);
+  });
+
   it('a "first" gauge is the value set last, stamped when it changes, not at every mirror', async () => {
     const gauges = ['301', '302'].map((id) => {
       const registry = new client.Registry();

@@ -89,13 +89,17 @@ class CounterMirror implements Mirror<ValueSeries> {
 class GaugeMirror implements Mirror<ValueSeries> {
   private readonly series = new Map<string, { slot: number; last: number | undefined }>();
   private readonly stampsTime: boolean;
+  private readonly additive: boolean;
   constructor(private readonly store: SeriesStore, private readonly name: string, private readonly help: string, mode: GaugeMode) {
     this.stampsTime = mode === 'mostrecent' || mode === 'livemostrecent';
+    this.additive = mode === 'sum' || mode === 'livesum' || mode === 'all' || mode === 'liveall';
   }
 
   write(all: ValueSeries[]): void {
+    const seen = new Set<string>();
     for (const s of all) {
       const id = labelSetKey(s.labels);
+      seen.add(id);
       let state = this.series.get(id);
       if (!state) {
         const slot = this.store.slotFor(encodeKey(this.name, this.name, pairsOf(s.labels), this.help));
@@ -107,6 +111,16 @@ class GaugeMirror implements Mirror<ValueSeries> {
       // every mirror would make the merged value flip between workers.
       if (this.stampsTime && !Object.is(state.last, s.value)) values[state.slot + 1] = clock.now();
       state.last = s.value;
+    }
+    // A series prom-client dropped (reset(), remove(): its handle-type gauges do it on
+    // every collect) cannot be deleted from the file. In a sum it must stop counting, so
+    // it goes to 0; in a min, max or most-recent merge 0 would be a value of its own, so
+    // the last value stays there.
+    if (!this.additive) return;
+    for (const [id, state] of this.series) {
+      if (seen.has(id) || state.last === 0) continue;
+      this.store.values[state.slot] = 0;
+      state.last = 0;
     }
   }
 }
