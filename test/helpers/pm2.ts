@@ -45,9 +45,13 @@ export class Pm2Daemon {
   private readonly env: NodeJS.ProcessEnv;
 
   constructor() {
+    // No traffic off this machine: the first pm2 command in a PM2_HOME without a `touch`
+    // file asks version.pm2.io for updates, and the daemon asks again every day.
+    fs.writeFileSync(path.join(this.home, 'touch'), String(Date.now()));
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       PM2_HOME: this.home,
+      PM2_DISABLE_VERSION_CHECK: 'true',
       FORCE_COLOR: '0',
       // `pm2 install` runs npm on the tarball: it must need no registry at all.
       npm_config_offline: 'true',
