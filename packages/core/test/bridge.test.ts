@@ -9,6 +9,8 @@ import { SnapshotWriter } from '../src/interop/bridge.js';
 import { GAUGE_MODE_FOR_AGGREGATOR } from '../src/interop/aggregator-modes.js';
 import { snapshotFromInternals, snapshotFromJson, type MetricSnapshot } from '../src/interop/snapshot.js';
 import { bridgePromClient } from '../src/interop/prom-client-bridge.js';
+import { AggregatorRegistry } from '../src/interop/aggregator-registry.js';
+import { workerRefresh } from '../src/refresh/worker-refresh.js';
 import { tempDir } from './helpers/fixtures.js';
 
 let dir: string;
@@ -267,5 +269,30 @@ describe('bridgePromClient', () => {
     await bridge.flush();
     expect(fs.readdirSync(dir)).toEqual([]);
     expect(() => bridgePromClient({} as never)).toThrow(/expects a prom-client Registry/);
+  });
+});
+
+describe('AggregatorRegistry (the prom-client names over the directory)', () => {
+  it('setRegistries bridges prom-client registries, clusterMetrics merges the directory', async () => {
+    const saved = process.env.PROMETHEUS_MULTIPROC_DIR;
+    process.env.PROMETHEUS_MULTIPROC_DIR = dir;
+    try {
+      configureStorage({ directory: dir, processId: '55' });
+      new client.Counter({ name: 'bridged_total', help: 'b', registers: [prom] }).inc(4);
+      new Counter({ name: 'native_total', help: 'n' }).inc(2);
+      AggregatorRegistry.setRegistries([prom, register]); // ours need nothing
+      expect(() => AggregatorRegistry.setRegistries(42)).toThrow('Expected Registry, got number');
+      await workerRefresh()!.refresh(); // runs the bridge setRegistries made, and nothing else
+      const aggregatorRegistry = new AggregatorRegistry();
+      const body = await aggregatorRegistry.clusterMetrics();
+      expect(value(body, 'bridged_total')).toBe(4);
+      expect(value(body, 'native_total')).toBe(2);
+      expect(value(body, 'prom_multiproc_scrapes_total')).toBe(1);
+    } finally {
+      bridgePromClient(prom).stop();
+      await AggregatorRegistry.close();
+      if (saved === undefined) delete process.env.PROMETHEUS_MULTIPROC_DIR;
+      else process.env.PROMETHEUS_MULTIPROC_DIR = saved;
+    }
   });
 });
