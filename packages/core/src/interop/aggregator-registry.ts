@@ -50,16 +50,18 @@ function primaryCollector(log: (m: string) => void): DirectoryCollector {
   if (!configured) process.once('exit', removePrivate);
   const refresh = new RefreshScheduler(directory);
   const compactor = Compactor.start(directory, { log });
-  const onExit = () => void compactor.then((c) => c.sweep());
+  // A compactor that cannot start fails clusterMetrics() (which awaits it), not the process.
+  const onExit = () => void compactor.then((c) => c.sweep(), () => {});
   cluster.on('exit', onExit);
   const collector = compactor.then((c) => new Collector({ directory, log, compactor: c, onScrape: () => refresh.noteScrape() }));
+  collector.catch(() => {});
   return {
     directory,
     collector,
     async close() {
       cluster.off('exit', onExit);
       refresh.stop();
-      await (await compactor).close();
+      await compactor.then((c) => c.close(), () => {});
       process.off('exit', removePrivate);
       removePrivate();
     },
