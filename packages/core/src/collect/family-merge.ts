@@ -6,7 +6,7 @@ import type { LabelPairs } from '../format/key.js';
 import type { GaugeMode, MetricType } from '../format/names.js';
 import { samplePrefix, type Family, type Sample } from './exposition.js';
 import type { MergeProblem } from './merge.js';
-import type { BucketEntry, LabelSet, PreparedEntry } from './tracked-file.js';
+import type { BucketEntry, LabelSet, PreparedKey } from './prepared-keys.js';
 
 /** How an entry's value goes into its target; a step is `target << STEP_OP_BITS | op`. */
 export const Op = {
@@ -110,7 +110,7 @@ export class FamilyMerge {
   }
 
   /** Places one entry (in file order, then entry order) and returns its step. Only mostrecent looks at the timestamp. */
-  add(entry: PreparedEntry, timestamp: number): number {
+  add(entry: PreparedKey, timestamp: number): number {
     if (this.type === 'gauge') return this.addGauge(entry, timestamp);
     if (this.type === 'histogram' && entry.bucket) return this.addBucket(entry.bucket);
     // Counters, summaries and a histogram's `_sum`: summed per (name, labels).
@@ -118,7 +118,7 @@ export class FamilyMerge {
     return step(Op.SUM, sample.id);
   }
 
-  private addGauge(entry: PreparedEntry, timestamp: number): number {
+  private addGauge(entry: PreparedKey, timestamp: number): number {
     const mode = this.mode ?? 'all';
     if (mode === 'all' || mode === 'liveall') {
       // One series per process (the pid label); if a key repeats, the last read wins.

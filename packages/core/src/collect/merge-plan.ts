@@ -73,8 +73,7 @@ export class MergePlan {
       const steps = new Int32Array(file.prepared.length);
       let invalidBuckets = 0;
       for (let i = 0; i < steps.length; i++) {
-        const entry = file.prepared[i];
-        steps[i] = resolved[entry.family].add(entry, timestamps[i]);
+        steps[i] = resolved[file.familyOf[i]].add(file.prepared[i], timestamps[i]);
         if ((steps[i] & STEP_OP_MASK) === Op.IGNORE) invalidBuckets++;
       }
       this.steps.push(steps);

@@ -17,6 +17,7 @@ import { ReadBuffer } from '../format/reader.js';
 import type { Family } from './exposition.js';
 import { visibleFiles } from './compaction.js';
 import { MergePlan } from './merge-plan.js';
+import { KeyCache } from './prepared-keys.js';
 import { TrackedFile } from './tracked-file.js';
 
 export type MergeProblemKind =
@@ -78,6 +79,7 @@ export class DirectoryMerger {
   private readonly scratch = new ReadBuffer();
   private merges = 0;
   private plan: MergePlan | null = null;
+  private readonly keys = new KeyCache();
 
   constructor(readonly dir: string) {}
 
@@ -95,7 +97,7 @@ export class DirectoryMerger {
       // Keyed by path: during a compaction a temp file stands in for an archive.
       let file = this.files.get(filePath);
       if (!file) {
-        file = new TrackedFile(name, parseDbFileName(name), filePath);
+        file = new TrackedFile(name, parseDbFileName(name), filePath, this.keys);
         this.files.set(filePath, file);
       }
       file.listedIn = mergeNumber;
@@ -111,18 +113,29 @@ export class DirectoryMerger {
       readFiles.push(file);
     }
     // Forget files that are gone (a dead process's files deleted, say).
-    for (const [name, file] of this.files) if (file.listedIn !== mergeNumber) this.files.delete(name);
+    for (const [name, file] of this.files) {
+      if (file.listedIn !== mergeNumber) {
+        this.files.delete(name);
+        file.reset();
+      }
+    }
 
     // The plan changes only when the files' entries do; a mostrecent gauge gaining a
     // sample also makes it stale, which only replaying it can tell.
-    if (!this.plan || !this.plan.fits(readFiles, accumulate)) this.plan = MergePlan.build(readFiles, accumulate);
+    if (!this.plan || !this.plan.fits(readFiles, accumulate)) this.plan = this.newPlan(readFiles, accumulate);
     if (!this.plan.apply()) {
-      this.plan = MergePlan.build(readFiles, accumulate);
+      this.plan = this.newPlan(readFiles, accumulate);
       this.plan.apply();
     }
     problems.push(...this.plan.problems);
     stats.series = this.plan.series;
     return { families: [...this.plan.families], problems, stats };
+  }
+
+  private newPlan(files: TrackedFile[], accumulate: boolean): MergePlan {
+    // Entries or files changed: also forget the keys that no file has any more.
+    this.keys.retain(files.map((f) => f.prepared));
+    return MergePlan.build(files, accumulate);
   }
 
   /** [name, path] of every file to merge, in name order; honours a compaction in progress. */
@@ -154,8 +167,8 @@ export class DirectoryMerger {
       const legacy = outcome.problem === 'corrupt' && looksLikePre018File(file.reader.path);
       return { file: file.name, problem: outcome.problem, reason: legacy ? `${outcome.reason}; ${PRE_018_HINT}` : outcome.reason };
     }
-    file.catchUp(outcome.added, outcome.restarted);
-    file.parsedNow = outcome.added.length;
+    file.catchUp();
+    file.parsedNow = outcome.newEntries;
     return null;
   }
 }

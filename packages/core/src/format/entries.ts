@@ -47,15 +47,16 @@ export function readUsed(buf: Buffer, length: number): number {
 }
 
 /**
- * Parses the entries in [from, used) of `buf`, calling `onEntry` for each.
- * Returns the offset where parsing stopped (== used for a well-formed file).
+ * Walks the entries in [from, used) of `buf`, checking every length before it is used,
+ * and calls `onKey` with each entry's key text (strict UTF-8) and where the entry and its
+ * value are. A KeyFormatError thrown by `onKey` becomes a CorruptFileError naming the
+ * offset. Returns the offset where the walk stopped (== used for a well-formed file).
  */
-export function parseEntries(
+export function scanEntries(
   buf: Buffer,
   used: number,
   from: number,
-  onEntry: (entry: ParsedEntry) => void,
-  decode: (key: string) => DecodedKey = decodeKey,
+  onKey: (key: string, offset: number, keyLength: number, valueOffset: number) => void,
 ): number {
   if (used > buf.length) throw new CorruptFileError(`used (${used}) is beyond the ${buf.length} bytes read`);
   let pos = from;
@@ -63,26 +64,47 @@ export function parseEntries(
     if (pos + 4 > used) throw new CorruptFileError(`entry at offset ${pos} has no room for its length before used (${used})`);
     const keyLength = buf.readInt32LE(pos);
     if (keyLength < 0) throw new CorruptFileError(`entry at offset ${pos} has a negative key length (${keyLength})`);
-    const pad = paddingFor(keyLength);
-    const valueOffset = pos + 4 + keyLength + pad;
+    const valueOffset = pos + 4 + keyLength + paddingFor(keyLength);
     if (valueOffset + 16 > used) {
       throw new CorruptFileError(`entry at offset ${pos} (key length ${keyLength}) runs past used (${used})`);
     }
-    let key: string;
+    const key = keyText(buf, pos + 4, pos + 4 + keyLength);
+    if (key === null) throw new CorruptFileError(`key at offset ${pos} is not valid UTF-8`);
     try {
-      key = utf8.decode(buf.subarray(pos + 4, pos + 4 + keyLength));
-    } catch {
-      throw new CorruptFileError(`key at offset ${pos} is not valid UTF-8`);
-    }
-    let decoded: DecodedKey;
-    try {
-      decoded = decode(key);
+      onKey(key, pos, keyLength, valueOffset);
     } catch (err) {
       if (err instanceof KeyFormatError) throw new CorruptFileError(`key at offset ${pos}: ${err.message}`);
       throw err;
     }
-    onEntry({ ...decoded, key, offset: pos, keyLength, pad, valueOffset });
     pos = valueOffset + 16;
   }
   return pos;
+}
+
+/**
+ * The key bytes as text, or null if they are not valid UTF-8. Keys written by Python or
+ * by us are ASCII (json.dumps escapes the rest), which needs no validation beyond the
+ * byte check and decodes as one-byte text.
+ */
+function keyText(buf: Buffer, start: number, end: number): string | null {
+  for (let i = start; i < end; i++) {
+    if (buf[i] > 0x7f) {
+      try {
+        return utf8.decode(buf.subarray(start, end));
+      } catch {
+        return null;
+      }
+    }
+  }
+  return buf.toString('latin1', start, end);
+}
+
+/**
+ * Parses the entries in [from, used) of `buf`, calling `onEntry` for each.
+ * Returns the offset where parsing stopped (== used for a well-formed file).
+ */
+export function parseEntries(buf: Buffer, used: number, from: number, onEntry: (entry: ParsedEntry) => void): number {
+  return scanEntries(buf, used, from, (key, offset, keyLength, valueOffset) => {
+    onEntry({ ...decodeKey(key), key, offset, keyLength, pad: paddingFor(keyLength), valueOffset });
+  });
 }

@@ -3,8 +3,8 @@
 // values at the offsets already known.
 import fs from 'node:fs';
 import os from 'node:os';
-import type { DecodedKey } from './key.js';
-import { CorruptFileError, HEADER_BYTES, parseEntries, readUsed, type ParsedEntry } from './entries.js';
+import { decodeKey } from './key.js';
+import { CorruptFileError, HEADER_BYTES, paddingFor, readUsed, scanEntries, type ParsedEntry } from './entries.js';
 
 /** Values are float64s at 8-aligned offsets, so a Float64Array over the buffer reads them without DataView calls. */
 const NATIVE_LITTLE_ENDIAN = os.endianness() === 'LE';
@@ -37,27 +37,22 @@ export class ReadBuffer {
 }
 
 export type ReadOutcome =
-  | {
-      ok: true;
-      /** Entries parsed by this read: those added since the previous read, or all of them when `restarted`. */
-      added: readonly ParsedEntry[];
-      /** The reader forgot what it had parsed (a new file under the name, or one that shrank) and parsed from the start. */
-      restarted: boolean;
-    }
+  | { ok: true; newEntries: number }
   | { ok: false; problem: 'missing' | 'corrupt' | 'unreadable'; reason: string };
 
 export interface DbFileReaderOptions {
-  /** Keep every parsed entry in `entries` (default). A caller that consumes `added` itself saves the memory. */
-  keepEntries?: boolean;
-  /** Decodes a key; a collector passes a caching one, since every worker's file repeats the same keys. */
-  decodeKey?: (key: string) => DecodedKey;
+  /**
+   * Takes each new entry's key as it is parsed: `index` is the entry's position in the
+   * file (0 again after the file was replaced). It may throw a KeyFormatError for a
+   * malformed key, which makes the file corrupt. With it, the reader neither decodes keys
+   * nor keeps `entries`: a collector prepares each distinct key once for all its files.
+   */
+  onKey?: (key: string, index: number) => void;
 }
-
-const NOTHING_ADDED: readonly ParsedEntry[] = Object.freeze([]);
 
 /** The entries of one file and their latest values, re-read on every `read()`. */
 export class DbFileReader {
-  /** Every parsed entry, in file order; empty unless `keepEntries`. */
+  /** Every parsed entry, in file order (none with the `onKey` option). */
   readonly entries: ParsedEntry[] = [];
   /** Entries parsed so far; `values` and `timestamps` have this length. */
   entryCount = 0;
@@ -69,12 +64,10 @@ export class DbFileReader {
   private valueIndex = new Int32Array(64);
   private parsedTo = HEADER_BYTES;
   private inode = -1;
-  private readonly keepEntries: boolean;
-  private readonly decode: ((key: string) => DecodedKey) | undefined;
+  private readonly onKey: ((key: string, index: number) => void) | undefined;
 
   constructor(readonly path: string, options: DbFileReaderOptions = {}) {
-    this.keepEntries = options.keepEntries ?? true;
-    this.decode = options.decodeKey;
+    this.onKey = options.onKey;
   }
 
   read(scratch: ReadBuffer): ReadOutcome {
@@ -102,48 +95,42 @@ export class DbFileReader {
 
   private readOpen(fd: number, scratch: ReadBuffer): ReadOutcome {
     const stat = fs.fstatSync(fd);
-    let restarted = false;
     // A different inode, or a file that shrank, is a new file under the same name.
     if (stat.ino !== this.inode) {
-      restarted = this.forget();
+      this.forget();
       this.inode = stat.ino;
     }
     const header = scratch.ensure(HEADER_BYTES);
     readFully(fd, header, Math.min(stat.size, HEADER_BYTES));
     const used = readUsed(header, stat.size);
-    if (used < this.parsedTo) restarted = this.forget() || restarted;
+    if (used < this.parsedTo) this.forget();
     this.bytesRead = 0;
-    if (used === 0) return { ok: true, added: NOTHING_ADDED, restarted };
-    const buf = scratch.ensure(used);
-    const got = readFully(fd, buf, used);
-    this.bytesRead = got;
-    if (got < used) throw new CorruptFileError(`file ended after ${got} of ${used} used bytes`);
-
-    let added = NOTHING_ADDED;
-    if (this.parsedTo < used) {
-      const parsed: ParsedEntry[] = [];
-      this.parsedTo = parseEntries(buf, used, this.parsedTo, (entry) => parsed.push(entry), this.decode);
-      added = parsed;
-      this.note(parsed);
+    const before = this.entryCount;
+    if (used > 0) {
+      const buf = scratch.ensure(used);
+      const got = readFully(fd, buf, used);
+      this.bytesRead = got;
+      if (got < used) throw new CorruptFileError(`file ended after ${got} of ${used} used bytes`);
+      if (this.parsedTo < used) this.parsedTo = scanEntries(buf, used, this.parsedTo, this.addEntry);
     }
-    this.readValues(scratch);
-    return { ok: true, added, restarted };
+    if (this.values.length !== this.entryCount) {
+      this.values = new Float64Array(this.entryCount);
+      this.timestamps = new Float64Array(this.entryCount);
+    }
+    if (used > 0) this.readValues(scratch);
+    return { ok: true, newEntries: this.entryCount - before };
   }
 
-  /** Records where the values of newly parsed entries are. */
-  private note(parsed: ParsedEntry[]): void {
-    const count = this.entryCount + parsed.length;
-    if (count > this.valueIndex.length) {
-      const grown = new Int32Array(Math.max(count, this.valueIndex.length * 2));
-      grown.set(this.valueIndex.subarray(0, this.entryCount));
+  private readonly addEntry = (key: string, offset: number, keyLength: number, valueOffset: number): void => {
+    if (this.onKey) this.onKey(key, this.entryCount);
+    else this.entries.push({ ...decodeKey(key), key, offset, keyLength, pad: paddingFor(keyLength), valueOffset });
+    if (this.entryCount === this.valueIndex.length) {
+      const grown = new Int32Array(this.valueIndex.length * 2);
+      grown.set(this.valueIndex);
       this.valueIndex = grown;
     }
-    for (let i = 0; i < parsed.length; i++) this.valueIndex[this.entryCount + i] = parsed[i].valueOffset / 8;
-    if (this.keepEntries) for (const entry of parsed) this.entries.push(entry);
-    this.entryCount = count;
-    this.values = new Float64Array(count);
-    this.timestamps = new Float64Array(count);
-  }
+    this.valueIndex[this.entryCount++] = valueOffset / 8;
+  };
 
   /** Copies every entry's value and timestamp out of the file image just read. */
   private readValues(scratch: ReadBuffer): void {
@@ -166,13 +153,11 @@ export class DbFileReader {
     }
   }
 
-  /** Drops what was parsed, so the next parse starts at the first entry; true if there was anything to drop. */
-  private forget(): boolean {
-    const had = this.entryCount > 0;
+  /** Drops what was parsed, so the next parse starts at the first entry. */
+  private forget(): void {
     this.entries.length = 0;
     this.entryCount = 0;
     this.parsedTo = HEADER_BYTES;
-    return had;
   }
 }
 

@@ -1,0 +1,138 @@
+// What an entry's key means for the merge (sorted labels with and without `pid`, bucket
+// bound), worked out once per distinct key for the whole directory: the workers of one
+// app write the same keys, so a directory of W workers holds each key W times, and the
+// key is decoded and prepared once instead of W times, and kept once in memory.
+import { decodeKey, sortLabelPairs, type DecodedKey, type LabelPairs } from '../format/key.js';
+import { floatToGoString } from '../format/number.js';
+import { sortedPairs } from './exposition.js';
+
+/** Sorted label pairs and a string naming exactly that set, for use as a Map key. */
+export interface LabelSet {
+  readonly pairs: LabelPairs;
+  readonly key: string;
+}
+
+/** A histogram bucket entry: its bound, and its series (labels without `le`). */
+export interface BucketEntry {
+  /** `float(le)`; NaN when `le` is not a number (then `invalidLe` holds it). */
+  readonly bound: number;
+  readonly invalidLe: string | null;
+  readonly series: LabelSet;
+  /** `series` plus `le` re-rendered from `bound`, as the merged sample is labelled. */
+  readonly labels: LabelPairs;
+}
+
+/** What the merge needs from one key. */
+export interface PreparedKey {
+  readonly key: string;
+  /** The file id added as `pid` (gauge files), or null for the shared preparation. */
+  readonly pid: string | null;
+  readonly decoded: DecodedKey;
+  readonly sampleName: string;
+  /** The raw sample's labels: the key's labels, plus `pid` = file id in gauge files. */
+  readonly labels: LabelSet;
+  /** `labels` without any `pid`, for gauge modes other than all/liveall. */
+  readonly labelsWithoutPid: LabelSet;
+  /** Set when the labels include `le`. */
+  readonly bucket: BucketEntry | null;
+}
+
+/**
+ * Prepared keys of one directory, shared by its files. Gauge files get their own
+ * preparation (their labels carry the file's pid), kept by the file.
+ */
+export class KeyCache {
+  private keys = new Map<string, PreparedKey>();
+  /** One LabelSet object per distinct label set (e.g. shared by a histogram's `_sum` and its buckets). */
+  private labelSets = new Map<string, LabelSet>();
+
+  /** The shared preparation of a key (throws a KeyFormatError for a malformed one, uncached). */
+  prepared(key: string): PreparedKey {
+    let prepared = this.keys.get(key);
+    if (!prepared) {
+      prepared = this.prepare(key, decodeKey(key), null);
+      this.keys.set(key, prepared);
+    }
+    return prepared;
+  }
+
+  /**
+   * The preparation for an entry of a gauge file: Python appends ("pid", <file id>) to the
+   * labels, overwriting a user label `pid`.
+   */
+  preparedWithPid(shared: PreparedKey, pid: string): PreparedKey {
+    return this.prepare(shared.key, shared.decoded, pid);
+  }
+
+  /** Set when a file dropped its entries (it is gone, or was replaced): some keys may be unused now. */
+  private dropped = false;
+
+  noteDropped(): void {
+    this.dropped = true;
+  }
+
+  /**
+   * After files dropped entries: keeps only the keys some live file still uses, so memory
+   * follows the live files (DESIGN.md promise 6).
+   */
+  retain(inUse: Iterable<readonly PreparedKey[]>): void {
+    if (!this.dropped) return;
+    this.dropped = false;
+    const keys = new Map<string, PreparedKey>();
+    const labelSets = new Map<string, LabelSet>();
+    const keep = (set: LabelSet) => labelSets.set(set.key, set);
+    for (const prepared of inUse) {
+      for (const p of prepared) {
+        if (p.pid === null) keys.set(p.key, p);
+        keep(p.labels);
+        keep(p.labelsWithoutPid);
+        if (p.bucket) keep(p.bucket.series);
+      }
+    }
+    this.keys = keys;
+    this.labelSets = labelSets;
+  }
+
+  private prepare(key: string, decoded: DecodedKey, pid: string | null): PreparedKey {
+    let pairs = sortedPairs(decoded.labels);
+    if (pid !== null) {
+      pairs = pairs.filter((p) => p[0] !== 'pid');
+      pairs.push(['pid', pid]);
+      sortLabelPairs(pairs);
+    }
+    const labels = this.labelSet(pairs);
+    const hasPid = pairs.some((p) => p[0] === 'pid');
+    const labelsWithoutPid = hasPid ? this.labelSet(pairs.filter((p) => p[0] !== 'pid')) : labels;
+    const le = pairs.find((p) => p[0] === 'le');
+    let bucket: BucketEntry | null = null;
+    if (le) {
+      const bound = parsePythonFloat(le[1]);
+      const seriesPairs = pairs.filter((p) => p[0] !== 'le');
+      const labelsWithLe = sortLabelPairs([...seriesPairs, ['le', floatToGoString(bound ?? NaN)] as [string, string]]);
+      bucket = { bound: bound ?? NaN, invalidLe: bound === null ? le[1] : null, series: this.labelSet(seriesPairs), labels: labelsWithLe };
+    }
+    return { key, pid, decoded, sampleName: decoded.sampleName, labels, labelsWithoutPid, bucket };
+  }
+
+  private labelSet(pairs: Array<[string, string]>): LabelSet {
+    const key = JSON.stringify(pairs);
+    let set = this.labelSets.get(key);
+    if (!set) {
+      set = { pairs, key };
+      this.labelSets.set(key, set);
+    }
+    return set;
+  }
+}
+
+/** Python's float() of an `le` string (sign, digits with `_`, `inf`, `infinity`, `nan`), or null if Python would raise. */
+export function parsePythonFloat(text: string): number | null {
+  const s = text.trim();
+  const special = /^([+-]?)(inf|infinity|nan)$/i.exec(s);
+  if (special) {
+    if (special[2].toLowerCase() === 'nan') return NaN;
+    return special[1] === '-' ? -Infinity : Infinity;
+  }
+  if (!/^[+-]?(\d(_?\d)*(\.(\d(_?\d)*)?)?|\.\d(_?\d)*)([eE][+-]?\d(_?\d)*)?$/.test(s)) return null;
+  return Number(s.replace(/_/g, ''));
+}
