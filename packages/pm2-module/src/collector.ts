@@ -18,7 +18,7 @@ import type { Bus, Pm2Client, ProcessEventPacket } from './pm2.js';
 import { ProcessTable } from './processes.js';
 
 /** Events after which a process of the app may be gone. */
-const LIFECYCLE_EVENTS = new Set(['exit', 'stop', 'delete', 'restart', 'reload', 'restart overlimit', 'exit overlimit']);
+const LIFECYCLE_EVENTS = new Set(['exit', 'stop', 'delete', 'restart', 'reload', 'restart overlimit']);
 /** Events after which the map is out of date (a new pid). */
 const START_EVENTS = new Set(['online', 'start']);
 /** How long a pid named by an event is watched for its death. */
