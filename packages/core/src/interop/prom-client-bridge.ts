@@ -92,7 +92,13 @@ export function bridgePromClient(registry: PromClientRegistryLike, options: Prom
   const refresher = workerRefresh();
   if (!refresher) return inert;
   let bridge = bridges.get(registry);
-  if (!bridge) bridges.set(registry, (bridge = new RegistryMirror(registry, options)));
+  if (!bridge) {
+    bridges.set(registry, (bridge = new RegistryMirror(registry, options)));
+    // Mirror once right away (after the current code, which may still be registering
+    // metrics): the files and entries then exist, and later refreshes are only stores,
+    // fast enough to land inside the short lead before a predicted scrape.
+    queueMicrotask(() => void refresher.refresh());
+  }
   refresher.add(bridge, options.intervalMs);
   return bridge;
 }
