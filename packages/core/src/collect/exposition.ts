@@ -50,7 +50,10 @@ const labelName = (n: string) => escapeName(n, LEGACY_LABEL, /^[a-zA-Z_]$/, /^[a
 
 const escapeHelp = (s: string) => s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
 const escapeHelpOpenMetrics = (s: string) => escapeHelp(s).replace(/"/g, '\\"');
-const escapeLabelValue = (s: string) => s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+const LABEL_VALUE_SPECIAL = /[\\\n"]/;
+// Most values need no escaping: test once instead of running three replaces.
+const escapeLabelValue = (s: string) =>
+  LABEL_VALUE_SPECIAL.test(s) ? s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"') : s;
 
 /** A sample line up to its value: `name{label="value",...} `, the same in both formats. */
 export function samplePrefix(name: string, labels: LabelPairs): string {
