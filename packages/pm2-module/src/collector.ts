@@ -11,7 +11,7 @@
 // Scrapes read files and the cached stats only: they never wait on PM2 or on a worker.
 import fs from 'node:fs';
 import {
-  Collector, Compactor, Registry, isProcessAlive, startMetricsServer, type Family, type MetricsServer,
+  Collector, Compactor, RefreshScheduler, Registry, isProcessAlive, startMetricsServer, type Family, type MetricsServer,
 } from '@prom-multiproc/core';
 import { MODULE_NAME, type ModuleConfig } from './config.js';
 import type { Bus, Pm2Client, ProcessEventPacket } from './pm2.js';
@@ -59,7 +59,11 @@ export async function startPm2Collector({ config, pm2, log }: Pm2CollectorOption
   fs.mkdirSync(directory, { recursive: true });
   const compactor = await Compactor.start(directory, { startup: config.startup, sweepIntervalMs: config.sweepSeconds * 1000, log });
   const table = new ProcessTable();
-  const collector = new Collector({ directory, compactor, log, registry: config.pm2Stats ? new Pm2StatsRegistry(table) : undefined });
+  // Workers that bridge prom-client registries refresh just before a predicted scrape.
+  const scrapeSignal = new RefreshScheduler(directory);
+  const collector = new Collector({
+    directory, compactor, log, registry: config.pm2Stats ? new Pm2StatsRegistry(table) : undefined, onScrape: () => scrapeSignal.noteScrape(),
+  });
 
   let closed = false;
   const timers = new Set<NodeJS.Timeout>();
@@ -191,6 +195,7 @@ export async function startPm2Collector({ config, pm2, log }: Pm2CollectorOption
       if (closed) return;
       closed = true;
       clearInterval(refreshTimer);
+      scrapeSignal.stop();
       for (const t of timers) clearTimeout(t);
       timers.clear();
       await server?.close();
