@@ -4,9 +4,9 @@
 // per entry and replays the steps on every merge (merge-plan.ts).
 import type { LabelPairs } from '../format/key.js';
 import type { GaugeMode, MetricType } from '../format/names.js';
-import { samplePrefix, type Family, type Sample } from './exposition.js';
+import type { Family, Sample } from './exposition.js';
 import type { MergeProblem } from './merge.js';
-import type { BucketEntry, LabelSet, PreparedKey } from './prepared-keys.js';
+import type { BucketEntry, LabelSet, PreparedKey, RenderedLabels } from './prepared-keys.js';
 
 /** How an entry's value goes into its target; a step is `target << STEP_OP_BITS | op`. */
 export const Op = {
@@ -32,11 +32,13 @@ const step = (op: number, target: number) => (target << STEP_OP_BITS) | op;
 /** A sample of the merged output. Reused by every merge of one plan: only `value` changes. */
 export class MergedSample implements Sample {
   value = 0;
-  /** `name{labels} ` as the exposition writes it, worked out once per plan. */
+  readonly labels: LabelPairs;
+  /** `name{labels} ` as the exposition writes it. */
   readonly linePrefix: string;
 
-  constructor(readonly id: number, readonly name: string, readonly labels: LabelPairs) {
-    this.linePrefix = samplePrefix(name, labels);
+  constructor(readonly id: number, readonly name: string, labels: RenderedLabels) {
+    this.labels = labels.pairs;
+    this.linePrefix = labels.prefix(name);
   }
 }
 
@@ -45,7 +47,7 @@ interface BucketCell {
   readonly id: number;
   readonly bound: number;
   /** The series' labels plus `le` re-rendered from `bound`. */
-  readonly labels: LabelPairs;
+  readonly labels: RenderedLabels;
 }
 
 /** One histogram series' buckets, bounds in ascending order. */
@@ -181,14 +183,14 @@ export class FamilyMerge {
     return undefined;
   }
 
-  /** Appends a sample to the group of `labels`; `pairs` differ from `labels.pairs` only for buckets (with `le`). */
-  private insert(labels: LabelSet, name: string, pairs: LabelPairs = labels.pairs): MergedSample {
+  /** Appends a sample to the group of `labels`; it is labelled `rendered`, which differs from `labels` only for buckets (with `le`). */
+  private insert(labels: LabelSet, name: string, rendered: RenderedLabels = labels): MergedSample {
     let group = this.groups.get(labels.key);
     if (!group) {
       group = [];
       this.groups.set(labels.key, group);
     }
-    const sample = new MergedSample(this.ids.samples++, name, pairs);
+    const sample = new MergedSample(this.ids.samples++, name, rendered);
     group.push(sample);
     return sample;
   }

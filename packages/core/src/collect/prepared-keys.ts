@@ -4,12 +4,43 @@
 // key is decoded and prepared once instead of W times, and kept once in memory.
 import { decodeKey, sortLabelPairs, type DecodedKey, type LabelPairs } from '../format/key.js';
 import { floatToGoString } from '../format/number.js';
-import { sortedPairs } from './exposition.js';
+import { samplePrefix, sortedPairs } from './exposition.js';
 
-/** Sorted label pairs and a string naming exactly that set, for use as a Map key. */
-export interface LabelSet {
-  readonly pairs: LabelPairs;
-  readonly key: string;
+/**
+ * Sorted label pairs, and the exposition prefix (`name{labels} `) of each sample name they
+ * are rendered with: made once and kept, since a merge plan is rebuilt whenever a series
+ * appears, and rendering every prefix again each time would cost more than the rest of it.
+ */
+export class RenderedLabels {
+  private firstName: string | undefined;
+  private firstPrefix = '';
+  /** Further names: a histogram series is rendered as `_sum` and `_count`. */
+  private more: Map<string, string> | null = null;
+
+  constructor(readonly pairs: LabelPairs) {}
+
+  prefix(sampleName: string): string {
+    if (sampleName === this.firstName) return this.firstPrefix;
+    if (this.firstName === undefined) {
+      this.firstName = sampleName;
+      this.firstPrefix = samplePrefix(sampleName, this.pairs);
+      return this.firstPrefix;
+    }
+    this.more ??= new Map();
+    let prefix = this.more.get(sampleName);
+    if (prefix === undefined) {
+      prefix = samplePrefix(sampleName, this.pairs);
+      this.more.set(sampleName, prefix);
+    }
+    return prefix;
+  }
+}
+
+/** Rendered labels with a string naming exactly that set, for use as a Map key. */
+export class LabelSet extends RenderedLabels {
+  constructor(pairs: LabelPairs, readonly key: string) {
+    super(pairs);
+  }
 }
 
 /** A histogram bucket entry: its bound, and its series (labels without `le`). */
@@ -19,7 +50,7 @@ export interface BucketEntry {
   readonly invalidLe: string | null;
   readonly series: LabelSet;
   /** `series` plus `le` re-rendered from `bound`, as the merged sample is labelled. */
-  readonly labels: LabelPairs;
+  readonly labels: RenderedLabels;
 }
 
 /** What the merge needs from one key. */
@@ -109,7 +140,12 @@ export class KeyCache {
       const bound = parsePythonFloat(le[1]);
       const seriesPairs = pairs.filter((p) => p[0] !== 'le');
       const labelsWithLe = sortLabelPairs([...seriesPairs, ['le', floatToGoString(bound ?? NaN)] as [string, string]]);
-      bucket = { bound: bound ?? NaN, invalidLe: bound === null ? le[1] : null, series: this.labelSet(seriesPairs), labels: labelsWithLe };
+      bucket = {
+        bound: bound ?? NaN,
+        invalidLe: bound === null ? le[1] : null,
+        series: this.labelSet(seriesPairs),
+        labels: new RenderedLabels(labelsWithLe),
+      };
     }
     return { key, pid, decoded, sampleName: decoded.sampleName, labels, labelsWithoutPid, bucket };
   }
@@ -118,7 +154,7 @@ export class KeyCache {
     const key = JSON.stringify(pairs);
     let set = this.labelSets.get(key);
     if (!set) {
-      set = { pairs, key };
+      set = new LabelSet(pairs, key);
       this.labelSets.set(key, set);
     }
     return set;
