@@ -4,6 +4,9 @@
 //
 //   node bench/scrape.mjs [--quick] [--out <file>] [--workers 1,2,4,8] [--series 1000,10000]
 //
+// --quick: workers 1 and 8 only, fewer repeated scrapes (~30 s), written to
+// bench/results/tmp/scrape.json instead of the committed bench/results/scrape.json.
+//
 // Both sides run the same workload: every worker holds the SAME S series (as the workers
 // of a real cluster app do): S/2 labeled counter series and S/2 labeled histogram series
 // with the default buckets, spread over 10 counter and 10 histogram metrics, each series
@@ -11,14 +14,18 @@
 //
 // Ours: W real child processes with PROMETHEUS_MULTIPROC_DIR set write through
 // `@prom-multiproc/core`'s Counter/Histogram, report ready and stay alive, idle. This
-// process then times `collector.scrape('text')`: the first scrape of a fresh
-// `new Collector({directory})` (cold: every entry parsed) separately, then repeated
-// scrapes of the same collector (steady state), median reported.
+// process times `collector.scrape('text')` of one `new Collector({directory})`: its first
+// scrape (cold: every entry parsed) separately, then repeated scrapes (steady state).
 //
 // prom-client: a child process is a node:cluster primary with W real workers, each
-// holding the same S series in prom-client's global registry; the primary times
-// `new AggregatorRegistry().clusterMetrics()` the same way (first one separately,
-// median of the rest) and sends the times and one exposition back.
+// holding the same S series in prom-client's global registry; on request it times one
+// `AggregatorRegistry#clusterMetrics()` (workers serialise their registries, send them
+// over IPC, the primary aggregates and renders) and reports the time.
+//
+// Both sets of workers are alive at once, and the repeated scrapes come in rounds: one
+// clusterMetrics() and 3 scrapes of ours, the order alternating, so both sides see the
+// same load from the rest of the machine. Reported: the median of each side's repeated
+// scrapes (and their range), the first scrape of each separately.
 //
 // Guard: both expositions are parsed and must hold the same samples with the same values
 // (relative 1e-9: float sums may be added in another order), else the run fails.
@@ -108,13 +115,11 @@ async function aggregatorWorker() {
   process.send({ type: 'bench:ready' });
 }
 
-/** A node:cluster primary with W workers: times clusterMetrics() and reports to the parent. */
+/** A node:cluster primary with W workers: times clusterMetrics() whenever the parent asks. */
 async function aggregatorPrimary() {
   const promClient = (await import('prom-client')).default;
   const workers = Number(argValue('--workers'));
   const series = Number(argValue('--series'));
-  const scrapes = Number(argValue('--scrapes'));
-  const budgetMs = Number(argValue('--budget-ms'));
   const registry = new promClient.AggregatorRegistry();
   cluster.setupPrimary({ exec: thisFile, args: [], silent: false });
   let ready = 0;
@@ -130,16 +135,14 @@ async function aggregatorPrimary() {
   }
   process.send({ type: 'pids', pids });
   await allReady;
-  const time = async () => {
+  process.on('message', async (message) => {
+    if (message.type !== 'scrape') return;
     const started = process.hrtime.bigint();
     const body = await registry.clusterMetrics();
-    return { ms: Number(process.hrtime.bigint() - started) / 1e6, body };
-  };
-  const first = await time();
-  const times = [];
-  const started = Date.now();
-  while (times.length < scrapes && (times.length < 3 || Date.now() - started < budgetMs)) times.push((await time()).ms);
-  process.send({ type: 'result', coldMs: first.ms, times, body: first.body });
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    process.send({ type: 'scraped', ms, body: message.wantBody ? body : undefined });
+  });
+  process.send({ type: 'ready' });
   // The parent kills this process and its workers by pid.
   process.on('disconnect', () => process.exit(0));
 }
@@ -149,16 +152,19 @@ async function orchestrate() {
   const quick = args.includes('--quick');
   const list = (name, fallback) => (argValue(name) ?? fallback).split(',').map(Number);
   const workerCounts = list('--workers', quick ? '1,8' : '1,2,4,8');
-  const seriesCounts = list('--series', quick ? '1000' : '1000,10000');
+  const seriesCounts = list('--series', '1000,10000');
   const outFile = argValue('--out') ? path.resolve(argValue('--out')) : path.join(here, 'results', quick ? 'tmp' : '', 'scrape.json');
-  const OURS_SCRAPES = quick ? 10 : 30;
-  const AGG_SCRAPES = quick ? 3 : 10;
-  const BUDGET_MS = quick ? 2_000 : 20_000; // per side and cell, for the repeated scrapes
+  // Repeated scrapes come in rounds: one AggregatorRegistry scrape and OURS_PER_ROUND of
+  // ours, the order alternating, so both sides see the same load from the rest of the machine.
+  const ROUNDS = quick ? 3 : 10;
+  const OURS_PER_ROUND = 3;
+  const BUDGET_MS = quick ? 4_000 : 40_000; // per cell, for the repeated scrapes (at least 3 rounds)
   const STEP_TIMEOUT_MS = quick ? 30_000 : 180_000; // workers getting ready, one side's scrapes
-  const RUN_TIMEOUT_MS = quick ? 60_000 : 25 * 60_000;
+  const RUN_TIMEOUT_MS = quick ? 120_000 : 25 * 60_000; // quick takes ~30 s; this only bounds a stuck run
   const TARGET_RATIO = 20;
 
   const { Collector } = await import('@prom-multiproc/core');
+  const loadAtStart = os.loadavg().map((x) => round(x, 2));
 
   // Everything started, killed by pid on the way out whatever happens.
   const children = new Set();
@@ -212,34 +218,75 @@ async function orchestrate() {
     return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
   };
 
-  async function measureOurs(workers, series) {
+  /** W workers of ours, ready and idle; resolves to their pids. */
+  async function startOurs(dir, workers, series) {
+    const env = { ...process.env, PROMETHEUS_MULTIPROC_DIR: dir };
+    const pids = [];
+    const ready = [];
+    for (let w = 0; w < workers; w++) {
+      const { child, exited } = spawnChild(['--role', 'ours-worker', '--series', String(series), '--index', String(w)], env);
+      pids.push(child.pid);
+      ready.push(Promise.race([exited, new Promise((resolve) => child.on('message', (m) => m.type === 'ready' && resolve()))]));
+    }
+    await withTimeout(Promise.all(ready), STEP_TIMEOUT_MS, `${workers} workers of ours writing ${series} series`);
+    return pids;
+  }
+
+  /** A cluster primary with W prom-client workers, ready; `scrape()` times one clusterMetrics() there. */
+  async function startAggregator(workers, series, pids) {
+    const { child, exited } = spawnChild(['--role', 'aggregator-primary', '--workers', String(workers), '--series', String(series)], { ...process.env });
+    pids.push(child.pid);
+    let answer = null;
+    const ready = new Promise((resolve) => {
+      child.on('message', (m) => {
+        if (m.type === 'pids') for (const pid of m.pids) { pids.push(pid); children.add(pid); }
+        if (m.type === 'ready') resolve();
+        if (m.type === 'scraped') answer?.(m);
+      });
+    });
+    const what = `AggregatorRegistry with ${workers} workers × ${series} series`;
+    await withTimeout(Promise.race([exited, ready]), STEP_TIMEOUT_MS, what);
+    return {
+      scrape: (wantBody = false) => {
+        const scraped = new Promise((resolve) => { answer = resolve; });
+        child.send({ type: 'scrape', wantBody });
+        return withTimeout(Promise.race([exited, scraped]), STEP_TIMEOUT_MS, `${what}: clusterMetrics()`);
+      },
+    };
+  }
+
+  async function measureCell(workers, series) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'prom-multiproc-scrape-'));
     tempDirs.add(dir);
     const pids = [];
     try {
-      const env = { ...process.env, PROMETHEUS_MULTIPROC_DIR: dir };
-      const ready = [];
-      for (let w = 0; w < workers; w++) {
-        const { child, exited } = spawnChild(['--role', 'ours-worker', '--series', String(series), '--index', String(w)], env);
-        pids.push(child.pid);
-        ready.push(Promise.race([exited, new Promise((resolve) => child.on('message', (m) => m.type === 'ready' && resolve()))]));
-      }
-      await withTimeout(Promise.all(ready), STEP_TIMEOUT_MS, `${workers} workers of ours writing ${series} series`);
-      // Workers are alive and idle: a scrape reads only their files.
+      pids.push(...(await startOurs(dir, workers, series)));
+      const aggregator = await startAggregator(workers, series, pids);
+      // All workers are alive and idle from here on: a scrape of ours reads only their files.
       const collector = new Collector({ directory: dir, log: () => {} });
-      let started = process.hrtime.bigint();
-      const first = await collector.scrape('text');
-      const coldMs = Number(process.hrtime.bigint() - started) / 1e6;
-      const times = [];
+      const timeOurs = async () => {
+        const started = process.hrtime.bigint();
+        const scrape = await collector.scrape('text');
+        return { ms: Number(process.hrtime.bigint() - started) / 1e6, body: scrape.body };
+      };
+      const oursFirst = await timeOurs();
+      const aggregatorFirst = await aggregator.scrape(true);
+      const ours = [];
+      const theirs = [];
       const budgetStart = Date.now();
-      while (times.length < OURS_SCRAPES && (times.length < 5 || Date.now() - budgetStart < BUDGET_MS)) {
-        started = process.hrtime.bigint();
-        await collector.scrape('text');
-        times.push(Number(process.hrtime.bigint() - started) / 1e6);
+      for (let round = 0; round < ROUNDS && (round < 3 || Date.now() - budgetStart < BUDGET_MS); round++) {
+        if (round % 2 === 1) theirs.push((await aggregator.scrape()).ms);
+        for (let i = 0; i < OURS_PER_ROUND; i++) ours.push((await timeOurs()).ms);
+        if (round % 2 === 0) theirs.push((await aggregator.scrape()).ms);
       }
       const files = fs.readdirSync(dir);
       const bytes = files.reduce((sum, f) => sum + fs.statSync(path.join(dir, f)).size, 0);
-      return { coldMs, times, body: first.body, files: files.length, bytes };
+      return {
+        ours: { coldMs: oursFirst.ms, times: ours, body: oursFirst.body },
+        aggregator: { coldMs: aggregatorFirst.ms, times: theirs, body: aggregatorFirst.body },
+        files: files.length,
+        bytes,
+      };
     } finally {
       for (const pid of pids) kill(pid);
       fs.rmSync(dir, { recursive: true, force: true });
@@ -247,38 +294,17 @@ async function orchestrate() {
     }
   }
 
-  async function measureAggregator(workers, series) {
-    const { child, exited } = spawnChild(
-      ['--role', 'aggregator-primary', '--workers', String(workers), '--series', String(series), '--scrapes', String(AGG_SCRAPES), '--budget-ms', String(BUDGET_MS)],
-      { ...process.env },
-    );
-    const workerPids = [];
-    try {
-      const result = new Promise((resolve) => {
-        child.on('message', (m) => {
-          if (m.type === 'pids') for (const pid of m.pids) { workerPids.push(pid); children.add(pid); }
-          if (m.type === 'result') resolve(m);
-        });
-      });
-      return await withTimeout(Promise.race([exited, result]), STEP_TIMEOUT_MS + BUDGET_MS, `AggregatorRegistry with ${workers} workers × ${series} series`);
-    } finally {
-      kill(child.pid);
-      for (const pid of workerPids) kill(pid);
-    }
-  }
-
   // Warm-up: the collector's code is compiled before the first measured cell, so the
   // first cell's cold scrape is not also the JIT's cold start.
   {
-    const warm = await measureOurs(1, 200);
-    if (!warm.body.includes('app_requests_0_total')) throw new Error('warm-up scrape has no samples');
+    const warm = await measureCell(1, 200);
+    if (!warm.ours.body.includes('app_requests_0_total')) throw new Error('warm-up scrape has no samples');
   }
 
   const rows = [];
   for (const series of seriesCounts) {
     for (const workers of workerCounts) {
-      const ours = await measureOurs(workers, series);
-      const agg = await measureAggregator(workers, series);
+      const { ours, aggregator: agg, files, bytes } = await measureCell(workers, series);
       const check = compareExpositions(ours.body, agg.body);
       if (check) throw new Error(`${workers} workers × ${series} series: the two expositions differ: ${check}`);
       const row = {
@@ -294,8 +320,8 @@ async function orchestrate() {
         aggregator_first_ms: round(agg.coldMs),
         ours_scrapes: ours.times.length,
         aggregator_scrapes: agg.times.length,
-        files: ours.files,
-        file_bytes: ours.bytes,
+        files,
+        file_bytes: bytes,
       };
       rows.push(row);
       console.log(
@@ -313,7 +339,9 @@ async function orchestrate() {
     node: process.version,
     cpu: os.cpus()[0]?.model,
     cores: os.cpus().length,
-    loadavg: os.loadavg().map((x) => round(x, 2)),
+    // 1/5/15-minute load averages at the start and the end: other work on the machine slows both sides.
+    loadavg_start: loadAtStart,
+    loadavg_end: os.loadavg().map((x) => round(x, 2)),
     workload: `per worker: S series, the same in every worker; S/2 labeled counter series and S/2 labeled histogram series (default buckets) over ${METRICS_PER_TYPE}+${METRICS_PER_TYPE} metrics, labels method/route/status`,
     target: { workers: 8, series: 10000, ratio: TARGET_RATIO, met: headline ? headline.ratio >= TARGET_RATIO : null },
     scrape: rows,
