@@ -77,7 +77,11 @@ export class Collector {
     this.log = options.log ?? ((message) => console.warn(message));
   }
 
-  /** Merged families of the directory, the local registry (if in memory) and self-metrics. */
+  /**
+   * Merged families of the directory, the local registry (if in memory) and self-metrics.
+   * The merged samples are reused by the next scrape (values updated in place): render or
+   * copy them before scraping again.
+   */
   async collect(): Promise<Family[]> {
     const started = process.hrtime.bigint();
     try {
