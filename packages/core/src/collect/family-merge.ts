@@ -8,7 +8,7 @@ import type { Family, Sample } from './exposition.js';
 import type { MergeProblem } from './merge.js';
 import type { BucketEntry, LabelSet, PreparedKey, RenderedLabels } from './prepared-keys.js';
 
-/** How an entry's value goes into its target; a step is `target << STEP_OP_BITS | op`. */
+/** How an entry's value goes into its target; a step is `target << STEP_OP_BITS | op` (an int32, so targets stay below 2^28). */
 export const Op = {
   /** A histogram bucket whose `le` is not a number: not merged. */
   IGNORE: 0,

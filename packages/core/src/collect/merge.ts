@@ -4,11 +4,12 @@
 // promise 5). Files are listed in sorted name order, so the output is deterministic
 // and equals Python's `expected.txt` for the same directory.
 //
-// The merge runs on every scrape, so work that depends only on an entry's key (family,
-// sorted label pairs, bucket bound) is done once, when the entry is first parsed, and
-// kept per file across merges; where each entry goes in the output is planned once for
-// a set of files (merge-plan.ts) and replayed while no file gains entries. A steady
-// merge re-reads values and allocates nothing per entry or per output sample.
+// The merge runs on every scrape, so work that depends only on an entry's key (sorted
+// label pairs, bucket bound, rendered labels) is done once per distinct key of the
+// directory (prepared-keys.ts) and kept across merges; where each entry goes in the
+// output is planned once for a set of files (merge-plan.ts) and replayed while no file
+// gains entries. A steady merge re-reads values and allocates nothing per entry or per
+// output sample.
 import fs from 'node:fs';
 import { compareCodePoints } from '../format/key.js';
 import { looksLikePre018File, PRE_018_HINT } from '../format/legacy.js';
