@@ -1,9 +1,9 @@
 // Entry point of `pnpm bench`: runs each benchmark in a fresh node process (so one
 // benchmark's JIT state and heap never colour another's).
 //
-//   node --expose-gc bench/run.mjs [--quick] [hotpath] [scrape] [alloc] [syscalls]
+//   node --expose-gc bench/run.mjs [--quick] [hotpath] [scrape] [churn] [alloc] [syscalls]
 //
-// Without names it runs `hotpath` and `scrape`. --quick makes each one shorter: hotpath runs fewer,
+// Without names it runs `hotpath`, `scrape` and `churn`. --quick makes each one shorter: hotpath runs fewer,
 // shorter rounds and writes the same JSON shape to bench/results/tmp/ (never over the
 // committed full results); alloc and syscalls do 1M instead of 10M updates per path.
 // alloc writes bench/results/alloc.json (quick: bench/results/tmp/alloc.json).
@@ -23,6 +23,8 @@ const BENCHES = {
   syscalls: { file: 'syscalls.mjs', flags: [], fullArgs: [], quickArgs: ['--ops', '1000000'] },
   // Writes bench/results/scrape.json (quick: a smaller grid, to bench/results/tmp/scrape.json).
   scrape: { file: 'scrape.mjs', flags: [], fullArgs: [], quickArgs: ['--quick'] },
+  // Writes bench/results/churn.json (quick: 100 restarts instead of 1000, to bench/results/tmp/churn.json).
+  churn: { file: 'churn.mjs', flags: [], fullArgs: [], quickArgs: ['--quick'] },
 };
 
 const args = process.argv.slice(2);
@@ -36,7 +38,7 @@ if (unknown.length || bad.length) {
 }
 
 let failed = false;
-for (const name of names.length ? names : ['hotpath', 'scrape']) {
+for (const name of names.length ? names : ['hotpath', 'scrape', 'churn']) {
   const bench = BENCHES[name];
   const benchArgs = quick ? bench.quickArgs : bench.fullArgs;
   const child = spawnSync(process.execPath, [...bench.flags, path.join(here, bench.file), ...benchArgs], { stdio: 'inherit' });
