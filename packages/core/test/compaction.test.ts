@@ -75,6 +75,21 @@ describe('compaction', () => {
     expect(merged(dir)).toBe(before);
   });
 
+  it('one merger across compactions reads a replaced archive and skips an unchanged one', () => {
+    const dir = copyFixture('mixed_realistic');
+    const durable = (text: string) => text.split(/(?=# HELP )/).filter((f) => !/# TYPE \S+ gauge/.test(f)).join('');
+    const expected = durable(merged(dir));
+    const merger = new DirectoryMerger(dir);
+    for (const id of ['1101', '1102', '1103']) {
+      compactDeadProcesses(dir, [id]);
+      expect(durable(renderText(merger.merge().families))).toBe(expected);
+    }
+    const again = merger.merge();
+    expect(durable(renderText(again.families))).toBe(expected);
+    expect(again.stats.files).toBe(3); // the three archives, and nothing else
+    expect(again.stats.bytesRead).toBe(0); // unchanged archives are not read again
+  });
+
   const steps: CompactionStep[] = ['archives-written', 'committed', 'archives-replaced', 'sources-deleted', 'done'];
   it.each(steps)('a collector SIGKILLed after step "%s" loses nothing and counts nothing twice', (step) => {
     const dir = copyFixture('counter_basic', 'histogram_custom', 'summary_basic');

@@ -1,7 +1,7 @@
 // One listed metrics file as the merge sees it: its reader, kept across merges, and for
 // each entry its prepared key (shared with the other files, see prepared-keys.ts) and its
 // family. Parsed entries themselves are not kept: a merge only re-reads values.
-import type { ParsedFileName } from '../format/names.js';
+import { ARCHIVE_ID, type ParsedFileName } from '../format/names.js';
 import { DbFileReader } from '../format/reader.js';
 import type { KeyCache, PreparedKey } from './prepared-keys.js';
 
@@ -24,7 +24,9 @@ export class TrackedFile {
   generation = 0;
 
   constructor(readonly name: string, readonly parsedName: ParsedFileName | null, filePath: string, private readonly keys: KeyCache) {
-    this.reader = parsedName ? new DbFileReader(filePath, { onKey: (key, index) => this.add(key, index) }) : null;
+    // Archives are only ever replaced by the compactor's rename: unchanged, they need no re-read.
+    const replacedOnly = parsedName?.id === ARCHIVE_ID;
+    this.reader = parsedName ? new DbFileReader(filePath, { onKey: (key, index) => this.add(key, index), replacedOnly }) : null;
   }
 
   /** After a read: drops what the reader dropped (the file was replaced by one with no entries). */

@@ -48,6 +48,11 @@ export interface DbFileReaderOptions {
    * nor keeps `entries`: a collector prepares each distinct key once for all its files.
    */
   onKey?: (key: string, index: number) => void;
+  /**
+   * The file is never written in place, only replaced by a rename (archives): while its
+   * inode, size and mtime stay the same, `read()` reuses the values it has.
+   */
+  replacedOnly?: boolean;
 }
 
 /** The entries of one file and their latest values, re-read on every `read()`. */
@@ -65,9 +70,13 @@ export class DbFileReader {
   private parsedTo = HEADER_BYTES;
   private inode = -1;
   private readonly onKey: ((key: string, index: number) => void) | undefined;
+  private readonly replacedOnly: boolean;
+  /** size and mtime of the last successful read, for `replacedOnly` files. */
+  private readSignature = '';
 
   constructor(readonly path: string, options: DbFileReaderOptions = {}) {
     this.onKey = options.onKey;
+    this.replacedOnly = options.replacedOnly ?? false;
   }
 
   read(scratch: ReadBuffer): ReadOutcome {
@@ -95,6 +104,12 @@ export class DbFileReader {
 
   private readOpen(fd: number, scratch: ReadBuffer): ReadOutcome {
     const stat = fs.fstatSync(fd);
+    const signature = `${stat.size}:${stat.mtimeMs}`;
+    if (this.replacedOnly && stat.ino === this.inode && signature === this.readSignature) {
+      this.bytesRead = 0;
+      return { ok: true, newEntries: 0 };
+    }
+    this.readSignature = '';
     // A different inode, or a file that shrank, is a new file under the same name.
     if (stat.ino !== this.inode) {
       this.forget();
@@ -118,6 +133,7 @@ export class DbFileReader {
       this.timestamps = new Float64Array(this.entryCount);
     }
     if (used > 0) this.readValues(scratch);
+    this.readSignature = signature;
     return { ok: true, newEntries: this.entryCount - before };
   }
 
