@@ -18,7 +18,7 @@ import path from 'node:path';
 import { CorruptFileError } from '../format/entries.js';
 import { buildFileImage } from '../format/file-image.js';
 import { ARCHIVE_ID, dbFileName, parseDbFileName } from '../format/names.js';
-import { Fold, foldRuleFor, type FoldRule } from './fold.js';
+import { Fold, foldRuleFor, type CheckedKeys, type FoldRule } from './fold.js';
 
 export const JOURNAL_NAME = '.prom-multiproc-compaction.json';
 export const ARCHIVE_TEMP = /^\.(.+\.db)\.tmp$/;
@@ -43,6 +43,8 @@ export interface CompactionResult {
 export interface CompactionHooks {
   /** Called after each step; tests throw or exit here to simulate a crash. */
   afterStep?: (step: CompactionStep) => void;
+  /** Keys known to be well-formed, kept across compactions by the caller. */
+  checkedKeys?: CheckedKeys;
 }
 
 /** Folds every file of the processes `deadIds` into the archives. */
@@ -67,7 +69,7 @@ export function compactDeadProcesses(dir: string, deadIds: Iterable<string>, hoo
   }
   const journal: Journal = { replace: [], remove: [...result.dropped] };
   for (const [archive, { rule, sources }] of groups) {
-    const fold = new Fold(rule);
+    const fold = new Fold(rule, hooks.checkedKeys);
     const archivePath = path.join(dir, archive);
     if (fs.existsSync(archivePath)) {
       try {

@@ -5,6 +5,7 @@ import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import type { Family } from './exposition.js';
 import { ARCHIVE_TEMP, JOURNAL_NAME, compactDeadProcesses, recoverCompaction } from './compaction.js';
+import type { CheckedKeys } from './fold.js';
 import { findDeadProcessIds } from './liveness.js';
 
 export type StartupPolicy = 'fold' | 'clear';
@@ -30,6 +31,7 @@ export class Compactor {
   private folded = 0;
   private errors = 0;
   private saidReadOnly = false;
+  private readonly checkedKeys: CheckedKeys = new Set();
   private readonly log: (message: string) => void;
 
   private constructor(readonly directory: string, private readonly options: CompactorOptions) {
@@ -61,7 +63,7 @@ export class Compactor {
     try {
       const dead = findDeadProcessIds(this.directory);
       if (dead.length === 0) return [];
-      const result = compactDeadProcesses(this.directory, dead);
+      const result = compactDeadProcesses(this.directory, dead, { checkedKeys: this.checkedKeys });
       this.compactions++;
       this.folded += dead.length;
       for (const problem of result.problems) this.log(`prom-multiproc: compaction: ${problem}`);

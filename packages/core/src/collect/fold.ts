@@ -1,10 +1,11 @@
 // Folding files into one: the values of many files combined per series by the rule of
 // their type or gauge mode, as the merge would combine them. Folding is associative,
 // so archive + dead files merged later with live files gives the same totals.
-import { encodeKey, sortLabelPairs } from '../format/key.js';
+import { CorruptFileError } from '../format/entries.js';
 import type { ImageEntry } from '../format/file-image.js';
+import { decodeKey } from '../format/key.js';
 import type { GaugeMode, MetricType } from '../format/names.js';
-import { readDbFile } from '../format/reader.js';
+import { DbFileReader, ReadBuffer } from '../format/reader.js';
 
 export type FoldRule = 'sum' | 'min' | 'max' | 'mostrecent';
 
@@ -22,20 +23,50 @@ export function foldRuleFor(type: MetricType, mode: GaugeMode | undefined): Fold
   }
 }
 
-/** Series values combined over files by one rule; becomes an archive's entries. */
+/**
+ * Keys already checked to be well-formed. A compactor keeps one for its life, so each
+ * distinct key is decoded once, not once per file per sweep.
+ */
+export type CheckedKeys = Set<string>;
+
+const MAX_CHECKED_KEYS = 1_000_000;
+
+/**
+ * Series values combined over files by one rule; becomes an archive's entries. A series
+ * is its raw key: every writer of one series writes the same key bytes, and two spellings
+ * of one series (a foreign writer) stay two entries, which the merge combines by the
+ * same rule, so the totals are the same.
+ */
 export class Fold {
   private readonly bySeries = new Map<string, ImageEntry>();
+  private readonly scratch = new ReadBuffer();
 
-  constructor(private readonly rule: FoldRule) {}
+  constructor(private readonly rule: FoldRule, private readonly checked: CheckedKeys = new Set()) {}
 
-  /** Adds one file's entries, or throws CorruptFileError having added nothing. */
+  /** Adds one file's entries, or throws (CorruptFileError for bad bytes) having added nothing. */
   add(file: string): void {
-    const entries = readDbFile(file);
-    for (const e of entries) {
-      const key = encodeKey(e.metricName, e.sampleName, sortLabelPairs(Object.entries(e.labels)), e.help);
-      const seen = this.bySeries.get(key);
-      if (seen) combine(seen, e.value, e.timestamp, this.rule);
-      else this.bySeries.set(key, { key, value: e.value, timestamp: e.timestamp });
+    const keys: string[] = [];
+    const reader = new DbFileReader(file, {
+      onKey: (key) => {
+        if (!this.checked.has(key)) {
+          decodeKey(key); // throws KeyFormatError: the reader reports the file corrupt
+          if (this.checked.size >= MAX_CHECKED_KEYS) this.checked.clear();
+          this.checked.add(key);
+        }
+        keys.push(key);
+      },
+    });
+    const outcome = reader.read(this.scratch);
+    if (!outcome.ok) {
+      // A file that vanished has nothing left to fold; treat it like an unreadable one.
+      if (outcome.problem === 'corrupt' || outcome.problem === 'missing') throw new CorruptFileError(outcome.reason, file);
+      throw new Error(`${file}: ${outcome.reason}`);
+    }
+    const { values, timestamps } = reader;
+    for (let i = 0; i < keys.length; i++) {
+      const seen = this.bySeries.get(keys[i]);
+      if (seen) combine(seen, values[i], timestamps[i], this.rule);
+      else this.bySeries.set(keys[i], { key: keys[i], value: values[i], timestamp: timestamps[i] });
     }
   }
 
