@@ -1,7 +1,19 @@
 // Hot-path benchmark: the cost of one metric update, ours (writing through to a mapped
 // file) against prom-client 15 (in memory, its normal mode), in one process.
+// Cases: unlabeled counter inc(), labeled inc() with a label object, cached child inc(),
+// histogram observe(), summary observe() (prom-client feeds a t-digest; ours in
+// multiprocess mode keeps count and sum only, as Python does), gauge set(); context rows
+// (no target): inc() on a non-integer counter, unlabeled gauge set().
 //
 //   node --expose-gc bench/hotpath.mjs [--quick] [--out <file>]
+//
+// Case (a), unlabeled counter.inc(), is also measured in two more processes, because
+// prom-client's time for it depends on what else prom-client has run in the process (V8
+// keeps its counter's value in a small-integer field only while no code stores a
+// non-integer into an object of the same shape, such as an unlabeled Gauge.set(0.5)):
+// `--isolated alone` runs only that case, `--isolated default-metrics` runs it after
+// prom-client's collectDefaultMetrics() has been collected three times. The main
+// process starts both after its own timing and adds them to row (a) as `isolated`.
 //
 // Method: every (case, library) pair has its own loop function, so V8 never sees two
 // libraries at one call site. All loops are warmed up until optimised, and their
@@ -12,16 +24,23 @@
 // rounds. At the end every metric's value is read back (ours also from the files on
 // disk) and checked against the number of calls made, so no loop can have been
 // optimised away.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import promClient from 'prom-client';
-import { Counter, Histogram, MappedFile, configureStorage, readDbFile } from '@prom-multiproc/core';
+import { Counter, Gauge, Histogram, MappedFile, Summary, configureStorage, readDbFile } from '@prom-multiproc/core';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const outArg = args.indexOf('--out');
+const isolatedArg = args.indexOf('--isolated');
+const isolated = isolatedArg >= 0 ? args[isolatedArg + 1] : undefined;
+if (isolated !== undefined && isolated !== 'alone' && isolated !== 'default-metrics') {
+  console.error(`--isolated alone|default-metrics, not ${isolated}`);
+  process.exit(2);
+}
 const here = path.dirname(fileURLToPath(import.meta.url));
 const outFile = outArg >= 0 ? path.resolve(args[outArg + 1]) : path.join(here, 'results', quick ? 'tmp' : '', 'hotpath.json');
 
@@ -41,7 +60,13 @@ const ours = {
   labeled: new Counter({ name: 'bench_labeled_total', help: 'h', labelNames: ['method', 'code'], registers: [] }),
   cachedParent: new Counter({ name: 'bench_cached_total', help: 'h', labelNames: ['method', 'code'], registers: [] }),
   histogram: new Histogram({ name: 'bench_seconds', help: 'h', labelNames: ['method', 'code'], registers: [] }),
+  // Multiprocess mode (a directory is configured): count and sum only, as Python's
+  // prometheus_client stores a summary; no quantiles.
+  summary: new Summary({ name: 'bench_summary_seconds', help: 'h', labelNames: ['method', 'code'], registers: [] }),
+  // Default multiprocess mode (livesum): set() is one store.
+  gauge: new Gauge({ name: 'bench_gauge', help: 'h', labelNames: ['method', 'code'], registers: [] }),
 };
+const oursPlainGauge = new Gauge({ name: 'bench_plain_gauge', help: 'h', registers: [] });
 const oursCached = ours.cachedParent.labels('GET', '200');
 const oursFractional = new Counter({ name: 'bench_fractional_total', help: 'h', registers: [] });
 oursFractional.inc(0.5);
@@ -52,7 +77,11 @@ const prom = {
   labeled: new promClient.Counter({ name: 'bench_labeled_total', help: 'h', labelNames: ['method', 'code'], registers: [promRegistry] }),
   cachedParent: new promClient.Counter({ name: 'bench_cached_total', help: 'h', labelNames: ['method', 'code'], registers: [promRegistry] }),
   histogram: new promClient.Histogram({ name: 'bench_seconds', help: 'h', labelNames: ['method', 'code'], registers: [promRegistry] }),
+  // Default percentiles, no maxAgeSeconds: every observe() pushes into a t-digest.
+  summary: new promClient.Summary({ name: 'bench_summary_seconds', help: 'h', labelNames: ['method', 'code'], registers: [promRegistry] }),
+  gauge: new promClient.Gauge({ name: 'bench_gauge', help: 'h', labelNames: ['method', 'code'], registers: [promRegistry] }),
 };
+const promPlainGauge = new promClient.Gauge({ name: 'bench_plain_gauge', help: 'h', registers: [promRegistry] });
 const promCached = prom.cachedParent.labels('GET', '200');
 const promFractional = new promClient.Counter({ name: 'bench_fractional_total', help: 'h', registers: [promRegistry] });
 promFractional.inc(0.5);
@@ -97,21 +126,48 @@ const CASES = [
     ours: (n) => { for (let i = 0; i < n; i++) ours.histogram.observe({ method: 'GET', code: '200' }, VALUES[i & 1023]); },
     prom: (n) => { for (let i = 0; i < n; i++) prom.histogram.observe({ method: 'GET', code: '200' }, VALUES[i & 1023]); },
   },
+  {
+    name: 'summary.observe({method,code}, v)',
+    // Not the same work: prom-client pushes every value into a t-digest for its quantiles;
+    // ours in multiprocess mode adds to count and sum only (Python's multiprocess summary).
+    note: "prom-client pushes each value into a t-digest (quantiles); ours in multiprocess mode stores count and sum only, as Python's prometheus_client does",
+    ours: (n) => { for (let i = 0; i < n; i++) ours.summary.observe({ method: 'GET', code: '200' }, VALUES[i & 1023]); },
+    prom: (n) => { for (let i = 0; i < n; i++) prom.summary.observe({ method: 'GET', code: '200' }, VALUES[i & 1023]); },
+  },
+  {
+    name: 'gauge.set({method,code}, v)',
+    ours: (n) => { for (let i = 0; i < n; i++) ours.gauge.set({ method: 'GET', code: '200' }, VALUES[i & 1023]); },
+    prom: (n) => { for (let i = 0; i < n; i++) prom.gauge.set({ method: 'GET', code: '200' }, VALUES[i & 1023]); },
+  },
 ];
 // Context, not a target: case (a) again on a counter whose value is not an integer.
 // V8 keeps prom-client's value in a small-integer field while it is one; this shows
 // what the same call costs once it is not (any fractional inc, e.g. bytes/1024).
-const CONTEXT = {
-  name: 'counter.inc() unlabeled, non-integer value',
-  ours: (n) => { for (let i = 0; i < n; i++) oursFractional.inc(); },
-  prom: (n) => { for (let i = 0; i < n; i++) promFractional.inc(); },
-};
+// Also context: the gauge case without labels (the labeled form is the target case, as
+// for the histogram and summary).
+const CONTEXTS = [
+  {
+    name: 'counter.inc() unlabeled, non-integer value',
+    ours: (n) => { for (let i = 0; i < n; i++) oursFractional.inc(); },
+    prom: (n) => { for (let i = 0; i < n; i++) promFractional.inc(); },
+  },
+  {
+    name: 'gauge.set(v) unlabeled',
+    ours: (n) => { for (let i = 0; i < n; i++) oursPlainGauge.set(VALUES[i & 1023]); },
+    prom: (n) => { for (let i = 0; i < n; i++) promPlainGauge.set(VALUES[i & 1023]); },
+  },
+];
+const CONTEXT = CONTEXTS[0];
 const BASELINE = (n) => { for (let i = 0; i < n; i++) f[baselineSlot] += 1; };
 
 /** Calls made per loop function, to check the metric values at the end. */
 const calls = new Map();
+/** Per loop function, the n of each run in order (each run starts at VALUES[0]): expected sums and last values. */
+const runs = new Map();
 function run(fn, n) {
   calls.set(fn, (calls.get(fn) ?? 0) + n);
+  if (!runs.has(fn)) runs.set(fn, []);
+  runs.get(fn).push(n);
   const start = process.hrtime.bigint();
   fn(n);
   return Number(process.hrtime.bigint() - start);
@@ -160,7 +216,8 @@ const round2 = (x) => Math.round(x * 100) / 100;
 // ways this process uses it (as in an app with several kinds of metrics) and is timed in
 // that steady state, not while one case still has the library to itself.
 const iterations = new Map();
-for (const fn of [...CASES.flatMap((c) => [c.ours, c.prom]), BASELINE, CONTEXT.ours, CONTEXT.prom]) {
+if (isolated) await runIsolated(); // exits
+for (const fn of [...CASES.flatMap((c) => [c.ours, c.prom]), BASELINE, ...CONTEXTS.flatMap((c) => [c.ours, c.prom])]) {
   iterations.set(fn, calibrate(fn));
 }
 const results = [];
@@ -170,10 +227,43 @@ for (const c of CASES) {
   const withBaseline = c === CASES[2];
   const [oursNs, promNs, base] = measure(withBaseline ? [c.ours, c.prom, BASELINE] : [c.ours, c.prom]);
   if (withBaseline) baselineNs = base;
-  results.push({ case: c.name, ours_ns: round2(oursNs), promclient_ns: round2(promNs), ratio: round2(promNs / oursNs) });
+  results.push({ case: c.name, ours_ns: round2(oursNs), promclient_ns: round2(promNs), ratio: round2(promNs / oursNs), ...(c.note ? { note: c.note } : {}) });
 }
-const [ctxOurs, ctxProm] = measure([CONTEXT.ours, CONTEXT.prom]);
-const context = [{ case: CONTEXT.name, ours_ns: round2(ctxOurs), promclient_ns: round2(ctxProm), ratio: round2(ctxProm / ctxOurs) }];
+const context = CONTEXTS.map((c) => {
+  const [ctxOurs, ctxProm] = measure([c.ours, c.prom]);
+  return { case: c.name, ours_ns: round2(ctxOurs), promclient_ns: round2(ctxProm), ratio: round2(ctxProm / ctxOurs) };
+});
+
+/**
+ * `--isolated <setup>`: case (a) only, in this fresh process, the same rounds; checks its
+ * values, writes { setup, ours_ns, promclient_ns, ratio } to --out and exits.
+ */
+async function runIsolated() {
+  if (isolated === 'default-metrics') {
+    // What an app that calls collectDefaultMetrics() has run in prom-client: its collect
+    // functions (gauges set to non-integer values, among others), three scrapes' worth.
+    promClient.collectDefaultMetrics({ register: promRegistry });
+    for (let k = 0; k < 3; k++) {
+      await promRegistry.metrics();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+  const c = CASES[0];
+  for (const fn of [c.ours, c.prom]) iterations.set(fn, calibrate(fn));
+  const [oursNs, promNs] = measure([c.ours, c.prom]);
+  const wrong = [];
+  if (ours.plain.labels().get() !== calls.get(c.ours)) wrong.push(`ours plain: ${ours.plain.labels().get()}, expected ${calls.get(c.ours)}`);
+  const promPlain = (await prom.plain.get()).values[0]?.value;
+  if (promPlain !== calls.get(c.prom)) wrong.push(`prom-client plain: ${promPlain}, expected ${calls.get(c.prom)}`);
+  if (wrong.length) {
+    console.error(`isolated (${isolated}) value check FAILED: ${wrong.join('; ')}`);
+    process.exit(1);
+  }
+  const row = { setup: isolated, ours_ns: round2(oursNs), promclient_ns: round2(promNs), ratio: round2(promNs / oursNs) };
+  fs.mkdirSync(path.dirname(outFile), { recursive: true });
+  fs.writeFileSync(outFile, JSON.stringify(row) + '\n');
+  process.exit(0);
+}
 
 // ---------------------------------------------------------------- checks
 // Every call must be visible in the metric's value: in our series, in our file on disk,
@@ -182,7 +272,19 @@ const problems = [];
 const expectEqual = (what, got, want) => {
   if (got !== want) problems.push(`${what}: value ${got}, expected ${want}`);
 };
-const [cPlain, cLabeled, cCached, cHist] = CASES;
+const [cPlain, cLabeled, cCached, cHist, cSummary, cGauge] = CASES;
+const [, ctxGauge] = CONTEXTS;
+/** What a loop's observe() calls add up to, summed in the order they were made. */
+const expectedSum = (fn) => {
+  let s = 0;
+  for (const n of runs.get(fn)) for (let i = 0; i < n; i++) s += VALUES[i & 1023];
+  return s;
+};
+/** The value a loop's last set() call left. */
+const lastSet = (fn) => VALUES[(runs.get(fn).at(-1) - 1) & 1023];
+const expectClose = (what, got, want) => {
+  if (!(Math.abs(got - want) <= 1e-9 * Math.max(1, Math.abs(want)))) problems.push(`${what}: value ${got}, expected ${want}`);
+};
 expectEqual('ours plain', ours.plain.labels().get(), calls.get(cPlain.ours));
 expectEqual('ours labeled', ours.labeled.labels('GET', '200').get(), calls.get(cLabeled.ours));
 expectEqual('ours cached', oursCached.get(), calls.get(cCached.ours));
@@ -190,6 +292,10 @@ const oursHistCount = ours.histogram.labels('GET', '200').snapshot().cumulative.
 expectEqual('ours histogram count', oursHistCount, calls.get(cHist.ours));
 expectEqual('baseline', f[baselineSlot], calls.get(BASELINE));
 expectEqual('ours non-integer', oursFractional.labels().get(), calls.get(CONTEXT.ours) + 0.5);
+expectEqual('ours summary count', ours.summary.labels('GET', '200').count(), calls.get(cSummary.ours));
+expectClose('ours summary sum', ours.summary.labels('GET', '200').sum(), expectedSum(cSummary.ours));
+expectEqual('ours gauge', ours.gauge.labels('GET', '200').get(), lastSet(cGauge.ours));
+expectEqual('ours unlabeled gauge', oursPlainGauge.labels().get(), lastSet(ctxGauge.ours));
 
 const onDisk = new Map();
 for (const file of fs.readdirSync(dir)) {
@@ -199,6 +305,10 @@ const diskValue = (name) => [...onDisk].find(([k]) => k.includes(`"${name}"`))?.
 expectEqual('file bench_plain_total', diskValue('bench_plain_total'), calls.get(cPlain.ours));
 expectEqual('file bench_labeled_total', diskValue('bench_labeled_total'), calls.get(cLabeled.ours));
 expectEqual('file bench_cached_total', diskValue('bench_cached_total'), calls.get(cCached.ours));
+expectEqual('file bench_summary_seconds_count', diskValue('bench_summary_seconds_count'), calls.get(cSummary.ours));
+expectClose('file bench_summary_seconds_sum', diskValue('bench_summary_seconds_sum'), expectedSum(cSummary.ours));
+expectEqual('file bench_gauge', diskValue('bench_gauge'), lastSet(cGauge.ours));
+expectEqual('file bench_plain_gauge', diskValue('bench_plain_gauge'), lastSet(ctxGauge.ours));
 
 /** prom-client's value of a sample (GET/200 unless unlabeled). */
 async function promValue(metric, sampleName = metric.name) {
@@ -210,6 +320,10 @@ expectEqual('prom-client labeled', await promValue(prom.labeled), calls.get(cLab
 expectEqual('prom-client cached', await promValue(prom.cachedParent), calls.get(cCached.prom));
 expectEqual('prom-client non-integer', await promValue(promFractional), calls.get(CONTEXT.prom) + 0.5);
 expectEqual('prom-client histogram count', await promValue(prom.histogram, 'bench_seconds_count'), calls.get(cHist.prom));
+expectEqual('prom-client summary count', await promValue(prom.summary, 'bench_summary_seconds_count'), calls.get(cSummary.prom));
+expectClose('prom-client summary sum', await promValue(prom.summary, 'bench_summary_seconds_sum'), expectedSum(cSummary.prom));
+expectEqual('prom-client gauge', await promValue(prom.gauge), lastSet(cGauge.prom));
+expectEqual('prom-client unlabeled gauge', await promValue(promPlainGauge), lastSet(ctxGauge.prom));
 
 let checksum = 0;
 for (const v of onDisk.values()) checksum += v;
@@ -223,11 +337,29 @@ function cpuModelFromProc() {
     return 'unknown';
   }
 }
+// Case (a) again, each in a fresh process of its own (see the top of this file): only
+// that case, alone, and after prom-client's default metrics. This process only waits.
+const isolatedRows = [];
+for (const setup of ['alone', 'default-metrics']) {
+  const file = path.join(dir, `isolated-${setup}.json`);
+  const child = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--isolated', setup, '--out', file, ...(quick ? ['--quick'] : [])], { stdio: ['ignore', 'ignore', 'inherit'] });
+  if (child.status !== 0) problems.push(`isolated run (${setup}) failed: ${child.error?.message ?? `exit ${child.status ?? child.signal}`}`);
+  else isolatedRows.push(JSON.parse(fs.readFileSync(file, 'utf8')));
+}
+
 const cached = results[2];
-const rows = results.map((r) => {
+const rows = results.map((r, i) => {
   const ratioMet = r.ratio >= TARGET_RATIO;
   const extra = r === cached ? r.ours_ns - baselineNs <= TARGET_CACHED_OVER_BASELINE_NS : true;
-  return { ...r, target_met: ratioMet && extra };
+  if (i !== 0) return { ...r, target_met: ratioMet && extra };
+  const isolatedMet = isolatedRows.map((x) => ({ ...x, target_met: x.ratio >= TARGET_RATIO }));
+  return {
+    ...r,
+    target_met: ratioMet,
+    isolated: isolatedMet,
+    target_met_in_every_setup: ratioMet && isolatedMet.every((x) => x.target_met),
+    note: "prom-client's time for this case depends on what else prom-client ran in the process; see isolated",
+  };
 });
 
 const output = {
@@ -253,9 +385,13 @@ for (const r of rows) {
   const note = r === cached ? ` (≥${TARGET_RATIO}×, ≤${TARGET_CACHED_OVER_BASELINE_NS} ns over baseline: ${over >= 0 ? '+' : ''}${over})` : ` (≥${TARGET_RATIO}×)`;
   console.log(`${pad(r.case, 42)}${lpad(r.ours_ns.toFixed(2), 9)}${lpad(r.promclient_ns.toFixed(2), 13)}${lpad(r.ratio.toFixed(1) + '×', 8)}  ${r.target_met ? 'met' : 'MISSED'}${note}`);
 }
+for (const x of rows[0].isolated) {
+  console.log(`${pad(`  (a) alone in a process: ${x.setup}`, 42)}${lpad(x.ours_ns.toFixed(2), 9)}${lpad(x.promclient_ns.toFixed(2), 13)}${lpad(x.ratio.toFixed(1) + '×', 8)}  ${x.target_met ? 'met' : 'MISSED'} (≥${TARGET_RATIO}×)`);
+}
 console.log(`${pad('baseline: Float64Array f[slot] += 1 (mapped)', 42)}${lpad(output.baseline_ns.toFixed(2), 9)}`);
+console.log('context, not a target:');
 for (const r of context) {
-  console.log(`context, not a target:\n${pad(r.case, 42)}${lpad(r.ours_ns.toFixed(2), 9)}${lpad(r.promclient_ns.toFixed(2), 13)}${lpad(r.ratio.toFixed(1) + '×', 8)}`);
+  console.log(`${pad(r.case, 42)}${lpad(r.ours_ns.toFixed(2), 9)}${lpad(r.promclient_ns.toFixed(2), 13)}${lpad(r.ratio.toFixed(1) + '×', 8)}`);
 }
 console.log(`\nchecksum ${checksum} (sum of every value in the files); results in ${path.relative(process.cwd(), outFile)}`);
 
