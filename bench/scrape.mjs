@@ -3,6 +3,7 @@
 // AggregatorRegistry (a node:cluster primary asking its workers over IPC), in one run.
 //
 //   node bench/scrape.mjs [--quick] [--out <file>] [--workers 1,2,4,8] [--series 1000,10000]
+//                         [--cells 1x1000,8x10000]
 //
 // --quick: workers 1 and 8 only, fewer repeated scrapes (~30 s), written to
 // bench/results/tmp/scrape.json instead of the committed bench/results/scrape.json.
@@ -13,14 +14,21 @@
 // updated a few times with the same deterministic values on both sides.
 //
 // Ours: W real child processes with PROMETHEUS_MULTIPROC_DIR set write through
-// `@prom-multiproc/core`'s Counter/Histogram, report ready and stay alive, idle. This
-// process times `collector.scrape('text')` of one `new Collector({directory})`: its first
-// scrape (cold: every entry parsed) separately, then repeated scrapes (steady state).
+// `@prom-multiproc/core`'s Counter/Histogram, report ready and stay alive, idle. One more
+// child process, the collector, times `collector.scrape('text')` of one
+// `new Collector({directory})` whenever this process asks: its first scrape (cold: every
+// entry parsed) separately, then repeated scrapes (steady state).
 //
 // prom-client: a child process is a node:cluster primary with W real workers, each
 // holding the same S series in prom-client's global registry; on request it times one
 // `AggregatorRegistry#clusterMetrics()` (workers serialise their registries, send them
 // over IPC, the primary aggregates and renders) and reports the time.
+//
+// Memory: the serving process of each side (our collector process, prom-client's cluster
+// primary) reports its RSS when ready (before its first scrape), after the repeated
+// scrapes, and its peak RSS (getrusage maxrss). Every worker reports its heap growth
+// from creating and updating its S series (heapUsed after a full GC, before and after)
+// and its RSS; ours also leave their files, whose size and used bytes are read here.
 //
 // Both sets of workers are alive at once, and the repeated scrapes come in rounds: one
 // clusterMetrics() and 3 scrapes of ours, the order alternating, so both sides see the
@@ -93,26 +101,61 @@ function runWorkload(lib, series, worker, registers) {
 // ---------------------------------------------------------------- roles
 const role = argValue('--role') ?? (cluster.isWorker ? process.env.SCRAPE_BENCH_ROLE : undefined);
 if (role === 'ours-worker') await oursWorker();
+else if (role === 'ours-collector') await oursCollector();
 else if (role === 'aggregator-primary') await aggregatorPrimary();
 else if (role === 'aggregator-worker') await aggregatorWorker();
 else await orchestrate();
 
+/** This process's memory, bytes: now, and its peak RSS so far. */
+function memory() {
+  const m = process.memoryUsage();
+  return { rss: m.rss, heap_used: m.heapUsed, external: m.external, array_buffers: m.arrayBuffers, peak_rss: process.resourceUsage().maxRSS * 1024 };
+}
+
+/**
+ * Runs the workload and measures what it added to the heap: heapUsed after a full GC
+ * before and after (workers run with --expose-gc). Returns the growth in bytes.
+ */
+function workloadHeapGrowth(run) {
+  globalThis.gc?.();
+  const before = process.memoryUsage().heapUsed;
+  run();
+  globalThis.gc?.();
+  return process.memoryUsage().heapUsed - before;
+}
+
 /** A worker of ours: PROMETHEUS_MULTIPROC_DIR is set by the parent, so every update goes to its files. */
 async function oursWorker() {
   const lib = await import('@prom-multiproc/core');
-  runWorkload(lib, Number(argValue('--series')), Number(argValue('--index')), []);
-  process.send({ type: 'ready' });
+  const heapGrowth = workloadHeapGrowth(() => runWorkload(lib, Number(argValue('--series')), Number(argValue('--index')), []));
+  process.send({ type: 'ready', heap_growth: heapGrowth, memory: memory() });
   // Stay alive, idle, until killed (or the parent goes away).
   process.on('disconnect', () => process.exit(0));
 }
 
 async function aggregatorWorker() {
   const promClient = (await import('prom-client')).default;
-  runWorkload(promClient, Number(process.env.SCRAPE_BENCH_SERIES), Number(process.env.SCRAPE_BENCH_INDEX), undefined);
+  const heapGrowth = workloadHeapGrowth(() => runWorkload(promClient, Number(process.env.SCRAPE_BENCH_SERIES), Number(process.env.SCRAPE_BENCH_INDEX), undefined));
   // Constructing an AggregatorRegistry installs the worker's listener for the primary's
   // requests (prom-client's own cluster example does this in every process).
   new promClient.AggregatorRegistry();
-  process.send({ type: 'bench:ready' });
+  process.send({ type: 'bench:ready', heap_growth: heapGrowth, memory: memory() });
+}
+
+/** Our collector, in a process of its own (as the aggregator's primary is): times one scrape whenever the parent asks. */
+async function oursCollector() {
+  const { Collector } = await import('@prom-multiproc/core');
+  const collector = new Collector({ directory: argValue('--dir'), log: () => {} });
+  process.on('message', async (message) => {
+    if (message.type === 'memory') process.send({ type: 'memory', memory: memory() });
+    if (message.type !== 'scrape') return;
+    const started = process.hrtime.bigint();
+    const { body } = await collector.scrape('text');
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    process.send({ type: 'scraped', ms, body: message.wantBody ? body : undefined });
+  });
+  process.send({ type: 'ready', memory: memory() });
+  process.on('disconnect', () => process.exit(0));
 }
 
 /** A node:cluster primary with W workers: times clusterMetrics() whenever the parent asks. */
@@ -121,11 +164,11 @@ async function aggregatorPrimary() {
   const workers = Number(argValue('--workers'));
   const series = Number(argValue('--series'));
   const registry = new promClient.AggregatorRegistry();
-  cluster.setupPrimary({ exec: thisFile, args: [], silent: false });
-  let ready = 0;
+  cluster.setupPrimary({ exec: thisFile, args: [], silent: false, execArgv: [...process.execArgv, '--expose-gc'] });
+  const workerReports = [];
   const allReady = new Promise((resolve) => {
     cluster.on('message', (_worker, message) => {
-      if (message?.type === 'bench:ready' && ++ready === workers) resolve();
+      if (message?.type === 'bench:ready' && workerReports.push({ heap_growth: message.heap_growth, memory: message.memory }) === workers) resolve();
     });
   });
   const pids = [];
@@ -136,13 +179,14 @@ async function aggregatorPrimary() {
   process.send({ type: 'pids', pids });
   await allReady;
   process.on('message', async (message) => {
+    if (message.type === 'memory') process.send({ type: 'memory', memory: memory() });
     if (message.type !== 'scrape') return;
     const started = process.hrtime.bigint();
     const body = await registry.clusterMetrics();
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     process.send({ type: 'scraped', ms, body: message.wantBody ? body : undefined });
   });
-  process.send({ type: 'ready' });
+  process.send({ type: 'ready', memory: memory(), workers: workerReports });
   // The parent kills this process and its workers by pid.
   process.on('disconnect', () => process.exit(0));
 }
@@ -153,6 +197,11 @@ async function orchestrate() {
   const list = (name, fallback) => (argValue(name) ?? fallback).split(',').map(Number);
   const workerCounts = list('--workers', quick ? '1,8' : '1,2,4,8');
   const seriesCounts = list('--series', '1000,10000');
+  // --cells 1x1000,8x10000: exactly these cells instead of the grid (workers × series).
+  const cells = argValue('--cells')
+    ? argValue('--cells').split(',').map((c) => c.split('x').map(Number))
+    : seriesCounts.flatMap((series) => workerCounts.map((workers) => [workers, series]));
+  if (cells.some(([w, s]) => !(w > 0 && s > 0))) throw new Error(`--cells wants WxS,WxS..., not ${argValue('--cells')}`);
   const outFile = argValue('--out') ? path.resolve(argValue('--out')) : path.join(here, 'results', quick ? 'tmp' : '', 'scrape.json');
   // Repeated scrapes come in rounds: one AggregatorRegistry scrape and OURS_PER_ROUND of
   // ours, the order alternating, so both sides see the same load from the rest of the machine.
@@ -163,7 +212,6 @@ async function orchestrate() {
   const RUN_TIMEOUT_MS = quick ? 120_000 : 25 * 60_000; // quick takes ~30 s; this only bounds a stuck run
   const TARGET_RATIO = 20;
 
-  const { Collector } = await import('@prom-multiproc/core');
   const loadAtStart = os.loadavg().map((x) => round(x, 2));
 
   // Everything started, killed by pid on the way out whatever happens.
@@ -196,8 +244,8 @@ async function orchestrate() {
     });
 
   /** Forks a child of this script; rejects if it exits before `until` resolves. */
-  const spawnChild = (childArgs, env) => {
-    const child = fork(thisFile, childArgs, { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+  const spawnChild = (childArgs, env, execArgv = []) => {
+    const child = fork(thisFile, childArgs, { env, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
     children.add(child.pid);
     const exited = new Promise((_, reject) => {
       child.on('exit', (code, signal) => reject(new Error(`child ${child.pid} (${childArgs.join(' ')}) exited early (${code ?? signal})`)));
@@ -218,39 +266,49 @@ async function orchestrate() {
     return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
   };
 
-  /** W workers of ours, ready and idle; resolves to their pids. */
+  /** W workers of ours, ready and idle; resolves to their pids and reports. */
   async function startOurs(dir, workers, series) {
     const env = { ...process.env, PROMETHEUS_MULTIPROC_DIR: dir };
     const pids = [];
     const ready = [];
     for (let w = 0; w < workers; w++) {
-      const { child, exited } = spawnChild(['--role', 'ours-worker', '--series', String(series), '--index', String(w)], env);
+      const { child, exited } = spawnChild(['--role', 'ours-worker', '--series', String(series), '--index', String(w)], env, ['--expose-gc']);
       pids.push(child.pid);
-      ready.push(Promise.race([exited, new Promise((resolve) => child.on('message', (m) => m.type === 'ready' && resolve()))]));
+      ready.push(Promise.race([exited, new Promise((resolve) => child.on('message', (m) => m.type === 'ready' && resolve(m)))]));
     }
-    await withTimeout(Promise.all(ready), STEP_TIMEOUT_MS, `${workers} workers of ours writing ${series} series`);
-    return pids;
+    const reports = await withTimeout(Promise.all(ready), STEP_TIMEOUT_MS, `${workers} workers of ours writing ${series} series`);
+    return { pids, reports };
   }
 
-  /** A cluster primary with W prom-client workers, ready; `scrape()` times one clusterMetrics() there. */
-  async function startAggregator(workers, series, pids) {
-    const { child, exited } = spawnChild(['--role', 'aggregator-primary', '--workers', String(workers), '--series', String(series)], { ...process.env });
+  /**
+   * A serving child of this script (our collector, or the aggregator's cluster primary),
+   * ready; `scrape()` times one scrape there, `memory()` asks for its memory.
+   */
+  async function startServer(childArgs, what, pids) {
+    const { child, exited } = spawnChild(childArgs, { ...process.env, PROMETHEUS_MULTIPROC_DIR: '' });
     pids.push(child.pid);
     let answer = null;
+    let memoryAnswer = null;
     const ready = new Promise((resolve) => {
       child.on('message', (m) => {
         if (m.type === 'pids') for (const pid of m.pids) { pids.push(pid); children.add(pid); }
-        if (m.type === 'ready') resolve();
+        if (m.type === 'ready') resolve(m);
         if (m.type === 'scraped') answer?.(m);
+        if (m.type === 'memory') memoryAnswer?.(m.memory);
       });
     });
-    const what = `AggregatorRegistry with ${workers} workers × ${series} series`;
-    await withTimeout(Promise.race([exited, ready]), STEP_TIMEOUT_MS, what);
+    const readyMessage = await withTimeout(Promise.race([exited, ready]), STEP_TIMEOUT_MS, what);
     return {
+      ready: readyMessage,
       scrape: (wantBody = false) => {
         const scraped = new Promise((resolve) => { answer = resolve; });
         child.send({ type: 'scrape', wantBody });
-        return withTimeout(Promise.race([exited, scraped]), STEP_TIMEOUT_MS, `${what}: clusterMetrics()`);
+        return withTimeout(Promise.race([exited, scraped]), STEP_TIMEOUT_MS, `${what}: scrape`);
+      },
+      memory: () => {
+        const got = new Promise((resolve) => { memoryAnswer = resolve; });
+        child.send({ type: 'memory' });
+        return withTimeout(Promise.race([exited, got]), STEP_TIMEOUT_MS, `${what}: memory`);
       },
     };
   }
@@ -260,32 +318,42 @@ async function orchestrate() {
     tempDirs.add(dir);
     const pids = [];
     try {
-      pids.push(...(await startOurs(dir, workers, series)));
-      const aggregator = await startAggregator(workers, series, pids);
+      const oursWorkers = await startOurs(dir, workers, series);
+      pids.push(...oursWorkers.pids);
+      const aggregator = await startServer(['--role', 'aggregator-primary', '--workers', String(workers), '--series', String(series)], `AggregatorRegistry with ${workers} workers × ${series} series`, pids);
       // All workers are alive and idle from here on: a scrape of ours reads only their files.
-      const collector = new Collector({ directory: dir, log: () => {} });
-      const timeOurs = async () => {
-        const started = process.hrtime.bigint();
-        const scrape = await collector.scrape('text');
-        return { ms: Number(process.hrtime.bigint() - started) / 1e6, body: scrape.body };
-      };
-      const oursFirst = await timeOurs();
+      const collector = await startServer(['--role', 'ours-collector', '--dir', dir], `our collector of ${workers} workers × ${series} series`, pids);
+      const oursFirst = await collector.scrape(true);
       const aggregatorFirst = await aggregator.scrape(true);
       const ours = [];
       const theirs = [];
       const budgetStart = Date.now();
       for (let round = 0; round < ROUNDS && (round < 3 || Date.now() - budgetStart < BUDGET_MS); round++) {
         if (round % 2 === 1) theirs.push((await aggregator.scrape()).ms);
-        for (let i = 0; i < OURS_PER_ROUND; i++) ours.push((await timeOurs()).ms);
+        for (let i = 0; i < OURS_PER_ROUND; i++) ours.push((await collector.scrape()).ms);
         if (round % 2 === 0) theirs.push((await aggregator.scrape()).ms);
       }
       const files = fs.readdirSync(dir);
-      const bytes = files.reduce((sum, f) => sum + fs.statSync(path.join(dir, f)).size, 0);
+      let bytes = 0;
+      let usedBytes = 0;
+      const header = Buffer.alloc(4);
+      for (const f of files) {
+        const file = path.join(dir, f);
+        bytes += fs.statSync(file).size;
+        const fd = fs.openSync(file, 'r');
+        try {
+          fs.readSync(fd, header, 0, 4, 0);
+        } finally {
+          fs.closeSync(fd);
+        }
+        usedBytes += header.readInt32LE(0); // FORMAT.md: the file starts with int32 `used`
+      }
       return {
-        ours: { coldMs: oursFirst.ms, times: ours, body: oursFirst.body },
-        aggregator: { coldMs: aggregatorFirst.ms, times: theirs, body: aggregatorFirst.body },
+        ours: { coldMs: oursFirst.ms, times: ours, body: oursFirst.body, memoryReady: collector.ready.memory, memoryAfter: await collector.memory(), workers: oursWorkers.reports },
+        aggregator: { coldMs: aggregatorFirst.ms, times: theirs, body: aggregatorFirst.body, memoryReady: aggregator.ready.memory, memoryAfter: await aggregator.memory(), workers: aggregator.ready.workers },
         files: files.length,
         bytes,
+        usedBytes,
       };
     } finally {
       for (const pid of pids) kill(pid);
@@ -302,33 +370,52 @@ async function orchestrate() {
   }
 
   const rows = [];
-  for (const series of seriesCounts) {
-    for (const workers of workerCounts) {
-      const { ours, aggregator: agg, files, bytes } = await measureCell(workers, series);
-      const check = compareExpositions(ours.body, agg.body);
-      if (check) throw new Error(`${workers} workers × ${series} series: the two expositions differ: ${check}`);
-      const row = {
-        workers,
-        series,
-        samples: countSamples(agg.body),
-        ours_ms: round(median(ours.times)),
-        ours_cold_ms: round(ours.coldMs),
-        aggregator_ms: round(median(agg.times)),
-        ratio: round(median(agg.times) / median(ours.times), 1),
-        ours_ms_range: [round(Math.min(...ours.times)), round(Math.max(...ours.times))],
-        aggregator_ms_range: [round(Math.min(...agg.times)), round(Math.max(...agg.times))],
-        aggregator_first_ms: round(agg.coldMs),
-        ours_scrapes: ours.times.length,
-        aggregator_scrapes: agg.times.length,
-        files,
-        file_bytes: bytes,
-      };
-      rows.push(row);
-      console.log(
-        `W=${workers} S=${series} (${row.samples} samples): ours ${row.ours_ms} ms (cold ${row.ours_cold_ms} ms), ` +
-          `AggregatorRegistry ${row.aggregator_ms} ms, ratio ${row.ratio}×`,
-      );
-    }
+  for (const [workers, series] of cells) {
+    const { ours, aggregator: agg, files, bytes, usedBytes } = await measureCell(workers, series);
+    const check = compareExpositions(ours.body, agg.body);
+    if (check) throw new Error(`${workers} workers × ${series} series: the two expositions differ: ${check}`);
+    const row = {
+      workers,
+      series,
+      samples: countSamples(agg.body),
+      ours_ms: round(median(ours.times)),
+      ours_cold_ms: round(ours.coldMs),
+      aggregator_ms: round(median(agg.times)),
+      ratio: round(median(agg.times) / median(ours.times), 1),
+      ours_ms_range: [round(Math.min(...ours.times)), round(Math.max(...ours.times))],
+      aggregator_ms_range: [round(Math.min(...agg.times)), round(Math.max(...agg.times))],
+      aggregator_first_ms: round(agg.coldMs),
+      ours_scrapes: ours.times.length,
+      aggregator_scrapes: agg.times.length,
+      files,
+      file_bytes: bytes,
+      file_used_bytes: usedBytes,
+      // Memory, MB (10^6 bytes). Serving process: ours is the collector, prom-client's the cluster primary.
+      ours_rss_ready_mb: mb(ours.memoryReady.rss),
+      ours_rss_mb: mb(ours.memoryAfter.rss),
+      ours_peak_rss_mb: mb(ours.memoryAfter.peak_rss),
+      ours_heap_used_mb: mb(ours.memoryAfter.heap_used),
+      aggregator_rss_ready_mb: mb(agg.memoryReady.rss),
+      aggregator_rss_mb: mb(agg.memoryAfter.rss),
+      aggregator_peak_rss_mb: mb(agg.memoryAfter.peak_rss),
+      aggregator_heap_used_mb: mb(agg.memoryAfter.heap_used),
+      // Per worker (median over the W workers): heap growth from the workload, per series; RSS when ready.
+      ours_worker_heap_bytes_per_series: round(median(ours.workers.map((w) => w.heap_growth)) / series, 1),
+      promclient_worker_heap_bytes_per_series: round(median(agg.workers.map((w) => w.heap_growth)) / series, 1),
+      ours_worker_rss_mb: mb(median(ours.workers.map((w) => w.memory.rss))),
+      promclient_worker_rss_mb: mb(median(agg.workers.map((w) => w.memory.rss))),
+      // Our files: size on disk and bytes in use (entries), per series of one worker.
+      file_bytes_per_series: round(bytes / (workers * series), 1),
+      file_used_bytes_per_series: round(usedBytes / (workers * series), 1),
+    };
+    rows.push(row);
+    console.log(
+      `W=${workers} S=${series} (${row.samples} samples): ours ${row.ours_ms} ms (cold ${row.ours_cold_ms} ms), ` +
+        `AggregatorRegistry ${row.aggregator_ms} ms, ratio ${row.ratio}×; ` +
+        `peak RSS: our collector ${row.ours_peak_rss_mb} MB, AggregatorRegistry primary ${row.aggregator_peak_rss_mb} MB; ` +
+        `worker heap per series: ours ${row.ours_worker_heap_bytes_per_series} B + file ${row.file_used_bytes_per_series} B used ` +
+        `(${row.file_bytes_per_series} B on disk), prom-client ${row.promclient_worker_heap_bytes_per_series} B`,
+    );
   }
   clearTimeout(runTimer);
 
@@ -355,6 +442,10 @@ async function orchestrate() {
 // ---------------------------------------------------------------- exposition check
 function round(x, digits = 2) {
   return Number(x.toFixed(digits));
+}
+
+function mb(bytes) {
+  return round(bytes / 1e6, 1);
 }
 
 /** name + sorted labels (le as a number) → value, for the app's samples only. */
