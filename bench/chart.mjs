@@ -110,7 +110,7 @@ export function renderChart(latest) {
     text(16, 26, `@prom-multiproc/core ${latest.versions['@prom-multiproc/core']} vs prom-client ${latest.versions['prom-client']}`, 'font-size="17" font-weight="bold"'),
     text(WIDTH - 16, 26, 'each bar: a ratio against the peer measured in the same run', 'font-size="12" text-anchor="end"'),
     text(16, 46, `${latest.run.command} (${latest.run.mode}), ${latest.run.started.slice(0, 16).replace('T', ' ')} UTC, commit ${latest.versions.git_commit ?? '?'}${latest.versions.git_dirty ? ' + uncommitted changes' : ''}; ` +
-      `Node ${m.node}, ${m.cpu}, ${m.cores} cores, ${m.memory_gib} GiB${m.virtual_machine ? ', VM' : ''}; load ${m.loadavg_start[0]}→${m.loadavg_end[0]}`, `font-size="11" fill="${COLORS.faint}"`),
+      `Node ${m.node}, ${m.cpu}${m.cpu_mhz ? ` ${m.cpu_mhz} MHz` : ''}, ${m.cores} cores, ${m.memory_gib} GiB${m.virtual_machine ? ', VM' : ''}; load ${m.loadavg_start[0]}→${m.loadavg_end[0]}`, `font-size="11" fill="${COLORS.faint}"`),
     legend(16, 66),
   ];
   parts.push(...header);

@@ -113,7 +113,7 @@ function machine() {
     os: `${os.type()} ${os.release()}`,
     arch: os.arch(),
     cpu: cpus[0]?.model ?? /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1] ?? 'unknown',
-    cpu_mhz: cpus[0]?.speed,
+    cpu_mhz: cpus[0]?.speed || Number(/^cpu MHz\s*:\s*([\d.]+)/m.exec(cpuinfo)?.[1]) || undefined,
     cores: os.availableParallelism?.() ?? cpus.length,
     memory_gib: round(os.totalmem() / 2 ** 30, 1),
     virtual_machine: /^flags\s*:.*\bhypervisor\b/m.test(cpuinfo),
