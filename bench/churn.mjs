@@ -62,6 +62,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { METRICS_PER_TYPE, OBSERVED, runWorkload, seriesLabels } from './workload.mjs';
 
 const thisFile = fileURLToPath(import.meta.url);
 const here = path.dirname(thisFile);
@@ -71,43 +72,7 @@ const argValue = (name) => {
   return at >= 0 ? args[at + 1] : undefined;
 };
 
-// ---------------------------------------------------------------- workload (scrape.mjs's)
-const METRICS_PER_TYPE = 10;
-const METHODS = ['GET', 'POST', 'PUT', 'DELETE'];
-const STATUSES = ['200', '201', '400', '404', '500'];
-
-function seriesLabels(i) {
-  return { method: METHODS[i % METHODS.length], route: `/api/v1/resource_${i}`, status: STATUSES[i % STATUSES.length] };
-}
-
-/** Deterministic, log-uniform over 0.5 ms .. 20 s, so every default bucket and +Inf is hit. */
-const OBSERVED = new Float64Array(1024);
-{
-  let seed = 0x9e3779b9;
-  for (let i = 0; i < OBSERVED.length; i++) {
-    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
-    OBSERVED[i] = Math.exp(Math.log(0.0005) + (seed / 2 ** 32) * (Math.log(20) - Math.log(0.0005)));
-  }
-}
-
-/** The S series of worker `worker` (its index picks its increments), as scrape.mjs writes them. */
-function runWorkload(lib, series, worker) {
-  const perMetric = Math.ceil(series / 2 / METRICS_PER_TYPE);
-  const labelNames = ['method', 'route', 'status'];
-  let made = 0;
-  for (let m = 0; m < METRICS_PER_TYPE; m++) {
-    const counter = new lib.Counter({ name: `app_requests_${m}_total`, help: `Requests handled by handler ${m}.`, labelNames });
-    const histogram = new lib.Histogram({ name: `app_request_duration_${m}_seconds`, help: `Request duration of handler ${m}.`, labelNames });
-    for (let i = 0; i < perMetric && made < series; i++) {
-      const labels = seriesLabels(i);
-      counter.inc(labels, 1 + ((i + worker) % 5));
-      made++;
-      if (made >= series) break;
-      for (let k = 0; k < 3; k++) histogram.observe(labels, OBSERVED[(i * 3 + k + worker * 7) % OBSERVED.length]);
-      made++;
-    }
-  }
-}
+// ---------------------------------------------------------------- workload: workload.mjs
 
 /** What the workload of the given worker indexes adds up to, computed without any file: the reference totals. */
 function workloadTotals(series, workers) {

@@ -1,0 +1,45 @@
+// The workload of the scrape and churn benchmarks: S series per worker, the same in
+// every worker, half labeled counters and half labeled histograms (default buckets)
+// over METRICS_PER_TYPE metrics of each type, labels method/route/status.
+
+export const METRICS_PER_TYPE = 10;
+const METHODS = ['GET', 'POST', 'PUT', 'DELETE'];
+const STATUSES = ['200', '201', '400', '404', '500'];
+
+/** The label values of series `i` of one metric: the same in every worker. */
+export function seriesLabels(i) {
+  return { method: METHODS[i % METHODS.length], route: `/api/v1/resource_${i}`, status: STATUSES[i % STATUSES.length] };
+}
+
+/** Deterministic, log-uniform over 0.5 ms .. 20 s, so every default bucket and +Inf is hit. */
+export const OBSERVED = new Float64Array(1024);
+{
+  let seed = 0x9e3779b9;
+  for (let i = 0; i < OBSERVED.length; i++) {
+    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+    OBSERVED[i] = Math.exp(Math.log(0.0005) + (seed / 2 ** 32) * (Math.log(20) - Math.log(0.0005)));
+  }
+}
+
+/**
+ * Creates the S series of one worker with a prom-client-compatible library and updates
+ * each a few times. `lib` is `@prom-multiproc/core` or `prom-client`; `registers` picks
+ * the registry (ours: none needed, the values live in the files).
+ */
+export function runWorkload(lib, series, worker, registers) {
+  const perMetric = Math.ceil(series / 2 / METRICS_PER_TYPE);
+  const labelNames = ['method', 'route', 'status'];
+  let made = 0;
+  for (let m = 0; m < METRICS_PER_TYPE; m++) {
+    const counter = new lib.Counter({ name: `app_requests_${m}_total`, help: `Requests handled by handler ${m}.`, labelNames, registers });
+    const histogram = new lib.Histogram({ name: `app_request_duration_${m}_seconds`, help: `Request duration of handler ${m}.`, labelNames, registers });
+    for (let i = 0; i < perMetric && made < series; i++) {
+      const labels = seriesLabels(i);
+      counter.inc(labels, 1 + ((i + worker) % 5));
+      made++;
+      if (made >= series) break;
+      for (let k = 0; k < 3; k++) histogram.observe(labels, OBSERVED[(i * 3 + k + worker * 7) % OBSERVED.length]);
+      made++;
+    }
+  }
+}
