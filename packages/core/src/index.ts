@@ -17,7 +17,6 @@ export { DbFileReader, ReadBuffer, readDbFile } from './format/reader.js';
 export { MappedFile } from './format/mapped-file.js';
 export { DirectoryMerger, type MergeResult, type MergeProblem, type MergeStats } from './collect/merge.js';
 export { Collector, type CollectorOptions, type ExpositionFormat, type Scrape } from './collect/collector.js';
-export { markProcessDead } from './collect/lifecycle.js';
 export { Compactor, type CompactorOptions, type StartupPolicy } from './collect/compactor.js';
 export { startMetricsServer, type MetricsServer, type MetricsServerOptions } from './serve/server.js';
 export { startClusterCollector, type ClusterCollector, type ClusterCollectorOptions } from './cluster/primary.js';

@@ -58,7 +58,6 @@ export class Counter<T extends string = string> extends Metric<T, CounterSeries>
     }
   }
 
-
   async get(): Promise<MetricObjectWithValues<T>> {
     await this.runCollect();
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: this.singleValues((s) => s.get()) };

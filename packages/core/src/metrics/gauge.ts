@@ -110,7 +110,6 @@ export class Gauge<T extends string = string> extends Metric<T, GaugeSeries> {
     return labeledTimer(labels, (all, seconds) => this.set(all, seconds));
   }
 
-
   async get(): Promise<MetricObjectWithValues<T>> {
     await this.runCollect();
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: this.singleValues((s) => s.get()) };

@@ -95,7 +95,6 @@ export class Histogram<T extends string = string> extends Metric<T, HistogramSer
     return labeledTimer(labels, (all, seconds) => this.observe(all, seconds));
   }
 
-
   async get(): Promise<MetricObjectWithValues<T>> {
     await this.runCollect();
     const values = [];

@@ -130,7 +130,6 @@ export abstract class Metric<T extends string, Child extends Series> {
   /** Finds or creates the series of a label set and caches it in the tree. */
   private resolve(labels: LabelValues<T>): Child {
     const pairs: Array<[string, string]> = [];
-    const canonical: Record<string, string> = {};
     for (const name of this.sortedLabelNames) {
       const value = labels[name];
       if (value === undefined) continue;
@@ -138,13 +137,16 @@ export abstract class Metric<T extends string, Child extends Series> {
         throw new TypeError(`Label "${name}" of ${this.name} must be a string or a number, got ${typeof value}`);
       }
       pairs.push([name, String(value)]);
-      canonical[name] = String(value);
     }
     const id = JSON.stringify(pairs);
     let series = this.series.get(id);
     if (!series) {
-      if (this.processLabels.length > 0) this.addProcessLabels(pairs, canonical);
-      series = this.createSeries(canonical, pairs);
+      if (this.processLabels.length > 0) {
+        for (const pair of this.processLabels) pairs.push([pair[0], pair[1]]);
+        sortLabelPairs(pairs);
+      }
+      // Built from the sorted pairs, so its key order is the exposition's.
+      series = this.createSeries(Object.fromEntries(pairs), pairs);
       this.store.attach(series);
       this.series.set(id, series);
     }
@@ -158,14 +160,6 @@ export abstract class Metric<T extends string, Child extends Series> {
     }
     node.set(labels[names[names.length - 1]], series);
     return series;
-  }
-
-  /** Adds the process labels to a new series' sorted pairs and canonical labels (in the same order). */
-  private addProcessLabels(pairs: Array<[string, string]>, canonical: Record<string, string>): void {
-    for (const [name, value] of this.processLabels) pairs.push([name, value]);
-    sortLabelPairs(pairs);
-    for (const name of Object.keys(canonical)) delete canonical[name];
-    for (const [name, value] of pairs) canonical[name] = value;
   }
 
   /** Initialises a series at zero without changing it (prom-client's `zero`). */

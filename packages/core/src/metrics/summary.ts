@@ -101,7 +101,6 @@ export class Summary<T extends string = string> extends Metric<T, SummarySeries>
     return labeledTimer(labels, (all, seconds) => this.observe(all, seconds));
   }
 
-
   private liveSeries(): SummarySeries[] {
     const all = [...this.allSeries()];
     if (!this.options.pruneAgedBuckets) return all;
