@@ -6,7 +6,7 @@ import {
   OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, renderOpenMetrics, renderText, type Family,
 } from './exposition.js';
 import type { Compactor } from './compactor.js';
-import { DirectoryMerger, type MergeProblem, type MergeResult, type MergeStats } from './merge.js';
+import { DirectoryMerger, type MergeProblem, type MergeProblemKind, type MergeResult, type MergeStats } from './merge.js';
 
 export type ExpositionFormat = 'text' | 'openmetrics';
 
@@ -34,13 +34,16 @@ export interface Scrape {
   contentType: string;
 }
 
+/** Why a file is skipped; each reason is served from the start (at 0), so `increase()` sees the first skip. */
+const SKIP_REASONS: readonly MergeProblemKind[] = ['corrupt', 'missing', 'unreadable', 'foreign'];
+
 /** Self-metrics in their own namespace; totals since the collector started. */
 class SelfMetrics {
   scrapes = 0;
   directoryErrors = 0;
   lastDurationSeconds = 0;
   lastStats: MergeStats | undefined;
-  readonly skippedByReason = new Map<string, number>();
+  readonly skippedByReason = new Map<string, number>(SKIP_REASONS.map((reason) => [reason, 0]));
 
   families(): Family[] {
     const stats = this.lastStats;
