@@ -104,6 +104,14 @@ describe('rules against a live Prometheus', () => {
     expect(down.map((r) => r.metric.instance)).toEqual([deadTarget]);
   });
 
+  it('the cluster collector serves its landing page at / next to the metrics', async () => {
+    const page = await httpGet(app.url.replace(/\/metrics$/, '/'));
+    expect(page.status).toBe(200);
+    expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(page.body).toContain(`<code id="directory">${app.directory}</code>`);
+    for (const pid of app.livePids()) expect(page.body).toContain(`data-id="${pid}" data-state="alive"`);
+  });
+
   it('PromMultiprocFilesSkipped: the expression holds once a foreign file is in the directory', async () => {
     const rule = rules.find((r) => r.alert === 'PromMultiprocFilesSkipped')!;
     expect(await prometheus.query(rule.expr)).toEqual([]);

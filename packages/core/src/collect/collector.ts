@@ -73,6 +73,9 @@ export class Collector {
   private readonly self = new SelfMetrics();
   private readonly reported = new Set<string>();
   private readonly log: (message: string) => void;
+  /** Files the previous scrape skipped or merged with a note, and when it ran (for the landing page). */
+  lastProblems: readonly MergeProblem[] = [];
+  lastScrapeAt: Date | undefined;
 
   constructor(private readonly options: CollectorOptions) {
     this.directory = options.directory;
@@ -102,7 +105,9 @@ export class Collector {
     }
     const families = merged?.families ?? [];
     const stats = merged?.stats;
-    this.note(merged?.problems ?? []);
+    this.lastProblems = merged?.problems ?? [];
+    this.lastScrapeAt = new Date();
+    this.note(this.lastProblems);
     const local = this.options.registry && currentStorageIfChosen()?.directory === undefined
       ? await this.options.registry.families()
       : [];
@@ -112,6 +117,16 @@ export class Collector {
     return [...families, ...local, ...this.self.families(), ...(this.options.compactor?.selfMetrics() ?? [])];
   }
 
+  /** The directory's compactor, if this collector runs one. */
+  get compactor(): Compactor | undefined {
+    return this.options.compactor;
+  }
+
+  /** Scrapes served so far. */
+  get scrapes(): number {
+    return this.self.scrapes;
+  }
+
   async scrape(format: ExpositionFormat = 'text'): Promise<Scrape> {
     const families = await this.collect();
     return format === 'openmetrics'
@@ -119,7 +134,7 @@ export class Collector {
       : { body: renderText(families), contentType: PROMETHEUS_CONTENT_TYPE };
   }
 
-  private note(problems: MergeProblem[]): void {
+  private note(problems: readonly MergeProblem[]): void {
     for (const p of problems) {
       if (p.problem !== 'mode-conflict' && p.problem !== 'invalid-bucket') {
         this.self.skippedByReason.set(p.problem, (this.self.skippedByReason.get(p.problem) ?? 0) + 1);
