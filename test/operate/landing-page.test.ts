@@ -12,7 +12,7 @@ import { httpGet } from '../helpers/cluster.js';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 // Process labels a hostile or careless deployment could write: markup, quotes, ampersands.
-const HOSTILE = { app: '<script>document.title="pwned"</script><b>bold</b>', slot: '"1" & <i>2</i>' };
+const HOSTILE = { pm2_app: '<script>document.title="pwned"</script><b>bold</b>', pm2_instance: '"1" & <i>2</i>' };
 const FOREIGN_FILE = '<img src=x onerror="document.title=1">.db';
 
 const WRITER = `
@@ -141,7 +141,7 @@ describe('landing page in headless Chromium', () => {
     const tab = await browser.open(server.url.replace(/\/metrics$/, '/'));
     const rows = await readTable(tab);
     const hostile = rows.find((r) => r.id === String(live[1].pid))!;
-    expect(hostile.labels).toBe(`app="${HOSTILE.app}" slot="${HOSTILE.slot}"`);
+    expect(hostile.labels).toBe(`pm2_app="${HOSTILE.pm2_app}" pm2_instance="${HOSTILE.pm2_instance}"`);
     expect(rows.find((r) => r.id === String(live[0].pid))!.labels).toBe('');
     // Nothing from the directory became markup, and no script ran.
     expect(await tab.evaluate('document.querySelectorAll("script, b, i, img").length')).toBe(0);

@@ -39,7 +39,7 @@ beforeAll(async () => {
   deadTarget = `127.0.0.1:${await freePort()}`; // nothing listens there: a collector that is down
   prometheus = await PrometheusServer.start([collectorTarget, deadTarget], '/metrics', { ruleFiles: ruleFiles() });
   // Rates need two scrapes and the recording rules an evaluation after them.
-  await series('job_instance_app:http_requests:rate5m');
+  await series('job_instance_pm2_app:http_requests:rate5m');
 }, 60_000);
 
 afterAll(async () => {
