@@ -46,7 +46,7 @@ export class Chromium {
       '--headless', '--remote-debugging-pipe', '--no-sandbox', '--disable-gpu', '--no-first-run',
       '--disable-extensions', '--disable-background-networking', '--disable-sync', '--hide-scrollbars',
       `--user-data-dir=${profile}`, 'about:blank',
-    ], { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] });
+    ], { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'], detached: true }); // its own process group: close() ends the helpers too
     const browser = new Chromium(child, profile);
     await browser.send('Browser.getVersion');
     return browser;
@@ -73,8 +73,11 @@ export class Chromium {
     const { sessionId } = await this.send('Target.attachToTarget', { targetId, flatten: true }) as { sessionId: string };
     await this.send('Page.enable', {}, sessionId);
     await this.send('Emulation.setDeviceMetricsOverride', { width, height, deviceScaleFactor: 1, mobile: false }, sessionId);
-    const loaded = new Promise<void>((resolve) => {
-      this.listeners.push((m) => { if (m.method === 'Page.loadEventFired' && m.sessionId === sessionId) resolve(); });
+    const loaded = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`chromium: ${url} did not load in 30 s`)), 30_000);
+      this.listeners.push((m) => {
+        if (m.method === 'Page.loadEventFired' && m.sessionId === sessionId) { clearTimeout(timer); resolve(); }
+      });
     });
     const navigation = await this.send('Page.navigate', { url }, sessionId) as { errorText?: string };
     if (navigation.errorText) throw new Error(`chromium could not open ${url}: ${navigation.errorText}`);
@@ -82,12 +85,16 @@ export class Chromium {
     return new Tab(this, sessionId);
   }
 
+  /** Asks the browser to quit, then kills its process group (renderers, zygote) by its pid. */
   async close(): Promise<void> {
-    if (this.child.exitCode === null && this.child.pid) {
+    const pid = this.child.pid;
+    if (this.child.exitCode === null && this.child.signalCode === null && pid) {
       const exited = new Promise((r) => this.child.once('exit', r));
-      try { process.kill(this.child.pid, 'SIGKILL'); } catch { /* gone */ }
-      await exited;
+      await Promise.race([this.send('Browser.close').catch(() => undefined), new Promise((r) => setTimeout(r, 5000))]);
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
     }
+    if (pid) try { process.kill(-pid, 'SIGKILL'); } catch { /* the group is gone */ }
+    for (const stream of this.child.stdio) stream?.destroy();
     fs.rmSync(this.profile, { recursive: true, force: true });
   }
 }

@@ -22,9 +22,9 @@ const WRITER = `
   jobs.inc({ kind: 'a' }, 3);
   jobs.inc({ kind: 'b' });
   new Gauge({ name: 'queue_depth', help: 'Depth.', multiprocessMode: 'livesum' }).set(2);
-  console.log('ready');
   if (process.argv[3] === 'exit') process.exit(0);
-  setInterval(() => {}, 1000);
+  process.send('ready');
+  process.on('disconnect', () => process.exit(0)); // the test process is gone: do not outlive it
 `;
 
 let dir = '';
@@ -44,11 +44,12 @@ function writeAndExit(labels: Record<string, string> = {}): number {
 }
 
 async function writeAndStay(labels: Record<string, string> = {}): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--input-type=module', '-e', WRITER, dir, JSON.stringify(labels)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--input-type=module', '-e', WRITER, dir, JSON.stringify(labels)], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   live.push(child);
   await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (d) => { if (String(d).includes('ready')) resolve(); });
-    child.once('exit', (code) => reject(new Error(`writer exited ${code}`)));
+    const timer = setTimeout(() => reject(new Error('writer not ready in 30 s')), 30_000);
+    child.once('message', () => { clearTimeout(timer); resolve(); });
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`writer exited ${code}`)); });
   });
   return child;
 }
@@ -91,7 +92,7 @@ beforeAll(async () => {
   readOnlyServer = await startMetricsServer({ collector: new Collector({ directory: dir, compactor: readOnlyCompactor, log: () => {} }), port: 0 });
   expect((await httpGet(server.url)).status).toBe(200); // one scrape, which skips the foreign file
   browser = await Chromium.start();
-}, 60_000);
+}, 120_000);
 
 afterAll(async () => {
   await browser?.close();

@@ -40,7 +40,7 @@ beforeAll(async () => {
   prometheus = await PrometheusServer.start([collectorTarget, deadTarget], '/metrics', { ruleFiles: ruleFiles() });
   // Rates need two scrapes and the recording rules an evaluation after them.
   await series('job_instance_pm2_app:http_requests:rate5m');
-}, 60_000);
+}, 120_000);
 
 afterAll(async () => {
   stopLoad = true;
