@@ -123,6 +123,9 @@ describe('landing page in headless Chromium', () => {
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
     expect(res.headers['content-security-policy']).toBe("default-src 'none'; style-src 'unsafe-inline'");
+    const head = await httpGet(root, {}, 'HEAD');
+    expect([head.status, head.body, head.headers['content-length']]).toEqual([200, '', res.headers['content-length']]);
+    expect((await httpGet(root, {}, 'POST')).status).toBe(405);
   });
 
   it('lists every process of the directory with its state, files and bytes', async () => {
