@@ -17,7 +17,7 @@ export interface ProcessReport {
   bytes: number;
   /** The newest mtime of its files (approximate for mapped files: the kernel updates it at page faults, not at every store). */
   lastChange: Date;
-  /** Labels every series of the process carries (the PM2 app and slot, custom process labels). */
+  /** Labels all sampled entries of its smallest file carry: its process labels (PM2 app and slot, custom), or a lone series' own. */
   labels: Array<[string, string]>;
 }
 
