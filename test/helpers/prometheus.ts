@@ -21,19 +21,23 @@ export async function freePort(): Promise<number> {
 export class PrometheusServer {
   private constructor(readonly process: ChildProcess, readonly url: string, private readonly home: string) {}
 
-  static async start(target: string, metricsPath = '/metrics'): Promise<PrometheusServer> {
+  /** Scrapes `target` (or several) every second; `ruleFiles` are loaded and evaluated every second. */
+  static async start(target: string | string[], metricsPath = '/metrics', options: { ruleFiles?: string[] } = {}): Promise<PrometheusServer> {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'pmp-prometheus-'));
+    const targets = (Array.isArray(target) ? target : [target]).map((t) => `'${t}'`).join(', ');
+    const rules = options.ruleFiles?.length ? ['rule_files:', ...options.ruleFiles.map((f) => `  - '${f}'`)] : [];
     fs.writeFileSync(
       path.join(home, 'prometheus.yml'),
       [
         'global:',
         '  scrape_interval: 1s',
         '  evaluation_interval: 1s',
+        ...rules,
         'scrape_configs:',
         '  - job_name: prom-multiproc',
         `    metrics_path: ${metricsPath}`,
         '    static_configs:',
-        `      - targets: ['${target}']`,
+        `      - targets: [${targets}]`,
         '',
       ].join('\n'),
     );

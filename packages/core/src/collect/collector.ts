@@ -6,7 +6,7 @@ import {
   OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, renderOpenMetrics, renderText, type Family,
 } from './exposition.js';
 import type { Compactor } from './compactor.js';
-import { DirectoryMerger, type MergeProblem, type MergeResult, type MergeStats } from './merge.js';
+import { DirectoryMerger, type MergeProblem, type MergeProblemKind, type MergeResult, type MergeStats } from './merge.js';
 
 export type ExpositionFormat = 'text' | 'openmetrics';
 
@@ -34,13 +34,16 @@ export interface Scrape {
   contentType: string;
 }
 
+/** Why a file is skipped; each reason is served from the start (at 0), so `increase()` sees the first skip. */
+const SKIP_REASONS: readonly MergeProblemKind[] = ['corrupt', 'missing', 'unreadable', 'foreign'];
+
 /** Self-metrics in their own namespace; totals since the collector started. */
 class SelfMetrics {
   scrapes = 0;
   directoryErrors = 0;
   lastDurationSeconds = 0;
   lastStats: MergeStats | undefined;
-  readonly skippedByReason = new Map<string, number>();
+  readonly skippedByReason = new Map<string, number>(SKIP_REASONS.map((reason) => [reason, 0]));
 
   families(): Family[] {
     const stats = this.lastStats;
@@ -70,6 +73,9 @@ export class Collector {
   private readonly self = new SelfMetrics();
   private readonly reported = new Set<string>();
   private readonly log: (message: string) => void;
+  /** Files the previous scrape skipped or merged with a note, and when it ran (for the landing page). */
+  lastProblems: readonly MergeProblem[] = [];
+  lastScrapeAt: Date | undefined;
 
   constructor(private readonly options: CollectorOptions) {
     this.directory = options.directory;
@@ -99,7 +105,9 @@ export class Collector {
     }
     const families = merged?.families ?? [];
     const stats = merged?.stats;
-    this.note(merged?.problems ?? []);
+    this.lastProblems = merged?.problems ?? [];
+    this.lastScrapeAt = new Date();
+    this.note(this.lastProblems);
     const local = this.options.registry && currentStorageIfChosen()?.directory === undefined
       ? await this.options.registry.families()
       : [];
@@ -109,6 +117,16 @@ export class Collector {
     return [...families, ...local, ...this.self.families(), ...(this.options.compactor?.selfMetrics() ?? [])];
   }
 
+  /** The directory's compactor, if this collector runs one. */
+  get compactor(): Compactor | undefined {
+    return this.options.compactor;
+  }
+
+  /** Scrapes served so far. */
+  get scrapes(): number {
+    return this.self.scrapes;
+  }
+
   async scrape(format: ExpositionFormat = 'text'): Promise<Scrape> {
     const families = await this.collect();
     return format === 'openmetrics'
@@ -116,7 +134,7 @@ export class Collector {
       : { body: renderText(families), contentType: PROMETHEUS_CONTENT_TYPE };
   }
 
-  private note(problems: MergeProblem[]): void {
+  private note(problems: readonly MergeProblem[]): void {
     for (const p of problems) {
       if (p.problem !== 'mode-conflict' && p.problem !== 'invalid-bucket') {
         this.self.skippedByReason.set(p.problem, (this.self.skippedByReason.get(p.problem) ?? 0) + 1);

@@ -30,6 +30,7 @@ export class Compactor {
   private compactions = 0;
   private folded = 0;
   private errors = 0;
+  private lastFoldAt: Date | undefined;
   private saidReadOnly = false;
   private readonly checkedKeys: CheckedKeys = new Set();
   private readonly log: (message: string) => void;
@@ -66,6 +67,7 @@ export class Compactor {
       const result = compactDeadProcesses(this.directory, dead, { checkedKeys: this.checkedKeys });
       this.compactions++;
       this.folded += dead.length;
+      this.lastFoldAt = new Date();
       for (const problem of result.problems) this.log(`prom-multiproc: compaction: ${problem}`);
       return dead;
     } catch (err) {
@@ -73,6 +75,11 @@ export class Compactor {
       this.log(`prom-multiproc: compaction failed, will retry: ${err instanceof Error ? err.message : String(err)}`);
       return [];
     }
+  }
+
+  /** What the landing page shows. */
+  state(): { compacting: boolean; compactions: number; folded: number; errors: number; lastFoldAt: Date | undefined } {
+    return { compacting: this.isCompactor, compactions: this.compactions, folded: this.folded, errors: this.errors, lastFoldAt: this.lastFoldAt };
   }
 
   selfMetrics(): Family[] {

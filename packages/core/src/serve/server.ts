@@ -3,6 +3,7 @@
 import http from 'node:http';
 import { gzipSync } from 'node:zlib';
 import type { Collector, ExpositionFormat } from '../collect/collector.js';
+import { LANDING_PAGE_CSP, renderLandingPage } from './landing-page.js';
 
 export interface MetricsServerOptions {
   collector: Collector;
@@ -36,12 +37,22 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
   const server = http.createServer(async (req, res) => {
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
-      if (url.pathname !== path) {
+      const landing = url.pathname === '/' && path !== '/';
+      if (url.pathname !== path && !landing) {
         res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`Not found. Metrics are at ${path}\n`);
         return;
       }
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain; charset=utf-8' }).end('Method not allowed\n');
+        return;
+      }
+      if (landing) {
+        const page = Buffer.from(renderLandingPage(collector, path), 'utf8');
+        res.writeHead(200, {
+          'Content-Type': 'text/html; charset=utf-8', 'Content-Length': page.length,
+          'Content-Security-Policy': LANDING_PAGE_CSP, 'X-Content-Type-Options': 'nosniff',
+        });
+        res.end(req.method === 'HEAD' ? undefined : page);
         return;
       }
       const format: ExpositionFormat = wantsOpenMetrics(req.headers.accept) ? 'openmetrics' : 'text';
