@@ -183,7 +183,7 @@ const online = (n: number) =>
   }, 30_000);
 /** Both totals, read from one scrape. */
 const totals = (body: string) => ({
-  native: total(body, 'shop_responses_total', { pm2_app: 'shop' }),
+  native: total(body, 'http_requests_total', { pm2_app: 'shop', route: '/work' }),
   bridged: total(body, 'http_request_duration_seconds_count', { pm2_app: 'shop', path: '/work' }),
 });
 /** Waits until the native and the bridged totals both equal the responses received. */
@@ -286,7 +286,7 @@ describe('migrating an express-prom-bundle app under PM2, with Prometheus scrapi
 
   it('Prometheus: every query printed in the docs returns one series per app; no reset, no exported_instance', async () => {
     const p = prometheus!;
-    await p.waitFor('sum(shop_responses_total)', (r) => r.length === 1 && Number(r[0].value[1]) === received, 15_000);
+    await p.waitFor('sum(http_requests_total{route="/work"})', (r) => r.length === 1 && Number(r[0].value[1]) === received, 15_000);
     await p.waitFor('sum(http_request_duration_seconds_count{path="/work"})', (r) => r.length === 1 && Number(r[0].value[1]) === received, 15_000);
     const queries = docQueries();
     expect(queries.length).toBeGreaterThanOrEqual(5);
@@ -298,7 +298,7 @@ describe('migrating an express-prom-bundle app under PM2, with Prometheus scrapi
     }
     expect(wrong).toEqual([]);
     expect(await p.query('count({exported_instance!=""})')).toEqual([]);
-    const resets = await p.query('resets({__name__=~"shop_responses_total|http_request_duration_seconds_(count|sum|bucket)|process_cpu_seconds_total"}[5m]) > 0');
+    const resets = await p.query('resets({__name__=~"http_requests_total|http_request_duration_seconds_(count|sum|bucket)|process_cpu_seconds_total"}[5m]) > 0');
     expect(resets.map((s) => s.metric)).toEqual([]);
     const up = await p.query('up');
     expect(up.map((s) => s.value[1])).toEqual(['1']);

@@ -8,7 +8,8 @@ const promClient = require('prom-client');
 const { Counter, bridgePromClient, collectDefaultMetrics } = require('@prom-multiproc/core/prom-client');
 
 // A native counter next to the bundle's bridged histogram: counted before the answer goes out.
-const responses = new Counter({ name: 'shop_responses_total', help: 'Responses sent.' });
+const requests = new Counter({ name: 'http_requests_total', help: 'Requests answered.', labelNames: ['route'] });
+const work = requests.labels('/work');
 collectDefaultMetrics();
 
 const app = express();
@@ -24,7 +25,7 @@ app.use(promBundle({
 bridgePromClient(promClient.register);
 
 app.get('/work', (req, res) => {
-  responses.inc();
+  work.inc();
   res.set('Connection', 'close').send(String(process.pid));
 });
 
