@@ -109,12 +109,12 @@ const moduleProcess = async () => (await pm2.list()).find((p) => p.name === MODU
 const totalsExact = () =>
   eventually('exact totals', async () => {
     const body = await scrape();
-    const web = total(body, 'app_requests_total', { app: 'web' });
-    const jobs = total(body, 'app_requests_total', { app: 'jobs' });
+    const web = total(body, 'app_requests_total', { pm2_app: 'web' });
+    const jobs = total(body, 'app_requests_total', { pm2_app: 'jobs' });
     return web === sent.web && jobs === sent.jobs ? body : undefined;
   }, 10_000).catch(async (err) => {
     const body = await scrape();
-    throw new Error(`${(err as Error).message}: web ${total(body, 'app_requests_total', { app: 'web' })} of ${sent.web}, jobs ${total(body, 'app_requests_total', { app: 'jobs' })} of ${sent.jobs}`);
+    throw new Error(`${(err as Error).message}: web ${total(body, 'app_requests_total', { pm2_app: 'web' })} of ${sent.web}, jobs ${total(body, 'app_requests_total', { pm2_app: 'jobs' })} of ${sent.jobs}`);
   });
 /** Waits until the directory holds files of live processes and archives only. */
 const onlyLiveFiles = () =>
@@ -174,7 +174,7 @@ describe('PM2 module with a real PM2 daemon', () => {
     await pm2.cli(['set', 'jobs:PROMETHEUS_MULTIPROC_DIR', dir]);
     await eventually('3 web workers and 1 jobs worker up', async () => {
       const body = await scrape();
-      return total(body, 'app_workers_up', { app: 'web' }) === 3 && total(body, 'app_workers_up', { app: 'jobs' }) === 1;
+      return total(body, 'app_workers_up', { pm2_app: 'web' }) === 3 && total(body, 'app_workers_up', { pm2_app: 'jobs' }) === 1;
     }, 30_000);
     scraper = new Scraper(url);
 
@@ -183,13 +183,13 @@ describe('PM2 module with a real PM2 daemon', () => {
     const body = await totalsExact();
     const web = await apps('web');
     for (const p of web) {
-      expect(body).toMatch(new RegExp(`^app_requests_total\\{app="web",instance="${p.pm2_env.NODE_APP_INSTANCE}",route="/work"\\} `, 'm'));
-      expect(body).toMatch(new RegExp(`^pm2_up\\{app="web",instance="${p.pm2_env.NODE_APP_INSTANCE}",pm_id="${p.pm_id}"\\} 1(\\.0)?$`, 'm'));
+      expect(body).toMatch(new RegExp(`^app_requests_total\\{pm2_app="web",pm2_instance="${p.pm2_env.NODE_APP_INSTANCE}",route="/work"\\} `, 'm'));
+      expect(body).toMatch(new RegExp(`^pm2_up\\{pm2_app="web",pm2_instance="${p.pm2_env.NODE_APP_INSTANCE}",pm_id="${p.pm_id}"\\} 1(\\.0)?$`, 'm'));
     }
-    expect(body).toMatch(/^app_requests_total\{app="jobs",instance="0",route="\/work"\} 100\.0$/m);
-    expect(body).toMatch(/^app_request_bytes_count\{app="jobs",instance="0"\} 100\.0$/m);
-    expect(body).toMatch(/^pm2_memory_bytes\{app="jobs",instance="0",pm_id="\d+"\} \d/m);
-    expect(body).not.toMatch(new RegExp(`app="${MODULE}"`)); // modules are not apps
+    expect(body).toMatch(/^app_requests_total\{pm2_app="jobs",pm2_instance="0",route="\/work"\} 100\.0$/m);
+    expect(body).toMatch(/^app_request_bytes_count\{pm2_app="jobs",pm2_instance="0"\} 100\.0$/m);
+    expect(body).toMatch(/^pm2_memory_bytes\{pm2_app="jobs",pm2_instance="0",pm_id="\d+"\} \d/m);
+    expect(body).not.toMatch(new RegExp(`pm2_app="${MODULE}"`)); // modules are not apps
   });
 
   it('pm2 reload under traffic: old workers (pm_id _old_N) are folded, totals exact', async () => {
@@ -211,7 +211,7 @@ describe('PM2 module with a real PM2 daemon', () => {
     expect(await apps('web')).toHaveLength(2);
     await onlyLiveFiles();
     const body = await totalsExact();
-    expect(total(body, 'app_workers_up', { app: 'web' })).toBe(2);
+    expect(total(body, 'app_workers_up', { pm2_app: 'web' })).toBe(2);
   });
 
   it('kill -9 of a worker: PM2 restarts it, the bus event folds the dead pid, totals exact', async () => {
@@ -245,9 +245,9 @@ describe('PM2 module with a real PM2 daemon', () => {
     await eventually('the deleted app folded', () => !fs.readdirSync(dir).some((f) => f.endsWith(`_${jobs.pid}.db`)), 10_000);
     await traffic('web', 100);
     const body = await totalsExact();
-    expect(total(body, 'app_requests_total', { app: 'jobs' })).toBe(sent.jobs);
-    expect(total(body, 'app_workers_up', { app: 'jobs' })).toBe(0);
-    await eventually('pm2 stats without the deleted app', async () => !/^pm2_up\{app="jobs"/m.test(await scrape()), 10_000);
+    expect(total(body, 'app_requests_total', { pm2_app: 'jobs' })).toBe(sent.jobs);
+    expect(total(body, 'app_workers_up', { pm2_app: 'jobs' })).toBe(0);
+    await eventually('pm2 stats without the deleted app', async () => !/^pm2_up\{pm2_app="jobs"/m.test(await scrape()), 10_000);
 
     await scraper!.stop();
     expect(scraper!.violations).toEqual([]);

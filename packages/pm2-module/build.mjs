@@ -32,10 +32,11 @@ if (native.length > 0) throw new Error(`the bundle must not contain the mmap add
 const packages = new Map();
 for (const input of inputs) {
   const match = /^(.*node_modules\/((?:@[^/]+\/)?[^/]+))\//.exec(input);
-  if (match) packages.set(match[2], path.resolve(here.pathname, match[1]));
+  // By folder: two versions of one package (signal-exit 3 and 4) are both bundled.
+  if (match) packages.set(path.resolve(here.pathname, match[1]), match[2]);
 }
 let notices = 'Third-party packages bundled into dist/ by build.mjs, with their licenses.\n';
-for (const [name, dir] of [...packages].sort()) {
+for (const [dir, name] of [...packages].sort((a, b) => (a[1] + a[0] < b[1] + b[0] ? -1 : 1))) {
   const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'));
   const licenseFile = fs.readdirSync(dir).find((f) => /^(licen[cs]e|copying)/i.test(f));
   const text = licenseFile ? fs.readFileSync(path.join(dir, licenseFile), 'utf8').trim() : `License: ${pkg.license ?? 'see the package'}`;

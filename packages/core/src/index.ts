@@ -8,7 +8,7 @@ export { validateMetricName, validateLabelName, allowUtf8Names, type LabelValues
 export { clock } from './metrics/clock.js';
 export type { Aggregator, MetricConfiguration, MetricObjectWithValues, MetricValue } from './metrics/metric.js';
 export { PROMETHEUS_CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE, renderText, renderOpenMetrics, type Family, type Sample } from './collect/exposition.js';
-export { configureStorage, currentStorage, defaultProcessId, multiprocessDirFromEnv, pm2ProcessLabels, type Storage, type StorageOptions, type ProcessLabels } from './storage/storage.js';
+export { configureStorage, currentStorage, defaultProcessId, multiprocessDirFromEnv, pm2ProcessLabels, PM2_APP_LABEL, PM2_INSTANCE_LABEL, type Storage, type StorageOptions, type ProcessLabels } from './storage/storage.js';
 export { GAUGE_MODES, type GaugeMode, type MetricType, dbFileName, parseDbFileName } from './format/names.js';
 export { encodeKey, decodeKey } from './format/key.js';
 export { floatToGoString } from './format/number.js';

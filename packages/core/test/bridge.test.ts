@@ -244,8 +244,10 @@ describe('bridgePromClient', () => {
     const warnings: string[] = [];
     const promCounter = new client.Counter({ name: 'orders_total', help: 'Orders.', registers: [prom] });
     new client.Counter({ name: 'shared_total', help: 'Shared.', registers: [prom] }).inc(100);
+    new client.Gauge({ name: 'shared_gauge', help: 'Shared.', registers: [prom] }).set(100);
     const native = new Counter({ name: 'shared_total', help: 'Shared.' });
     native.inc(1);
+    new Counter({ name: 'shared_gauge', help: 'Shared.' });
     const bridge = bridgePromClient(prom, { intervalMs: 50, log: (m) => warnings.push(m) });
     try {
       promCounter.inc(3);
@@ -253,7 +255,9 @@ describe('bridgePromClient', () => {
       let body = merged();
       expect(value(body, 'orders_total')).toBe(3);
       expect(value(body, 'shared_total')).toBe(1);
-      expect(warnings).toEqual([expect.stringContaining('shared_total is also a prom-multiproc metric')]);
+      await bridge.flush();
+      // One line per process, naming them, however many names and refreshes.
+      expect(warnings).toEqual([expect.stringContaining('2 prom-client metrics are also defined with prom-multiproc in this process (shared_total, shared_gauge)')]);
       promCounter.inc(4);
       const deadline = Date.now() + 5000;
       while (value((body = merged()), 'orders_total') !== 7 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

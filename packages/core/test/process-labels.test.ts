@@ -1,5 +1,5 @@
 // Process labels: constant labels a process writes into every series key (PM2's app and
-// instance), kept apart per app in the merge and through the fold into the archives.
+// slot), kept apart per app in the merge and through the fold into the archives.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -66,14 +66,14 @@ describe('process labels', () => {
     }
   });
 
-  it('under PM2: app and instance from its environment, chosen by PROM_MULTIPROC_PM2_LABELS; none outside PM2', () => {
+  it('under PM2: pm2_app and pm2_instance from its environment, chosen by PROM_MULTIPROC_PM2_LABELS; none outside PM2', () => {
     expect(pm2ProcessLabels({})).toEqual({});
     expect(pm2ProcessLabels({ name: 'x' })).toEqual({});
-    expect(pm2ProcessLabels(pm2Env('web', 1))).toEqual({ app: 'web', instance: '1' });
-    expect(pm2ProcessLabels({ ...pm2Env('web', 1), PROM_MULTIPROC_PM2_LABELS: 'app' })).toEqual({ app: 'web' });
+    expect(pm2ProcessLabels(pm2Env('web', 1))).toEqual({ pm2_app: 'web', pm2_instance: '1' });
+    expect(pm2ProcessLabels({ ...pm2Env('web', 1), PROM_MULTIPROC_PM2_LABELS: 'pm2_app' })).toEqual({ pm2_app: 'web' });
     expect(pm2ProcessLabels({ ...pm2Env('web', 1), PROM_MULTIPROC_PM2_LABELS: 'none' })).toEqual({});
     const custom = { ...pm2Env('web', 1), instance_var: 'INSTANCE_ID', INSTANCE_ID: '7' };
-    expect(pm2ProcessLabels(custom)).toEqual({ app: 'web', instance: '7' });
+    expect(pm2ProcessLabels(custom)).toEqual({ pm2_app: 'web', pm2_instance: '7' });
   });
 
   it('two apps sharing a directory stay apart, also after their dead processes are folded into the archive', () => {
@@ -85,9 +85,9 @@ describe('process labels', () => {
     writer(dir, '903', pm2Env('worker', 0), inc(11));
     writer(dir, undefined, pm2Env('api', 0), inc(1)); // a restart of api's instance 0, labels from its environment
     const before = merged(dir);
-    expect(before).toMatch(/^jobs_total\{app="api",instance="0"\} 6\.0$/m);
-    expect(before).toMatch(/^jobs_total\{app="api",instance="1"\} 7\.0$/m);
-    expect(before).toMatch(/^jobs_total\{app="worker",instance="0"\} 11\.0$/m);
+    expect(before).toMatch(/^jobs_total\{pm2_app="api",pm2_instance="0"\} 6\.0$/m);
+    expect(before).toMatch(/^jobs_total\{pm2_app="api",pm2_instance="1"\} 7\.0$/m);
+    expect(before).toMatch(/^jobs_total\{pm2_app="worker",pm2_instance="0"\} 11\.0$/m);
     const restarted = fs.readdirSync(dir).map((f) => f.slice('counter_'.length, -3)).filter((id) => !['901', '902', '903'].includes(id));
     expect(restarted).toHaveLength(1);
     compactDeadProcesses(dir, ['901', '902', '903', ...restarted]);

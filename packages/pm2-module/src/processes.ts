@@ -1,6 +1,6 @@
 // What the module knows about PM2's processes, from `pm2.list()`: pm_id -> pid and app,
 // the pids a pm_id had before (the bus's exit events carry no pid), and per-process stats.
-import type { Family } from '@prom-multiproc/core';
+import { PM2_APP_LABEL, PM2_INSTANCE_LABEL, type Family } from '@prom-multiproc/core';
 import type { Pm2ListEntry } from './pm2.js';
 
 export interface Pm2Process {
@@ -113,7 +113,8 @@ export class ProcessTable {
   /** Per-process PM2 stats as of the last refresh (apps only; modules are left out). */
   statsFamilies(now = Date.now()): Family[] {
     const apps = this.apps();
-    const labels = (p: Pm2Process): Array<[string, string]> => [['app', p.app], ['instance', p.instance], ['pm_id', String(p.pmId)]];
+    // The workers' own labels (so stats and app series join on them), plus PM2's id.
+    const labels = (p: Pm2Process): Array<[string, string]> => [[PM2_APP_LABEL, p.app], [PM2_INSTANCE_LABEL, p.instance], ['pm_id', String(p.pmId)]];
     const family = (name: string, help: string, type: 'gauge' | 'counter', value: (p: Pm2Process) => number): Family => ({
       name,
       help,

@@ -63,10 +63,10 @@ describe('process table', () => {
     const table = new ProcessTable();
     table.update([entry(0, 100), entry(1, 0, 'web', { status: 'stopped' }), entry(2, 300, MODULE_NAME, { pmx_module: true })], 10_000);
     const text = renderText(table.statsFamilies(11_000));
-    expect(text).toContain('pm2_up{app="web",instance="0",pm_id="0"} 1.0\npm2_up{app="web",instance="1",pm_id="1"} 0.0\n');
-    expect(text).toContain('pm2_memory_bytes{app="web",instance="0",pm_id="0"} 1000.0\n');
-    expect(text).toContain('# TYPE pm2_restarts_total counter\npm2_restarts_total{app="web",instance="0",pm_id="0"} 2.0\n');
-    expect(text).toContain('pm2_uptime_seconds{app="web",instance="0",pm_id="0"} 10.0\npm2_uptime_seconds{app="web",instance="1",pm_id="1"} 0.0\n');
+    expect(text).toContain('pm2_up{pm2_app="web",pm2_instance="0",pm_id="0"} 1.0\npm2_up{pm2_app="web",pm2_instance="1",pm_id="1"} 0.0\n');
+    expect(text).toContain('pm2_memory_bytes{pm2_app="web",pm2_instance="0",pm_id="0"} 1000.0\n');
+    expect(text).toContain('# TYPE pm2_restarts_total counter\npm2_restarts_total{pm2_app="web",pm2_instance="0",pm_id="0"} 2.0\n');
+    expect(text).toContain('pm2_uptime_seconds{pm2_app="web",pm2_instance="0",pm_id="0"} 10.0\npm2_uptime_seconds{pm2_app="web",pm2_instance="1",pm_id="1"} 0.0\n');
     expect(text).toContain('pm2_stats_age_seconds 1.0\n');
     expect(text).not.toContain(MODULE_NAME);
   });

@@ -24,9 +24,11 @@ export interface PromClientBridge {
   stop(): void;
 }
 
+/** The shadowing warning is one line per process, however many names and registries. */
+let shadowingReported = false;
+
 class RegistryMirror implements RefreshTask, PromClientBridge {
   private readonly writer: SnapshotWriter;
-  private readonly reported = new Set<string>();
   private readonly log: (message: string) => void;
 
   constructor(readonly registry: PromClientRegistryLike, private readonly options: PromClientBridgeOptions) {
@@ -36,18 +38,20 @@ class RegistryMirror implements RefreshTask, PromClientBridge {
 
   async refresh(): Promise<void> {
     const metrics = await this.registry.getMetricsAsJSON();
+    const shadowed: string[] = [];
     for (const metric of metrics) {
-      if (this.shadowed(metric.name)) continue;
+      if (this.shadowed(metric.name, shadowed)) continue;
       const snapshot = snapshotFromJson(metric);
       if (snapshot) this.writer.write(snapshot);
     }
+    this.report(shadowed);
   }
 
   refreshSync(): void {
     const defaults = (this.registry as { _defaultLabels?: Record<string, unknown> })._defaultLabels ?? {};
     for (const metric of this.registry.getMetricsAsArray()) {
       const snapshot = snapshotFromInternals(metric, defaults);
-      if (snapshot && !this.shadowed(snapshot.name)) this.writer.write(snapshot);
+      if (snapshot && !this.shadowed(snapshot.name, [])) this.writer.write(snapshot);
     }
   }
 
@@ -65,14 +69,21 @@ class RegistryMirror implements RefreshTask, PromClientBridge {
    * metrics collected by both libraries) is already in the files: writing the prom-client
    * copy over the same entries would corrupt both, so the native one wins.
    */
-  private shadowed(name: string): boolean {
+  private shadowed(name: string, found: string[]): boolean {
     if (!globalRegistry.getSingleMetric(name)) return false;
-    const message = `prom-multiproc: prom-client metric ${name} is also a prom-multiproc metric in this process; only the prom-multiproc one is kept`;
-    if (!this.reported.has(message)) {
-      this.reported.add(message);
-      this.log(message);
-    }
+    found.push(name);
     return true;
+  }
+
+  private report(shadowed: string[]): void {
+    if (shadowingReported || shadowed.length === 0) return;
+    shadowingReported = true;
+    const names = shadowed.length > 3 ? `${shadowed.slice(0, 3).join(', ')} and ${shadowed.length - 3} more` : shadowed.join(', ');
+    this.log(
+      `prom-multiproc: ${shadowed.length === 1 ? '1 prom-client metric is' : `${shadowed.length} prom-client metrics are`} also defined with prom-multiproc in this process (${names}); ` +
+        'only the prom-multiproc ones are kept. Default metrics collected twice? Drop prom-client\'s collectDefaultMetrics ' +
+        '(express-prom-bundle: the promClient.collectDefaultMetrics option); see docs/migration.md',
+    );
   }
 }
 

@@ -4,9 +4,15 @@
 // nobody scrapes its registry, so those are refreshed into its files here:
 //   - every `intervalMs` (default 1 s): the staleness bound;
 //   - when a collector sends the refresh signal, just before a predicted scrape;
-//   - at graceful exit: 'beforeExit' refreshes fully, 'exit' (also after process.exit())
-//     runs each task's synchronous best effort.
+//   - at graceful exit: 'beforeExit' refreshes fully;
+//   - at every other end a process can observe (process.exit(), the 'exit' event, and a
+//     terminating signal: SIGINT from PM2, SIGTERM, SIGHUP, ...) each task's synchronous
+//     best effort runs. Signals go through `signal-exit`, which runs us only when the app has
+//     no handler of its own, and then re-raises the signal: the process still dies of it,
+//     as it would without us (exit status, PM2's and cluster's view unchanged). An app with
+//     its own handler decides when to exit; its process.exit() runs us on the way out.
 // Timers and the watch never keep the process alive.
+import { onExit } from 'signal-exit';
 import { currentStorage } from '../storage/storage.js';
 import { watchRefreshSignal } from './signal.js';
 
@@ -78,7 +84,7 @@ export class WorkerRefresh {
     return this.running;
   }
 
-  /** Synchronous best effort of every task (the 'exit' path). */
+  /** Synchronous best effort of every task (the exit and signal path). */
   refreshSync(): void {
     for (const task of this.tasks) {
       try {
@@ -125,7 +131,10 @@ function hookExit(): void {
   if (exitHooked) return;
   exitHooked = true;
   process.on('beforeExit', () => current?.onBeforeExit());
-  process.on('exit', () => current?.refreshSync());
+  // Returning nothing: signal-exit re-raises a signal nobody else handles.
+  onExit(() => {
+    current?.refreshSync();
+  });
 }
 
 /**

@@ -36,19 +36,30 @@ function processLabels(labels: Record<string, string | number> = {}): ProcessLab
   return Object.freeze(pairs.sort((p, q) => compareCodePoints(p[0], q[0])));
 }
 
+/** The labels a PM2 worker writes (see `pm2ProcessLabels`). */
+export const PM2_APP_LABEL = 'pm2_app';
+export const PM2_INSTANCE_LABEL = 'pm2_instance';
+
 /**
- * The labels a process started by PM2 writes: `app` (the PM2 app name) and `instance`
- * (its NODE_APP_INSTANCE, stable across restarts and reloads of that slot), so one
- * directory shared by several PM2 apps keeps them apart. `PROM_MULTIPROC_PM2_LABELS`
- * chooses: unset or `app,instance`, `app`, or `none`. Empty outside PM2.
+ * The labels a process started by PM2 writes: `pm2_app` (the PM2 app name) and
+ * `pm2_instance` (its NODE_APP_INSTANCE, stable across restarts and reloads of that slot),
+ * so one directory shared by several PM2 apps keeps them apart. Not `app`/`instance`:
+ * Prometheus attaches `instance` (and often `app`, from service discovery) to every
+ * scraped series and renames a clashing one to `exported_instance`.
+ * `PROM_MULTIPROC_PM2_LABELS` chooses: unset or `pm2_app,pm2_instance`, `pm2_app`, or
+ * `none`. Empty outside PM2.
  */
 export function pm2ProcessLabels(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
   if (env.pm_id === undefined || !env.pm_exec_path || !env.name) return {};
-  const wanted = (env.PROM_MULTIPROC_PM2_LABELS ?? 'app,instance').split(',').map((s) => s.trim());
+  const wanted = (env.PROM_MULTIPROC_PM2_LABELS ?? `${PM2_APP_LABEL},${PM2_INSTANCE_LABEL}`).split(',').map((s) => s.trim());
+  const unknown = wanted.filter((w) => w !== PM2_APP_LABEL && w !== PM2_INSTANCE_LABEL && w !== 'none');
+  if (unknown.length > 0) {
+    console.warn(`prom-multiproc: PROM_MULTIPROC_PM2_LABELS=${env.PROM_MULTIPROC_PM2_LABELS}: ${unknown.join(', ')} ignored (use ${PM2_APP_LABEL},${PM2_INSTANCE_LABEL}, ${PM2_APP_LABEL} or none)`);
+  }
   const labels: Record<string, string> = {};
-  if (wanted.includes('app')) labels.app = env.name;
+  if (wanted.includes(PM2_APP_LABEL)) labels[PM2_APP_LABEL] = env.name;
   const instance = env[env.instance_var || 'NODE_APP_INSTANCE'];
-  if (wanted.includes('instance') && instance !== undefined && instance !== '') labels.instance = instance;
+  if (wanted.includes(PM2_INSTANCE_LABEL) && instance !== undefined && instance !== '') labels[PM2_INSTANCE_LABEL] = instance;
   return labels;
 }
 
@@ -139,7 +150,7 @@ export function currentStorageIfChosen(): Storage | undefined {
 
 /**
  * The storage of this process: decided on first use from PROMETHEUS_MULTIPROC_DIR; a
- * process started by PM2 labels its series with its app and instance (`pm2ProcessLabels`).
+ * process started by PM2 labels its series with its app and slot (`pm2ProcessLabels`).
  */
 export function currentStorage(): Storage {
   if (!current) {
