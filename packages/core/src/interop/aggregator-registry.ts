@@ -19,9 +19,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { Collector } from '../collect/collector.js';
 import { Compactor } from '../collect/compactor.js';
-import { Registry, type RegistryContentType } from '../metrics/registry.js';
+import { Registry, type PrometheusContentType, type RegistryContentType } from '../metrics/registry.js';
 import type { MetricObjectWithValues } from '../metrics/metric.js';
-import { OPENMETRICS_CONTENT_TYPE } from '../collect/exposition.js';
+import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from '../collect/exposition.js';
 import { RefreshScheduler } from '../refresh/schedule.js';
 import { checkWritableDirectory, multiprocessDirFromEnv } from '../storage/storage.js';
 import { aggregate } from './aggregate.js';
@@ -72,8 +72,8 @@ function readOnlyCollector(directory: string, log: (m: string) => void): Directo
   return { directory, collector: Promise.resolve(new Collector({ directory, log })), close: async () => {} };
 }
 
-export class AggregatorRegistry extends Registry {
-  constructor(contentType?: RegistryContentType) {
+export class AggregatorRegistry<T extends RegistryContentType = RegistryContentType> extends Registry<T> {
+  constructor(contentType?: T) {
     super(contentType);
     if (cluster.isPrimary && !shared) shared = primaryCollector((m) => console.warn(m));
   }
@@ -86,7 +86,7 @@ export class AggregatorRegistry extends Registry {
       shared = readOnlyCollector(path.resolve(directory), (m) => console.warn(m));
     }
     const collector = await shared.collector;
-    const scrape = await collector.scrape(this.contentType === OPENMETRICS_CONTENT_TYPE ? 'openmetrics' : 'text');
+    const scrape = await collector.scrape((this.contentType as RegistryContentType) === OPENMETRICS_CONTENT_TYPE ? 'openmetrics' : 'text');
     return scrape.body;
   }
 
@@ -97,8 +97,8 @@ export class AggregatorRegistry extends Registry {
     await current?.close();
   }
 
-  static aggregate(metricsArr: Array<Array<MetricObjectWithValues<string>>>, registryType?: RegistryContentType): Registry {
-    return aggregate(metricsArr, registryType);
+  static aggregate<T extends RegistryContentType = PrometheusContentType>(metricsArr: Array<object>, registryType?: T): Registry<T> {
+    return aggregate(metricsArr as Array<Array<MetricObjectWithValues<string>>>, registryType ?? (PROMETHEUS_CONTENT_TYPE as T));
   }
 
   /**

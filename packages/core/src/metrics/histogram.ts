@@ -3,8 +3,8 @@
 import type { Family, Sample } from '../collect/exposition.js';
 import { sortLabelPairs } from '../format/key.js';
 import { floatToGoString } from '../format/number.js';
-import { Metric, Series, labeledTimer, seriesTimer, type MetricConfiguration, type MetricObjectWithValues } from './metric.js';
-import { invalidNumber, type LabelValues } from './validation.js';
+import { Metric, Series, labeledTimer, seriesTimer, type MetricConfiguration, type MetricObjectWithValues, type MetricValue } from './metric.js';
+import { invalidNumber, type LabelValue, type LabelValues } from './validation.js';
 
 export interface HistogramConfiguration<T extends string> extends MetricConfiguration<T> {
   buckets?: number[];
@@ -95,18 +95,33 @@ export class Histogram<T extends string = string> extends Metric<T, HistogramSer
     return labeledTimer(labels, (all, seconds) => this.observe(all, seconds));
   }
 
+  /** Forgets every series; an unlabeled histogram shows none until its next observation (prom-client). */
+  override reset(): void {
+    super.reset(false);
+  }
+
+  /** prom-client's values: per series its cumulative buckets (`le` first), `_sum`, `_count`. */
   async get(): Promise<MetricObjectWithValues<T>> {
+    const data = await this.getForPromString();
+    const values = data.values.map(({ sharedLabels, labels, ...rest }) => ({ ...rest, labels: { ...labels, ...sharedLabels } as LabelValues<T> }));
+    return { ...data, values };
+  }
+
+  /** As `get()`, with each series' own labels apart (`sharedLabels`), the way prom-client's registry renders them. */
+  async getForPromString(): Promise<Omit<MetricObjectWithValues<T>, 'values'> & { values: Array<MetricValue<T> & { sharedLabels: Record<string, LabelValue> }> }> {
     await this.runCollect();
     const values = [];
+    const bucketName = `${this.name}_bucket`;
     for (const s of this.allSeries()) {
       const { cumulative, sum } = s.snapshot();
       const count = cumulative[cumulative.length - 1];
+      const shared = s.given;
       for (let i = 0; i < cumulative.length; i++) {
         const le = i < this.upperBounds.length ? this.upperBounds[i] : '+Inf';
-        values.push({ labels: { ...s.labels, le } as LabelValues<T>, value: cumulative[i], metricName: `${this.name}_bucket` });
+        values.push({ labels: { le } as LabelValues<T>, sharedLabels: shared, value: cumulative[i], metricName: bucketName, exemplar: null });
       }
-      values.push({ labels: s.labels as LabelValues<T>, value: sum, metricName: `${this.name}_sum` });
-      values.push({ labels: s.labels as LabelValues<T>, value: count, metricName: `${this.name}_count` });
+      values.push({ labels: {} as LabelValues<T>, sharedLabels: shared, value: sum, metricName: `${this.name}_sum`, exemplar: undefined });
+      values.push({ labels: {} as LabelValues<T>, sharedLabels: shared, value: count, metricName: `${this.name}_count`, exemplar: undefined });
     }
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
   }

@@ -7,11 +7,13 @@ import type { GaugeMode, MetricType } from '../format/names.js';
 import { currentStorage } from '../storage/storage.js';
 import { collectOnRefresh } from '../refresh/collect-callbacks.js';
 import type { Family } from '../collect/exposition.js';
-import { globalRegistry, type Registry } from './registry.js';
+import { globalRegistry, type Registry, type RegistryContentType } from './registry.js';
 import {
   labelsFromArgs, unknownLabelError, validateLabel, validateLabelName, validateMetricName,
   type LabelValue, type LabelValues,
 } from './validation.js';
+
+const EMPTY_LABELS: Record<string, LabelValue> & LabelValues<never> = Object.freeze({});
 
 export type Aggregator = 'omit' | 'sum' | 'first' | 'min' | 'max' | 'average';
 
@@ -19,7 +21,7 @@ export interface MetricConfiguration<T extends string> {
   name: string;
   help: string;
   labelNames?: readonly T[];
-  registers?: Registry[];
+  registers?: Array<Registry<RegistryContentType>>;
   aggregator?: Aggregator;
   collect?: (this: any) => void | Promise<void>;
 }
@@ -41,12 +43,16 @@ export interface MetricObjectWithValues<T extends string> {
 /** A series: the slots it owns in the store, and its canonical labels. */
 export abstract class Series implements ValueHolder {
   values!: Float64Array;
+  /**
+   * The labels as the call that created the series gave them (names in the caller's order,
+   * values as given: a number stays a number), then the process labels: what `get()`
+   * returns and prom-client's text shows.
+   */
+  given: Record<string, LabelValue> = EMPTY_LABELS;
   constructor(readonly labels: Record<string, string>) {}
   /** Sets every value this series owns to zero. */
   abstract zero(): void;
 }
-
-const EMPTY_LABELS = Object.freeze({});
 
 export abstract class Metric<T extends string, Child extends Series> {
   readonly name: string;
@@ -57,6 +63,7 @@ export abstract class Metric<T extends string, Child extends Series> {
   abstract readonly type: MetricType;
 
   protected readonly store: SeriesStore;
+  private readonly inMemory: boolean;
   private readonly sortedLabelNames: T[];
   private readonly knownLabel: Record<string, true> = Object.create(null);
   /** The storage's process labels that this metric does not declare itself (added to every series). */
@@ -89,11 +96,12 @@ export abstract class Metric<T extends string, Child extends Series> {
     for (const label of this.labelNames) this.knownLabel[label] = true;
     const storage = currentStorage();
     this.store = storage.storeFor(type, mode);
+    this.inMemory = storage.directory === undefined;
     this.processLabels = storage.labels.filter(([name]) => this.knownLabel[name] !== true);
     this.registers = config.registers ?? [globalRegistry];
   }
 
-  private readonly registers: Registry[];
+  private readonly registers: Array<Registry<RegistryContentType>>;
 
   /** Subclasses call this last in their constructor, when their own fields are set. */
   protected initialize(): void {
@@ -147,6 +155,7 @@ export abstract class Metric<T extends string, Child extends Series> {
       }
       // Built from the sorted pairs, so its key order is the exposition's.
       series = this.createSeries(Object.fromEntries(pairs), pairs);
+      series.given = this.givenLabels(labels);
       this.store.attach(series);
       this.series.set(id, series);
     }
@@ -160,6 +169,12 @@ export abstract class Metric<T extends string, Child extends Series> {
     }
     node.set(labels[names[names.length - 1]], series);
     return series;
+  }
+
+  private givenLabels(labels: LabelValues<T>): Record<string, LabelValue> {
+    const given: Record<string, LabelValue> = { ...labels } as Record<string, LabelValue>;
+    for (const [name, value] of this.processLabels) given[name] ??= value;
+    return given;
   }
 
   /** Initialises a series at zero without changing it (prom-client's `zero`). */
@@ -179,13 +194,19 @@ export abstract class Metric<T extends string, Child extends Series> {
     const series = this.series.get(id);
     if (!series) return;
     this.series.delete(id);
+    // In memory the series is gone, as in prom-client: created again, it starts at zero.
+    // In a file its entry keeps its value: a counter there never goes backwards.
+    if (this.inMemory) series.zero();
     this.store.detach(series);
     this.tree = new Map();
     if (series === this.bare) this.bare = undefined;
   }
 
-  /** Sets every series to zero and forgets the labeled ones, as prom-client does. */
-  reset(): void {
+  /**
+   * Sets every series to zero and forgets them, as prom-client does; an unlabeled metric
+   * gets its zero series back unless `keepBare` is false (prom-client's histogram).
+   */
+  reset(keepBare = true): void {
     for (const series of this.series.values()) {
       series.zero();
       this.store.detach(series);
@@ -193,7 +214,7 @@ export abstract class Metric<T extends string, Child extends Series> {
     this.series.clear();
     this.tree = new Map();
     this.bare = undefined;
-    if (this.labelNames.length === 0) this.bare = this.seriesFor(EMPTY_LABELS);
+    if (this.labelNames.length === 0 && keepBare) this.bare = this.seriesFor(EMPTY_LABELS);
   }
 
   protected allSeries(): IterableIterator<Child> {
@@ -207,7 +228,7 @@ export abstract class Metric<T extends string, Child extends Series> {
 
   /** prom-client's `get()` values for types with one value per series (counter, gauge). */
   protected singleValues(read: (series: Child) => number): Array<MetricValue<T>> {
-    return [...this.series.values()].map((s) => ({ value: read(s), labels: s.labels as LabelValues<T> }));
+    return [...this.series.values()].map((s) => ({ value: read(s), labels: s.given as LabelValues<T> }));
   }
 
   /** A family with one sample per series (counter, gauge). */

@@ -107,6 +107,12 @@ export class Summary<T extends string = string> extends Metric<T, SummarySeries>
     return all.filter((s) => !s.quantiles || s.quantiles.size() > 0);
   }
 
+  /** Zeroes every series and keeps them, as prom-client's summary does. */
+  override reset(): void {
+    for (const s of this.allSeries()) s.zero();
+  }
+
+  /** prom-client's values: per series its quantiles (`quantile` first; in memory only), `_sum`, `_count`. */
   async get(): Promise<MetricObjectWithValues<T>> {
     await this.runCollect();
     const values = [];
@@ -114,11 +120,11 @@ export class Summary<T extends string = string> extends Metric<T, SummarySeries>
       if (s.quantiles) {
         s.quantiles.compress();
         for (const q of this.percentiles) {
-          values.push({ labels: { ...s.labels, quantile: q } as LabelValues<T>, value: s.quantiles.percentile(q) });
+          values.push({ labels: { quantile: q, ...s.given } as LabelValues<T>, value: s.quantiles.percentile(q) || 0 });
         }
       }
-      values.push({ labels: s.labels as LabelValues<T>, value: s.sum(), metricName: `${this.name}_sum` });
-      values.push({ labels: s.labels as LabelValues<T>, value: s.count(), metricName: `${this.name}_count` });
+      values.push({ labels: s.given as LabelValues<T>, value: s.sum(), metricName: `${this.name}_sum` });
+      values.push({ labels: s.given as LabelValues<T>, value: s.count(), metricName: `${this.name}_count` });
     }
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
   }

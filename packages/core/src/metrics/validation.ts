@@ -1,5 +1,5 @@
 // Name and label checks, with prom-client 15's error messages.
-import { inspect } from 'node:util';
+import { format, inspect } from 'node:util';
 
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
@@ -52,5 +52,5 @@ export function labelsFromArgs<T extends string>(labelNames: readonly T[], args:
 }
 
 export function invalidNumber(value: unknown, what = 'Value'): TypeError {
-  return new TypeError(`${what} is not a valid number: ${inspect(value)}`);
+  return new TypeError(`${what} is not a valid number: ${format(value)}`);
 }

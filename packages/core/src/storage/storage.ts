@@ -62,23 +62,31 @@ export function defaultProcessId(): string {
   return isMainThread ? String(process.pid) : `${process.pid}t${threadId}`;
 }
 
+/**
+ * Values in memory. Every metric object gets a store of its own, so it owns its values as
+ * in prom-client: one created again after `register.clear()` starts at zero, and two
+ * registries' metrics of the same name are separate series.
+ */
 class InMemoryStorage implements Storage {
   readonly directory = undefined;
   readonly processId = undefined;
-  private readonly stores = new Map<string, SeriesStore>();
 
   constructor(readonly labels: ProcessLabels = []) {}
 
-  storeFor(type: MetricType, mode?: GaugeMode): SeriesStore {
-    const name = type === 'gauge' ? `gauge_${mode}` : type;
-    let store = this.stores.get(name);
-    if (!store) this.stores.set(name, (store = new MemoryStore()));
-    return store;
+  storeFor(): SeriesStore {
+    return new MemoryStore();
   }
 }
 
+// Process-wide state lives on globalThis under registered symbols, so the ES module and
+// the CommonJS build of this package share it when both are loaded: one storage and one
+// set of own files per process, never two writers on one file.
+const STATE = Symbol.for('prom-multiproc.storage');
+const state: { current: Storage | undefined; ownFiles: Set<string> } =
+  ((globalThis as { [STATE]?: typeof state })[STATE] ??= { current: undefined, ownFiles: new Set() });
+
 /** Files this process has created or continued: never handed over as a dead process's. */
-const ownFiles = new Set<string>();
+const ownFiles = state.ownFiles;
 
 class DirectoryStorage implements Storage {
   private readonly files = new Map<string, MappedFile>();
@@ -130,11 +138,9 @@ export function checkWritableDirectory(dir: string): void {
   }
 }
 
-let current: Storage | undefined;
-
 /** The storage of this process if a metric (or a call) has chosen it yet, without choosing. */
 export function currentStorageIfChosen(): Storage | undefined {
-  return current;
+  return state.current;
 }
 
 /**
@@ -142,13 +148,13 @@ export function currentStorageIfChosen(): Storage | undefined {
  * process started by PM2 labels its series with its app and instance (`pm2ProcessLabels`).
  */
 export function currentStorage(): Storage {
-  if (!current) {
+  if (!state.current) {
     const dir = multiprocessDirFromEnv();
-    current = dir
+    state.current = dir
       ? new DirectoryStorage(path.resolve(dir), defaultProcessId(), processLabels(pm2ProcessLabels()))
       : new InMemoryStorage();
   }
-  return current;
+  return state.current;
 }
 
 export interface StorageOptions {
@@ -163,8 +169,8 @@ export interface StorageOptions {
 /** Chooses the storage explicitly, before any metric is created. */
 export function configureStorage(options: StorageOptions = {}): Storage {
   const labels = processLabels(options.labels);
-  current = options.directory
+  state.current = options.directory
     ? new DirectoryStorage(path.resolve(options.directory), options.processId ?? defaultProcessId(), labels)
     : new InMemoryStorage(labels);
-  return current;
+  return state.current;
 }
