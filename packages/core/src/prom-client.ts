@@ -51,16 +51,29 @@ export {
   linearBuckets, exponentialBuckets, validateMetricName, collectDefaultMetrics, aggregators,
   bridgePromClient, startClusterCollector, validateLabelName,
 };
+// Every type name prom-client 15's index.d.ts declares, with its shape.
 export type { CounterConfiguration } from './metrics/counter.js';
 export type { GaugeConfiguration } from './metrics/gauge.js';
 export type { HistogramConfiguration } from './metrics/histogram.js';
 export type { SummaryConfiguration } from './metrics/summary.js';
-export type { Aggregator, MetricConfiguration, MetricObjectWithValues, MetricValue } from './metrics/metric.js';
+export type {
+  Aggregator, CollectFunction, IncreaseDataWithExemplar, MetricConfiguration, MetricObject, MetricObjectWithValues,
+  MetricType, MetricValue, MetricValueWithName, ObserveDataWithExemplar,
+} from './metrics/metric.js';
 export type { LabelValues } from './metrics/validation.js';
-export type { RegistryContentType } from './metrics/registry.js';
+export type { Metric, OpenMetricsContentType, PrometheusContentType, RegistryContentType } from './metrics/registry.js';
 export type { DefaultMetricsConfiguration as DefaultMetricsCollectorConfiguration } from './interop/default-metrics/index.js';
 export type { PushgatewayOptions, PushgatewayParameters, PushgatewayResponse } from './interop/pushgateway.js';
 export type { PromClientBridge, PromClientBridgeOptions } from './interop/prom-client-bridge.js';
+export type Charset = 'utf-8';
+export type PrometheusMIME = 'text/plain';
+export type PrometheusMetricsVersion = '0.0.4';
+export type OpenMetricsMIME = 'application/openmetrics-text';
+export type OpenMetricsVersion = '1.0.0';
+/** prom-client's `Collector`: a function run to update metrics. */
+export type Collector = () => void;
+/** prom-client's name for "no label names" (the default of its metric classes). */
+export type NoLabelNameType = never;
 
 /** `import client from '@prom-multiproc/core/prom-client'`, like prom-client's CommonJS module object. */
 const client = {

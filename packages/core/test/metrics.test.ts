@@ -210,7 +210,7 @@ describe('multiprocess mode writes through to this process\'s files', () => {
   });
 
   it('a worker thread gets its own id and files', async () => {
-    const distIndex = path.resolve(__dirname, '../dist/index.js');
+    const distIndex = path.resolve(__dirname, '../dist/esm/index.js');
     const code = `
       const { parentPort, workerData, threadId } = require('node:worker_threads');
       import(workerData.lib).then(({ Counter }) => {

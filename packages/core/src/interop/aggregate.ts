@@ -2,11 +2,12 @@
 // `getMetricsAsJSON()` outputs of several registries (one per process) by each metric's
 // aggregator. Kept for code that collects those outputs itself (custom IPC, the older
 // PM2 modules); prom-multiproc's own path merges files instead and never needs it.
-import type { MetricObjectWithValues, MetricValue } from '../metrics/metric.js';
+import type { MetricObjectWithValues, MetricValueWithName } from '../metrics/metric.js';
 import { Registry, type RegistryContentType } from '../metrics/registry.js';
 
-type Json = MetricObjectWithValues<string>;
-type Value = MetricValue<string>;
+type Value = MetricValueWithName<string>;
+// As the inputs come (getMetricsAsJSON() of several registries): no `collect`.
+type Json = Omit<MetricObjectWithValues<Value>, 'collect'>;
 
 /** Builds an aggregator from a function of the values one series has in the inputs. */
 export function AggregatorFactory(combine: (values: Value[]) => number): (metrics: Json[]) => Json | undefined {

@@ -17,7 +17,7 @@ function labelPairs(labels: Record<string, unknown> | undefined): Array<[string,
 }
 
 export function familyFromMetricObject(metric: RenderableMetric): Family {
-  const type = (FAMILY_TYPES.has(metric.type) ? metric.type : 'untyped') as Family['type'];
+  const type = (FAMILY_TYPES.has(String(metric.type)) ? String(metric.type) : 'untyped') as Family['type'];
   const counter = type === 'counter';
   const familyName = counter && metric.name.endsWith('_total') ? metric.name.slice(0, -6) : metric.name;
   return {

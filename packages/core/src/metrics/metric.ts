@@ -3,11 +3,11 @@
 // Maps keyed by the raw label values, so a labeled update builds no hash string.
 import { encodeKey, sortLabelPairs } from '../format/key.js';
 import type { SeriesStore, ValueHolder } from '../format/mapped-file.js';
-import type { GaugeMode, MetricType } from '../format/names.js';
+import type { GaugeMode, MetricType as StoredType } from '../format/names.js';
 import { currentStorage } from '../storage/storage.js';
 import { collectOnRefresh } from '../refresh/collect-callbacks.js';
-import type { Family } from '../collect/exposition.js';
-import { globalRegistry, type Registry, type RegistryContentType } from './registry.js';
+import { OPENMETRICS_CONTENT_TYPE, type Family } from '../collect/exposition.js';
+import { globalRegistry, type OpenMetricsContentType, type PrometheusContentType, type Registry, type RegistryContentType } from './registry.js';
 import {
   labelsFromArgs, unknownLabelError, validateLabel, validateLabelName, validateMetricName,
   type LabelValue, type LabelValues,
@@ -17,27 +17,64 @@ const EMPTY_LABELS: Record<string, LabelValue> & LabelValues<never> = Object.fre
 
 export type Aggregator = 'omit' | 'sum' | 'first' | 'min' | 'max' | 'average';
 
+/**
+ * prom-client's declaration of metric types, kept for code typed against it. As in
+ * prom-client it has no value at run time: `get()` returns the type as a string
+ * ('counter', 'gauge', 'histogram', 'summary').
+ */
+export declare enum MetricType {
+  Counter,
+  Gauge,
+  Histogram,
+  Summary,
+}
+
+/** A `collect` callback: runs before the metric is read, with `this` the metric. */
+export type CollectFunction<T> = (this: T) => void | Promise<void>;
+
 export interface MetricConfiguration<T extends string> {
   name: string;
   help: string;
-  labelNames?: readonly T[];
-  registers?: Array<Registry<RegistryContentType>>;
+  labelNames?: T[] | readonly T[];
+  registers?: Array<Registry<PrometheusContentType> | Registry<OpenMetricsContentType>>;
   aggregator?: Aggregator;
-  collect?: (this: any) => void | Promise<void>;
+  collect?: CollectFunction<any>;
+  /** Accepts prom-client's exemplar call forms (`inc({ labels, value, exemplarLabels })`); the exemplar itself is not kept yet. */
+  enableExemplars?: boolean;
 }
 
-export interface MetricValue<T extends string> {
+export interface IncreaseDataWithExemplar<T extends string> {
+  value?: number;
+  labels?: LabelValues<T>;
+  exemplarLabels?: LabelValues<T>;
+}
+
+export interface ObserveDataWithExemplar<T extends string> {
+  value: number;
+  labels?: LabelValues<T>;
+  exemplarLabels?: LabelValues<T>;
+}
+
+export type MetricValue<T extends string> = {
   value: number;
   labels: LabelValues<T>;
-  metricName?: string;
-}
+};
 
-export interface MetricObjectWithValues<T extends string> {
+export type MetricValueWithName<T extends string> = MetricValue<T> & {
+  metricName?: string;
+};
+
+/** A metric as `get()` describes it (prom-client's shape). */
+export interface MetricObject {
   name: string;
   help: string;
   type: MetricType;
   aggregator: Aggregator;
-  values: Array<MetricValue<T>>;
+  collect: CollectFunction<any>;
+}
+
+export interface MetricObjectWithValues<T extends MetricValue<string>> extends MetricObject {
+  values: T[];
 }
 
 /** A series: the slots it owns in the store, and its canonical labels. */
@@ -60,7 +97,7 @@ export abstract class Metric<T extends string, Child extends Series> {
   readonly labelNames: readonly T[];
   readonly aggregator: Aggregator;
   readonly collect?: (this: any) => void | Promise<void>;
-  abstract readonly type: MetricType;
+  abstract readonly type: StoredType;
 
   protected readonly store: SeriesStore;
   private readonly inMemory: boolean;
@@ -74,7 +111,7 @@ export abstract class Metric<T extends string, Child extends Series> {
   private tree = new Map<unknown, unknown>();
   private bare: Child | undefined;
 
-  constructor(config: MetricConfiguration<T>, type: MetricType, mode?: GaugeMode) {
+  constructor(config: MetricConfiguration<T>, type: StoredType, mode?: GaugeMode) {
     if (config === null || typeof config !== 'object') throw new TypeError('constructor expected a config object');
     if (!config.help) throw new Error('Missing mandatory help parameter');
     if (!config.name) throw new Error('Missing mandatory name parameter');
@@ -99,7 +136,14 @@ export abstract class Metric<T extends string, Child extends Series> {
     this.inMemory = storage.directory === undefined;
     this.processLabels = storage.labels.filter(([name]) => this.knownLabel[name] !== true);
     this.registers = config.registers ?? [globalRegistry];
+    this.enableExemplars = config.enableExemplars === true;
+    if (this.enableExemplars && this.registers.some((r) => r.contentType !== OPENMETRICS_CONTENT_TYPE)) {
+      throw new TypeError('Exemplars are supported only on OpenMetrics registries');
+    }
   }
+
+  /** prom-client's exemplar call forms are accepted (the exemplar is not stored yet). */
+  readonly enableExemplars: boolean;
 
   private readonly registers: Array<Registry<RegistryContentType>>;
 
@@ -241,7 +285,12 @@ export abstract class Metric<T extends string, Child extends Series> {
     if (this.collect) await this.collect();
   }
 
-  abstract get(): Promise<MetricObjectWithValues<T>>;
+  abstract get(): Promise<MetricObjectWithValues<MetricValueWithName<T>>>;
+
+  /** The object `get()` returns, as prom-client builds it (its `type` is the string). */
+  protected metricObject<V extends MetricValue<T>>(values: V[]): MetricObjectWithValues<V> {
+    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator } as unknown as MetricObjectWithValues<V>;
+  }
 
   /** This process's values as an exposition family. */
   abstract family(): Promise<Family>;

@@ -3,7 +3,6 @@
 // as declared, label order as given (the series' labels, then the registry's default
 // labels), numbers as JavaScript prints them, a blank line between families in text
 // 0.0.4. The collector's rendering of a directory is Python's (collect/exposition.ts).
-import type { MetricObjectWithValues } from './metric.js';
 
 /** One value of a metric object as prom-client's registry reads it. */
 export interface RenderableValue {
@@ -18,14 +17,15 @@ export interface RenderableValue {
 export interface RenderableMetric {
   name: string;
   help: string;
-  type: string;
+  /** A string at run time ('counter', ...); prom-client's types call it an enum. */
+  type: string | number;
   values?: RenderableValue[];
 }
 
 /** Anything a registry holds: our metrics, prom-client's, or a custom collector `{ name, get() }`. */
 export interface CollectableMetric {
   name: string;
-  get(): MetricObjectWithValues<string> | RenderableMetric | Promise<MetricObjectWithValues<string> | RenderableMetric>;
+  get(): object | Promise<object>;
   getForPromString?(): RenderableMetric | Promise<RenderableMetric>;
   reset?(): void;
 }
@@ -83,7 +83,7 @@ export function renderMetricObject(
 
 /** The metric object a registry renders: `getForPromString()` where a metric has it, else `get()`. */
 export async function renderableOf(metric: CollectableMetric): Promise<RenderableMetric> {
-  return typeof metric.getForPromString === 'function' ? metric.getForPromString() : (metric.get() as RenderableMetric);
+  return (typeof metric.getForPromString === 'function' ? metric.getForPromString() : metric.get()) as RenderableMetric;
 }
 
 /** A whole registry: text 0.0.4 (families apart by a blank line) or OpenMetrics (ends in `# EOF`). */
@@ -95,7 +95,7 @@ export async function renderRegistry(
   const rendered = await Promise.all(metrics.map(async (metric) => {
     const object = await renderableOf(metric);
     // prom-client drops a counter's `_total` for the OpenMetrics family name and adds it to each sample.
-    const name = openMetrics && object.type === 'counter' ? object.name.replace(/_total$/, '') : object.name;
+    const name = openMetrics && object.type === 'counter' ? String(object.name).replace(/_total$/, '') : object.name;
     return renderMetricObject(object, defaultLabels, openMetrics, name);
   }));
   return openMetrics ? `${rendered.join('\n')}\n# EOF\n` : `${rendered.join('\n\n')}\n`;

@@ -6,12 +6,20 @@ import {
   OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, sortedPairs, type Family,
 } from '../collect/exposition.js';
 import { familyFromMetricObject } from './family-from-json.js';
-import type { MetricObjectWithValues } from './metric.js';
-import { renderMetricObject, renderRegistry, renderableOf, type CollectableMetric } from './prom-client-text.js';
+import type { Counter } from './counter.js';
+import type { Gauge } from './gauge.js';
+import type { Histogram } from './histogram.js';
+import type { MetricObject, MetricObjectWithValues, MetricValue } from './metric.js';
+import type { Summary } from './summary.js';
+import { processState } from '../process-state.js';
+import { renderMetricObject, renderRegistry, renderableOf, type CollectableMetric, type RenderableMetric } from './prom-client-text.js';
 
 export type PrometheusContentType = typeof PROMETHEUS_CONTENT_TYPE;
 export type OpenMetricsContentType = typeof OPENMETRICS_CONTENT_TYPE;
 export type RegistryContentType = PrometheusContentType | OpenMetricsContentType;
+
+/** prom-client's `Metric`: any of the four metric classes. */
+export type Metric<T extends string = string> = Counter<T> | Gauge<T> | Histogram<T> | Summary<T>;
 
 const isContentType = (type: unknown): type is RegistryContentType =>
   type === PROMETHEUS_CONTENT_TYPE || type === OPENMETRICS_CONTENT_TYPE;
@@ -46,18 +54,23 @@ export class Registry<BoundContentType extends RegistryContentType = PrometheusC
   }
 
   /** Adds a metric: ours, a prom-client metric, or any object with a `name` and a `get()`. */
-  registerMetric(metric: CollectableMetric): void {
+  registerMetric<T extends string>(metric: Metric<T> | CollectableMetric): void {
+    if (metric === null || typeof metric !== 'object' || typeof metric.name !== 'string') throw new TypeError('registerMetric expects a metric: an object with a name and a get()');
     const existing = this.metricsByName.get(metric.name);
     if (existing !== undefined && existing !== metric) throw new Error(`A metric with the name ${metric.name} has already been registered.`);
     this.metricsByName.set(metric.name, metric);
   }
 
-  getMetricsAsArray(): any[] {
-    return [...this.metricsByName.values()];
+  getMetricsAsArray(): MetricObject[] {
+    return [...this.metricsByName.values()] as unknown as MetricObject[];
   }
 
-  getSingleMetric(name: string): any {
-    return this.metricsByName.get(name);
+  getSingleMetric<T extends string>(name: string): Metric<T> | undefined {
+    return this.metricsByName.get(name) as Metric<T> | undefined;
+  }
+
+  private collectables(): CollectableMetric[] {
+    return [...this.metricsByName.values()];
   }
 
   removeSingleMetric(name: string): void {
@@ -82,8 +95,8 @@ export class Registry<BoundContentType extends RegistryContentType = PrometheusC
    * memory), with default labels added where a series lacks them.
    */
   async families(): Promise<Family[]> {
-    const families = await Promise.all(this.getMetricsAsArray().map(async (m: CollectableMetric) =>
-      hasFamily(m) ? m.family() : familyFromMetricObject(await m.get())));
+    const families = await Promise.all(this.collectables().map(async (m) =>
+      hasFamily(m) ? m.family() : familyFromMetricObject((await m.get()) as RenderableMetric)));
     const defaults = Object.entries(this.defaultLabels).map(([k, v]) => [k, String(v)] as const);
     if (defaults.length === 0) return families;
     for (const family of families) {
@@ -98,7 +111,7 @@ export class Registry<BoundContentType extends RegistryContentType = PrometheusC
 
   /** The exposition of this process's values, as prom-client writes it, in this registry's content type. */
   async metrics(): Promise<string> {
-    return renderRegistry(this.getMetricsAsArray(), this.defaultLabels, this.type === OPENMETRICS_CONTENT_TYPE);
+    return renderRegistry(this.collectables(), this.defaultLabels, this.type === OPENMETRICS_CONTENT_TYPE);
   }
 
   /** One metric's lines, without the trailing newline (as prom-client). */
@@ -108,8 +121,8 @@ export class Registry<BoundContentType extends RegistryContentType = PrometheusC
     return renderMetricObject(await renderableOf(metric), this.defaultLabels, this.type === OPENMETRICS_CONTENT_TYPE);
   }
 
-  async getMetricsAsJSON(): Promise<Array<MetricObjectWithValues<string>>> {
-    const all = await Promise.all(this.getMetricsAsArray().map((m: CollectableMetric) => m.get())) as Array<MetricObjectWithValues<string>>;
+  async getMetricsAsJSON(): Promise<Array<MetricObjectWithValues<MetricValue<string>>>> {
+    const all = await Promise.all(this.collectables().map((m) => m.get())) as unknown as Array<MetricObjectWithValues<MetricValue<string>>>;
     const defaultNames = Object.keys(this.defaultLabels);
     if (defaultNames.length === 0) return all;
     for (const item of all) {
@@ -128,15 +141,12 @@ export class Registry<BoundContentType extends RegistryContentType = PrometheusC
       throw new Error('Registers can only be merged if they have the same content type');
     }
     const merged = new Registry(type);
-    for (const registry of registries) for (const metric of registry.getMetricsAsArray()) merged.registerMetric(metric);
+    for (const registry of registries) for (const metric of registry.collectables()) merged.registerMetric(metric);
     return merged;
   }
 }
 
-// One global registry per process, even when both the ES module and the CommonJS build
-// of this package are loaded (the dual-package hazard): the first to load creates it.
-const GLOBAL_REGISTRY = Symbol.for('prom-multiproc.globalRegistry');
-const globals = globalThis as { [GLOBAL_REGISTRY]?: Registry };
+// One global registry per process, even with both builds of this package loaded.
 // Typed as prom-client types its `register`; its content type can still be changed.
-export const globalRegistry: Registry = (globals[GLOBAL_REGISTRY] ??= new Registry());
+export const globalRegistry: Registry = processState('globalRegistry', () => new Registry());
 export const settableGlobalRegistry = globalRegistry as unknown as Registry<RegistryContentType>;

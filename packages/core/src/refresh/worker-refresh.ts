@@ -9,6 +9,7 @@
 // Timers and the watch never keep the process alive.
 import { currentStorage } from '../storage/storage.js';
 import { watchRefreshSignal } from './signal.js';
+import { processState } from '../process-state.js';
 
 export interface RefreshTask {
   /** Writes this task's current values into the files. */
@@ -118,14 +119,14 @@ export class WorkerRefresh {
   }
 }
 
-let current: WorkerRefresh | undefined;
-let exitHooked = false;
+// One refresher per process, even with both builds of this package loaded.
+const state = processState('workerRefresh', () => ({ current: undefined as WorkerRefresh | undefined, exitHooked: false }));
 
 function hookExit(): void {
-  if (exitHooked) return;
-  exitHooked = true;
-  process.on('beforeExit', () => current?.onBeforeExit());
-  process.on('exit', () => current?.refreshSync());
+  if (state.exitHooked) return;
+  state.exitHooked = true;
+  process.on('beforeExit', () => state.current?.onBeforeExit());
+  process.on('exit', () => state.current?.refreshSync());
 }
 
 /**
@@ -135,9 +136,9 @@ function hookExit(): void {
 export function workerRefresh(): WorkerRefresh | undefined {
   const directory = currentStorage().directory;
   if (directory === undefined) return undefined;
-  if (!current || current.directory !== directory) {
-    current?.stop();
-    current = new WorkerRefresh(directory);
+  if (!state.current || state.current.directory !== directory) {
+    state.current?.stop();
+    state.current = new WorkerRefresh(directory);
   }
-  return current;
+  return state.current;
 }

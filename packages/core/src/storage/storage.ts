@@ -8,6 +8,7 @@ import { compareCodePoints } from '../format/key.js';
 import { checkProcessId, dbFileName, retiredProcessId, type GaugeMode, type MetricType } from '../format/names.js';
 import { validateLabelName } from '../metrics/validation.js';
 import { MemoryStore } from './memory-store.js';
+import { processState } from '../process-state.js';
 
 /** Constant label pairs, sorted by name, that a process adds to every series it writes. */
 export type ProcessLabels = ReadonlyArray<readonly [string, string]>;
@@ -78,12 +79,9 @@ class InMemoryStorage implements Storage {
   }
 }
 
-// Process-wide state lives on globalThis under registered symbols, so the ES module and
-// the CommonJS build of this package share it when both are loaded: one storage and one
-// set of own files per process, never two writers on one file.
-const STATE = Symbol.for('prom-multiproc.storage');
-const state: { current: Storage | undefined; ownFiles: Set<string> } =
-  ((globalThis as { [STATE]?: typeof state })[STATE] ??= { current: undefined, ownFiles: new Set() });
+// One storage and one set of own files per process, even with both builds loaded: never
+// two writers on one file.
+const state = processState('storage', () => ({ current: undefined as Storage | undefined, ownFiles: new Set<string>() }));
 
 /** Files this process has created or continued: never handed over as a dead process's. */
 const ownFiles = state.ownFiles;
