@@ -75,6 +75,8 @@ describe('text and OpenMetrics output, byte for byte', () => {
       h.reset();
       const labeled = new lib.Histogram({ name: 'hl', help: 'h', labelNames: ['x'], buckets: [1], registers });
       labeled.zero({ x: 'z' });
+      labeled.observe({ x: 'y' }, 0.5);
+      labeled.zero({ x: 'y' });
       const s = new lib.Summary({ name: 's', help: 'h', labelNames: ['x'], percentiles: [0.5], registers });
       s.observe({ x: 'kept' }, 3);
       s.reset();

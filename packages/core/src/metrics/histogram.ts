@@ -118,6 +118,15 @@ export class Histogram<T extends string = string> extends Metric<T, HistogramSer
     return labeledTimer(labels, (all, seconds) => this.seriesFor(all).observe(seconds));
   }
 
+  /**
+   * Exports a label set at zero before its first observation. In memory an existing series
+   * is reset, as prom-client does; in a file it is left as it is (bucket counts there never go down).
+   */
+  override zero(labels?: LabelValues<T>): void {
+    const series = this.seriesFor(labels);
+    if (this.inMemory) series.zero();
+  }
+
   /** Forgets every series; an unlabeled histogram shows none until its next observation (prom-client). */
   override reset(): void {
     super.reset(false);

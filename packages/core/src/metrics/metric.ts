@@ -100,7 +100,8 @@ export abstract class Metric<T extends string, Child extends Series> {
   abstract readonly type: StoredType;
 
   protected readonly store: SeriesStore;
-  private readonly inMemory: boolean;
+  /** Values in memory (no directory): a metric object owns them, as in prom-client. */
+  protected readonly inMemory: boolean;
   private readonly sortedLabelNames: T[];
   private readonly knownLabel: Record<string, true> = Object.create(null);
   /** The storage's process labels that this metric does not declare itself (added to every series). */
