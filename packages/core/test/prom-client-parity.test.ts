@@ -1,6 +1,9 @@
 // In memory, `@prom-multiproc/core/prom-client` behaves as prom-client 15 does. Each test
 // runs the same operations on both libraries, side by side, and compares what a user sees:
 // text 0.0.4 and OpenMetrics byte for byte, getMetricsAsJSON(), get(), errors.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gunzipSync } from 'node:zlib';
 import promClient from 'prom-client';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { configureStorage } from '../src/index.js';
@@ -191,5 +194,46 @@ describe('smaller differences that are gone', () => {
     const aggregated = ours.AggregatorRegistry.aggregate([json, json]).getSingleMetric('x_total')!.get();
     expect(aggregated).not.toBeInstanceOf(Promise);
     expect(aggregated).toEqual(promClient.AggregatorRegistry.aggregate([json, json]).getSingleMetric('x_total')!.get());
+  });
+});
+
+describe('Pushgateway: prom-client\'s constructor forms and request', () => {
+  /** Records every request a gateway receives: method, path, headers that shape the body, and the body. */
+  async function gateway() {
+    const requests: Array<{ method: string; url: string; encoding: string | undefined; chunked: boolean; body: Buffer }> = [];
+    const server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        requests.push({
+          method: req.method!, url: req.url!, encoding: req.headers['content-encoding'] as string | undefined,
+          chunked: req.headers['transfer-encoding'] === 'chunked', body: Buffer.concat(chunks),
+        });
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return { requests, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise((r) => server.close(r)) };
+  }
+
+  it('null options and registry, a path prefix, gzip: the same requests as prom-client\'s', async () => {
+    const { requests, url, close } = await gateway();
+    try {
+      const { theirs, mine } = await both((lib, registry) => {
+        new lib.Histogram({ name: 'push_seconds', help: 'h', labelNames: ['job_kind'], buckets: [1], registers: [registry] }).observe({ job_kind: 'a' }, 0.5);
+      });
+      for (const [lib, registry] of [[promClient, theirs], [ours, mine]] as const) {
+        const Gateway = lib.Pushgateway as unknown as typeof promClient.Pushgateway;
+        await new Gateway(`${url}/prefix`, null as never, registry as never).pushAdd({ jobName: 'j', groupings: { instance: 'i 1' } });
+        await new Gateway(url, { headers: { 'Content-Encoding': 'gzip' } }, registry as never).push({ jobName: 'j' });
+        await new Gateway(url, { headers: { 'Content-Encoding': 'gzip' } }, registry as never).delete({ jobName: 'j' });
+      }
+      const [theirRequests, ourRequests] = [requests.slice(0, 3), requests.slice(3)];
+      expect(ourRequests.map((r) => ({ ...r, body: r.body.toString('base64') }))).toEqual(theirRequests.map((r) => ({ ...r, body: r.body.toString('base64') })));
+      expect(theirRequests[0].url).toBe('/prefix/metrics/job/j/instance/i%201');
+      expect(gunzipSync(ourRequests[1].body).toString()).toBe(await theirs.metrics());
+    } finally {
+      await close();
+    }
   });
 });
