@@ -162,6 +162,19 @@ describe('custom collectors and foreign metrics in our registries', () => {
   });
 });
 
+describe('collectors without a name, with values prom-client prints specially', () => {
+  it('render the same as in prom-client', async () => {
+    const { theirs, mine } = await both((_lib, registry) => {
+      registry.registerMetric({
+        async get() {
+          return { name: 'odd_values', type: 'gauge', help: 'h', values: [{ value: NaN }, { value: Infinity, labels: { a: 1 } }, { value: -Infinity }] };
+        },
+      } as never);
+    });
+    await expectSameOutput(theirs, mine);
+  });
+});
+
 describe('smaller differences that are gone', () => {
   it('label values keep their type in get() and JSON', async () => {
     const { theirs, mine } = await both((lib, registry) => {

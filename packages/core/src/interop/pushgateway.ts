@@ -2,8 +2,10 @@
 // Pushgateway (POST adds, PUT replaces, DELETE removes a job's group). In multiprocess
 // mode a worker's registry holds that worker's values only; to push the merged
 // directory, pass `{ metrics: () => new AggregatorRegistry().clusterMetrics(), contentType }`.
-import http from 'node:http';
-import https from 'node:https';
+// 'http', not 'node:http': an app's tests that mock the module (jest.mock('http')) for
+// prom-client's Pushgateway then mock it for this one too.
+import http from 'http';
+import https from 'https';
 import { gzipSync } from 'node:zlib';
 import { globalRegistry, type Registry } from '../metrics/registry.js';
 

@@ -55,7 +55,8 @@ export class Registry<BoundContentType extends RegistryContentType = PrometheusC
 
   /** Adds a metric: ours, a prom-client metric, or any object with a `name` and a `get()`. */
   registerMetric<T extends string>(metric: Metric<T> | CollectableMetric): void {
-    if (metric === null || typeof metric !== 'object' || typeof metric.name !== 'string') throw new TypeError('registerMetric expects a metric: an object with a name and a get()');
+    // As in prom-client, a collector may leave out its name (it is then registered under `undefined`).
+    if (metric === null || typeof metric !== 'object' || typeof metric.get !== 'function') throw new TypeError('registerMetric expects a metric: an object with a get() method');
     const existing = this.metricsByName.get(metric.name);
     if (existing !== undefined && existing !== metric) throw new Error(`A metric with the name ${metric.name} has already been registered.`);
     this.metricsByName.set(metric.name, metric);
