@@ -74,6 +74,15 @@ function readOnlyCollector(directory: string, log: (m: string) => void): Directo
   return { directory, collector: Promise.resolve(new Collector({ directory, log })), close: async () => {} };
 }
 
+/** Whether any process has written a file in the directory (a missing directory is the collector's to report). */
+function hasMetricFiles(directory: string): boolean {
+  try {
+    return fs.readdirSync(directory).some((name) => name.endsWith('.db'));
+  } catch {
+    return true;
+  }
+}
+
 export class AggregatorRegistry<T extends RegistryContentType = RegistryContentType> extends Registry<T> {
   constructor(contentType?: T) {
     super(contentType);
@@ -87,6 +96,8 @@ export class AggregatorRegistry<T extends RegistryContentType = RegistryContentT
       if (!directory) return ''; // no directory, no workers writing: what prom-client returns without workers
       state.shared = readOnlyCollector(path.resolve(directory), (m) => console.warn(m));
     }
+    // No process has written anything yet: prom-client without workers returns '' too.
+    if (!hasMetricFiles(state.shared.directory)) return '';
     const collector = await state.shared.collector;
     const scrape = await collector.scrape((this.contentType as RegistryContentType) === OPENMETRICS_CONTENT_TYPE ? 'openmetrics' : 'text');
     return scrape.body;
