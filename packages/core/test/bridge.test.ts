@@ -277,6 +277,22 @@ describe('bridgePromClient', () => {
 });
 
 describe('AggregatorRegistry (the prom-client names over the directory)', () => {
+  it('clusterMetrics() is empty while no process has written, as prom-client\'s without workers', async () => {
+    const saved = process.env.PROMETHEUS_MULTIPROC_DIR;
+    process.env.PROMETHEUS_MULTIPROC_DIR = dir;
+    try {
+      const aggregatorRegistry = new AggregatorRegistry();
+      expect(await aggregatorRegistry.clusterMetrics()).toBe('');
+      configureStorage({ directory: dir, processId: '56' });
+      new Counter({ name: 'first_total', help: 'f' }).inc();
+      expect(value(await aggregatorRegistry.clusterMetrics(), 'first_total')).toBe(1);
+    } finally {
+      await AggregatorRegistry.close();
+      if (saved === undefined) delete process.env.PROMETHEUS_MULTIPROC_DIR;
+      else process.env.PROMETHEUS_MULTIPROC_DIR = saved;
+    }
+  });
+
   it('setRegistries bridges prom-client registries, clusterMetrics merges the directory', async () => {
     const saved = process.env.PROMETHEUS_MULTIPROC_DIR;
     process.env.PROMETHEUS_MULTIPROC_DIR = dir;

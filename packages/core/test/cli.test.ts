@@ -9,7 +9,7 @@ import { FIXTURES } from './helpers/fixtures.js';
 
 const PACKAGE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(PACKAGE, 'bin', 'prom-multiproc.js');
-const BUILT_CLI = path.join(PACKAGE, 'dist', 'cli', 'main.js');
+const BUILT_CLI = path.join(PACKAGE, 'dist', 'esm', 'cli', 'main.js');
 
 function cli(...args: string[]) {
   const run = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 30_000 });

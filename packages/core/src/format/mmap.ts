@@ -1,6 +1,6 @@
 // Loads the mmap addon (`mmap-io` API) once, with an error that says how to fix a
 // missing or unbuilt addon instead of a bare MODULE_NOT_FOUND.
-import { createRequire } from 'node:module';
+import { packageRequire } from './package-require.js';
 
 export interface MmapAddon {
   map(size: number, protection: number, flags: number, fd: number, offset?: number): Buffer;
@@ -13,9 +13,8 @@ let addon: MmapAddon | undefined;
 
 export function loadMmap(): MmapAddon {
   if (addon) return addon;
-  const require = createRequire(import.meta.url);
   try {
-    addon = require('@riaskov/mmap-io') as MmapAddon;
+    addon = packageRequire('@riaskov/mmap-io') as MmapAddon;
   } catch (err) {
     const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
     throw new Error(

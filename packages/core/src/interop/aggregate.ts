@@ -2,13 +2,12 @@
 // `getMetricsAsJSON()` outputs of several registries (one per process) by each metric's
 // aggregator. Kept for code that collects those outputs itself (custom IPC, the older
 // PM2 modules); prom-multiproc's own path merges files instead and never needs it.
-import { sortedPairs, type Family, type Sample } from '../collect/exposition.js';
-import { floatToGoString } from '../format/number.js';
-import type { AnyMetric, MetricObjectWithValues, MetricValue } from '../metrics/metric.js';
+import type { MetricObjectWithValues, MetricValueWithName } from '../metrics/metric.js';
 import { Registry, type RegistryContentType } from '../metrics/registry.js';
 
-type Json = MetricObjectWithValues<string>;
-type Value = MetricValue<string>;
+type Value = MetricValueWithName<string>;
+// As the inputs come (getMetricsAsJSON() of several registries): no `collect`.
+type Json = Omit<MetricObjectWithValues<Value>, 'collect'>;
 
 /** Builds an aggregator from a function of the values one series has in the inputs. */
 export function AggregatorFactory(combine: (values: Value[]) => number): (metrics: Json[]) => Json | undefined {
@@ -43,47 +42,12 @@ export const aggregators: Record<string, (metrics: Json[]) => Json | undefined> 
   max: AggregatorFactory((v) => v.reduce((acc, x) => Math.max(acc, x.value), -Infinity)),
 };
 
-/** Label values as the exposition writes them: `le` and `quantile` bounds in Python's float format. */
-function labelPairs(labels: Record<string, unknown>): Array<[string, string]> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(labels)) {
-    if (value === undefined) continue;
-    out[name] = (name === 'le' || name === 'quantile') && typeof value === 'number' ? floatToGoString(value) : String(value);
-  }
-  return sortedPairs(out);
-}
-
-/** An aggregated metric: fixed values that a Registry can render and return as JSON. */
-function staticMetric(json: Json): AnyMetric {
-  const counter = json.type === 'counter';
-  const familyName = counter && json.name.endsWith('_total') ? json.name.slice(0, -6) : json.name;
-  return {
-    name: json.name,
-    help: json.help,
-    type: json.type,
-    aggregator: json.aggregator,
-    labelNames: [],
-    get: async () => json,
-    family: async (): Promise<Family> => ({
-      name: familyName,
-      help: json.help,
-      type: json.type,
-      samples: json.values.map((v): Sample => ({
-        name: v.metricName ?? (counter ? `${familyName}_total` : json.name),
-        labels: labelPairs(v.labels),
-        value: v.value,
-      })),
-    }),
-    reset: () => {},
-  } as unknown as AnyMetric;
-}
-
 /**
  * prom-client's `AggregatorRegistry.aggregate`: a Registry with every metric of
  * `metricsArr` (a list of `getMetricsAsJSON()` results) combined by its aggregator.
  */
-export function aggregate(metricsArr: Json[][], registryType?: RegistryContentType): Registry {
-  const registry = new Registry(registryType);
+export function aggregate<T extends RegistryContentType>(metricsArr: Json[][], registryType?: T): Registry<T> {
+  const registry = new Registry<T>(registryType);
   const byName = new Map<string, Json[]>();
   for (const metrics of metricsArr) {
     for (const metric of metrics) {
@@ -97,7 +61,8 @@ export function aggregate(metricsArr: Json[][], registryType?: RegistryContentTy
     const combine = aggregators[name];
     if (typeof combine !== 'function') throw new Error(`'${name}' is not a defined aggregator.`);
     const combined = combine(metrics);
-    if (combined) registry.registerMetric(staticMetric(combined));
+    // As prom-client: the aggregated object itself, with a synchronous get() returning it.
+    if (combined) registry.registerMetric(Object.assign({ get: () => combined }, combined));
   }
   return registry;
 }

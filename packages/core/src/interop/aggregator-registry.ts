@@ -19,12 +19,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { Collector } from '../collect/collector.js';
 import { Compactor } from '../collect/compactor.js';
-import { Registry, type RegistryContentType } from '../metrics/registry.js';
-import type { MetricObjectWithValues } from '../metrics/metric.js';
-import { OPENMETRICS_CONTENT_TYPE } from '../collect/exposition.js';
+import { Registry, type PrometheusContentType, type RegistryContentType } from '../metrics/registry.js';
+import type { MetricObjectWithValues, MetricValueWithName } from '../metrics/metric.js';
+import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from '../collect/exposition.js';
 import { RefreshScheduler } from '../refresh/schedule.js';
 import { checkWritableDirectory, multiprocessDirFromEnv } from '../storage/storage.js';
 import { aggregate } from './aggregate.js';
+import { processState } from '../process-state.js';
 import { bridgePromClient } from './prom-client-bridge.js';
 import type { PromClientRegistryLike } from './snapshot.js';
 
@@ -35,7 +36,8 @@ interface DirectoryCollector {
   close(): Promise<void>;
 }
 
-let shared: DirectoryCollector | undefined;
+// One per process, even with both builds of this package loaded: never two compactors.
+const state = processState('aggregatorRegistry', () => ({ shared: undefined as DirectoryCollector | undefined }));
 
 function primaryCollector(log: (m: string) => void): DirectoryCollector {
   const configured = multiprocessDirFromEnv();
@@ -72,33 +74,44 @@ function readOnlyCollector(directory: string, log: (m: string) => void): Directo
   return { directory, collector: Promise.resolve(new Collector({ directory, log })), close: async () => {} };
 }
 
-export class AggregatorRegistry extends Registry {
-  constructor(contentType?: RegistryContentType) {
+/** Whether any process has written a file in the directory (a missing directory is the collector's to report). */
+function hasMetricFiles(directory: string): boolean {
+  try {
+    return fs.readdirSync(directory).some((name) => name.endsWith('.db'));
+  } catch {
+    return true;
+  }
+}
+
+export class AggregatorRegistry<T extends RegistryContentType = RegistryContentType> extends Registry<T> {
+  constructor(contentType?: T) {
     super(contentType);
-    if (cluster.isPrimary && !shared) shared = primaryCollector((m) => console.warn(m));
+    if (cluster.isPrimary && !state.shared) state.shared = primaryCollector((m) => console.warn(m));
   }
 
   /** The merged metrics of every process writing to the directory, in this registry's content type. */
   async clusterMetrics(): Promise<string> {
-    if (!shared) {
+    if (!state.shared) {
       const directory = multiprocessDirFromEnv();
       if (!directory) return ''; // no directory, no workers writing: what prom-client returns without workers
-      shared = readOnlyCollector(path.resolve(directory), (m) => console.warn(m));
+      state.shared = readOnlyCollector(path.resolve(directory), (m) => console.warn(m));
     }
-    const collector = await shared.collector;
-    const scrape = await collector.scrape(this.contentType === OPENMETRICS_CONTENT_TYPE ? 'openmetrics' : 'text');
+    // No process has written anything yet: prom-client without workers returns '' too.
+    if (!hasMetricFiles(state.shared.directory)) return '';
+    const collector = await state.shared.collector;
+    const scrape = await collector.scrape((this.contentType as RegistryContentType) === OPENMETRICS_CONTENT_TYPE ? 'openmetrics' : 'text');
     return scrape.body;
   }
 
   /** Stops the primary's compaction and removes a private directory (prom-client has no such call; for tests and clean shutdowns). */
   static async close(): Promise<void> {
-    const current = shared;
-    shared = undefined;
+    const current = state.shared;
+    state.shared = undefined;
     await current?.close();
   }
 
-  static aggregate(metricsArr: Array<Array<MetricObjectWithValues<string>>>, registryType?: RegistryContentType): Registry {
-    return aggregate(metricsArr, registryType);
+  static aggregate<T extends RegistryContentType = PrometheusContentType>(metricsArr: Array<object>, registryType?: T): Registry<T> {
+    return aggregate(metricsArr as Array<Array<MetricObjectWithValues<MetricValueWithName<string>>>>, registryType ?? (PROMETHEUS_CONTENT_TYPE as T));
   }
 
   /**

@@ -1,6 +1,7 @@
 // The bridge: a prom-client Registry living in a worker (prom-client's own global
 // `register`, which third-party libraries such as express-prom-bundle write to) is
 // mirrored into this process's files, so the collector merges it with everything else.
+import { processState } from '../process-state.js';
 import { globalRegistry } from '../metrics/registry.js';
 import { currentStorage } from '../storage/storage.js';
 import { workerRefresh, type RefreshTask } from '../refresh/worker-refresh.js';
@@ -87,7 +88,8 @@ class RegistryMirror implements RefreshTask, PromClientBridge {
   }
 }
 
-const bridges = new Map<PromClientRegistryLike, RegistryMirror>();
+// One mirror per prom-client registry, even with both builds of this package loaded.
+const bridges = processState('bridges', () => new Map<PromClientRegistryLike, RegistryMirror>());
 const inert: PromClientBridge = { flush: () => Promise.resolve(), stop: () => {} };
 
 /**

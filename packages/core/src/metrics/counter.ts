@@ -1,10 +1,21 @@
 // Counter with prom-client's API. Stored as Python does: family `x` (a `_total` suffix
 // is dropped), sample `x_total`.
 import type { Family } from '../collect/exposition.js';
-import { Metric, Series, type MetricConfiguration, type MetricObjectWithValues } from './metric.js';
+import { Metric, Series, type IncreaseDataWithExemplar, type MetricConfiguration, type MetricObjectWithValues, type MetricValue, type CollectFunction } from './metric.js';
 import { invalidNumber, type LabelValues } from './validation.js';
 
-export type CounterConfiguration<T extends string> = MetricConfiguration<T>;
+export interface CounterConfiguration<T extends string> extends MetricConfiguration<T> {
+  collect?: CollectFunction<Counter<T>>;
+}
+
+const EMPTY = {};
+
+export declare namespace Counter {
+  /** What `labels(...)` returns (prom-client's name for it). */
+  interface Internal {
+    inc(value?: number): void;
+  }
+}
 
 export class CounterSeries extends Series {
   constructor(labels: Record<string, string>, private readonly slot: number) {
@@ -49,18 +60,29 @@ export class Counter<T extends string = string> extends Metric<T, CounterSeries>
     return new CounterSeries(labels, this.store.slotFor(key));
   }
 
-  /** `inc()`, `inc(value)`, `inc(labels)` or `inc(labels, value)`. */
-  inc(labels?: LabelValues<T> | number, value?: number): void {
+  /**
+   * `inc()`, `inc(value)`, `inc(labels)` or `inc(labels, value)`; with `enableExemplars`,
+   * prom-client's `inc({ labels, value, exemplarLabels })`.
+   */
+  inc(labels: LabelValues<T>, value?: number): void;
+  inc(value?: number): void;
+  inc(incData: IncreaseDataWithExemplar<T>): void;
+  inc(labels?: LabelValues<T> | IncreaseDataWithExemplar<T> | number, value?: number): void {
+    if (this.enableExemplars) {
+      const data = (labels ?? {}) as IncreaseDataWithExemplar<T>;
+      this.seriesFor(data.labels ?? EMPTY).inc(data.value ?? 1);
+      return;
+    }
     if (labels === undefined || typeof labels !== 'object' || labels === null) {
       this.seriesFor(undefined).inc(labels as number | undefined);
     } else {
-      this.seriesFor(labels).inc(value);
+      this.seriesFor(labels as LabelValues<T>).inc(value);
     }
   }
 
-  async get(): Promise<MetricObjectWithValues<T>> {
+  async get(): Promise<MetricObjectWithValues<MetricValue<T>>> {
     await this.runCollect();
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: this.singleValues((s) => s.get()) };
+    return this.metricObject(this.singleValues((s) => s.get()));
   }
 
   async family(): Promise<Family> {

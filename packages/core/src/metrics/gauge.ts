@@ -2,7 +2,7 @@
 import type { Family } from '../collect/exposition.js';
 import { isGaugeMode, type GaugeMode } from '../format/names.js';
 import { clock } from './clock.js';
-import { Metric, Series, labeledTimer, seriesTimer, type MetricConfiguration, type MetricObjectWithValues } from './metric.js';
+import { Metric, Series, labeledTimer, seriesTimer, type MetricConfiguration, type MetricObjectWithValues, type MetricValue, type CollectFunction } from './metric.js';
 import { invalidNumber, type LabelValues } from './validation.js';
 
 export interface GaugeConfiguration<T extends string> extends MetricConfiguration<T> {
@@ -12,6 +12,18 @@ export interface GaugeConfiguration<T extends string> extends MetricConfiguratio
    * AggregatorRegistry reports by default, without the per-pid series of Python's `all`.
    */
   multiprocessMode?: GaugeMode;
+  collect?: CollectFunction<Gauge<T>>;
+}
+
+export declare namespace Gauge {
+  /** What `labels(...)` returns (prom-client's name for it). */
+  interface Internal<T extends string> {
+    inc(value?: number): void;
+    dec(value?: number): void;
+    set(value: number): void;
+    setToCurrentTime(): void;
+    startTimer(): (labels?: LabelValues<T>) => number;
+  }
 }
 
 export const DEFAULT_GAUGE_MODE: GaugeMode = 'livesum';
@@ -110,9 +122,9 @@ export class Gauge<T extends string = string> extends Metric<T, GaugeSeries> {
     return labeledTimer(labels, (all, seconds) => this.set(all, seconds));
   }
 
-  async get(): Promise<MetricObjectWithValues<T>> {
+  async get(): Promise<MetricObjectWithValues<MetricValue<T>>> {
     await this.runCollect();
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: this.singleValues((s) => s.get()) };
+    return this.metricObject(this.singleValues((s) => s.get()));
   }
 
   async family(): Promise<Family> {

@@ -3,11 +3,23 @@
 import type { Family, Sample } from '../collect/exposition.js';
 import { sortLabelPairs } from '../format/key.js';
 import { floatToGoString } from '../format/number.js';
-import { Metric, Series, labeledTimer, seriesTimer, type MetricConfiguration, type MetricObjectWithValues } from './metric.js';
-import { invalidNumber, type LabelValues } from './validation.js';
+import { Metric, Series, labeledTimer, seriesTimer, type MetricConfiguration, type MetricObjectWithValues, type MetricValueWithName, type CollectFunction, type ObserveDataWithExemplar } from './metric.js';
+import { invalidNumber, type LabelValue, type LabelValues } from './validation.js';
 
 export interface HistogramConfiguration<T extends string> extends MetricConfiguration<T> {
   buckets?: number[];
+  collect?: CollectFunction<Histogram<T>>;
+}
+
+export declare namespace Histogram {
+  /** What `labels(...)` returns (prom-client's name for it). */
+  interface Internal<T extends string> {
+    observe(value: number): void;
+    startTimer(): (labels?: LabelValues<T>) => void;
+  }
+  interface Config {
+    buckets?: number[];
+  }
 }
 
 export const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -84,31 +96,65 @@ export class Histogram<T extends string = string> extends Metric<T, HistogramSer
     return new HistogramSeries(labels, sumSlot, bucketSlots, this.bounds);
   }
 
-  /** `observe(value)` or `observe(labels, value)`. */
-  observe(labels: LabelValues<T> | number, value?: number): void {
-    if (typeof labels === 'object' && labels !== null) this.seriesFor(labels).observe(value as number);
+  /**
+   * `observe(value)` or `observe(labels, value)`; with `enableExemplars`, prom-client's
+   * `observe({ labels, value, exemplarLabels })`.
+   */
+  observe(value: number): void;
+  observe(labels: LabelValues<T>, value: number): void;
+  observe(observeData: ObserveDataWithExemplar<T>): void;
+  observe(labels: LabelValues<T> | ObserveDataWithExemplar<T> | number, value?: number): void {
+    if (this.enableExemplars && typeof labels === 'object' && labels !== null) {
+      const data = labels as ObserveDataWithExemplar<T>;
+      this.seriesFor(data.labels ?? {}).observe(data.value);
+      return;
+    }
+    if (typeof labels === 'object' && labels !== null) this.seriesFor(labels as LabelValues<T>).observe(value as number);
     else this.seriesFor(undefined).observe(labels);
   }
 
   /** Starts a timer; the returned function observes the elapsed seconds (with extra labels, if given). */
-  startTimer(labels?: LabelValues<T>): (endLabels?: LabelValues<T>) => number {
-    return labeledTimer(labels, (all, seconds) => this.observe(all, seconds));
+  startTimer(labels?: LabelValues<T>, _exemplarLabels?: LabelValues<T>): (endLabels?: LabelValues<T>, endExemplarLabels?: LabelValues<T>) => number {
+    return labeledTimer(labels, (all, seconds) => this.seriesFor(all).observe(seconds));
   }
 
-  async get(): Promise<MetricObjectWithValues<T>> {
+  /**
+   * Exports a label set at zero before its first observation. In memory an existing series
+   * is reset, as prom-client does; in a file it is left as it is (bucket counts there never go down).
+   */
+  override zero(labels?: LabelValues<T>): void {
+    const series = this.seriesFor(labels);
+    if (this.inMemory) series.zero();
+  }
+
+  /** Forgets every series; an unlabeled histogram shows none until its next observation (prom-client). */
+  override reset(): void {
+    super.reset(false);
+  }
+
+  /** prom-client's values: per series its cumulative buckets (`le` first), `_sum`, `_count`. */
+  async get(): Promise<MetricObjectWithValues<MetricValueWithName<T>>> {
+    const data = await this.getForPromString();
+    return { ...data, values: data.values.map(({ sharedLabels, labels, ...rest }) => ({ ...rest, labels: { ...labels, ...sharedLabels } as LabelValues<T> })) };
+  }
+
+  /** As `get()`, with each series' own labels apart (`sharedLabels`), the way prom-client's registry renders them. */
+  async getForPromString(): Promise<MetricObjectWithValues<MetricValueWithName<T> & { sharedLabels: Record<string, LabelValue> }>> {
     await this.runCollect();
     const values = [];
+    const bucketName = `${this.name}_bucket`;
     for (const s of this.allSeries()) {
       const { cumulative, sum } = s.snapshot();
       const count = cumulative[cumulative.length - 1];
+      const shared = s.given;
       for (let i = 0; i < cumulative.length; i++) {
         const le = i < this.upperBounds.length ? this.upperBounds[i] : '+Inf';
-        values.push({ labels: { ...s.labels, le } as LabelValues<T>, value: cumulative[i], metricName: `${this.name}_bucket` });
+        values.push({ labels: { le } as LabelValues<T>, sharedLabels: shared, value: cumulative[i], metricName: bucketName, exemplar: null });
       }
-      values.push({ labels: s.labels as LabelValues<T>, value: sum, metricName: `${this.name}_sum` });
-      values.push({ labels: s.labels as LabelValues<T>, value: count, metricName: `${this.name}_count` });
+      values.push({ labels: {} as LabelValues<T>, sharedLabels: shared, value: sum, metricName: `${this.name}_sum`, exemplar: undefined });
+      values.push({ labels: {} as LabelValues<T>, sharedLabels: shared, value: count, metricName: `${this.name}_count`, exemplar: undefined });
     }
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+    return this.metricObject(values);
   }
 
   async family(): Promise<Family> {

@@ -3,50 +3,93 @@
 // Maps keyed by the raw label values, so a labeled update builds no hash string.
 import { encodeKey, sortLabelPairs } from '../format/key.js';
 import type { SeriesStore, ValueHolder } from '../format/mapped-file.js';
-import type { GaugeMode, MetricType } from '../format/names.js';
+import type { GaugeMode, MetricType as StoredType } from '../format/names.js';
 import { currentStorage } from '../storage/storage.js';
 import { collectOnRefresh } from '../refresh/collect-callbacks.js';
-import type { Family } from '../collect/exposition.js';
-import { globalRegistry, type Registry } from './registry.js';
+import { OPENMETRICS_CONTENT_TYPE, type Family } from '../collect/exposition.js';
+import { globalRegistry, type OpenMetricsContentType, type PrometheusContentType, type Registry, type RegistryContentType } from './registry.js';
 import {
   labelsFromArgs, unknownLabelError, validateLabel, validateLabelName, validateMetricName,
   type LabelValue, type LabelValues,
 } from './validation.js';
 
+const EMPTY_LABELS: Record<string, LabelValue> & LabelValues<never> = Object.freeze({});
+
 export type Aggregator = 'omit' | 'sum' | 'first' | 'min' | 'max' | 'average';
+
+/**
+ * prom-client's declaration of metric types, kept for code typed against it. As in
+ * prom-client it has no value at run time: `get()` returns the type as a string
+ * ('counter', 'gauge', 'histogram', 'summary').
+ */
+export declare enum MetricType {
+  Counter,
+  Gauge,
+  Histogram,
+  Summary,
+}
+
+/** A `collect` callback: runs before the metric is read, with `this` the metric. */
+export type CollectFunction<T> = (this: T) => void | Promise<void>;
 
 export interface MetricConfiguration<T extends string> {
   name: string;
   help: string;
-  labelNames?: readonly T[];
-  registers?: Registry[];
+  labelNames?: T[] | readonly T[];
+  registers?: Array<Registry<PrometheusContentType> | Registry<OpenMetricsContentType>>;
   aggregator?: Aggregator;
-  collect?: (this: any) => void | Promise<void>;
+  collect?: CollectFunction<any>;
+  /** Accepts prom-client's exemplar call forms (`inc({ labels, value, exemplarLabels })`); the exemplar itself is not kept yet. */
+  enableExemplars?: boolean;
 }
 
-export interface MetricValue<T extends string> {
+export interface IncreaseDataWithExemplar<T extends string> {
+  value?: number;
+  labels?: LabelValues<T>;
+  exemplarLabels?: LabelValues<T>;
+}
+
+export interface ObserveDataWithExemplar<T extends string> {
+  value: number;
+  labels?: LabelValues<T>;
+  exemplarLabels?: LabelValues<T>;
+}
+
+export type MetricValue<T extends string> = {
   value: number;
   labels: LabelValues<T>;
-  metricName?: string;
-}
+};
 
-export interface MetricObjectWithValues<T extends string> {
+export type MetricValueWithName<T extends string> = MetricValue<T> & {
+  metricName?: string;
+};
+
+/** A metric as `get()` describes it (prom-client's shape). */
+export interface MetricObject {
   name: string;
   help: string;
   type: MetricType;
   aggregator: Aggregator;
-  values: Array<MetricValue<T>>;
+  collect: CollectFunction<any>;
+}
+
+export interface MetricObjectWithValues<T extends MetricValue<string>> extends MetricObject {
+  values: T[];
 }
 
 /** A series: the slots it owns in the store, and its canonical labels. */
 export abstract class Series implements ValueHolder {
   values!: Float64Array;
+  /**
+   * The labels as the call that created the series gave them (names in the caller's order,
+   * values as given: a number stays a number), then the process labels: what `get()`
+   * returns and prom-client's text shows.
+   */
+  given: Record<string, LabelValue> = EMPTY_LABELS;
   constructor(readonly labels: Record<string, string>) {}
   /** Sets every value this series owns to zero. */
   abstract zero(): void;
 }
-
-const EMPTY_LABELS = Object.freeze({});
 
 export abstract class Metric<T extends string, Child extends Series> {
   readonly name: string;
@@ -54,9 +97,11 @@ export abstract class Metric<T extends string, Child extends Series> {
   readonly labelNames: readonly T[];
   readonly aggregator: Aggregator;
   readonly collect?: (this: any) => void | Promise<void>;
-  abstract readonly type: MetricType;
+  abstract readonly type: StoredType;
 
   protected readonly store: SeriesStore;
+  /** Values in memory (no directory): a metric object owns them, as in prom-client. */
+  protected readonly inMemory: boolean;
   private readonly sortedLabelNames: T[];
   private readonly knownLabel: Record<string, true> = Object.create(null);
   /** The storage's process labels that this metric does not declare itself (added to every series). */
@@ -67,7 +112,7 @@ export abstract class Metric<T extends string, Child extends Series> {
   private tree = new Map<unknown, unknown>();
   private bare: Child | undefined;
 
-  constructor(config: MetricConfiguration<T>, type: MetricType, mode?: GaugeMode) {
+  constructor(config: MetricConfiguration<T>, type: StoredType, mode?: GaugeMode) {
     if (config === null || typeof config !== 'object') throw new TypeError('constructor expected a config object');
     if (!config.help) throw new Error('Missing mandatory help parameter');
     if (!config.name) throw new Error('Missing mandatory name parameter');
@@ -89,11 +134,19 @@ export abstract class Metric<T extends string, Child extends Series> {
     for (const label of this.labelNames) this.knownLabel[label] = true;
     const storage = currentStorage();
     this.store = storage.storeFor(type, mode);
+    this.inMemory = storage.directory === undefined;
     this.processLabels = storage.labels.filter(([name]) => this.knownLabel[name] !== true);
     this.registers = config.registers ?? [globalRegistry];
+    this.enableExemplars = config.enableExemplars === true;
+    if (this.enableExemplars && this.registers.some((r) => r.contentType !== OPENMETRICS_CONTENT_TYPE)) {
+      throw new TypeError('Exemplars are supported only on OpenMetrics registries');
+    }
   }
 
-  private readonly registers: Registry[];
+  /** prom-client's exemplar call forms are accepted (the exemplar is not stored yet). */
+  readonly enableExemplars: boolean;
+
+  private readonly registers: Array<Registry<RegistryContentType>>;
 
   /** Subclasses call this last in their constructor, when their own fields are set. */
   protected initialize(): void {
@@ -147,6 +200,7 @@ export abstract class Metric<T extends string, Child extends Series> {
       }
       // Built from the sorted pairs, so its key order is the exposition's.
       series = this.createSeries(Object.fromEntries(pairs), pairs);
+      series.given = this.givenLabels(labels);
       this.store.attach(series);
       this.series.set(id, series);
     }
@@ -160,6 +214,12 @@ export abstract class Metric<T extends string, Child extends Series> {
     }
     node.set(labels[names[names.length - 1]], series);
     return series;
+  }
+
+  private givenLabels(labels: LabelValues<T>): Record<string, LabelValue> {
+    const given: Record<string, LabelValue> = { ...labels } as Record<string, LabelValue>;
+    for (const [name, value] of this.processLabels) given[name] ??= value;
+    return given;
   }
 
   /** Initialises a series at zero without changing it (prom-client's `zero`). */
@@ -179,13 +239,19 @@ export abstract class Metric<T extends string, Child extends Series> {
     const series = this.series.get(id);
     if (!series) return;
     this.series.delete(id);
+    // In memory the series is gone, as in prom-client: created again, it starts at zero.
+    // In a file its entry keeps its value: a counter there never goes backwards.
+    if (this.inMemory) series.zero();
     this.store.detach(series);
     this.tree = new Map();
     if (series === this.bare) this.bare = undefined;
   }
 
-  /** Sets every series to zero and forgets the labeled ones, as prom-client does. */
-  reset(): void {
+  /**
+   * Sets every series to zero and forgets them, as prom-client does; an unlabeled metric
+   * gets its zero series back unless `keepBare` is false (prom-client's histogram).
+   */
+  reset(keepBare = true): void {
     for (const series of this.series.values()) {
       series.zero();
       this.store.detach(series);
@@ -193,7 +259,7 @@ export abstract class Metric<T extends string, Child extends Series> {
     this.series.clear();
     this.tree = new Map();
     this.bare = undefined;
-    if (this.labelNames.length === 0) this.bare = this.seriesFor(EMPTY_LABELS);
+    if (this.labelNames.length === 0 && keepBare) this.bare = this.seriesFor(EMPTY_LABELS);
   }
 
   protected allSeries(): IterableIterator<Child> {
@@ -207,7 +273,7 @@ export abstract class Metric<T extends string, Child extends Series> {
 
   /** prom-client's `get()` values for types with one value per series (counter, gauge). */
   protected singleValues(read: (series: Child) => number): Array<MetricValue<T>> {
-    return [...this.series.values()].map((s) => ({ value: read(s), labels: s.labels as LabelValues<T> }));
+    return [...this.series.values()].map((s) => ({ value: read(s), labels: s.given as LabelValues<T> }));
   }
 
   /** A family with one sample per series (counter, gauge). */
@@ -220,7 +286,12 @@ export abstract class Metric<T extends string, Child extends Series> {
     if (this.collect) await this.collect();
   }
 
-  abstract get(): Promise<MetricObjectWithValues<T>>;
+  abstract get(): Promise<MetricObjectWithValues<MetricValueWithName<T>>>;
+
+  /** The object `get()` returns, as prom-client builds it (its `type` is the string). */
+  protected metricObject<V extends MetricValue<T>>(values: V[]): MetricObjectWithValues<V> {
+    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator } as unknown as MetricObjectWithValues<V>;
+  }
 
   /** This process's values as an exposition family. */
   abstract family(): Promise<Family>;

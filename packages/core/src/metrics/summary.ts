@@ -4,7 +4,7 @@ import type { Family, Sample } from '../collect/exposition.js';
 import { sortLabelPairs } from '../format/key.js';
 import { floatToGoString } from '../format/number.js';
 import { currentStorage } from '../storage/storage.js';
-import { Metric, Series, labeledTimer, seriesTimer, type MetricConfiguration, type MetricObjectWithValues } from './metric.js';
+import { Metric, Series, labeledTimer, seriesTimer, type MetricConfiguration, type MetricObjectWithValues, type MetricValueWithName, type CollectFunction } from './metric.js';
 import { TimeWindowQuantiles } from './quantiles.js';
 import { invalidNumber, type LabelValues } from './validation.js';
 
@@ -14,6 +14,18 @@ export interface SummaryConfiguration<T extends string> extends MetricConfigurat
   ageBuckets?: number;
   pruneAgedBuckets?: boolean;
   compressCount?: number;
+  collect?: CollectFunction<Summary<T>>;
+}
+
+export declare namespace Summary {
+  /** What `labels(...)` returns (prom-client's name for it). */
+  interface Internal<T extends string> {
+    observe(value: number): void;
+    startTimer(): (labels?: LabelValues<T>) => number;
+  }
+  interface Config {
+    percentiles?: number[];
+  }
 }
 
 export const DEFAULT_PERCENTILES = [0.01, 0.05, 0.5, 0.9, 0.95, 0.99, 0.999];
@@ -107,20 +119,26 @@ export class Summary<T extends string = string> extends Metric<T, SummarySeries>
     return all.filter((s) => !s.quantiles || s.quantiles.size() > 0);
   }
 
-  async get(): Promise<MetricObjectWithValues<T>> {
+  /** Zeroes every series and keeps them, as prom-client's summary does. */
+  override reset(): void {
+    for (const s of this.allSeries()) s.zero();
+  }
+
+  /** prom-client's values: per series its quantiles (`quantile` first; in memory only), `_sum`, `_count`. */
+  async get(): Promise<MetricObjectWithValues<MetricValueWithName<T>>> {
     await this.runCollect();
-    const values = [];
+    const values: Array<MetricValueWithName<T>> = [];
     for (const s of this.liveSeries()) {
       if (s.quantiles) {
         s.quantiles.compress();
         for (const q of this.percentiles) {
-          values.push({ labels: { ...s.labels, quantile: q } as LabelValues<T>, value: s.quantiles.percentile(q) });
+          values.push({ labels: { quantile: q, ...s.given } as LabelValues<T>, value: s.quantiles.percentile(q) || 0 });
         }
       }
-      values.push({ labels: s.labels as LabelValues<T>, value: s.sum(), metricName: `${this.name}_sum` });
-      values.push({ labels: s.labels as LabelValues<T>, value: s.count(), metricName: `${this.name}_count` });
+      values.push({ labels: s.given as LabelValues<T>, value: s.sum(), metricName: `${this.name}_sum` });
+      values.push({ labels: s.given as LabelValues<T>, value: s.count(), metricName: `${this.name}_count` });
     }
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+    return this.metricObject(values);
   }
 
   async family(): Promise<Family> {

@@ -1,5 +1,6 @@
 // Name and label checks, with prom-client 15's error messages.
-import { inspect } from 'node:util';
+import { format, inspect } from 'node:util';
+import { processState } from '../process-state.js';
 
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
@@ -7,7 +8,8 @@ const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 export type LabelValue = string | number;
 export type LabelValues<T extends string = string> = Partial<Record<T, LabelValue>>;
 
-let utf8Names = false;
+// The same switch for both builds of this package when a process loads both.
+const nameRules = processState('names', () => ({ utf8: false }));
 
 /**
  * Accepts any non-empty UTF-8 metric and label name, as Prometheus 3 and Python's client
@@ -15,17 +17,17 @@ let utf8Names = false;
  * default, which keeps prom-client's stricter rules.
  */
 export function allowUtf8Names(allow = true): void {
-  utf8Names = allow;
+  nameRules.utf8 = allow;
 }
 
 const isUtf8Name = (name: unknown) => typeof name === 'string' && name.length > 0 && name.isWellFormed();
 
 export function validateMetricName(name: string): boolean {
-  return utf8Names ? isUtf8Name(name) : METRIC_NAME.test(name);
+  return nameRules.utf8 ? isUtf8Name(name) : METRIC_NAME.test(name);
 }
 
 export function validateLabelName(names: readonly string[] = []): boolean {
-  return names.every((name) => (utf8Names ? isUtf8Name(name) : LABEL_NAME.test(name)));
+  return names.every((name) => (nameRules.utf8 ? isUtf8Name(name) : LABEL_NAME.test(name)));
 }
 
 export function unknownLabelError(label: string, labelNames: readonly string[]): Error {
@@ -52,5 +54,5 @@ export function labelsFromArgs<T extends string>(labelNames: readonly T[], args:
 }
 
 export function invalidNumber(value: unknown, what = 'Value'): TypeError {
-  return new TypeError(`${what} is not a valid number: ${inspect(value)}`);
+  return new TypeError(`${what} is not a valid number: ${format(value)}`);
 }

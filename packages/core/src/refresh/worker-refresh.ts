@@ -15,6 +15,7 @@
 import { onExit } from 'signal-exit';
 import { currentStorage } from '../storage/storage.js';
 import { watchRefreshSignal } from './signal.js';
+import { processState } from '../process-state.js';
 
 export interface RefreshTask {
   /** Writes this task's current values into the files. */
@@ -124,16 +125,16 @@ export class WorkerRefresh {
   }
 }
 
-let current: WorkerRefresh | undefined;
-let exitHooked = false;
+// One refresher per process, even with both builds of this package loaded.
+const state = processState('workerRefresh', () => ({ current: undefined as WorkerRefresh | undefined, exitHooked: false }));
 
 function hookExit(): void {
-  if (exitHooked) return;
-  exitHooked = true;
-  process.on('beforeExit', () => current?.onBeforeExit());
+  if (state.exitHooked) return;
+  state.exitHooked = true;
+  process.on('beforeExit', () => state.current?.onBeforeExit());
   // Returning nothing: signal-exit re-raises a signal nobody else handles.
   onExit(() => {
-    current?.refreshSync();
+    state.current?.refreshSync();
   });
 }
 
@@ -144,9 +145,9 @@ function hookExit(): void {
 export function workerRefresh(): WorkerRefresh | undefined {
   const directory = currentStorage().directory;
   if (directory === undefined) return undefined;
-  if (!current || current.directory !== directory) {
-    current?.stop();
-    current = new WorkerRefresh(directory);
+  if (!state.current || state.current.directory !== directory) {
+    state.current?.stop();
+    state.current = new WorkerRefresh(directory);
   }
-  return current;
+  return state.current;
 }

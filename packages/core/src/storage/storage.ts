@@ -8,6 +8,7 @@ import { compareCodePoints } from '../format/key.js';
 import { checkProcessId, dbFileName, retiredProcessId, type GaugeMode, type MetricType } from '../format/names.js';
 import { validateLabelName } from '../metrics/validation.js';
 import { MemoryStore } from './memory-store.js';
+import { processState } from '../process-state.js';
 
 /** Constant label pairs, sorted by name, that a process adds to every series it writes. */
 export type ProcessLabels = ReadonlyArray<readonly [string, string]>;
@@ -73,23 +74,28 @@ export function defaultProcessId(): string {
   return isMainThread ? String(process.pid) : `${process.pid}t${threadId}`;
 }
 
+/**
+ * Values in memory. Every metric object gets a store of its own, so it owns its values as
+ * in prom-client: one created again after `register.clear()` starts at zero, and two
+ * registries' metrics of the same name are separate series.
+ */
 class InMemoryStorage implements Storage {
   readonly directory = undefined;
   readonly processId = undefined;
-  private readonly stores = new Map<string, SeriesStore>();
 
   constructor(readonly labels: ProcessLabels = []) {}
 
-  storeFor(type: MetricType, mode?: GaugeMode): SeriesStore {
-    const name = type === 'gauge' ? `gauge_${mode}` : type;
-    let store = this.stores.get(name);
-    if (!store) this.stores.set(name, (store = new MemoryStore()));
-    return store;
+  storeFor(): SeriesStore {
+    return new MemoryStore();
   }
 }
 
+// One storage and one set of own files per process, even with both builds loaded: never
+// two writers on one file.
+const state = processState('storage', () => ({ current: undefined as Storage | undefined, ownFiles: new Set<string>() }));
+
 /** Files this process has created or continued: never handed over as a dead process's. */
-const ownFiles = new Set<string>();
+const ownFiles = state.ownFiles;
 
 class DirectoryStorage implements Storage {
   private readonly files = new Map<string, MappedFile>();
@@ -141,11 +147,9 @@ export function checkWritableDirectory(dir: string): void {
   }
 }
 
-let current: Storage | undefined;
-
 /** The storage of this process if a metric (or a call) has chosen it yet, without choosing. */
 export function currentStorageIfChosen(): Storage | undefined {
-  return current;
+  return state.current;
 }
 
 /**
@@ -153,13 +157,13 @@ export function currentStorageIfChosen(): Storage | undefined {
  * process started by PM2 labels its series with its app and slot (`pm2ProcessLabels`).
  */
 export function currentStorage(): Storage {
-  if (!current) {
+  if (!state.current) {
     const dir = multiprocessDirFromEnv();
-    current = dir
+    state.current = dir
       ? new DirectoryStorage(path.resolve(dir), defaultProcessId(), processLabels(pm2ProcessLabels()))
       : new InMemoryStorage();
   }
-  return current;
+  return state.current;
 }
 
 export interface StorageOptions {
@@ -174,8 +178,8 @@ export interface StorageOptions {
 /** Chooses the storage explicitly, before any metric is created. */
 export function configureStorage(options: StorageOptions = {}): Storage {
   const labels = processLabels(options.labels);
-  current = options.directory
+  state.current = options.directory
     ? new DirectoryStorage(path.resolve(options.directory), options.processId ?? defaultProcessId(), labels)
     : new InMemoryStorage(labels);
-  return current;
+  return state.current;
 }

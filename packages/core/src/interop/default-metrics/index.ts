@@ -16,6 +16,7 @@
 // these values run on the refresh timer and before predicted scrapes (refresh/).
 import { eventLoopLag, activeHandles, activeRequests, activeResources, gc, heapSizeAndUsed, heapSpaces, version } from './nodejs.js';
 import { processCpu, processFileDescriptors, processMemory, processStartTime } from './process.js';
+import type { RegistryContentType } from '../../metrics/registry.js';
 import { groupContext, type DefaultMetricsConfiguration, type GroupContext } from './shared.js';
 
 export type { DefaultMetricsConfiguration } from './shared.js';
@@ -42,7 +43,7 @@ const GROUPS: Record<string, (ctx: GroupContext) => void> = {
  * (default: the global registry).
  */
 export const collectDefaultMetrics = Object.assign(
-  (config?: DefaultMetricsConfiguration | null): void => {
+  <T extends RegistryContentType>(config?: DefaultMetricsConfiguration<T> | null): void => {
     if (config !== null && config !== undefined && (typeof config !== 'object' || Array.isArray(config))) {
       throw new TypeError('config must be null, undefined, or an object');
     }

@@ -1,17 +1,17 @@
 // What every default-metric group gets: where to register, a name prefix, and labels
 // added to every series (prom-client's `collectDefaultMetrics` options).
-import type { Registry } from '../../metrics/registry.js';
+import type { Registry, RegistryContentType } from '../../metrics/registry.js';
 
-export interface DefaultMetricsConfiguration {
-  register?: Registry;
+export interface DefaultMetricsConfiguration<T extends RegistryContentType = RegistryContentType> {
+  register?: Registry<T>;
   prefix?: string;
-  labels?: Record<string, string | number>;
+  labels?: object;
   gcDurationBuckets?: number[];
   eventLoopMonitoringPrecision?: number;
 }
 
 export interface GroupContext {
-  registers: Registry[] | undefined;
+  registers: Array<Registry<any>> | undefined;
   prefix: string;
   labels: Record<string, string | number>;
   labelNames: string[];
@@ -19,7 +19,7 @@ export interface GroupContext {
 }
 
 export function groupContext(config: DefaultMetricsConfiguration): GroupContext {
-  const labels = config.labels ?? {};
+  const labels = (config.labels ?? {}) as Record<string, string | number>;
   return {
     registers: config.register ? [config.register] : undefined,
     prefix: config.prefix ?? '',
