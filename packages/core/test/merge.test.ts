@@ -99,7 +99,19 @@ describe('merging the Python fixtures', () => {
 
   it('counts what it read', () => {
     const { stats } = mergeDir(fixture('counter_basic'));
-    expect(stats).toEqual({ files: 2, filesSkipped: 0, entries: 6, entriesParsed: 6, bytesRead: 640, series: 4 });
+    expect(stats).toEqual({ files: 2, filesSkipped: 0, entries: 6, entriesParsed: 6, bytesRead: 640, series: 4, writers: { mmap: 2, fallback: 0 } });
+  });
+
+  it('counts writer processes by storage mode: a fallback marker says fallback; archives and retired ids are no writers', () => {
+    const dir = tempDirWith();
+    for (const name of ['counter_1.db', 'gauge_livesum_1.db', 'counter_2.db', 'histogram_2.db', 'counter_3.db', 'counter_archive.db', 'counter_4dead17.db']) {
+      writeDbFile(path.join(dir, name), [{ metric: 'x', sample: 'x_total', value: 1 }]);
+    }
+    fs.writeFileSync(path.join(dir, '.prom-multiproc-fallback-2'), '');
+    fs.writeFileSync(path.join(dir, '.prom-multiproc-fallback-9'), ''); // no files: not counted
+    const { stats, problems } = mergeDir(dir);
+    expect(problems).toEqual([]);
+    expect(stats.writers).toEqual({ mmap: 2, fallback: 1 });
   });
 
   it('renders OpenMetrics with # EOF and counter HELP/TYPE without _total', () => {
