@@ -9,7 +9,7 @@ import { renderOpenMetrics, renderText } from '../src/collect/exposition.js';
 import { paddingFor } from '../src/format/entries.js';
 import { encodeKey, type LabelPairs } from '../src/format/key.js';
 import { MappedFile } from '../src/format/mapped-file.js';
-import { FIXTURES } from './helpers/fixtures.js';
+import { FIXTURES, flushWrites } from './helpers/fixtures.js';
 
 const fixture = (name: string) => path.join(FIXTURES, name);
 const expectedText = (name: string, file = 'expected.txt') => fs.readFileSync(path.join(fixture(name), file), 'utf8');
@@ -280,6 +280,7 @@ describe('merging again', () => {
     writer.values[jobs] += 10; // an existing entry: 3 -> 13
     const added = writer.slotFor(encodeKey('http_requests', 'http_requests_total', [['code', '404'], ['method', 'GET']], 'Total HTTP requests.'));
     writer.values[added] = 9;
+    flushWrites();
 
     const second = merger.merge();
     expect(second.problems).toEqual([]);
@@ -343,6 +344,7 @@ describe('merging again', () => {
     };
     const merger = new DirectoryMerger(dir);
     const check = (accumulate = true) => {
+      flushWrites();
       const again = merger.merge({ accumulate });
       const fresh = mergeDir(dir, accumulate);
       expect(renderText(again.families)).toBe(renderText(fresh.families));

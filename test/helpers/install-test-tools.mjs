@@ -1,0 +1,35 @@
+// Run by `pnpm test` before the tests: brings the programs the end-to-end tests run
+// (prometheus and promtool, Debian package `prometheus`) when they are missing and this
+// is Debian as root, as a fresh CI machine is. Elsewhere it says in one line what is
+// missing and how to get it; the tests that need them then say so too (test/helpers/tools.ts).
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const onPath = (program) =>
+  (process.env.PATH ?? '').split(path.delimiter).some((dir) => {
+    try {
+      fs.accessSync(path.join(dir || '.', program), fs.constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+
+const missing = ['prometheus', 'promtool'].filter((p) => !onPath(p));
+if (missing.length > 0) {
+  const debianRoot = process.getuid?.() === 0 && fs.existsSync('/etc/debian_version') && onPath('apt-get');
+  if (debianRoot) {
+    console.log(`== installing Debian package prometheus (${missing.join(' and ')}, for the end-to-end tests)`);
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    const run = (args) => spawnSync('apt-get', args, { stdio: ['ignore', 'ignore', 'inherit'], env }).status === 0;
+    if (!run(['update', '-qq']) || !run(['install', '-y', '-qq', '--no-install-recommends', 'prometheus'])) {
+      console.log('== apt-get install prometheus failed: the tests that need prometheus/promtool will say so');
+    }
+  } else {
+    console.log(
+      `== ${missing.join(' and ')} not installed and this is not Debian as root: the tests that need them will say so. ` +
+        'Get them with `apt-get install prometheus` (Debian/Ubuntu) or from https://prometheus.io/download/',
+    );
+  }
+}
