@@ -1,7 +1,8 @@
 // Run by `pnpm test` before the tests: brings the programs the end-to-end tests run
-// (prometheus and promtool, Debian package `prometheus`) when they are missing and this
-// is Debian as root, as a fresh CI machine is. Elsewhere it says in one line what is
-// missing and how to get it; the tests that need them then say so too (test/helpers/tools.ts).
+// (prometheus and promtool: Debian package `prometheus`; chromium for the landing-page
+// test) when they are missing and this is Debian as root, as a fresh CI machine is.
+// Elsewhere it says in one line what is missing and how to get it; the prometheus and
+// promtool tests then say so too (test/helpers/tools.ts).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -16,15 +17,17 @@ const onPath = (program) =>
     }
   });
 
-const missing = ['prometheus', 'promtool'].filter((p) => !onPath(p));
+const PACKAGE_OF = { prometheus: 'prometheus', promtool: 'prometheus', chromium: 'chromium' };
+const missing = Object.keys(PACKAGE_OF).filter((p) => !onPath(p));
+const packages = [...new Set(missing.map((p) => PACKAGE_OF[p]))];
 if (missing.length > 0) {
   const debianRoot = process.getuid?.() === 0 && fs.existsSync('/etc/debian_version') && onPath('apt-get');
   if (debianRoot) {
-    console.log(`== installing Debian package prometheus (${missing.join(' and ')}, for the end-to-end tests)`);
+    console.log(`== installing Debian packages ${packages.join(' ')} (${missing.join(', ')}: for the end-to-end tests)`);
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
     const run = (args) => spawnSync('apt-get', args, { stdio: ['ignore', 'ignore', 'inherit'], env }).status === 0;
-    if (!run(['update', '-qq']) || !run(['install', '-y', '-qq', '--no-install-recommends', 'prometheus'])) {
-      console.log('== apt-get install prometheus failed: the tests that need prometheus/promtool will say so');
+    if (!run(['update', '-qq']) || !run(['install', '-y', '-qq', '--no-install-recommends', ...packages])) {
+      console.log(`== apt-get install ${packages.join(' ')} failed: the tests that need them will fail or say so`);
     }
   } else {
     console.log(

@@ -2,7 +2,7 @@
 // the addon loads, else `fallback` (written-memory.ts). PROM_MULTIPROC_STORAGE=auto (the
 // default), mmap (fail where it cannot load) or fallback chooses; it is read once.
 import type { StorageMode } from './file-memory.js';
-import { loadMmap, mmapFailure } from './mmap.js';
+import { NATIVE_DIR, loadMmap, mmapFailure } from './mmap.js';
 import { FLUSH_INTERVAL_MS } from './written-memory.js';
 
 export interface StorageChoice {
@@ -12,10 +12,11 @@ export interface StorageChoice {
 }
 
 let chosen: StorageChoice | undefined;
+const FORCED = 'PROM_MULTIPROC_STORAGE=fallback';
 
 export function chooseStorageMode(env: NodeJS.ProcessEnv = process.env): StorageChoice {
   const wanted = (env.PROM_MULTIPROC_STORAGE ?? '').trim() || 'auto';
-  if (wanted === 'fallback') return { mode: 'fallback', reason: 'PROM_MULTIPROC_STORAGE=fallback' };
+  if (wanted === 'fallback') return { mode: 'fallback', reason: FORCED };
   if (wanted !== 'auto' && wanted !== 'mmap') {
     throw new Error(`prom-multiproc: PROM_MULTIPROC_STORAGE must be auto, mmap or fallback, not "${wanted}"`);
   }
@@ -32,10 +33,12 @@ export function processStorageMode(): StorageChoice {
 }
 
 /** The one line a process logs when it writes in fallback mode. */
-export function fallbackNotice(directory: string, reason: string | undefined): string {
+export function fallbackNotice(directory: string, choice: StorageChoice): string {
+  const forced = choice.reason === FORCED;
   return (
-    `prom-multiproc: storage mode fallback in process ${process.pid} (${reason}): values are kept in memory and ` +
+    `prom-multiproc: storage mode fallback in process ${process.pid} (${choice.reason}): values are kept in memory and ` +
     `written to ${directory} every ${FLUSH_INTERVAL_MS} ms and at exit; a SIGKILL or a crash loses the updates of the ` +
-    'last period. The mmap mode needs a prebuilt binary for this platform or a source build (README: "Platforms").'
+    'last period.' +
+    (forced ? '' : ` For the mmap mode here, build the addon: npx node-gyp@11 rebuild -C ${NATIVE_DIR} (needs a C compiler, make and python3).`)
   );
 }

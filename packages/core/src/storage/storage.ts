@@ -131,7 +131,7 @@ class DirectoryStorage implements Storage {
       return;
     }
     fs.writeFileSync(marker, '');
-    if (markedDirectories.size === 0) console.warn(fallbackNotice(this.directory, processStorageMode().reason));
+    if (markedDirectories.size === 0) console.warn(fallbackNotice(this.directory, processStorageMode()));
     markedDirectories.add(this.directory);
   }
 }
