@@ -31,7 +31,7 @@ if (missing.length > 0) {
     }
   } else {
     console.log(
-      `== ${missing.join(' and ')} not installed and this is not Debian as root: the tests that need them will say so. ` +
+      `== ${missing.join(' and ')} not installed, and this is not Debian with apt-get as root to install them: the tests that need them will say so. ` +
         'Get them with `apt-get install prometheus` (Debian/Ubuntu) or from https://prometheus.io/download/',
     );
   }

@@ -26,7 +26,8 @@ export function isOnPath(program: string): boolean {
 export function missingTools(programs: string[]): string | undefined {
   const missing = programs.filter((p) => !isOnPath(p));
   if (missing.length === 0) return undefined;
-  return `${missing.join(' and ')} not installed (${missing.map((p) => `${p}: ${HOW_TO_GET[p] ?? 'install it'}`).join('; ')})`;
+  const how = missing.map((p) => `${p}: ${HOW_TO_GET[p] ?? 'install it'}`).join('; ');
+  return `${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not installed (${how})`;
 }
 
 /** `it` for a test that runs `programs`: see the file comment for what happens without them. */
@@ -38,7 +39,7 @@ export function itWithTools(programs: string[]) {
       return it.skip(`${name} (skipped: ${missing})`, fn, timeout);
     }
     return it(name, (ctx) => {
-      if (missing) throw new Error(`this test needs ${missing}`);
+      if (missing) throw new Error(`cannot run this test: ${missing}`);
       return fn(ctx);
     }, timeout);
   };
