@@ -31,8 +31,8 @@ if (missing.length > 0) {
     }
   } else {
     console.log(
-      `== ${missing.join(' and ')} not installed, and this is not Debian with apt-get as root to install them: the tests that need them will say so. ` +
-        'Get them with `apt-get install prometheus` (Debian/Ubuntu) or from https://prometheus.io/download/',
+      `== ${missing.join(', ')} not installed, and this is not Debian with apt-get as root to install them: the tests that need them will say so. ` +
+        `Get them with \`apt-get install ${packages.join(' ')}\` (Debian/Ubuntu); prometheus and promtool also from https://prometheus.io/download/`,
     );
   }
 }
