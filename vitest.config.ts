@@ -1,11 +1,33 @@
 import { defineConfig } from 'vitest/config';
 
+// The core's file-format, merge and lifecycle tests run twice: with the mmap addon, and
+// with the storage that works where no binary loads (PROM_MULTIPROC_STORAGE=fallback).
+const FALLBACK_SUITE = [
+  'packages/core/test/format.test.ts',
+  'packages/core/test/merge.test.ts',
+  'packages/core/test/compaction.test.ts',
+  'packages/core/test/processes.test.ts',
+  'packages/core/test/metrics.test.ts',
+  'packages/core/test/process-labels.test.ts',
+  'packages/core/test/cli.test.ts',
+  'test/cluster.test.ts',
+];
+
 export default defineConfig({
   test: {
-    include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],
     // Tests start real processes; each file runs in its own forked process.
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    projects: [
+      {
+        extends: true,
+        test: { name: 'mmap', include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'], env: { PROM_MULTIPROC_STORAGE: 'mmap' } },
+      },
+      {
+        extends: true,
+        test: { name: 'fallback', include: FALLBACK_SUITE, env: { PROM_MULTIPROC_STORAGE: 'fallback' } },
+      },
+    ],
   },
 });

@@ -15,6 +15,10 @@
 // prom-client's collectDefaultMetrics() has been collected three times. The main
 // process starts both after its own timing and adds them to row (a) as `isolated`.
 //
+// The whole run is repeated in a child process with PROM_MULTIPROC_STORAGE=fallback (the
+// storage where no mmap binary loads: values in memory, written back every 100 ms), ours
+// and prom-client again side by side there; its figures go into each row as `fallback`.
+//
 // Method: every (case, library) pair has its own loop function, so V8 never sees two
 // libraries at one call site. All loops are warmed up until optimised, and their
 // iteration counts calibrated to a fixed round time, before any is timed; then rounds
@@ -30,13 +34,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import promClient from 'prom-client';
-import { Counter, Gauge, Histogram, MappedFile, Summary, configureStorage, readDbFile } from '@prom-multiproc/core';
+import {
+  Counter, FLUSH_INTERVAL_MS, Gauge, Histogram, MappedFile, Summary, configureStorage, currentStorage, readDbFile,
+} from '@prom-multiproc/core';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const outArg = args.indexOf('--out');
 const isolatedArg = args.indexOf('--isolated');
 const isolated = isolatedArg >= 0 ? args[isolatedArg + 1] : undefined;
+/** Set in the child that repeats the run in fallback storage: no isolated runs, no child of its own. */
+const storageRun = args.includes('--storage-run');
 if (isolated !== undefined && isolated !== 'alone' && isolated !== 'default-metrics') {
   console.error(`--isolated alone|default-metrics, not ${isolated}`);
   process.exit(2);
@@ -297,8 +305,10 @@ expectClose('ours summary sum', ours.summary.labels('GET', '200').sum(), expecte
 expectEqual('ours gauge', ours.gauge.labels('GET', '200').get(), lastSet(cGauge.ours));
 expectEqual('ours unlabeled gauge', oursPlainGauge.labels().get(), lastSet(ctxGauge.ours));
 
+// In fallback mode the files get the values at the next write-back (due within one period).
+if (currentStorage().mode === 'fallback') await new Promise((resolve) => setTimeout(resolve, 2 * FLUSH_INTERVAL_MS));
 const onDisk = new Map();
-for (const file of fs.readdirSync(dir)) {
+for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.db'))) {
   for (const e of readDbFile(path.join(dir, file))) onDisk.set(e.key, (onDisk.get(e.key) ?? 0) + e.value);
 }
 const diskValue = (name) => [...onDisk].find(([k]) => k.includes(`"${name}"`))?.[1];
@@ -340,22 +350,40 @@ function cpuModelFromProc() {
 // Case (a) again, each in a fresh process of its own (see the top of this file): only
 // that case, alone, and after prom-client's default metrics. This process only waits.
 const isolatedRows = [];
-for (const setup of ['alone', 'default-metrics']) {
+for (const setup of storageRun ? [] : ['alone', 'default-metrics']) {
   const file = path.join(dir, `isolated-${setup}.json`);
   const child = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--isolated', setup, '--out', file, ...(quick ? ['--quick'] : [])], { stdio: ['ignore', 'ignore', 'inherit'] });
   if (child.status !== 0) problems.push(`isolated run (${setup}) failed: ${child.error?.message ?? `exit ${child.status ?? child.signal}`}`);
   else isolatedRows.push(JSON.parse(fs.readFileSync(file, 'utf8')));
 }
 
+// The same run with fallback storage, in a process of its own (the mode is per process).
+let fallback;
+if (!storageRun) {
+  const file = path.join(dir, 'fallback.json');
+  const child = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--storage-run', '--out', file, ...(quick ? ['--quick'] : [])], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, PROM_MULTIPROC_STORAGE: 'fallback' },
+    encoding: 'utf8',
+  });
+  if (child.status !== 0) problems.push(`fallback run failed: ${child.error?.message ?? `exit ${child.status ?? child.signal}`}: ${child.stderr}`);
+  else fallback = JSON.parse(fs.readFileSync(file, 'utf8'));
+}
+const fallbackOf = (i) => {
+  const r = fallback?.hotpath[i];
+  return r ? { fallback: { ours_ns: r.ours_ns, promclient_ns: r.promclient_ns, ratio: r.ratio } } : {};
+};
+
 const cached = results[2];
 const rows = results.map((r, i) => {
   const ratioMet = r.ratio >= TARGET_RATIO;
   const extra = r === cached ? r.ours_ns - baselineNs <= TARGET_CACHED_OVER_BASELINE_NS : true;
-  if (i !== 0) return { ...r, target_met: ratioMet && extra };
+  if (i !== 0) return { ...r, target_met: ratioMet && extra, ...fallbackOf(i) };
   const isolatedMet = isolatedRows.map((x) => ({ ...x, target_met: x.ratio >= TARGET_RATIO }));
   return {
     ...r,
     target_met: ratioMet,
+    ...fallbackOf(i),
     isolated: isolatedMet,
     target_met_in_every_setup: ratioMet && isolatedMet.every((x) => x.target_met),
     note: "prom-client's time for this case depends on what else prom-client ran in the process; see isolated",
@@ -364,6 +392,7 @@ const rows = results.map((r, i) => {
 
 const output = {
   machine: { node: process.version, cpu, cores: os.availableParallelism?.() ?? os.cpus().length },
+  storage: currentStorage().mode,
   hotpath: rows,
   context,
   baseline_ns: round2(baselineNs),
@@ -378,14 +407,15 @@ fs.writeFileSync(outFile, JSON.stringify(output, null, 2) + '\n');
 const pad = (s, n) => String(s).padEnd(n);
 const lpad = (s, n) => String(s).padStart(n);
 console.log(`hot path: ns/op, median of ${ROUNDS} rounds (${output.method.mode}); ${output.machine.node}, ${cpu}, ${output.machine.cores} cores`);
-console.log(`ours: mapped files in ${dir}; prom-client: in memory\n`);
-console.log(`${pad('case', 42)}${lpad('ours', 9)}${lpad('prom-client', 13)}${lpad('ratio', 8)}  target`);
+console.log(`ours: ${output.storage} storage, files in ${dir}; prom-client: in memory; fallback: ours in fallback storage and prom-client again, in a process of their own\n`);
+console.log(`${pad('case', 42)}${lpad('ours', 9)}${lpad('prom-client', 13)}${lpad('ratio', 8)}  ${pad('target', 10)}${lpad('fallback', 10)}${lpad('prom-client', 13)}${lpad('ratio', 8)}`);
 for (const r of rows) {
   const over = output.cached_minus_baseline_ns;
   const note = r === cached ? ` (≥${TARGET_RATIO}×, ≤${TARGET_CACHED_OVER_BASELINE_NS} ns over baseline: ${over >= 0 ? '+' : ''}${over})` : ` (≥${TARGET_RATIO}×)`;
-  console.log(`${pad(r.case, 42)}${lpad(r.ours_ns.toFixed(2), 9)}${lpad(r.promclient_ns.toFixed(2), 13)}${lpad(r.ratio.toFixed(1) + '×', 8)}  ${r.target_met ? 'met' : 'MISSED'}${note}`);
+  const fb = r.fallback ? `${lpad(r.fallback.ours_ns.toFixed(2), 10)}${lpad(r.fallback.promclient_ns.toFixed(2), 13)}${lpad(r.fallback.ratio.toFixed(1) + '×', 8)}` : '';
+  console.log(`${pad(r.case, 42)}${lpad(r.ours_ns.toFixed(2), 9)}${lpad(r.promclient_ns.toFixed(2), 13)}${lpad(r.ratio.toFixed(1) + '×', 8)}  ${pad(r.target_met ? 'met' : 'MISSED', 10)}${fb}${note}`);
 }
-for (const x of rows[0].isolated) {
+for (const x of rows[0].isolated ?? []) {
   console.log(`${pad(`  (a) alone in a process: ${x.setup}`, 42)}${lpad(x.ours_ns.toFixed(2), 9)}${lpad(x.promclient_ns.toFixed(2), 13)}${lpad(x.ratio.toFixed(1) + '×', 8)}  ${x.target_met ? 'met' : 'MISSED'} (≥${TARGET_RATIO}×)`);
 }
 console.log(`${pad('baseline: Float64Array f[slot] += 1 (mapped)', 42)}${lpad(output.baseline_ns.toFixed(2), 9)}`);

@@ -6,6 +6,7 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ClusterApp, httpGet, sampleValue } from './helpers/cluster.js';
 import { PrometheusServer } from './helpers/prometheus.js';
+import { itWithTools } from './helpers/tools.js';
 
 let app: ClusterApp | undefined;
 let prometheus: PrometheusServer | undefined;
@@ -42,6 +43,11 @@ describe('node:cluster primary serving the merged directory', () => {
     expect(sampleValue(res.body, 'app_workers_up')).toBe(3);
     expect(sampleValue(res.body, 'app_job_size_count')).toBe(sent);
     expect(sampleValue(res.body, 'prom_multiproc_scrapes_total')).toBe(1);
+    // The collector says how the workers write (this suite runs in both storage modes).
+    const mode = process.env.PROM_MULTIPROC_STORAGE === 'fallback' ? 'fallback' : 'mmap';
+    const other = mode === 'fallback' ? 'mmap' : 'fallback';
+    expect(sampleValue(res.body, `prom_multiproc_writer_processes{storage="${mode}"}`)).toBe(3);
+    expect(sampleValue(res.body, `prom_multiproc_writer_processes{storage="${other}"}`)).toBe(0);
   });
 
   it('counters never decrease when workers are SIGKILLed and replaced; dead workers are folded, their live gauges go away', async () => {
@@ -110,7 +116,7 @@ describe('node:cluster primary serving the merged directory', () => {
     expect((await httpGet(app.url)).status).toBe(200);
   });
 
-  it('promtool check metrics accepts what we serve', async () => {
+  itWithTools(['promtool'])('promtool check metrics accepts what we serve', async () => {
     app = await ClusterApp.start(2);
     await incrementAll(app, 50);
     const body = (await httpGet(app.url)).body;
@@ -120,7 +126,7 @@ describe('node:cluster primary serving the merged directory', () => {
     expect(check.status).toBe(0);
   });
 
-  it('a real Prometheus server scrapes the cluster and PromQL returns the workers\' count', async () => {
+  itWithTools(['prometheus'])('a real Prometheus server scrapes the cluster and PromQL returns the workers\' count', async () => {
     app = await ClusterApp.start(2);
     const sent = await incrementAll(app, 777);
     const { host, pathname } = new URL(app.url);

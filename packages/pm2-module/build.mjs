@@ -2,8 +2,8 @@
 // into dist/, so the packed tarball has no dependencies: `pm2 install ./x.tgz` runs
 // `npm install` on it, which can neither fetch our unpublished core nor needs the network.
 // PM2 itself is not bundled: the module loads the PM2 that runs it (src/pm2.ts). The mmap
-// addon is not bundled either: the collector only read()s files, and core loads the addon
-// lazily, only when a process writes metrics (checked below).
+// addon and its loader are not bundled either: the collector only read()s files, and core
+// loads the addon lazily, only when a process writes metrics (checked below).
 import { build } from 'esbuild';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -25,7 +25,7 @@ const result = await build({
   logLevel: 'warning',
 });
 const inputs = Object.keys(result.metafile.inputs);
-const native = inputs.filter((f) => /mmap-io/.test(f));
+const native = inputs.filter((f) => /node-gyp-build|\.node$|native\/mmap/.test(f));
 if (native.length > 0) throw new Error(`the bundle must not contain the mmap addon: ${native.join(', ')}`);
 
 // The bundled packages' licenses travel with the bundle.

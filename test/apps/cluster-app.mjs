@@ -2,7 +2,7 @@
 // Primary: starts the collector, forks WORKERS workers, relays commands; workers count.
 import cluster from 'node:cluster';
 
-const { startClusterCollector, Counter, Gauge, Histogram } = await import('@prom-multiproc/core');
+const { startClusterCollector, Counter, Gauge, Histogram, currentStorage, FLUSH_INTERVAL_MS } = await import('@prom-multiproc/core');
 
 if (cluster.isPrimary) {
   const workers = Number(process.env.WORKERS ?? 3);
@@ -44,7 +44,11 @@ if (cluster.isPrimary) {
         child.inc();
         size.observe(i % 20);
       }
-      process.send({ event: 'incDone', n: msg.n, seq: msg.seq });
+      // Done means "in the file": in fallback mode after the next write-back, which the
+      // write-back timer (due within one period) does before a timer set for two.
+      const done = () => process.send({ event: 'incDone', n: msg.n, seq: msg.seq });
+      if (currentStorage().mode === 'fallback') setTimeout(done, 2 * FLUSH_INTERVAL_MS);
+      else done();
     } else if (msg.cmd === 'busy') {
       process.send({ event: 'busyStart', seq: msg.seq });
       const until = Date.now() + msg.ms;

@@ -49,11 +49,15 @@ export class PrometheusServer {
       '--log.level=warn',
     ], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
+    child.once('error', (err) => (stderr += `cannot start prometheus: ${err.message}`));
     child.stderr!.on('data', (d) => (stderr += d));
     const server = new PrometheusServer(child, `http://127.0.0.1:${port}`, home);
     const deadline = Date.now() + 15_000;
     for (;;) {
-      if (child.exitCode !== null) throw new Error(`prometheus exited: ${stderr}`);
+      if (child.exitCode !== null || child.pid === undefined) {
+        fs.rmSync(home, { recursive: true, force: true });
+        throw new Error(`prometheus exited: ${stderr}`);
+      }
       try {
         if ((await httpGet(`${server.url}/-/ready`)).status === 200) return server;
       } catch { /* not listening yet */ }

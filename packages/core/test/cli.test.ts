@@ -85,7 +85,7 @@ describe('prom-multiproc inspect', () => {
     const run = cli('inspect', path.join(fixture('counter_basic'), 'counter_101.db'));
     expect(run.code).toBe(0);
     const lines = run.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/counter_101\.db: counter, process 101; 4 entries in 440 used bytes$/);
+    expect(lines[0]).toMatch(/counter_101\.db: counter, process 101, storage mmap; 4 entries in 440 used bytes$/);
     expect(lines[1]).toMatch(/^offset\s+sample\s+value\s+timestamp$/);
     expect(lines[2]).toMatch(/^\s*8\s+http_requests_total\{code="200",method="GET"\}\s+3\.0\s+0$/);
     expect(lines).toHaveLength(6);

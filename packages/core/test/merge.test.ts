@@ -9,7 +9,7 @@ import { renderOpenMetrics, renderText } from '../src/collect/exposition.js';
 import { paddingFor } from '../src/format/entries.js';
 import { encodeKey, type LabelPairs } from '../src/format/key.js';
 import { MappedFile } from '../src/format/mapped-file.js';
-import { FIXTURES } from './helpers/fixtures.js';
+import { FIXTURES, flushWrites } from './helpers/fixtures.js';
 
 const fixture = (name: string) => path.join(FIXTURES, name);
 const expectedText = (name: string, file = 'expected.txt') => fs.readFileSync(path.join(fixture(name), file), 'utf8');
@@ -99,7 +99,19 @@ describe('merging the Python fixtures', () => {
 
   it('counts what it read', () => {
     const { stats } = mergeDir(fixture('counter_basic'));
-    expect(stats).toEqual({ files: 2, filesSkipped: 0, entries: 6, entriesParsed: 6, bytesRead: 640, series: 4 });
+    expect(stats).toEqual({ files: 2, filesSkipped: 0, entries: 6, entriesParsed: 6, bytesRead: 640, series: 4, writers: { mmap: 2, fallback: 0 } });
+  });
+
+  it('counts writer processes by storage mode: a fallback marker says fallback; archives and retired ids are no writers', () => {
+    const dir = tempDirWith();
+    for (const name of ['counter_1.db', 'gauge_livesum_1.db', 'counter_2.db', 'histogram_2.db', 'counter_3.db', 'counter_archive.db', 'counter_4dead17.db']) {
+      writeDbFile(path.join(dir, name), [{ metric: 'x', sample: 'x_total', value: 1 }]);
+    }
+    fs.writeFileSync(path.join(dir, '.prom-multiproc-fallback-2'), '');
+    fs.writeFileSync(path.join(dir, '.prom-multiproc-fallback-9'), ''); // no files: not counted
+    const { stats, problems } = mergeDir(dir);
+    expect(problems).toEqual([]);
+    expect(stats.writers).toEqual({ mmap: 2, fallback: 1 });
   });
 
   it('renders OpenMetrics with # EOF and counter HELP/TYPE without _total', () => {
@@ -268,6 +280,7 @@ describe('merging again', () => {
     writer.values[jobs] += 10; // an existing entry: 3 -> 13
     const added = writer.slotFor(encodeKey('http_requests', 'http_requests_total', [['code', '404'], ['method', 'GET']], 'Total HTTP requests.'));
     writer.values[added] = 9;
+    flushWrites();
 
     const second = merger.merge();
     expect(second.problems).toEqual([]);
@@ -331,6 +344,7 @@ describe('merging again', () => {
     };
     const merger = new DirectoryMerger(dir);
     const check = (accumulate = true) => {
+      flushWrites();
       const again = merger.merge({ accumulate });
       const fresh = mergeDir(dir, accumulate);
       expect(renderText(again.families)).toBe(renderText(fresh.families));

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   Counter, Gauge, Histogram, Summary, Registry, configureStorage, exponentialBuckets, linearBuckets, readDbFile, register,
 } from '../src/index.js';
-import { tempDir } from './helpers/fixtures.js';
+import { dbFiles, flushWrites, tempDir } from './helpers/fixtures.js';
 
 const registers: Registry[] = [];
 const fresh = () => {
@@ -154,8 +154,10 @@ describe('multiprocess mode writes through to this process\'s files', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  const valueOf = (file: string, sample: string, labels: Record<string, string> = {}) =>
-    readDbFile(path.join(dir, file)).find((e) => e.sampleName === sample && JSON.stringify(e.labels) === JSON.stringify(labels))?.value;
+  const valueOf = (file: string, sample: string, labels: Record<string, string> = {}) => {
+    flushWrites();
+    return readDbFile(path.join(dir, file)).find((e) => e.sampleName === sample && JSON.stringify(e.labels) === JSON.stringify(labels))?.value;
+  };
 
   it('every update is visible in the file at once, for every type', () => {
     configureStorage({ directory: dir, processId: '42' });
@@ -184,7 +186,8 @@ describe('multiprocess mode writes through to this process\'s files', () => {
     new Gauge({ name: 'a', help: 'h', registers: [] }).set(1);
     const before = Date.now() / 1000;
     new Gauge({ name: 'b', help: 'h', multiprocessMode: 'livemostrecent', registers: [] }).set(2);
-    expect(fs.readdirSync(dir).sort()).toEqual(['gauge_livemostrecent_7.db', 'gauge_livesum_7.db']);
+    expect(dbFiles(dir)).toEqual(['gauge_livemostrecent_7.db', 'gauge_livesum_7.db']);
+    flushWrites();
     const [entry] = readDbFile(path.join(dir, 'gauge_livemostrecent_7.db'));
     expect(entry.value).toBe(2);
     expect(entry.timestamp).toBeGreaterThanOrEqual(before);
@@ -219,11 +222,14 @@ describe('multiprocess mode writes through to this process\'s files', () => {
       });`;
     const threadId = await new Promise<number>((resolve, reject) => {
       const w = new Worker(code, { eval: true, workerData: { lib: distIndex }, env: { ...process.env, PROMETHEUS_MULTIPROC_DIR: dir } });
-      w.once('message', resolve);
+      let id: number;
+      w.once('message', (m: number) => (id = m));
       w.once('error', reject);
+      // Read after the thread ended: its last updates are in the file in either mode.
+      w.once('exit', () => resolve(id));
     });
     const file = `counter_${process.pid}t${threadId}.db`;
-    expect(fs.readdirSync(dir)).toEqual([file]);
+    expect(dbFiles(dir)).toEqual([file]);
     expect(readDbFile(path.join(dir, file))[0].value).toBe(5);
   });
 
@@ -250,6 +256,7 @@ describe('multiprocess mode writes through to this process\'s files', () => {
       }
       expect(String(error)).toMatch(/cannot allocate \d+ bytes at offset \d+ of .*counter_5\.db \(ENOSPC\)/);
       keep.inc(3);
+      flushWrites();
       expect(readDbFile(path.join(mnt, 'counter_5.db')).find((e) => e.labels.id === 'keep')!.value).toBe(3);
     } finally {
       configureStorage();

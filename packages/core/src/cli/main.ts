@@ -4,6 +4,7 @@
 // 1 the work failed (a corrupt file to inspect), 2 a usage error (unknown command or
 // flag, missing or non-existent --dir or FILE).
 import fs from 'node:fs';
+import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Collector } from '../collect/collector.js';
 import { Compactor } from '../collect/compactor.js';
@@ -12,7 +13,8 @@ import { RefreshScheduler } from '../refresh/schedule.js';
 import { startMetricsServer } from '../serve/server.js';
 import { DirectoryMerger, type MergeProblem } from '../collect/merge.js';
 import { looksLikePre018File, PRE_018_HINT } from '../format/legacy.js';
-import { parseDbFileName } from '../format/names.js';
+import { ARCHIVE_ID, fallbackMarkerName, parseDbFileName } from '../format/names.js';
+import { FLUSH_INTERVAL_MS } from '../format/written-memory.js';
 import { floatToGoString } from '../format/number.js';
 import { DbFileReader, ReadBuffer } from '../format/reader.js';
 
@@ -199,10 +201,10 @@ async function inspect(args: string[], io: CliStreams): Promise<number> {
     await write(io.stdout, `${JSON.stringify(json, null, 2)}\n`);
     return 0;
   }
-  const name = parseDbFileName(file.split(/[\\/]/).pop()!);
+  const name = parseDbFileName(path.basename(file));
   const kind = !name
     ? 'not a metrics file name: the collector skips it'
-    : `${name.type}${name.mode ? `, mode ${name.mode}` : ''}, process ${name.id}`;
+    : `${name.type}${name.mode ? `, mode ${name.mode}` : ''}, ${name.id === ARCHIVE_ID ? 'archive of dead processes' : `process ${name.id}, storage ${writerStorage(file, name.id)}`}`;
   let out = `${file}: ${kind}; ${rows.length} entries in ${reader.bytesRead} used bytes\n`;
   const table = [['offset', 'sample', 'value', 'timestamp']];
   for (const { entry, value, timestamp } of rows) {
@@ -214,6 +216,11 @@ async function inspect(args: string[], io: CliStreams): Promise<number> {
   for (const row of table) out += row.map((cell, col) => (col === 0 ? cell.padStart(widths[0]) : cell.padEnd(widths[col]))).join('  ').trimEnd() + '\n';
   await write(io.stdout, out);
   return 0;
+}
+
+/** How the file's process writes it: its fallback marker beside the file says fallback (written-memory.ts). */
+function writerStorage(file: string, id: string): string {
+  return fs.existsSync(path.join(path.dirname(file), fallbackMarkerName(id))) ? `fallback (written every ${FLUSH_INTERVAL_MS} ms)` : 'mmap';
 }
 
 function describeTimestamp(seconds: number): string {

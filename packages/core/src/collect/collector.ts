@@ -63,6 +63,14 @@ class SelfMetrics {
       { name: 'prom_multiproc_directory_errors', help: 'Scrapes that could not list the metrics directory.', type: 'counter', samples: [{ name: 'prom_multiproc_directory_errors_total', labels: [], value: this.directoryErrors }] },
       gauge('prom_multiproc_series', 'Samples merged by the previous scrape.', stats?.series ?? 0),
       gauge('prom_multiproc_bytes_read', 'Bytes read from files by the previous scrape.', stats?.bytesRead ?? 0),
+      {
+        name: 'prom_multiproc_writer_processes',
+        help: 'Processes with metrics files in the directory (archives aside) at the previous scrape, by storage mode: mmap, or fallback (plain writes every 100 ms, where no mmap binary loads).',
+        type: 'gauge',
+        samples: (['mmap', 'fallback'] as const).map((mode) => ({
+          name: 'prom_multiproc_writer_processes', labels: [['storage', mode]], value: stats?.writers[mode] ?? 0,
+        })),
+      },
     ];
   }
 }

@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CorruptFileError } from '../format/entries.js';
 import { buildFileImage } from '../format/file-image.js';
-import { ARCHIVE_ID, dbFileName, parseDbFileName } from '../format/names.js';
+import { ARCHIVE_ID, dbFileName, fallbackMarkerName, parseDbFileName } from '../format/names.js';
 import { Fold, foldRuleFor, type CheckedKeys, type FoldRule } from './fold.js';
 
 export const JOURNAL_NAME = '.prom-multiproc-compaction.json';
@@ -101,6 +101,8 @@ export function compactDeadProcesses(dir: string, deadIds: Iterable<string>, hoo
     result.folded.push(...folded);
     result.archives.push(archive);
   }
+  // A dead process's fallback marker describes files that are going: it goes too.
+  for (const id of dead) fs.rmSync(path.join(dir, fallbackMarkerName(id)), { force: true });
   if (journal.replace.length === 0 && journal.remove.length === 0) return result;
   hooks.afterStep?.('archives-written');
   const journalTemp = path.join(dir, `${JOURNAL_NAME}.tmp`);

@@ -13,7 +13,7 @@
 import fs from 'node:fs';
 import { compareCodePoints } from '../format/key.js';
 import { looksLikePre018File, PRE_018_HINT } from '../format/legacy.js';
-import { parseDbFileName } from '../format/names.js';
+import { ARCHIVE_ID, FALLBACK_MARKER_PREFIX, isRetiredProcessId, parseDbFileName } from '../format/names.js';
 import { ReadBuffer } from '../format/reader.js';
 import type { Family } from './exposition.js';
 import { visibleFiles } from './compaction.js';
@@ -54,6 +54,8 @@ export interface MergeStats {
   bytesRead: number;
   /** Samples in the result. */
   series: number;
+  /** Writer processes with files listed (archives aside), by storage mode (a fallback marker, or mmap). */
+  writers: { mmap: number; fallback: number };
 }
 
 export interface MergeResult {
@@ -89,10 +91,13 @@ export class DirectoryMerger {
    * Bad files are skipped and listed in `problems`; only an unreadable directory throws.
    */
   merge({ accumulate = true }: MergeOptions = {}): MergeResult {
-    const listing = this.listDbFiles();
+    const { listing, fallbackIds } = this.listDbFiles();
     const mergeNumber = ++this.merges;
     const problems: MergeProblem[] = [];
-    const stats: MergeStats = { files: listing.length, filesSkipped: 0, entries: 0, entriesParsed: 0, bytesRead: 0, series: 0 };
+    const stats: MergeStats = {
+      files: listing.length, filesSkipped: 0, entries: 0, entriesParsed: 0, bytesRead: 0, series: 0, writers: { mmap: 0, fallback: 0 },
+    };
+    const writerIds = new Set<string>();
     const readFiles: TrackedFile[] = [];
     for (const [name, filePath] of listing) {
       // Keyed by path: during a compaction a temp file stands in for an archive.
@@ -102,6 +107,11 @@ export class DirectoryMerger {
         this.files.set(filePath, file);
       }
       file.listedIn = mergeNumber;
+      const id = file.parsedName?.id;
+      if (id !== undefined && id !== ARCHIVE_ID && !isRetiredProcessId(id) && !writerIds.has(id)) {
+        writerIds.add(id);
+        stats.writers[fallbackIds.has(id) ? 'fallback' : 'mmap']++;
+      }
       const problem = this.read(file);
       if (problem) {
         problems.push(problem);
@@ -139,8 +149,11 @@ export class DirectoryMerger {
     return MergePlan.build(files, accumulate);
   }
 
-  /** [name, path] of every file to merge, in name order; honours a compaction in progress. */
-  private listDbFiles(): Array<[string, string]> {
+  /**
+   * [name, path] of every file to merge, in name order (honours a compaction in progress),
+   * and the ids of processes that left a fallback marker.
+   */
+  private listDbFiles(): { listing: Array<[string, string]>; fallbackIds: Set<string> } {
     let names: string[];
     try {
       names = fs.readdirSync(this.dir);
@@ -149,7 +162,10 @@ export class DirectoryMerger {
       throw new Error(`cannot list metrics directory ${this.dir} (${code})`, { cause: err });
     }
     const dbFiles = names.filter((name) => name.endsWith('.db') && !name.startsWith('.'));
-    return [...visibleFiles(this.dir, dbFiles)].sort((a, b) => compareCodePoints(a[0], b[0]));
+    const fallbackIds = new Set<string>();
+    for (const name of names) if (name.startsWith(FALLBACK_MARKER_PREFIX)) fallbackIds.add(name.slice(FALLBACK_MARKER_PREFIX.length));
+    const listing = [...visibleFiles(this.dir, dbFiles)].sort((a, b) => compareCodePoints(a[0], b[0]));
+    return { listing, fallbackIds };
   }
 
   /** Reads one file and prepares its new entries; returns why it is skipped, or null. */

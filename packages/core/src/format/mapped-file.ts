@@ -1,9 +1,13 @@
-// One process's metrics file, memory-mapped for writing (Python's mmap_dict.py).
-// It owns the file and nothing else: create, allocate, append entries, grow, and keep
-// every value holder pointing at the current mapping.
+// One process's metrics file, written through memory (Python's mmap_dict.py): mapped
+// (mmap mode) or an image written back on a short period (fallback mode, where no mmap
+// binary loads). It owns the file and nothing else: create, allocate, append entries,
+// grow, and keep every value holder pointing at the current memory.
 import fs from 'node:fs';
 import { CorruptFileError, HEADER_BYTES, entrySize, paddingFor, parseEntries, readUsed } from './entries.js';
-import { loadMmap } from './mmap.js';
+import type { FileMemory, StorageMode } from './file-memory.js';
+import { loadMmap, MmapMemory } from './mmap.js';
+import { processStorageMode } from './storage-mode.js';
+import { WrittenMemory } from './written-memory.js';
 
 export const INITIAL_FILE_BYTES = 65536;
 const ZERO_CHUNK = Buffer.alloc(1 << 20);
@@ -34,26 +38,33 @@ function allocate(fd: number, offset: number, length: number): void {
 
 export class MappedFile implements SeriesStore {
   values!: Float64Array;
-  private buffer!: Buffer;
+  private readonly memory: FileMemory;
   private capacity: number;
   private used: number;
   private readonly positions = new Map<string, number>();
   private readonly holders = new Set<ValueHolder>();
 
-  private constructor(readonly path: string, private readonly fd: number, capacity: number) {
+  private constructor(readonly path: string, private readonly fd: number, capacity: number, readonly mode: StorageMode) {
     this.capacity = capacity;
-    this.map();
+    this.memory = mode === 'mmap' ? new MmapMemory(loadMmap()!, fd, capacity) : new WrittenMemory(fd, path, capacity);
+    this.view();
     this.used = this.buffer.readInt32LE(0);
     if (this.used === 0) {
       this.used = HEADER_BYTES;
       this.buffer.writeInt32LE(this.used, 0);
     } else {
-      this.continueExisting();
+      try {
+        this.continueExisting();
+      } catch (err) {
+        this.memory.close();
+        throw err;
+      }
     }
   }
 
-  /** Opens or creates the file at `path` and maps it read-write. */
-  static open(path: string): MappedFile {
+  /** Opens or creates the file at `path` for writing, mapped or written back (`mode`, default: this process's). */
+  static open(path: string, mode: StorageMode = processStorageMode().mode): MappedFile {
+    if (mode === 'mmap' && !loadMmap()) throw new Error('prom-multiproc: mmap mode, but the mmap addon does not load here');
     const fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o666);
     try {
       let size = fs.fstatSync(fd).size;
@@ -62,11 +73,26 @@ export class MappedFile implements SeriesStore {
         size = INITIAL_FILE_BYTES;
       }
       if (size < HEADER_BYTES) throw new CorruptFileError(`file is ${size} bytes, shorter than its 8-byte header`, path);
-      return new MappedFile(path, fd, size);
+      return new MappedFile(path, fd, size, mode);
     } catch (err) {
       fs.closeSync(fd);
       throw err;
     }
+  }
+
+  private get buffer(): Buffer {
+    return this.memory.buffer;
+  }
+
+  /** Makes every update so far visible in the file (a no-op for a mapping). */
+  flush(): void {
+    this.memory.flush();
+  }
+
+  /** Flushes, releases the memory and closes the file; holders must not write after this. */
+  close(): void {
+    this.memory.close();
+    fs.closeSync(this.fd);
   }
 
   get usedBytes(): number {
@@ -116,16 +142,16 @@ export class MappedFile implements SeriesStore {
   private grow(capacity: number): void {
     allocateOrExplain(this.fd, this.path, this.capacity, capacity - this.capacity);
     this.capacity = capacity;
-    // The old mapping stays valid until it is garbage-collected (the addon has no
-    // munmap); every holder moves to the new one now.
-    this.map();
+    // The old memory is released now (an old mapping is unmapped): every holder moves
+    // to the new one before any other code runs.
+    this.memory.resize(capacity);
+    this.view();
     for (const holder of this.holders) holder.values = this.values;
   }
 
-  private map(): void {
-    const mmap = loadMmap();
-    this.buffer = mmap.map(this.capacity, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_SHARED, this.fd, 0);
-    this.values = new Float64Array(this.buffer.buffer, this.buffer.byteOffset, Math.floor(this.capacity / 8));
+  private view(): void {
+    const buf = this.memory.buffer;
+    this.values = new Float64Array(buf.buffer, buf.byteOffset, Math.floor(this.capacity / 8));
   }
 
   /** Rebuilds key -> offset from an existing file; the last occurrence of a key wins, as in Python. */

@@ -1,30 +1,79 @@
-// Loads the mmap addon (`mmap-io` API) once, with an error that says how to fix a
-// missing or unbuilt addon instead of a bare MODULE_NOT_FOUND.
+// The mmap path: our Node-API addon (native/mmap.c), loaded once through node-gyp-build,
+// which takes a local source build (native/build/Release) first and the prebuilt binary
+// shipped in native/prebuilds/<platform>-<arch>/ second. Where neither loads, the reason
+// is kept and the writer falls back to plain file writes (storage-mode.ts).
+import path from 'node:path';
+import type { FileMemory } from './file-memory.js';
 import { packageRequire } from './package-require.js';
 
 export interface MmapAddon {
-  map(size: number, protection: number, flags: number, fd: number, offset?: number): Buffer;
-  readonly PROT_READ: number;
-  readonly PROT_WRITE: number;
-  readonly MAP_SHARED: number;
+  /** Maps bytes [0, length) of the open file `fd` shared read-write. */
+  map(fd: number, length: number): ArrayBuffer;
+  /** Releases the mapping now and detaches `buffer` (its views read as empty). */
+  unmap(buffer: ArrayBuffer): void;
 }
 
 let addon: MmapAddon | undefined;
+let failure: string | undefined;
 
-export function loadMmap(): MmapAddon {
-  if (addon) return addon;
+/**
+ * The directory holding binding.gyp, build/ and prebuilds/: `native/` at the package root,
+ * found through the package's own package.json (the ES module and CommonJS builds sit at
+ * different depths). Resolved on first use: a bundle of the collector never needs it.
+ */
+export function nativeDir(): string {
+  return path.join(path.dirname(packageRequire.resolve('@prom-multiproc/core/package.json')), 'native');
+}
+
+/** The addon, or undefined when no binary loads here; `mmapFailure()` then says why. */
+export function loadMmap(): MmapAddon | undefined {
+  if (addon || failure !== undefined) return addon;
   try {
-    addon = packageRequire('@riaskov/mmap-io') as MmapAddon;
+    const load = packageRequire('node-gyp-build') as (dir: string) => MmapAddon;
+    const dir = nativeDir();
+    addon = load(dir);
+    if (typeof addon.map !== 'function' || typeof addon.unmap !== 'function') {
+      throw new Error(`the binary in ${dir} is not prom-multiproc's mmap addon`);
+    }
   } catch (err) {
-    const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
-    throw new Error(
-      `prom-multiproc: the mmap addon @riaskov/mmap-io could not be loaded (${reason}). ` +
-        'It is a native addon built from source at install time: install python3, make and a C++ ' +
-        'compiler (Debian: apt-get install python3 make g++), allow its build script ' +
-        "(pnpm: onlyBuiltDependencies: ['@riaskov/mmap-io'] in pnpm-workspace.yaml) and run " +
-        '`pnpm rebuild @riaskov/mmap-io` (npm: `npm rebuild @riaskov/mmap-io`).',
-      { cause: err },
-    );
+    addon = undefined;
+    failure = (err instanceof Error ? err.message : String(err)).split('\n')[0];
   }
   return addon;
+}
+
+/** Why the addon did not load, or undefined if it did (or was not tried yet). */
+export function mmapFailure(): string | undefined {
+  return failure;
+}
+
+/** A file's bytes as a shared mapping: every store is in the file at once. */
+export class MmapMemory implements FileMemory {
+  buffer!: Buffer;
+  private mapping!: ArrayBuffer;
+
+  constructor(private readonly mmap: MmapAddon, private readonly fd: number, capacity: number) {
+    this.map(capacity);
+  }
+
+  resize(capacity: number): void {
+    const old = this.mapping;
+    this.map(capacity);
+    // Released now, not when a GC pass finds the old Buffer: the caller moves every
+    // holder to the new mapping before any other code runs.
+    this.mmap.unmap(old);
+  }
+
+  flush(): void {
+    // The mapping is the file.
+  }
+
+  close(): void {
+    this.mmap.unmap(this.mapping);
+  }
+
+  private map(capacity: number): void {
+    this.mapping = this.mmap.map(this.fd, capacity);
+    this.buffer = Buffer.from(this.mapping);
+  }
 }

@@ -51,6 +51,16 @@ export function parseDbFileName(name: string): ParsedFileName | null {
   return { type, id };
 }
 
+/**
+ * A process writing in fallback mode (no mmap binary) says so with an empty file of this
+ * name beside its metrics files: a dot-file, which Python's collector and our merge skip.
+ */
+export const FALLBACK_MARKER_PREFIX = '.prom-multiproc-fallback-';
+
+export function fallbackMarkerName(id: string): string {
+  return FALLBACK_MARKER_PREFIX + id;
+}
+
 /** Id of the archive files that hold the folded values of dead processes. */
 export const ARCHIVE_ID = 'archive';
 

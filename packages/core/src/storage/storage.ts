@@ -3,9 +3,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { isMainThread, threadId } from 'node:worker_threads';
+import type { StorageMode } from '../format/file-memory.js';
 import { MappedFile, type SeriesStore } from '../format/mapped-file.js';
 import { compareCodePoints } from '../format/key.js';
-import { checkProcessId, dbFileName, retiredProcessId, type GaugeMode, type MetricType } from '../format/names.js';
+import {
+  checkProcessId, dbFileName, fallbackMarkerName, retiredProcessId, type GaugeMode, type MetricType,
+} from '../format/names.js';
+import { fallbackNotice, processStorageMode } from '../format/storage-mode.js';
 import { validateLabelName } from '../metrics/validation.js';
 import { MemoryStore } from './memory-store.js';
 import { processState } from '../process-state.js';
@@ -17,6 +21,8 @@ export interface Storage {
   /** The directory written to, or undefined for in-memory storage. */
   readonly directory: string | undefined;
   readonly processId: string | undefined;
+  /** How files are written: `mmap`, or `fallback` where no mmap binary loads; undefined in memory. */
+  readonly mode: StorageMode | undefined;
   /**
    * Labels added to every series this process creates (a metric's own label of the same
    * name wins). They are part of each entry's key, so they survive the fold of a dead
@@ -82,6 +88,7 @@ export function defaultProcessId(): string {
 class InMemoryStorage implements Storage {
   readonly directory = undefined;
   readonly processId = undefined;
+  readonly mode = undefined;
 
   constructor(readonly labels: ProcessLabels = []) {}
 
@@ -92,17 +99,24 @@ class InMemoryStorage implements Storage {
 
 // One storage and one set of own files per process, even with both builds loaded: never
 // two writers on one file.
-const state = processState('storage', () => ({ current: undefined as Storage | undefined, ownFiles: new Set<string>() }));
+const state = processState('storage', () => ({
+  current: undefined as Storage | undefined,
+  ownFiles: new Set<string>(),
+  /** Directories this process has said it writes in fallback mode to (the notice is logged once). */
+  markedDirectories: new Set<string>(),
+}));
 
 /** Files this process has created or continued: never handed over as a dead process's. */
-const ownFiles = state.ownFiles;
+const { ownFiles, markedDirectories } = state;
 
 class DirectoryStorage implements Storage {
   private readonly files = new Map<string, MappedFile>();
+  readonly mode: StorageMode;
 
   constructor(readonly directory: string, readonly processId: string, readonly labels: ProcessLabels = []) {
     checkProcessId(processId);
     checkWritableDirectory(directory);
+    this.mode = processStorageMode().mode;
   }
 
   storeFor(type: MetricType, mode?: GaugeMode): SeriesStore {
@@ -112,9 +126,22 @@ class DirectoryStorage implements Storage {
       const filePath = path.join(this.directory, name);
       if (!ownFiles.has(filePath)) handOverLeftover(this.directory, name, type, this.processId, mode);
       ownFiles.add(filePath);
-      this.files.set(name, (file = MappedFile.open(filePath)));
+      this.files.set(name, (file = MappedFile.open(filePath, this.mode)));
+      if (this.files.size === 1) this.markMode();
     }
     return file;
+  }
+
+  /** A marker file says this process writes in fallback mode; an earlier process's marker under our id goes. */
+  private markMode(): void {
+    const marker = path.join(this.directory, fallbackMarkerName(this.processId));
+    if (this.mode === 'mmap') {
+      fs.rmSync(marker, { force: true });
+      return;
+    }
+    fs.writeFileSync(marker, '');
+    if (markedDirectories.size === 0) console.warn(fallbackNotice(this.directory, processStorageMode()));
+    markedDirectories.add(this.directory);
   }
 }
 

@@ -1,7 +1,12 @@
-// Preloaded with `node -r`: makes the mmap addon fail to load, as an unbuilt addon does.
+// Preloaded with `node -r`: no mmap binary loads, as on a platform without a prebuilt
+// binary and without a source build (node-gyp-build's own error).
 const Module = require('node:module');
 const load = Module._load;
 Module._load = function (request, ...rest) {
-  if (request === '@riaskov/mmap-io') throw new Error("Cannot find module 'mmap_io.node' (simulated unbuilt addon)");
+  if (request === 'node-gyp-build') {
+    return () => {
+      throw new Error('No native build was found for platform=linux arch=x64 runtime=node abi=115 uv=1 libc=glibc node=20.20.2 (simulated)');
+    };
+  }
   return load.call(this, request, ...rest);
 };

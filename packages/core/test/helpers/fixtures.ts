@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Counter, Gauge, Histogram, Summary, clock, configureStorage, type GaugeMode } from '../../src/index.js';
+import { flushWrittenFiles } from '../../src/format/written-memory.js';
 
 export const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'python');
 
@@ -80,10 +81,29 @@ export function replayOps(ops: Ops, dir: string): void {
         if (op.op !== 'init') target[op.op](op.value);
       }
     }
+    flushWrites();
   } finally {
     clock.now = realNow;
     configureStorage();
   }
+}
+
+/**
+ * Makes this process's updates visible in its files before a test reads them: nothing to
+ * do for mmap; the write-back of the fallback (the suite also runs with PROM_MULTIPROC_STORAGE=fallback).
+ */
+export function flushWrites(): void {
+  flushWrittenFiles();
+}
+
+/** The metrics files of a directory, sorted: a fallback writer's marker file aside. */
+export function dbFiles(dir: string): string[] {
+  return fs.readdirSync(dir).filter((name) => name.endsWith('.db')).sort();
+}
+
+/** A child's stderr without the one notice a fallback writer logs. */
+export function stderrBesidesFallbackNotice(stderr: string): string {
+  return stderr.split('\n').filter((line) => !line.startsWith('prom-multiproc: storage mode fallback')).join('\n');
 }
 
 export function tempDir(prefix = 'pmp-test-'): string {
