@@ -159,29 +159,22 @@ export class DbFileReader {
       this.bytesRead = 0;
       return { ok: true, newEntries: 0 };
     }
+    // An archive is replaced whole by the compactor. If its new image is bad, keep
+    // serving the values of the last good one: folded history must not vanish (counters
+    // never go backwards). The next good image replaces them.
     const hadGoodImage = this.replacedOnly && this.readSignature !== '' && this.entryCount > 0;
     this.readSignature = '';
-    const header = scratch.ensure(HEADER_BYTES);
-    readFully(fd, header, Math.min(stat.size, HEADER_BYTES));
-    const used = readUsed(header, stat.size);
-    if (used > MAX_USED_BYTES) throw new TooLargeError(`its header says ${used} bytes are used, more than the ${MAX_USED_BYTES} a file may have`);
-    this.bytesRead = 0;
+    let used: number;
     let buf: Buffer | undefined;
-    if (used > 0) {
-      buf = scratch.ensure(used);
-      const got = readFully(fd, buf, used);
-      this.bytesRead = got;
-      if (got < used) throw new CorruptFileError(`file ended after ${got} of ${used} used bytes`);
-    }
-    if (hadGoodImage) {
-      // An archive is replaced whole by the compactor. If its new image is bad, keep
-      // serving the values of the last good one: folded history must not vanish
-      // (counters never go backwards). The next good image replaces them.
-      const problem = checkImage(buf, used);
-      if (problem !== null) {
-        this.readSignature = signature;
-        return { ok: true, newEntries: 0, stale: problem };
-      }
+    try {
+      ({ used, buf } = this.readImage(fd, stat, scratch));
+      if (hadGoodImage) checkImage(buf, used);
+    } catch (err) {
+      if (!hadGoodImage || !(err instanceof CorruptFileError)) throw err;
+      this.readSignature = signature;
+      this.inode = -1; // whatever comes next is parsed from its first entry
+      this.bytesRead = 0;
+      return { ok: true, newEntries: 0, stale: err.reason };
     }
     // A different inode, or a file that shrank, is a new file under the same name.
     if (stat.ino !== this.inode) {
@@ -198,6 +191,21 @@ export class DbFileReader {
     if (used > 0) this.readValues(scratch);
     this.readSignature = signature;
     return { ok: true, newEntries: this.entryCount - before };
+  }
+
+  /** Reads the used bytes of an open file into the scratch buffer (none when `used` is 0). */
+  private readImage(fd: number, stat: fs.Stats, scratch: ReadBuffer): { used: number; buf: Buffer | undefined } {
+    const header = scratch.ensure(HEADER_BYTES);
+    readFully(fd, header, Math.min(stat.size, HEADER_BYTES));
+    const used = readUsed(header, stat.size);
+    if (used > MAX_USED_BYTES) throw new TooLargeError(`its header says ${used} bytes are used, more than the ${MAX_USED_BYTES} a file may have`);
+    this.bytesRead = 0;
+    if (used === 0) return { used, buf: undefined };
+    const buf = scratch.ensure(used);
+    const got = readFully(fd, buf, used);
+    this.bytesRead = got;
+    if (got < used) throw new CorruptFileError(`file ended after ${got} of ${used} used bytes`);
+    return { used, buf };
   }
 
   private readonly addEntry = (key: string, offset: number, keyLength: number, valueOffset: number): void => {
@@ -247,16 +255,10 @@ function signatureOf(stat: fs.Stats): string {
   return `${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}`;
 }
 
-/** Why a file image is not well formed (every length and key checked), or null. */
-function checkImage(buf: Buffer | undefined, used: number): string | null {
-  if (!buf || used === 0) return 'it has no entries';
-  try {
-    scanEntries(buf, used, HEADER_BYTES, (key) => void decodeKey(key));
-    return null;
-  } catch (err) {
-    if (err instanceof CorruptFileError) return err.reason;
-    throw err;
-  }
+/** Throws a CorruptFileError unless the image is well formed, every length and key checked. */
+function checkImage(buf: Buffer | undefined, used: number): void {
+  if (!buf || used === 0) throw new CorruptFileError('it has no entries');
+  scanEntries(buf, used, HEADER_BYTES, (key) => void decodeKey(key));
 }
 
 function readFully(fd: number, buf: Buffer, length: number): number {
