@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  Compactor, DbFileReader, DirectoryMerger, ReadBuffer, compactDeadProcesses, recoverCompaction, renderText, sendRefreshSignal,
+  Compactor, DbFileReader, DirectoryMerger, MappedFile, ReadBuffer, compactDeadProcesses, recoverCompaction, renderText, sendRefreshSignal,
 } from '../src/index.js';
 import { FIXTURES, tempDir } from './helpers/fixtures.js';
 
@@ -129,6 +129,15 @@ describe('files we write are never written through a planted link', () => {
     expect(fs.readFileSync(victim, 'utf8')).toBe('precious');
     expect(fs.lstatSync(path.join(dir, '.prom-multiproc-refresh')).isFile()).toBe(true);
     expect(fs.readFileSync(path.join(dir, '.prom-multiproc-refresh'), 'utf8')).toMatch(/^\d+\n$/);
+  });
+
+  it('a metrics file is never opened for writing through a symlink', () => {
+    const dir = newDir();
+    const victim = path.join(newDir(), 'victim.txt');
+    fs.writeFileSync(victim, 'precious');
+    fs.symlinkSync(victim, path.join(dir, 'counter_4243.db'));
+    expect(() => MappedFile.open(path.join(dir, 'counter_4243.db'))).toThrow(/ELOOP/);
+    expect(fs.readFileSync(victim, 'utf8')).toBe('precious');
   });
 
   it('the refresh signal replaces a hard link planted under its name', () => {
