@@ -153,6 +153,8 @@ export class Collector {
 
   private logOnce(message: string): void {
     if (this.reported.has(message)) return;
+    // Bounded: someone creating files under ever new names must not grow this for good.
+    if (this.reported.size >= 10_000) this.reported.clear();
     this.reported.add(message);
     this.log(message);
   }
