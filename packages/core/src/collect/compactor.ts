@@ -83,8 +83,7 @@ export class Compactor {
       for (const problem of result.problems) this.log(`prom-multiproc: compaction: ${problem}`);
       return dead;
     } catch (err) {
-      this.errors++;
-      this.log(`prom-multiproc: compaction failed, will retry: ${err instanceof Error ? err.message : String(err)}`);
+      this.fail('compaction', err);
       return [];
     }
   }

@@ -118,6 +118,8 @@ export class DbFileReader {
   /** The outcome of the last read if it failed on the file's bytes, and the file it failed on. */
   private failure: ReadOutcome | undefined;
   private failedSignature = '';
+  /** Why the values are those of an earlier image (a `replacedOnly` file replaced by a bad one). */
+  private staleReason: string | undefined;
 
   constructor(readonly path: string, options: DbFileReaderOptions = {}) {
     this.onKey = options.onKey;
@@ -157,8 +159,9 @@ export class DbFileReader {
     this.failure = undefined;
     if (this.replacedOnly && signature === this.readSignature) {
       this.bytesRead = 0;
-      return { ok: true, newEntries: 0 };
+      return this.staleReason === undefined ? { ok: true, newEntries: 0 } : { ok: true, newEntries: 0, stale: this.staleReason };
     }
+    this.staleReason = undefined;
     // An archive is replaced whole by the compactor. If its new image is bad, keep
     // serving the values of the last good one: folded history must not vanish (counters
     // never go backwards). The next good image replaces them.
@@ -172,6 +175,7 @@ export class DbFileReader {
     } catch (err) {
       if (!hadGoodImage || !(err instanceof CorruptFileError)) throw err;
       this.readSignature = signature;
+      this.staleReason = err.reason;
       this.inode = -1; // whatever comes next is parsed from its first entry
       this.bytesRead = 0;
       return { ok: true, newEntries: 0, stale: err.reason };
