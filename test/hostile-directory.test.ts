@@ -60,9 +60,9 @@ function startServing(command: string, args: string[]): Promise<Running> {
 
 const serve = (dir: string, ...flags: string[]) => startServing(process.execPath, [CLI, 'serve', '--dir', dir, '--port', '0', ...flags]);
 
-function dump(dir: string) {
+function dump(dir: string, timeout = 30_000) {
   // A hang or unbounded memory shows as a timeout (status null) instead of stalling the run.
-  return spawnSync(process.execPath, [CLI, 'dump', '--dir', dir], { encoding: 'utf8', timeout: 30_000, killSignal: 'SIGKILL' });
+  return spawnSync(process.execPath, [CLI, 'dump', '--dir', dir], { encoding: 'utf8', timeout, killSignal: 'SIGKILL' });
 }
 
 function mkfifo(file: string): void {
@@ -121,7 +121,7 @@ describe('special files under metrics file names never block and never cost unbo
   it('a symlink to /dev/zero named counter_x.db: dump exits at once and skips it', () => {
     const dir = fixtureDir();
     fs.symlinkSync('/dev/zero', path.join(dir, 'counter_x.db'));
-    const out = dump(dir);
+    const out = dump(dir, 10_000); // a regression reads /dev/zero until memory runs out: keep it short
     expect(out.status).toBe(0);
     expect(out.stdout).toMatch(/^jobs_total 4\.0$/m);
     expect(out.stderr).toMatch(/skipped counter_x\.db \(not-regular-file\): a device/);

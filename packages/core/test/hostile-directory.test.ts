@@ -189,14 +189,15 @@ describe('bounded reads', () => {
     expect(scratch.buf.length).toBeLessThanOrEqual(16 * 1024 * 1024);
   });
 
+  // /dev/zero and FIFOs are tested through `dump` in a child process (test/hostile-directory.test.ts):
+  // a regression there would block or eat memory in this process.
   it('a directory or a symlink to a device named *.db is skipped as not-regular-file', () => {
     const dir = withFixture();
-    fs.symlinkSync('/dev/zero', path.join(dir, 'counter_90.db'));
     fs.symlinkSync('/dev/null', path.join(dir, 'counter_91.db'));
     fs.mkdirSync(path.join(dir, 'counter_92.db'));
     const result = new DirectoryMerger(dir).merge();
     expect(result.problems.map((p) => [p.file, p.problem])).toEqual([
-      ['counter_90.db', 'not-regular-file'], ['counter_91.db', 'not-regular-file'], ['counter_92.db', 'not-regular-file'],
+      ['counter_91.db', 'not-regular-file'], ['counter_92.db', 'not-regular-file'],
     ]);
     expect(renderText(result.families)).toMatch(/^jobs_total 4\.0$/m);
   });
