@@ -116,6 +116,7 @@ describe('special files under metrics file names never block and never cost unbo
     expect(sampleValue(body, 'jobs_total')).toBe(4);
     expect(sampleValue(body, 'prom_multiproc_files_skipped_total{reason="not-regular-file"}')).toBe(2);
     expect((await httpGet(s.url.replace('/metrics', '/nope'))).status).toBe(404);
+    expect((await httpGet(s.url.replace('/metrics', '/'))).status).toBe(200); // the landing page reads the files too
   });
 
   it('a symlink to /dev/zero named counter_x.db: dump exits at once and skips it', () => {
