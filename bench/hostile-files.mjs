@@ -13,7 +13,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const GOOD = path.join(ROOT, 'packages/core/test/fixtures/python/counter_basic/counter_101.db');
 
 if (process.argv[2] === 'child') {
-  const { DirectoryMerger } = await import(path.join(ROOT, 'packages/core/dist/index.js'));
+  const { DirectoryMerger } = await import(path.join(ROOT, 'packages/core/dist/esm/index.js'));
   const merger = new DirectoryMerger(process.argv[3]);
   const times = [];
   for (let i = 0; i < 5; i++) {
