@@ -208,7 +208,7 @@ describe('we delete only files whose names we create', () => {
     const dir = withFixture();
     const ours = [
       'counter_archive.db', 'gauge_livesum_4242.db', 'histogram_12dead1700000000000.db', '.counter_archive.db.tmp',
-      JOURNAL, `${JOURNAL}.tmp`,
+      JOURNAL, `${JOURNAL}.tmp`, '.prom-multiproc-fallback-4242',
     ];
     const theirs = ['app.db', 'sessions.sqlite.db', `${JOURNAL}.bak`, '.x.db.tmp', '.sessions.sqlite.db.tmp', 'counter_a_b.db', 'notes.txt'];
     for (const name of [...ours, ...theirs]) fs.writeFileSync(path.join(dir, name), 'x');

@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
-import { isOwnMetricsFileName } from '../format/names.js';
+import { FALLBACK_MARKER_PREFIX, isOwnMetricsFileName } from '../format/names.js';
 import { describeFileType, setAside } from '../format/safe-files.js';
 import type { Family } from './exposition.js';
 import { compactDeadProcesses, recoverCompaction } from './compaction.js';
@@ -31,7 +31,8 @@ const LOCK_STALE_MS = 30_000;
 
 /** The names `startup: 'clear'` removes: only files our writers and compactor create. */
 function isClearedOnStartup(name: string): boolean {
-  return isOwnMetricsFileName(name) || name === JOURNAL_NAME || name === JOURNAL_TEMP_NAME || ARCHIVE_TEMP.test(name);
+  return isOwnMetricsFileName(name) || name === JOURNAL_NAME || name === JOURNAL_TEMP_NAME || ARCHIVE_TEMP.test(name)
+    || (name.startsWith(FALLBACK_MARKER_PREFIX) && /^[A-Za-z0-9.-]+$/.test(name.slice(FALLBACK_MARKER_PREFIX.length)));
 }
 
 export class Compactor {
