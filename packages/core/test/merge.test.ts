@@ -170,14 +170,14 @@ describe('bad files are skipped, the rest still merges', () => {
     expect(result.stats).toMatchObject({ files: 6, filesSkipped: 4 });
   });
 
-  it('reports a listed file that cannot be opened as missing, and one that cannot be read as unreadable', () => {
+  it('reports a listed file that cannot be opened as missing, and a directory under a metrics name as not-regular-file', () => {
     const dir = tempDirWith('counter_basic');
     fs.symlinkSync(path.join(dir, 'does-not-exist'), path.join(dir, 'counter_9.db'));
     fs.mkdirSync(path.join(dir, 'histogram_9.db'));
     const result = mergeDir(dir);
     expect(result.problems).toEqual([
       { file: 'counter_9.db', problem: 'missing', reason: expect.stringMatching(/vanished/) },
-      { file: 'histogram_9.db', problem: 'unreadable', reason: expect.stringMatching(/EISDIR/) },
+      { file: 'histogram_9.db', problem: 'not-regular-file', reason: expect.stringMatching(/a directory/) },
     ]);
     expect(renderText(result.families)).toBe(expectedText('counter_basic'));
   });

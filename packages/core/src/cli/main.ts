@@ -12,7 +12,6 @@ import { renderOpenMetrics, renderText } from '../collect/exposition.js';
 import { RefreshScheduler } from '../refresh/schedule.js';
 import { startMetricsServer } from '../serve/server.js';
 import { DirectoryMerger, type MergeProblem } from '../collect/merge.js';
-import { looksLikePre018File, PRE_018_HINT } from '../format/legacy.js';
 import { ARCHIVE_ID, fallbackMarkerName, parseDbFileName } from '../format/names.js';
 import { FLUSH_INTERVAL_MS } from '../format/written-memory.js';
 import { floatToGoString } from '../format/number.js';
@@ -163,7 +162,7 @@ async function dump(args: string[], io: CliStreams): Promise<number> {
 }
 
 function describeProblem({ file, problem, reason }: MergeProblem): string {
-  const skipped = problem === 'corrupt' || problem === 'missing' || problem === 'unreadable' || problem === 'foreign';
+  const skipped = problem !== 'mode-conflict' && problem !== 'invalid-bucket' && problem !== 'stale-archive' && problem !== 'bad-journal';
   return skipped ? `${NAME}: skipped ${file} (${problem}): ${reason}\n` : `${NAME}: warning: ${file} (${problem}): ${reason}\n`;
 }
 
@@ -179,8 +178,7 @@ async function inspect(args: string[], io: CliStreams): Promise<number> {
   const reader = new DbFileReader(file);
   const outcome = reader.read(new ReadBuffer());
   if (!outcome.ok) {
-    const hint = outcome.problem === 'corrupt' && looksLikePre018File(file) ? `; ${PRE_018_HINT}` : '';
-    await write(io.stderr, `${NAME} inspect: ${file} is ${outcome.problem === 'corrupt' ? 'corrupt' : 'not readable'}: ${outcome.reason}${hint}\n`);
+    await write(io.stderr, `${NAME} inspect: ${file} is ${outcome.problem === 'corrupt' ? 'corrupt' : 'not readable'}: ${outcome.reason}\n`);
     return 1;
   }
   const rows = reader.entries.map((entry, i) => ({ entry, value: reader.values[i], timestamp: reader.timestamps[i] }));

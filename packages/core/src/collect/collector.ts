@@ -35,7 +35,9 @@ export interface Scrape {
 }
 
 /** Why a file is skipped; each reason is served from the start (at 0), so `increase()` sees the first skip. */
-const SKIP_REASONS: readonly MergeProblemKind[] = ['corrupt', 'missing', 'unreadable', 'foreign'];
+const SKIP_REASONS: readonly MergeProblemKind[] = [
+  'corrupt', 'missing', 'unreadable', 'foreign', 'not-regular-file', 'too-large', 'stale-archive', 'bad-journal',
+];
 
 /** Self-metrics in their own namespace; totals since the collector started. */
 class SelfMetrics {
@@ -153,6 +155,8 @@ export class Collector {
 
   private logOnce(message: string): void {
     if (this.reported.has(message)) return;
+    // Bounded: someone creating files under ever new names must not grow this for good.
+    if (this.reported.size >= 10_000) this.reported.clear();
     this.reported.add(message);
     this.log(message);
   }

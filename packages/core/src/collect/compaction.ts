@@ -18,17 +18,16 @@ import path from 'node:path';
 import { CorruptFileError } from '../format/entries.js';
 import { buildFileImage } from '../format/file-image.js';
 import { ARCHIVE_ID, dbFileName, fallbackMarkerName, parseDbFileName } from '../format/names.js';
+import { setAside, writeNewFile } from '../format/safe-files.js';
 import { Fold, foldRuleFor, type CheckedKeys, type FoldRule } from './fold.js';
+import {
+  ARCHIVE_TEMP, BadJournalError, JOURNAL_NAME, JOURNAL_TEMP_NAME, readJournal, removeOwnFile, type Journal,
+} from './journal.js';
+import type { MergeProblem } from './merge.js';
 
-export const JOURNAL_NAME = '.prom-multiproc-compaction.json';
-export const ARCHIVE_TEMP = /^\.(.+\.db)\.tmp$/;
+export { ARCHIVE_TEMP, JOURNAL_NAME, readJournal };
 
 export type CompactionStep = 'archives-written' | 'committed' | 'archives-replaced' | 'sources-deleted' | 'done';
-
-interface Journal {
-  replace: Array<{ from: string; to: string }>;
-  remove: string[];
-}
 
 export interface CompactionResult {
   /** Dead files whose values are now in an archive. */
@@ -49,10 +48,10 @@ export interface CompactionHooks {
 
 /** Folds every file of the processes `deadIds` into the archives. */
 export function compactDeadProcesses(dir: string, deadIds: Iterable<string>, hooks: CompactionHooks = {}): CompactionResult {
-  recoverCompaction(dir);
+  const result: CompactionResult = { folded: [], dropped: [], archives: [], problems: [] };
+  recoverCompaction(dir, (problem) => result.problems.push(problem));
   const dead = new Set(deadIds);
   dead.delete(ARCHIVE_ID);
-  const result: CompactionResult = { folded: [], dropped: [], archives: [], problems: [] };
   const groups = new Map<string, { rule: FoldRule; sources: string[] }>();
   for (const name of fs.readdirSync(dir).sort()) {
     const parsed = parseDbFileName(name);
@@ -105,7 +104,7 @@ export function compactDeadProcesses(dir: string, deadIds: Iterable<string>, hoo
   for (const id of dead) fs.rmSync(path.join(dir, fallbackMarkerName(id)), { force: true });
   if (journal.replace.length === 0 && journal.remove.length === 0) return result;
   hooks.afterStep?.('archives-written');
-  const journalTemp = path.join(dir, `${JOURNAL_NAME}.tmp`);
+  const journalTemp = path.join(dir, JOURNAL_TEMP_NAME);
   writeDurably(journalTemp, Buffer.from(JSON.stringify(journal)));
   fs.renameSync(journalTemp, path.join(dir, JOURNAL_NAME));
   syncDirectory(dir);
@@ -116,43 +115,49 @@ export function compactDeadProcesses(dir: string, deadIds: Iterable<string>, hoo
 
 /**
  * Finishes or undoes a compaction that a crash interrupted. Returns what it did.
- * Call before reading a directory that a compactor may have left mid-way.
+ * Call before reading a directory that a compactor may have left mid-way. A journal we
+ * did not write is set aside (renamed `<journal>.bad-<ms>`) and reported to `report`,
+ * never applied; then the compaction it may belong to is rolled back.
  */
-export function recoverCompaction(dir: string): 'nothing' | 'rolled-forward' | 'rolled-back' {
-  const journal = readJournal(dir);
+export function recoverCompaction(dir: string, report: (problem: string) => void = () => {}): 'nothing' | 'rolled-forward' | 'rolled-back' {
+  let journal: Journal | undefined;
+  let setAsideJournal = false;
+  try {
+    journal = readJournal(dir);
+  } catch (err) {
+    if (!(err instanceof BadJournalError)) throw err;
+    const aside = setAside(dir, JOURNAL_NAME);
+    report(`${err.message}; set aside as ${aside}, nothing in it applied`);
+    setAsideJournal = true;
+  }
   if (journal) {
     applyJournal(dir, journal, {});
     return 'rolled-forward';
   }
   let removed = false;
   for (const name of fs.readdirSync(dir)) {
-    if (ARCHIVE_TEMP.test(name) || name === `${JOURNAL_NAME}.tmp`) {
-      fs.rmSync(path.join(dir, name), { force: true });
+    if (ARCHIVE_TEMP.test(name) || name === JOURNAL_TEMP_NAME) {
+      removeOwnFile(path.join(dir, name));
       removed = true;
     }
   }
-  return removed ? 'rolled-back' : 'nothing';
-}
-
-export function readJournal(dir: string): Journal | undefined {
-  let text: string;
-  try {
-    text = fs.readFileSync(path.join(dir, JOURNAL_NAME), 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-  // Written by rename of a complete, fsynced file: a journal is never half-written.
-  return JSON.parse(text) as Journal;
+  return removed || setAsideJournal ? 'rolled-back' : 'nothing';
 }
 
 /**
  * The files a reader should merge: name -> path. While a journal exists, a pending temp
- * stands in for its archive and the files it deletes are skipped.
+ * stands in for its archive and the files it deletes are skipped. A journal we did not
+ * write is ignored (and reported in `problems`): readers never act on it.
  */
-export function visibleFiles(dir: string, names: readonly string[]): Map<string, string> {
+export function visibleFiles(dir: string, names: readonly string[], problems?: MergeProblem[]): Map<string, string> {
   const visible = new Map(names.map((n) => [n, path.join(dir, n)]));
-  const journal = readJournal(dir);
+  let journal: Journal | undefined;
+  try {
+    journal = readJournal(dir);
+  } catch (err) {
+    if (!(err instanceof BadJournalError)) throw err;
+    problems?.push({ file: JOURNAL_NAME, problem: 'bad-journal', reason: `${err.reason}; ignored` });
+  }
   if (!journal) return visible;
   for (const name of journal.remove) visible.delete(name);
   for (const { from, to } of journal.replace) {
@@ -171,20 +176,22 @@ function applyJournal(dir: string, journal: Journal, hooks: CompactionHooks): vo
   }
   syncDirectory(dir);
   hooks.afterStep?.('archives-replaced');
-  for (const name of journal.remove) fs.rmSync(path.join(dir, name), { force: true });
+  for (const name of journal.remove) removeOwnFile(path.join(dir, name));
   syncDirectory(dir);
   hooks.afterStep?.('sources-deleted');
   fs.rmSync(path.join(dir, JOURNAL_NAME), { force: true });
   hooks.afterStep?.('done');
 }
 
+/** A new file, fsynced; never written through a symlink or hard link planted under its name. */
 function writeDurably(file: string, data: Buffer): void {
-  const fd = fs.openSync(file, 'w', 0o666);
   try {
-    fs.writeSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    writeNewFile(file, data, true);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ERR_FS_EISDIR' && code !== 'EISDIR') throw err;
+    removeOwnFile(file); // a directory planted under the temp's name: moved aside
+    writeNewFile(file, data, true);
   }
 }
 

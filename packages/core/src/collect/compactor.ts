@@ -3,9 +3,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
+import { FALLBACK_MARKER_PREFIX, isOwnMetricsFileName } from '../format/names.js';
+import { describeFileType, setAside } from '../format/safe-files.js';
 import type { Family } from './exposition.js';
-import { ARCHIVE_TEMP, JOURNAL_NAME, compactDeadProcesses, recoverCompaction } from './compaction.js';
+import { compactDeadProcesses, recoverCompaction } from './compaction.js';
 import type { CheckedKeys } from './fold.js';
+import { ARCHIVE_TEMP, JOURNAL_NAME, JOURNAL_TEMP_NAME } from './journal.js';
 import { findDeadProcessIds } from './liveness.js';
 
 export type StartupPolicy = 'fold' | 'clear';
@@ -23,6 +26,14 @@ export interface CompactorOptions {
 }
 
 const LOCK_NAME = '.prom-multiproc-compactor.lock';
+/** A lock not touched for this long is stale (its holder updates it every 10 s). */
+const LOCK_STALE_MS = 30_000;
+
+/** The names `startup: 'clear'` removes: only files our writers and compactor create. */
+function isClearedOnStartup(name: string): boolean {
+  return isOwnMetricsFileName(name) || name === JOURNAL_NAME || name === JOURNAL_TEMP_NAME || ARCHIVE_TEMP.test(name)
+    || (name.startsWith(FALLBACK_MARKER_PREFIX) && /^[A-Za-z0-9.-]+$/.test(name.slice(FALLBACK_MARKER_PREFIX.length)));
+}
 
 export class Compactor {
   private release: (() => Promise<void>) | undefined;
@@ -32,6 +43,7 @@ export class Compactor {
   private errors = 0;
   private lastFoldAt: Date | undefined;
   private saidReadOnly = false;
+  private lastFailure = '';
   private readonly checkedKeys: CheckedKeys = new Set();
   private readonly log: (message: string) => void;
 
@@ -39,6 +51,7 @@ export class Compactor {
     this.log = options.log ?? ((m) => console.warn(m));
   }
 
+  /** Never rejects: a lock or start-up problem is logged and counted, and the collector serves read-only. */
   static async start(directory: string, options: CompactorOptions = {}): Promise<Compactor> {
     const compactor = new Compactor(directory, options);
     if (await compactor.tryTakeLock()) compactor.startUp();
@@ -71,8 +84,7 @@ export class Compactor {
       for (const problem of result.problems) this.log(`prom-multiproc: compaction: ${problem}`);
       return dead;
     } catch (err) {
-      this.errors++;
-      this.log(`prom-multiproc: compaction failed, will retry: ${err instanceof Error ? err.message : String(err)}`);
+      this.fail('compaction', err);
       return [];
     }
   }
@@ -104,19 +116,51 @@ export class Compactor {
     await release?.().catch(() => {});
   }
 
+  /** Runs on a timer: must never reject (an unhandled rejection would end the process). */
   private async tick(): Promise<void> {
-    if (!this.isCompactor && (await this.tryTakeLock())) {
-      this.log(`prom-multiproc: took over compaction of ${this.directory}`);
-      this.startUp();
+    try {
+      if (!this.isCompactor && (await this.tryTakeLock())) {
+        this.log(`prom-multiproc: took over compaction of ${this.directory}`);
+        this.startUp();
+      }
+      this.sweep();
+    } catch (err) {
+      this.fail('compaction sweep', err);
     }
-    this.sweep();
+  }
+
+  /** Counts and logs a failure (each distinct message once); the next sweep retries. */
+  private fail(what: string, err: unknown): void {
+    this.errors++;
+    const message = `prom-multiproc: ${what} of ${this.directory} failed, will retry: ${err instanceof Error ? err.message : String(err)}`;
+    if (message !== this.lastFailure) this.log(message);
+    this.lastFailure = message;
+  }
+
+  /**
+   * A lock path that is not a lock we could have made stops proper-lockfile for good: a
+   * regular file or symlink (ENOTDIR when it tries to remove it), or a directory dated in
+   * the future (never stale). Set the first aside; treat the second as stale.
+   */
+  private clearTamperedLock(): void {
+    const lockPath = path.join(this.directory, LOCK_NAME);
+    const stat = fs.lstatSync(lockPath, { throwIfNoEntry: false });
+    if (!stat) return;
+    if (!stat.isDirectory()) {
+      const aside = setAside(this.directory, LOCK_NAME);
+      this.log(`prom-multiproc: the compaction lock ${lockPath} was ${describeFileType(stat)}, not a lock directory; set aside as ${aside}`);
+    } else if (stat.mtimeMs > Date.now() + LOCK_STALE_MS) {
+      const aside = setAside(this.directory, LOCK_NAME);
+      this.log(`prom-multiproc: the compaction lock ${lockPath} is dated ${new Date(stat.mtimeMs).toISOString()}, in the future; taken as stale and set aside as ${aside}`);
+    }
   }
 
   private async tryTakeLock(): Promise<boolean> {
     try {
+      this.clearTamperedLock();
       this.release = await lockfile.lock(this.directory, {
         lockfilePath: path.join(this.directory, LOCK_NAME),
-        stale: 30_000,
+        stale: LOCK_STALE_MS,
         update: 10_000,
         realpath: false,
         onCompromised: (err) => {
@@ -126,7 +170,15 @@ export class Compactor {
       });
       return true;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') {
+        // The directory removed, not writable, or the lock path tampered with again.
+        this.fail('taking the compaction lock', err);
+        if (!this.saidReadOnly) {
+          this.saidReadOnly = true;
+          this.log(`prom-multiproc: cannot take the compaction lock of ${this.directory}; this collector serves read-only and retries at each sweep`);
+        }
+        return false;
+      }
       if (this.release === undefined && !this.saidReadOnly) {
         this.saidReadOnly = true;
         this.log(`prom-multiproc: another collector compacts ${this.directory}; this one serves read-only`);
@@ -136,20 +188,37 @@ export class Compactor {
   }
 
   private startUp(): void {
-    if (this.options.startup === 'clear') {
-      let removed = 0;
-      for (const name of fs.readdirSync(this.directory)) {
-        if (name.endsWith('.db') || name.startsWith(JOURNAL_NAME) || ARCHIVE_TEMP.test(name)) {
-          fs.rmSync(path.join(this.directory, name), { force: true });
-          removed++;
-        }
+    try {
+      if (this.options.startup === 'clear') this.clear();
+      else {
+        const recovered = recoverCompaction(this.directory, (problem) => this.log(`prom-multiproc: ${problem}`));
+        if (recovered !== 'nothing') this.log(`prom-multiproc: an interrupted compaction was ${recovered}`);
+        const folded = this.sweep();
+        if (folded.length > 0) this.log(`prom-multiproc: folded ${folded.length} processes a previous run left`);
       }
-      if (removed > 0) this.log(`prom-multiproc: startup=clear removed ${removed} files a previous run left in ${this.directory}`);
-      return;
+    } catch (err) {
+      this.fail('start-up', err);
     }
-    const recovered = recoverCompaction(this.directory);
-    if (recovered !== 'nothing') this.log(`prom-multiproc: an interrupted compaction was ${recovered}`);
-    const folded = this.sweep();
-    if (folded.length > 0) this.log(`prom-multiproc: folded ${folded.length} processes a previous run left`);
+  }
+
+  /** startup=clear: removes the files we create, nothing else (docs/security.md). */
+  private clear(): void {
+    let removed = 0;
+    for (const name of fs.readdirSync(this.directory)) {
+      if (!isClearedOnStartup(name)) continue;
+      const file = path.join(this.directory, name);
+      try {
+        const stat = fs.lstatSync(file);
+        if (stat.isDirectory()) {
+          this.log(`prom-multiproc: startup=clear left ${file}: a directory, not a metrics file`);
+          continue;
+        }
+        fs.rmSync(file, { force: true });
+        removed++;
+      } catch (err) {
+        this.fail(`startup=clear removing ${name}`, err);
+      }
+    }
+    if (removed > 0) this.log(`prom-multiproc: startup=clear removed ${removed} files a previous run left in ${this.directory}`);
   }
 }

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { ARCHIVE_ID, parseDbFileName } from '../format/names.js';
 import { HEADER_BYTES, parseEntries } from '../format/entries.js';
 import { isProcessAlive } from './liveness.js';
+import { isOpenProblem, openRegularForRead } from '../format/safe-files.js';
 
 export type ProcessState = 'alive' | 'dead' | 'archive' | 'unknown';
 
@@ -87,7 +88,9 @@ function sampleEntryLabels(file: string): Array<Record<string, string>> {
   const labels: Array<Record<string, string>> = [];
   let fd: number | undefined;
   try {
-    fd = fs.openSync(file, 'r');
+    const opened = openRegularForRead(file); // never blocks on a FIFO, never opens a device
+    if (isOpenProblem(opened)) return [];
+    fd = opened.fd;
     const buf = Buffer.alloc(SAMPLE_BYTES);
     const length = fs.readSync(fd, buf, 0, buf.length, 0);
     if (length < HEADER_BYTES) return [];

@@ -59,7 +59,8 @@ export class Fold {
     const outcome = reader.read(this.scratch);
     if (!outcome.ok) {
       // A file that vanished has nothing left to fold; treat it like an unreadable one.
-      if (outcome.problem === 'corrupt' || outcome.problem === 'missing') throw new CorruptFileError(outcome.reason, file);
+      // Nor has a file whose values the merge never reads (too large, a FIFO, a device).
+      if (outcome.problem !== 'unreadable') throw new CorruptFileError(outcome.reason, file);
       throw new Error(`${file}: ${outcome.reason}`);
     }
     const { values, timestamps } = reader;

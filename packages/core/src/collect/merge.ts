@@ -12,7 +12,6 @@
 // output sample.
 import fs from 'node:fs';
 import { compareCodePoints } from '../format/key.js';
-import { looksLikePre018File, PRE_018_HINT } from '../format/legacy.js';
 import { ARCHIVE_ID, FALLBACK_MARKER_PREFIX, isRetiredProcessId, parseDbFileName } from '../format/names.js';
 import { ReadBuffer } from '../format/reader.js';
 import type { Family } from './exposition.js';
@@ -30,6 +29,14 @@ export type MergeProblemKind =
   | 'unreadable'
   /** A `*.db` name that is not `<type>_<id>.db` / `gauge_<mode>_<id>.db`. Skipped. */
   | 'foreign'
+  /** A FIFO, device, socket or directory under a metrics file name. Skipped without blocking. */
+  | 'not-regular-file'
+  /** More used bytes than a file may have (MAX_USED_BYTES). Skipped without reading. */
+  | 'too-large'
+  /** An archive replaced by a corrupt one: the last good values are merged instead, nothing folded onto it. */
+  | 'stale-archive'
+  /** The compaction journal is not one we wrote: ignored (the compactor sets it aside). */
+  | 'bad-journal'
   /** One gauge written with different modes by different files. Merged with one mode. */
   | 'mode-conflict'
   /** A histogram bucket whose `le` is not a number. That entry is ignored, the rest of the file merged. */
@@ -91,9 +98,9 @@ export class DirectoryMerger {
    * Bad files are skipped and listed in `problems`; only an unreadable directory throws.
    */
   merge({ accumulate = true }: MergeOptions = {}): MergeResult {
-    const { listing, fallbackIds } = this.listDbFiles();
-    const mergeNumber = ++this.merges;
     const problems: MergeProblem[] = [];
+    const { listing, fallbackIds } = this.listDbFiles(problems);
+    const mergeNumber = ++this.merges;
     const stats: MergeStats = {
       files: listing.length, filesSkipped: 0, entries: 0, entriesParsed: 0, bytesRead: 0, series: 0, writers: { mmap: 0, fallback: 0 },
     };
@@ -113,8 +120,8 @@ export class DirectoryMerger {
         stats.writers[fallbackIds.has(id) ? 'fallback' : 'mmap']++;
       }
       const problem = this.read(file);
-      if (problem) {
-        problems.push(problem);
+      if (problem) problems.push(problem);
+      if (problem && problem.problem !== 'stale-archive') {
         stats.filesSkipped++;
         continue;
       }
@@ -153,7 +160,7 @@ export class DirectoryMerger {
    * [name, path] of every file to merge, in name order (honours a compaction in progress),
    * and the ids of processes that left a fallback marker.
    */
-  private listDbFiles(): { listing: Array<[string, string]>; fallbackIds: Set<string> } {
+  private listDbFiles(problems: MergeProblem[]): { listing: Array<[string, string]>; fallbackIds: Set<string> } {
     let names: string[];
     try {
       names = fs.readdirSync(this.dir);
@@ -164,7 +171,7 @@ export class DirectoryMerger {
     const dbFiles = names.filter((name) => name.endsWith('.db') && !name.startsWith('.'));
     const fallbackIds = new Set<string>();
     for (const name of names) if (name.startsWith(FALLBACK_MARKER_PREFIX)) fallbackIds.add(name.slice(FALLBACK_MARKER_PREFIX.length));
-    const listing = [...visibleFiles(this.dir, dbFiles)].sort((a, b) => compareCodePoints(a[0], b[0]));
+    const listing = [...visibleFiles(this.dir, dbFiles, problems)].sort((a, b) => compareCodePoints(a[0], b[0]));
     return { listing, fallbackIds };
   }
 
@@ -179,10 +186,12 @@ export class DirectoryMerger {
       };
     }
     const outcome = file.reader.read(this.scratch);
+    if (outcome.ok && outcome.stale !== undefined) {
+      return { file: file.name, problem: 'stale-archive', reason: `${outcome.stale}; serving its last good values, folding nothing onto it until it is repaired` };
+    }
     if (!outcome.ok) {
       file.reset();
-      const legacy = outcome.problem === 'corrupt' && looksLikePre018File(file.reader.path);
-      return { file: file.name, problem: outcome.problem, reason: legacy ? `${outcome.reason}; ${PRE_018_HINT}` : outcome.reason };
+      return { file: file.name, problem: outcome.problem, reason: outcome.reason }; // the reason has the ≤0.17 hint if it fits
     }
     file.catchUp();
     file.parsedNow = outcome.newEntries;

@@ -3,6 +3,7 @@
 // binary loads). It owns the file and nothing else: create, allocate, append entries,
 // grow, and keep every value holder pointing at the current memory.
 import fs from 'node:fs';
+import { describeFileType } from './safe-files.js';
 import { CorruptFileError, HEADER_BYTES, entrySize, paddingFor, parseEntries, readUsed } from './entries.js';
 import type { FileMemory, StorageMode } from './file-memory.js';
 import { loadMmap, MmapMemory } from './mmap.js';
@@ -65,9 +66,12 @@ export class MappedFile implements SeriesStore {
   /** Opens or creates the file at `path` for writing, mapped or written back (`mode`, default: this process's). */
   static open(path: string, mode: StorageMode = processStorageMode().mode): MappedFile {
     if (mode === 'mmap' && !loadMmap()) throw new Error('prom-multiproc: mmap mode, but the mmap addon does not load here');
-    const fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o666);
+    // Never through a symlink someone planted under our name, never a FIFO or device.
+    const fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK, 0o666);
     try {
-      let size = fs.fstatSync(fd).size;
+      const stat = fs.fstatSync(fd);
+      if (!stat.isFile()) throw new Error(`prom-multiproc: cannot write metrics to ${path}: ${describeFileType(stat)}, not a regular file`);
+      let size = stat.size;
       if (size === 0) {
         allocateOrExplain(fd, path, 0, INITIAL_FILE_BYTES);
         size = INITIAL_FILE_BYTES;

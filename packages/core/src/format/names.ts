@@ -61,6 +61,16 @@ export function fallbackMarkerName(id: string): string {
   return FALLBACK_MARKER_PREFIX + id;
 }
 
+/**
+ * True for the names our writers and compactor create (and Python's with pid ids):
+ * `<type>_<id>.db` / `gauge_<mode>_<id>.db` with an id of letters, digits, `.` and `-`.
+ * Only such files are ever deleted or renamed by us (`app.db`, `sessions.sqlite.db` are not).
+ */
+export function isOwnMetricsFileName(name: string): boolean {
+  const parsed = parseDbFileName(name);
+  return parsed !== null && /^[A-Za-z0-9.-]+$/.test(parsed.id);
+}
+
 /** Id of the archive files that hold the folded values of dead processes. */
 export const ARCHIVE_ID = 'archive';
 

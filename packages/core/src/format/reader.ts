@@ -5,9 +5,28 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { decodeKey } from './key.js';
 import { CorruptFileError, HEADER_BYTES, paddingFor, readUsed, scanEntries, type ParsedEntry } from './entries.js';
+import { looksLikePre018File, PRE_018_HINT } from './legacy.js';
+import { isOpenProblem, openRegularForRead } from './safe-files.js';
 
 /** Values are float64s at 8-aligned offsets, so a Float64Array over the buffer reads them without DataView calls. */
 const NATIVE_LITTLE_ENDIAN = os.endianness() === 'LE';
+
+/**
+ * The most used bytes a file may have (its `used` header) for us to read it: 256 MiB.
+ * A process's file holds about 2 million series of 100-byte keys at that size, more than
+ * one Prometheus target can usefully expose; beyond it a file is skipped as `too-large`
+ * without reading it. This bounds what any one file (a 2 GiB sparse file with a forged
+ * header, say) can cost a scrape. The file itself may be larger: the tail past `used`
+ * is never read.
+ */
+export const MAX_USED_BYTES = 256 * 1024 * 1024;
+
+/**
+ * The read buffer grows up to this and stays: larger reads get a buffer of their own
+ * that is dropped after the read, so one large or hostile file does not pin its size in
+ * the collector for good.
+ */
+export const KEPT_READ_BUFFER_BYTES = 16 * 1024 * 1024;
 
 /**
  * A growable buffer shared by every read of one collector, so a scrape allocates nothing
@@ -17,28 +36,51 @@ const NATIVE_LITTLE_ENDIAN = os.endianness() === 'LE';
 export class ReadBuffer {
   buf: Buffer;
   f64: Float64Array;
+  private keptBuf: Buffer;
+  private keptF64: Float64Array;
 
   constructor(initialBytes = 64 * 1024) {
     const memory = new ArrayBuffer(initialBytes);
-    this.buf = Buffer.from(memory);
-    this.f64 = new Float64Array(memory);
+    this.buf = this.keptBuf = Buffer.from(memory);
+    this.f64 = this.keptF64 = new Float64Array(memory);
+  }
+
+  /** Bytes this buffer keeps between reads (a one-off large buffer not counted). */
+  get keptBytes(): number {
+    return this.keptBuf.length;
   }
 
   ensure(bytes: number): Buffer {
-    if (this.buf.length < bytes) {
-      let size = this.buf.length;
-      while (size < bytes) size *= 2;
-      const memory = new ArrayBuffer(size);
-      this.buf = Buffer.from(memory);
-      this.f64 = new Float64Array(memory);
+    if (bytes <= this.keptBuf.length) {
+      this.buf = this.keptBuf; // drops a one-off buffer of an earlier large read
+      this.f64 = this.keptF64;
+      return this.buf;
+    }
+    if (bytes <= this.buf.length) return this.buf; // the current one-off buffer is big enough
+    let size = this.keptBuf.length;
+    while (size < bytes) size *= 2;
+    const memory = new ArrayBuffer(size);
+    this.buf = Buffer.from(memory);
+    this.f64 = new Float64Array(memory);
+    if (size <= KEPT_READ_BUFFER_BYTES) {
+      this.keptBuf = this.buf;
+      this.keptF64 = this.f64;
     }
     return this.buf;
   }
 }
 
 export type ReadOutcome =
-  | { ok: true; newEntries: number }
-  | { ok: false; problem: 'missing' | 'corrupt' | 'unreadable'; reason: string };
+  /** `stale`: a `replacedOnly` file was replaced by a corrupt one; the values are its last good ones (reason says why). */
+  | { ok: true; newEntries: number; stale?: string }
+  | { ok: false; problem: ReadProblem; reason: string };
+
+/**
+ * Why a file was not read: gone (`missing`), bad bytes (`corrupt`), no permission or an
+ * I/O error (`unreadable`), a FIFO, device, socket or directory (`not-regular-file`),
+ * more used bytes than MAX_USED_BYTES (`too-large`).
+ */
+export type ReadProblem = 'missing' | 'corrupt' | 'unreadable' | 'not-regular-file' | 'too-large';
 
 export interface DbFileReaderOptions {
   /**
@@ -71,8 +113,13 @@ export class DbFileReader {
   private inode = -1;
   private readonly onKey: ((key: string, index: number) => void) | undefined;
   private readonly replacedOnly: boolean;
-  /** size and mtime of the last successful read, for `replacedOnly` files. */
+  /** inode, size and mtime of the last successful read, for `replacedOnly` files. */
   private readSignature = '';
+  /** The outcome of the last read if it failed on the file's bytes, and the file it failed on. */
+  private failure: ReadOutcome | undefined;
+  private failedSignature = '';
+  /** Why the values are those of an earlier image (a `replacedOnly` file replaced by a bad one). */
+  private staleReason: string | undefined;
 
   constructor(readonly path: string, options: DbFileReaderOptions = {}) {
     this.onKey = options.onKey;
@@ -80,20 +127,21 @@ export class DbFileReader {
   }
 
   read(scratch: ReadBuffer): ReadOutcome {
-    let fd: number;
+    const opened = openRegularForRead(this.path);
+    if (isOpenProblem(opened)) return { ok: false, problem: opened.problem, reason: opened.reason };
+    const { fd, stat } = opened;
     try {
-      fd = fs.openSync(this.path, 'r');
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') return { ok: false, problem: 'missing', reason: 'file vanished before it was read' };
-      return { ok: false, problem: 'unreadable', reason: `cannot open (${code ?? String(err)})` };
-    }
-    try {
-      return this.readOpen(fd, scratch);
+      return this.readOpen(fd, stat, scratch);
     } catch (err) {
       if (err instanceof CorruptFileError) {
         this.forget();
-        return { ok: false, problem: 'corrupt', reason: err.reason };
+        this.inode = -1;
+        // Not read again until it changes: a bad file costs one read, not one per scrape.
+        this.failedSignature = signatureOf(stat);
+        const tooLarge = err instanceof TooLargeError;
+        const legacy = !tooLarge && looksLikePre018File(this.path);
+        this.failure = { ok: false, problem: tooLarge ? 'too-large' : 'corrupt', reason: legacy ? `${err.reason}; ${PRE_018_HINT}` : err.reason };
+        return this.failure;
       }
       const code = (err as NodeJS.ErrnoException).code;
       return { ok: false, problem: 'unreadable', reason: `read failed (${code ?? String(err)})` };
@@ -102,32 +150,44 @@ export class DbFileReader {
     }
   }
 
-  private readOpen(fd: number, scratch: ReadBuffer): ReadOutcome {
-    const stat = fs.fstatSync(fd);
-    const signature = `${stat.size}:${stat.mtimeMs}`;
-    if (this.replacedOnly && stat.ino === this.inode && signature === this.readSignature) {
+  private readOpen(fd: number, stat: fs.Stats, scratch: ReadBuffer): ReadOutcome {
+    const signature = signatureOf(stat);
+    if (this.failure && signature === this.failedSignature) {
       this.bytesRead = 0;
-      return { ok: true, newEntries: 0 };
+      return this.failure;
     }
+    this.failure = undefined;
+    if (this.replacedOnly && signature === this.readSignature) {
+      this.bytesRead = 0;
+      return this.staleReason === undefined ? { ok: true, newEntries: 0 } : { ok: true, newEntries: 0, stale: this.staleReason };
+    }
+    this.staleReason = undefined;
+    // An archive is replaced whole by the compactor. If its new image is bad, keep
+    // serving the values of the last good one: folded history must not vanish (counters
+    // never go backwards). The next good image replaces them.
+    const hadGoodImage = this.replacedOnly && this.readSignature !== '' && this.entryCount > 0;
     this.readSignature = '';
+    let used: number;
+    let buf: Buffer | undefined;
+    try {
+      ({ used, buf } = this.readImage(fd, stat, scratch));
+      if (hadGoodImage) checkImage(buf, used);
+    } catch (err) {
+      if (!hadGoodImage || !(err instanceof CorruptFileError)) throw err;
+      this.readSignature = signature;
+      this.staleReason = err.reason;
+      this.inode = -1; // whatever comes next is parsed from its first entry
+      this.bytesRead = 0;
+      return { ok: true, newEntries: 0, stale: err.reason };
+    }
     // A different inode, or a file that shrank, is a new file under the same name.
     if (stat.ino !== this.inode) {
       this.forget();
       this.inode = stat.ino;
     }
-    const header = scratch.ensure(HEADER_BYTES);
-    readFully(fd, header, Math.min(stat.size, HEADER_BYTES));
-    const used = readUsed(header, stat.size);
     if (used < this.parsedTo) this.forget();
-    this.bytesRead = 0;
     const before = this.entryCount;
-    if (used > 0) {
-      const buf = scratch.ensure(used);
-      const got = readFully(fd, buf, used);
-      this.bytesRead = got;
-      if (got < used) throw new CorruptFileError(`file ended after ${got} of ${used} used bytes`);
-      if (this.parsedTo < used) this.parsedTo = scanEntries(buf, used, this.parsedTo, this.addEntry);
-    }
+    if (buf && this.parsedTo < used) this.parsedTo = scanEntries(buf, used, this.parsedTo, this.addEntry);
     if (this.values.length !== this.entryCount) {
       this.values = new Float64Array(this.entryCount);
       this.timestamps = new Float64Array(this.entryCount);
@@ -135,6 +195,21 @@ export class DbFileReader {
     if (used > 0) this.readValues(scratch);
     this.readSignature = signature;
     return { ok: true, newEntries: this.entryCount - before };
+  }
+
+  /** Reads the used bytes of an open file into the scratch buffer (none when `used` is 0). */
+  private readImage(fd: number, stat: fs.Stats, scratch: ReadBuffer): { used: number; buf: Buffer | undefined } {
+    const header = scratch.ensure(HEADER_BYTES);
+    readFully(fd, header, Math.min(stat.size, HEADER_BYTES));
+    const used = readUsed(header, stat.size);
+    if (used > MAX_USED_BYTES) throw new TooLargeError(`its header says ${used} bytes are used, more than the ${MAX_USED_BYTES} a file may have`);
+    this.bytesRead = 0;
+    if (used === 0) return { used, buf: undefined };
+    const buf = scratch.ensure(used);
+    const got = readFully(fd, buf, used);
+    this.bytesRead = got;
+    if (got < used) throw new CorruptFileError(`file ended after ${got} of ${used} used bytes`);
+    return { used, buf };
   }
 
   private readonly addEntry = (key: string, offset: number, keyLength: number, valueOffset: number): void => {
@@ -177,6 +252,19 @@ export class DbFileReader {
   }
 }
 
+/** Thrown for a file beyond MAX_USED_BYTES (reported as `too-large`, not `corrupt`). */
+class TooLargeError extends CorruptFileError {}
+
+function signatureOf(stat: fs.Stats): string {
+  return `${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}`;
+}
+
+/** Throws a CorruptFileError unless the image is well formed, every length and key checked. */
+function checkImage(buf: Buffer | undefined, used: number): void {
+  if (!buf || used === 0) throw new CorruptFileError('it has no entries');
+  scanEntries(buf, used, HEADER_BYTES, (key) => void decodeKey(key));
+}
+
 function readFully(fd: number, buf: Buffer, length: number): number {
   let got = 0;
   while (got < length) {
@@ -192,7 +280,7 @@ export function readDbFile(path: string): Array<ParsedEntry & { value: number; t
   const reader = new DbFileReader(path);
   const outcome = reader.read(new ReadBuffer());
   if (!outcome.ok) {
-    if (outcome.problem === 'corrupt') throw new CorruptFileError(outcome.reason, path);
+    if (outcome.problem === 'corrupt' || outcome.problem === 'too-large') throw new CorruptFileError(outcome.reason, path);
     throw new Error(`${path}: ${outcome.reason}`);
   }
   return reader.entries.map((e, i) => ({ ...e, value: reader.values[i], timestamp: reader.timestamps[i] }));

@@ -5,14 +5,18 @@
 // refresh when they can. One small write, no IPC, no reply: it works the same under
 // node:cluster, PM2 and `prom-multiproc serve`.
 import fs from 'node:fs';
-import path from 'node:path';
+import { replaceFile } from '../format/safe-files.js';
 
 export const REFRESH_SIGNAL_FILE = '.prom-multiproc-refresh';
 
-/** Asks the processes writing to `directory` to refresh. Never waits for them; returns false if the write failed. */
+/**
+ * Asks the processes writing to `directory` to refresh. Never waits for them; returns
+ * false if the write failed. The signal is a fresh file renamed over the old one, so a
+ * symlink or hard link someone planted under its name is replaced, never written through.
+ */
 export function sendRefreshSignal(directory: string): boolean {
   try {
-    fs.writeFileSync(path.join(directory, REFRESH_SIGNAL_FILE), `${Date.now()}\n`);
+    replaceFile(directory, REFRESH_SIGNAL_FILE, `${REFRESH_SIGNAL_FILE}.${process.pid}.tmp`, `${Date.now()}\n`);
     return true;
   } catch {
     return false; // a read-only directory or a vanished one: processes still refresh on their timer

@@ -1,6 +1,8 @@
 // Serves a collector's scrape on its own port with node:http. Everything it does per
 // request is read files and render; a worker is never asked for anything.
 import http from 'node:http';
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { gzipSync } from 'node:zlib';
 import type { Collector, ExpositionFormat } from '../collect/collector.js';
 import { LANDING_PAGE_CSP, renderLandingPage } from './landing-page.js';
@@ -13,6 +15,12 @@ export interface MetricsServerOptions {
   path?: string;
   /** Whole-request timeout in ms (default 10 s). */
   requestTimeoutMs?: number;
+  /**
+   * Open connections at most (default 64). At the cap a new connection closes the
+   * connection that has been idle longest, so idle connections (a slow-loris, a
+   * misbehaving client) can neither exhaust file descriptors nor lock scrapes out.
+   */
+  maxConnections?: number;
   log?: (message: string) => void;
 }
 
@@ -34,11 +42,26 @@ function acceptsGzip(acceptEncoding: string | undefined): boolean {
 export async function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
   const { collector, port, host = '127.0.0.1', path = '/metrics' } = options;
   const log = options.log ?? ((m: string) => console.error(m));
-  const server = http.createServer(async (req, res) => {
+  const maxConnections = options.maxConnections ?? 64;
+  const open = new Set<Socket>();
+  const busy = new Set<Socket>();
+  const idleSince = new WeakMap<Socket, number>();
+  // Idle connections are checked every second, not every 30 s (Node's default), so the
+  // header and keep-alive timeouts below close them promptly.
+  const server = http.createServer({ connectionsCheckingInterval: 1_000 }, async (req, res) => {
+    const socket = req.socket;
+    busy.add(socket);
+    res.once('close', () => {
+      busy.delete(socket);
+      idleSince.set(socket, performance.now());
+    });
     try {
-      const url = new URL(req.url ?? '/', 'http://localhost');
-      const landing = url.pathname === '/' && path !== '/';
-      if (url.pathname !== path && !landing) {
+      // The path only, as sent: `new URL` would throw on `//` and friends.
+      const target = req.url ?? '/';
+      const query = target.search(/[?#]/);
+      const pathname = query === -1 ? target : target.slice(0, query);
+      const landing = pathname === '/' && path !== '/';
+      if (pathname !== path && !landing) {
         res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`Not found. Metrics are at ${path}\n`);
         return;
       }
@@ -67,7 +90,7 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
       res.writeHead(200, headers);
       res.end(req.method === 'HEAD' ? undefined : payload);
     } catch (err) {
-      log(`prom-multiproc: scrape failed: ${err instanceof Error ? err.stack : String(err)}`);
+      log(`prom-multiproc: scrape failed: ${err instanceof Error ? err.message : String(err)}`);
       if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' });
       res.end('Scrape failed; see the collector log\n');
     }
@@ -75,6 +98,29 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
   server.requestTimeout = options.requestTimeoutMs ?? 10_000;
   server.headersTimeout = Math.min(server.requestTimeout, 5_000);
   server.keepAliveTimeout = 5_000;
+  // Connection cap: at the cap, a new connection evicts the longest-idle one (a connection
+  // between requests or that has sent nothing yet); if every connection is busy, the new
+  // one is refused. Keeps descriptors bounded and scrapes served.
+  server.on('connection', (socket: Socket) => {
+    if (open.size >= maxConnections) {
+      let oldest: Socket | undefined;
+      for (const s of open) {
+        if (busy.has(s)) continue;
+        if (!oldest || (idleSince.get(s) ?? 0) < (idleSince.get(oldest) ?? 0)) oldest = s;
+      }
+      if (oldest) oldest.destroy();
+      else {
+        socket.destroy();
+        return;
+      }
+    }
+    open.add(socket);
+    idleSince.set(socket, performance.now());
+    socket.once('close', () => {
+      open.delete(socket);
+      busy.delete(socket);
+    });
+  });
   // A malformed request gets a 400 and its socket closed; the server goes on.
   server.on('clientError', (_err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
