@@ -38,6 +38,8 @@ export interface Scrape {
 const SKIP_REASONS: readonly MergeProblemKind[] = [
   'corrupt', 'missing', 'unreadable', 'foreign', 'not-regular-file', 'too-large', 'stale-archive', 'bad-journal',
 ];
+/** Why entries are left out of the exposition (also served from 0). */
+const ENTRY_SKIP_REASONS: readonly MergeProblemKind[] = ['unexposable', 'name-collision'];
 
 /** Self-metrics in their own namespace; totals since the collector started. */
 class SelfMetrics {
@@ -46,6 +48,7 @@ class SelfMetrics {
   lastDurationSeconds = 0;
   lastStats: MergeStats | undefined;
   readonly skippedByReason = new Map<string, number>(SKIP_REASONS.map((reason) => [reason, 0]));
+  readonly entriesSkippedByReason = new Map<string, number>(ENTRY_SKIP_REASONS.map((reason) => [reason, 0]));
 
   families(): Family[] {
     const stats = this.lastStats;
@@ -61,6 +64,12 @@ class SelfMetrics {
         help: 'Files skipped by scrapes, by reason (each skip of each file counts).',
         type: 'counter',
         samples: [...this.skippedByReason].map(([reason, value]) => ({ name: 'prom_multiproc_files_skipped_total', labels: [['reason', reason]], value })),
+      },
+      {
+        name: 'prom_multiproc_entries_skipped',
+        help: 'Entries left out of the exposition because Prometheus could not parse them, by reason (counted per scrape).',
+        type: 'counter',
+        samples: [...this.entriesSkippedByReason].map(([reason, value]) => ({ name: 'prom_multiproc_entries_skipped_total', labels: [['reason', reason]], value })),
       },
       { name: 'prom_multiproc_directory_errors', help: 'Scrapes that could not list the metrics directory.', type: 'counter', samples: [{ name: 'prom_multiproc_directory_errors_total', labels: [], value: this.directoryErrors }] },
       gauge('prom_multiproc_series', 'Samples merged by the previous scrape.', stats?.series ?? 0),
@@ -146,10 +155,13 @@ export class Collector {
 
   private note(problems: readonly MergeProblem[]): void {
     for (const p of problems) {
-      if (p.problem !== 'mode-conflict' && p.problem !== 'invalid-bucket') {
+      if (p.problem === 'unexposable' || p.problem === 'name-collision') {
+        this.self.entriesSkippedByReason.set(p.problem, (this.self.entriesSkippedByReason.get(p.problem) ?? 0) + (p.entries ?? 1));
+      } else if (p.problem !== 'mode-conflict' && p.problem !== 'invalid-bucket') {
         this.self.skippedByReason.set(p.problem, (this.self.skippedByReason.get(p.problem) ?? 0) + 1);
       }
-      this.logOnce(`prom-multiproc: ${p.problem === 'mode-conflict' || p.problem === 'invalid-bucket' ? 'note' : 'skipped'} ${p.file}: ${p.problem}: ${p.reason}`);
+      const fileSkipped = p.problem !== 'mode-conflict' && p.problem !== 'invalid-bucket' && p.problem !== 'unexposable' && p.problem !== 'name-collision';
+      this.logOnce(`prom-multiproc: ${fileSkipped ? 'skipped' : 'note'} ${p.file}: ${p.problem}: ${p.reason}`);
     }
   }
 

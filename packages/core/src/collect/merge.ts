@@ -40,13 +40,19 @@ export type MergeProblemKind =
   /** One gauge written with different modes by different files. Merged with one mode. */
   | 'mode-conflict'
   /** A histogram bucket whose `le` is not a number. That entry is ignored, the rest of the file merged. */
-  | 'invalid-bucket';
+  | 'invalid-bucket'
+  /** Entries Prometheus could not parse (empty name, label names equal once escaped, a bad quantile): left out, the rest served. */
+  | 'unexposable'
+  /** A metric whose name, once escaped, is taken by an earlier metric (`req.count`, `req_count`): left out, the earlier one served. */
+  | 'name-collision';
 
 export interface MergeProblem {
   /** Base name of the file in the directory. */
   file: string;
   problem: MergeProblemKind;
   reason: string;
+  /** For entry-level problems: how many entries (or samples) were left out. */
+  entries?: number;
 }
 
 export interface MergeStats {

@@ -40,6 +40,9 @@ function processLabels(labels: Record<string, string | number> = {}): ProcessLab
   for (const [name] of pairs) {
     if (!validateLabelName([name]) || RESERVED_LABELS.has(name)) throw new Error(`Invalid process label name: "${name}"`);
   }
+  for (const [name, value] of pairs) {
+    if (!value.isWellFormed()) throw new Error(`Invalid value of process label "${name}": a lone surrogate has no UTF-8 form`);
+  }
   return Object.freeze(pairs.sort((p, q) => compareCodePoints(p[0], q[0])));
 }
 
