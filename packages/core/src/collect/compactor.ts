@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
-import { FALLBACK_MARKER_PREFIX, isOwnMetricsFileName } from '../format/names.js';
+import { FALLBACK_MARKER_PREFIX, isOwnMetricsFileName, parseDbFileName } from '../format/names.js';
 import { describeFileType, setAside } from '../format/safe-files.js';
 import type { Family } from './exposition.js';
 import { compactDeadProcesses, recoverCompaction } from './compaction.js';
@@ -42,6 +42,8 @@ export class Compactor {
   private folded = 0;
   private errors = 0;
   private lastFoldAt: Date | undefined;
+  private filesSkipped = 0;
+  private readonly logged = new Set<string>();
   private saidReadOnly = false;
   private lastFailure = '';
   private readonly checkedKeys: CheckedKeys = new Set();
@@ -78,11 +80,17 @@ export class Compactor {
       const dead = findDeadProcessIds(this.directory);
       if (dead.length === 0) return [];
       const result = compactDeadProcesses(this.directory, dead, { checkedKeys: this.checkedKeys });
-      this.compactions++;
-      this.folded += dead.length;
-      this.lastFoldAt = new Date();
-      for (const problem of result.problems) this.log(`prom-multiproc: compaction: ${problem}`);
-      return dead;
+      this.filesSkipped += result.skipped.length;
+      for (const problem of result.problems) this.logOnce(`prom-multiproc: compaction: ${problem}`);
+      // A process with a file left in place (skipped) is not gone yet: it is tried again next sweep.
+      const left = new Set(result.skipped.map((name) => parseDbFileName(name)!.id));
+      const gone = dead.filter((id) => !left.has(id));
+      if (result.folded.length + result.dropped.length > 0) {
+        this.compactions++;
+        this.lastFoldAt = new Date();
+      }
+      this.folded += gone.length;
+      return gone;
     } catch (err) {
       this.fail('compaction', err);
       return [];
@@ -106,6 +114,7 @@ export class Compactor {
       counter('prom_multiproc_compactions', 'Compactions that folded dead processes into the archives.', this.compactions),
       counter('prom_multiproc_processes_folded', 'Dead processes folded into the archives.', this.folded),
       counter('prom_multiproc_compaction_errors', 'Compactions that failed (retried at the next sweep).', this.errors),
+      counter('prom_multiproc_compaction_files_skipped', 'Dead processes\' files left in place by a sweep, unfolded (not regular, unreadable, or not deletable by this collector); each sweep counts.', this.filesSkipped),
     ];
   }
 
@@ -114,6 +123,14 @@ export class Compactor {
     const release = this.release;
     this.release = undefined;
     await release?.().catch(() => {});
+  }
+
+  /** A problem that persists (a file we may not delete) is logged once, not at every sweep. */
+  private logOnce(message: string): void {
+    if (this.logged.has(message)) return;
+    if (this.logged.size > 10_000) this.logged.clear();
+    this.logged.add(message);
+    this.log(message);
   }
 
   /** Runs on a timer: must never reject (an unhandled rejection would end the process). */
