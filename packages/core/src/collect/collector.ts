@@ -49,6 +49,7 @@ class SelfMetrics {
   lastStats: MergeStats | undefined;
   readonly skippedByReason = new Map<string, number>(SKIP_REASONS.map((reason) => [reason, 0]));
   readonly entriesSkippedByReason = new Map<string, number>(ENTRY_SKIP_REASONS.map((reason) => [reason, 0]));
+  staleMerges = 0;
 
   families(): Family[] {
     const stats = this.lastStats;
@@ -71,6 +72,7 @@ class SelfMetrics {
         type: 'counter',
         samples: [...this.entriesSkippedByReason].map(([reason, value]) => ({ name: 'prom_multiproc_entries_skipped_total', labels: [['reason', reason]], value })),
       },
+      { name: 'prom_multiproc_stale_merges', help: 'Scrapes that served the previous merge because folds kept changing the directory while it was read.', type: 'counter', samples: [{ name: 'prom_multiproc_stale_merges_total', labels: [], value: this.staleMerges }] },
       { name: 'prom_multiproc_directory_errors', help: 'Scrapes that could not list the metrics directory.', type: 'counter', samples: [{ name: 'prom_multiproc_directory_errors_total', labels: [], value: this.directoryErrors }] },
       gauge('prom_multiproc_series', 'Samples merged by the previous scrape.', stats?.series ?? 0),
       gauge('prom_multiproc_bytes_read', 'Bytes read from files by the previous scrape.', stats?.bytesRead ?? 0),
@@ -155,12 +157,14 @@ export class Collector {
 
   private note(problems: readonly MergeProblem[]): void {
     for (const p of problems) {
-      if (p.problem === 'unexposable' || p.problem === 'name-collision') {
+      if (p.problem === 'fold-in-flight') {
+        this.self.staleMerges++;
+      } else if (p.problem === 'unexposable' || p.problem === 'name-collision') {
         this.self.entriesSkippedByReason.set(p.problem, (this.self.entriesSkippedByReason.get(p.problem) ?? 0) + (p.entries ?? 1));
-      } else if (p.problem !== 'mode-conflict' && p.problem !== 'invalid-bucket') {
+      } else if (p.problem === 'corrupt' || p.problem === 'missing' || p.problem === 'unreadable' || p.problem === 'foreign') {
         this.self.skippedByReason.set(p.problem, (this.self.skippedByReason.get(p.problem) ?? 0) + 1);
       }
-      const fileSkipped = p.problem !== 'mode-conflict' && p.problem !== 'invalid-bucket' && p.problem !== 'unexposable' && p.problem !== 'name-collision';
+      const fileSkipped = p.problem === 'corrupt' || p.problem === 'missing' || p.problem === 'unreadable' || p.problem === 'foreign';
       this.logOnce(`prom-multiproc: ${fileSkipped ? 'skipped' : 'note'} ${p.file}: ${p.problem}: ${p.reason}`);
     }
   }

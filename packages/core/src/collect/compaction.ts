@@ -46,6 +46,11 @@ export interface CompactionHooks {
   afterStep?: (step: CompactionStep) => void;
   /** Keys known to be well-formed, kept across compactions by the caller. */
   checkedKeys?: CheckedKeys;
+  /**
+   * Asked once per dead id after the directory is listed: false leaves that id's files
+   * alone (a new process has claimed the id since it was judged dead; collect/liveness.ts).
+   */
+  isStillDead?: (id: string) => boolean;
 }
 
 /** Folds every file of the processes `deadIds` into the archives. */
@@ -56,7 +61,9 @@ export function compactDeadProcesses(dir: string, deadIds: Iterable<string>, hoo
   dead.delete(ARCHIVE_ID);
   const groups = new Map<string, { rule: FoldRule; sources: string[] }>();
   const dirStat = fs.statSync(dir);
-  for (const name of fs.readdirSync(dir).sort()) {
+  const names = fs.readdirSync(dir).sort();
+  if (hooks.isStillDead) for (const id of dead) if (!hooks.isStillDead(id)) dead.delete(id);
+  for (const name of names) {
     const parsed = parseDbFileName(name);
     if (!parsed || !dead.has(parsed.id)) continue;
     // A file we could not delete after folding it would be counted twice (by Python's

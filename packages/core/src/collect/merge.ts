@@ -96,7 +96,7 @@ interface ListingRead {
   stats: MergeStats;
 }
 
-const MAX_LISTING_ATTEMPTS = 50;
+const MAX_LISTING_ATTEMPTS = 20;
 const SLEEPER = new Int32Array(new SharedArrayBuffer(4));
 
 /** The archives a fold can replace: their inodes, and the journal's, change with every fold. */
@@ -125,6 +125,9 @@ export class DirectoryMerger {
   private merges = 0;
   private plan: MergePlan | null = null;
   private readonly keys = new KeyCache();
+  /** The families of the last consistent merge, served again when folds keep a merge from being consistent. */
+  private lastFamilies: Family[] | null = null;
+  private lastSeries = 0;
 
   constructor(readonly dir: string) {}
 
@@ -140,16 +143,14 @@ export class DirectoryMerger {
     // merge that sees the same fold state before and after its reads saw one consistent
     // directory; otherwise it lists and reads again.
     let read: ListingRead;
+    let consistent = false;
     for (let attempt = 1; ; attempt++) {
       const before = foldState(this.dir);
       read = this.readListing();
-      if (foldState(this.dir) === before) break;
-      if (attempt >= MAX_LISTING_ATTEMPTS) {
-        read.problems.push({ file: '.', problem: 'fold-in-flight', reason: `compactions kept changing the directory during ${attempt} listings; this merge may be off by one fold` });
-        break;
-      }
+      consistent = foldState(this.dir) === before;
+      if (consistent || attempt >= MAX_LISTING_ATTEMPTS) break;
       // Back off a little once it keeps colliding: a compaction takes milliseconds.
-      if (attempt >= 3) Atomics.wait(SLEEPER, 0, 0, Math.min(attempt, 20));
+      if (attempt >= 3) Atomics.wait(SLEEPER, 0, 0, attempt);
     }
     const { readFiles, problems, stats } = read;
     const mergeNumber = this.merges;
@@ -159,6 +160,13 @@ export class DirectoryMerger {
         this.files.delete(name);
         file.reset();
       }
+    }
+    if (!consistent && this.lastFamilies !== null) {
+      // Folds kept committing while we read (a compaction loop): serve the previous
+      // merge's values, which were consistent, rather than a mix that could count a fold
+      // twice or go back. (Only the first merge of a merger has nothing to fall back on.)
+      problems.push({ file: '.', problem: 'fold-in-flight', reason: `compactions changed the directory during each of ${MAX_LISTING_ATTEMPTS} listings; served the previous merge's values` });
+      return { families: this.lastFamilies, problems, stats: { ...stats, series: this.lastSeries } };
     }
 
     // The plan changes only when the files' entries do; a mostrecent gauge gaining a
@@ -170,7 +178,9 @@ export class DirectoryMerger {
     }
     problems.push(...this.plan.problems);
     stats.series = this.plan.series;
-    return { families: [...this.plan.families], problems, stats };
+    this.lastFamilies = [...this.plan.families];
+    this.lastSeries = this.plan.series;
+    return { families: this.lastFamilies, problems, stats };
   }
 
   /** Lists the directory and reads every listed file once. */
