@@ -8,6 +8,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Compactor } from '../src/collect/compactor.js';
+import { judgeProcess } from '../src/collect/liveness.js';
 import { DirectoryMerger } from '../src/collect/merge.js';
 import { buildFileImage } from '../src/format/file-image.js';
 import { encodeKey } from '../src/format/key.js';
@@ -118,7 +119,7 @@ describe('liveness across PID namespaces', () => {
       await writer.send('inc 100', 'ok');
       expect(total(dir)).toBe(200);
       // Even with its event loop stuck, the kernel answers for it.
-      writer.child.stdin!.write('block 1500\n');
+      await writer.send('block 3000', 'blocking');
       expect(await compactor.sweep()).toEqual([]);
       expect(fs.existsSync(path.join(dir, `counter_${pid}.db`))).toBe(true);
       // Gone (SIGKILL): now it is folded, and nothing is lost.
@@ -135,6 +136,19 @@ describe('liveness across PID namespaces', () => {
     } finally {
       await compactor.close();
     }
+  }, 120_000);
+
+  it('a stale socket whose files are gone is removed at start-up; a live one is kept', async () => {
+    const dir = newDir();
+    const live = await startWriter(dir, freePidHere());
+    const gone = await startWriter(dir, freePidHere());
+    gone.child.kill('SIGKILL');
+    // Its namespace dies with unshare, a moment later: wait until its socket refuses.
+    for (let i = 0; i < 200 && !(await judgeProcess(dir, gone.id)).staleSocket; i++) await new Promise((r) => setTimeout(r, 50));
+    for (const name of fs.readdirSync(dir)) if (name.endsWith('.db')) fs.rmSync(path.join(dir, name)); // as --startup clear does
+    const compactor = await Compactor.start(dir, { sweepIntervalMs: 0, log: () => {} });
+    await compactor.close();
+    expect(fs.readdirSync(dir).filter((n) => n.endsWith('.sock'))).toEqual([`.prom-multiproc-live.${live.id}.sock`]);
   }, 120_000);
 
   it('two live writers with one pid in two namespaces keep their own files', async () => {

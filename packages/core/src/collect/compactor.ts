@@ -9,7 +9,7 @@ import type { Family } from './exposition.js';
 import { compactDeadProcesses, recoverCompaction } from './compaction.js';
 import type { CheckedKeys } from './fold.js';
 import { ARCHIVE_TEMP, JOURNAL_NAME, JOURNAL_TEMP_NAME } from './journal.js';
-import { judgeProcesses, removeStaleSocket, stillDead } from './liveness.js';
+import { judgeProcesses, removeOrphanSockets, removeStaleSocket, stillDead } from './liveness.js';
 
 export type StartupPolicy = 'fold' | 'clear';
 
@@ -56,7 +56,11 @@ export class Compactor {
   /** Never rejects: a lock or start-up problem is logged and counted, and the collector serves read-only. */
   static async start(directory: string, options: CompactorOptions = {}): Promise<Compactor> {
     const compactor = new Compactor(directory, options);
-    if (await compactor.tryTakeLock()) await compactor.startUp();
+    if (await compactor.tryTakeLock()) {
+      await compactor.startUp();
+      // Stale liveness sockets whose files are gone (e.g. cleared): at start-up only.
+      await removeOrphanSockets(directory).catch(() => {});
+    }
     const period = options.sweepIntervalMs ?? 10_000;
     if (period > 0) {
       compactor.timer = setInterval(() => void compactor.tick(), period);

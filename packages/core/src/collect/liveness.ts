@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { ARCHIVE_ID, isRetiredProcessId, livenessSocketName, parseDbFileName } from '../format/names.js';
+import { ARCHIVE_ID, LIVENESS_SOCKET, isRetiredProcessId, livenessSocketName, parseDbFileName } from '../format/names.js';
 
 /**
  * kill(pid, 0) of a numeric id (`<pid>`, `<pid>t<thread>`, `<pid>-<digits>`): true / false
@@ -104,4 +104,23 @@ export function removeStaleSocket(dir: string, verdict: Verdict): void {
   } catch {
     // Another user's, in a sticky directory: it stays; a new process with that pid takes a fresh id.
   }
+}
+
+/**
+ * Deletes liveness sockets that no process listens on and no file uses (a SIGKILLed
+ * writer's, after `--startup clear` removed its files). A socket with a listener is left:
+ * a new writer binds its socket before its first file.
+ */
+export async function removeOrphanSockets(dir: string): Promise<void> {
+  const names = fs.readdirSync(dir);
+  const ids = new Set<string>();
+  for (const name of names) {
+    const parsed = parseDbFileName(name);
+    if (parsed) ids.add(parsed.id);
+  }
+  const orphans = names.map((n) => LIVENESS_SOCKET.exec(n)?.[1]).filter((id): id is string => id !== undefined && !ids.has(id));
+  await Promise.all(orphans.map(async (id) => {
+    const verdict = await judgeProcess(dir, id);
+    if (verdict.staleSocket) removeStaleSocket(dir, verdict);
+  }));
 }

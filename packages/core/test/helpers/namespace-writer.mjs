@@ -1,6 +1,6 @@
 // A writer for the liveness tests: its storage comes from PROMETHEUS_MULTIPROC_DIR with the
 // default (claimed) process id. Prints "ready <pid> <id>", then obeys stdin lines:
-// "inc N" (prints "ok"), "block MS" (a busy event loop; prints "unblocked"). Stays alive.
+// "inc N" (prints "ok"), "block MS" (prints "blocking", then a busy event loop, then "unblocked"). Stays alive.
 import { Counter, currentStorage } from '@prom-multiproc/core';
 import readline from 'node:readline';
 
@@ -13,6 +13,7 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
     for (let i = 0; i < Number(arg); i++) jobs.inc();
     console.log('ok');
   } else if (cmd === 'block') {
+    console.log('blocking'); // (stdout to a pipe is synchronous on Linux: out before the loop)
     const until = Date.now() + Number(arg);
     while (Date.now() < until) { /* a worker stuck in a busy loop */ }
     console.log('unblocked');
