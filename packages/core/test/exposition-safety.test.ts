@@ -116,6 +116,18 @@ describe('merged output always parses', () => {
     expect(logs.some((m) => m.includes('"req_count"') && m.includes('name-collision'))).toBe(true);
   });
 
+  it('a merged metric named like a self-metric is left out, not served twice', async () => {
+    const dir = tempDir();
+    writeFile(path.join(dir, 'gauge_all_1.db'), [['prom_multiproc_scrapes_total', 'prom_multiproc_scrapes_total', [], 1e6]]);
+    writeFile(path.join(dir, 'counter_1.db'), GOOD);
+    const { body } = await new Collector({ directory: dir, log: () => {} }).scrape();
+    expect(promtool(body).output).not.toMatch(/parsing error/);
+    expect(body.match(/^# HELP prom_multiproc_scrapes_total /gm)).toHaveLength(1);
+    expect(body).toMatch(/^prom_multiproc_scrapes_total 1\.0$/m);
+    expect(body).toMatch(/^prom_multiproc_entries_skipped_total\{reason="name-collision"\} 1\.0$/m);
+    expect(body).toContain('good_total{route="/a"} 7.0\n');
+  });
+
   it('a histogram whose sample names collide with an earlier gauge is left out', async () => {
     const dir = tempDir();
     writeFile(path.join(dir, 'histogram_1.db'), [

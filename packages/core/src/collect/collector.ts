@@ -3,7 +3,7 @@
 import { currentStorageIfChosen } from '../storage/storage.js';
 import type { Registry } from '../metrics/registry.js';
 import {
-  OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, renderOpenMetrics, renderText, type Family,
+  OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, exposedNames, renderOpenMetrics, renderText, type Family,
 } from './exposition.js';
 import type { Compactor } from './compactor.js';
 import { DirectoryMerger, type MergeProblem, type MergeProblemKind, type MergeResult, type MergeStats } from './merge.js';
@@ -100,7 +100,12 @@ export class Collector {
 
   constructor(private readonly options: CollectorOptions) {
     this.directory = options.directory;
-    this.merger = new DirectoryMerger(options.directory);
+    // The self-metrics are served after the merge: a merged metric with one of their names would make a second HELP line.
+    const reserved = new Map<string, string>();
+    for (const family of [...this.self.families(), ...(options.compactor?.selfMetrics() ?? [])]) {
+      for (const name of exposedNames(family)) reserved.set(name, `${family.name} (a self-metric)`);
+    }
+    this.merger = new DirectoryMerger(options.directory, reserved);
     this.log = options.log ?? ((message) => console.warn(message));
   }
 

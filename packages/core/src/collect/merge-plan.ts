@@ -40,7 +40,7 @@ export class MergePlan {
   /** The `_count` sample of each table, or -1. */
   private readonly tableCounts: Int32Array;
 
-  private constructor(files: readonly TrackedFile[], private readonly accumulate: boolean) {
+  private constructor(files: readonly TrackedFile[], private readonly accumulate: boolean, reserved: ReadonlyMap<string, string>) {
     this.files = [...files];
     this.generations = files.map((f) => f.generation);
     const ids: IdAllocator = { samples: 0, cells: 0 };
@@ -104,7 +104,7 @@ export class MergePlan {
     const buckets: PlannedBuckets[] = [];
     const recent: number[] = [];
     // Names once escaped: the first family (in merge order) to claim one keeps it.
-    const claimed = new Map<string, string>();
+    const claimed = new Map<string, string>(reserved);
     for (const family of families.values()) {
       const merged = family.finish(accumulate, buckets);
       for (const id of family.recentSamples()) recent.push(id);
@@ -143,8 +143,8 @@ export class MergePlan {
   }
 
   /** A plan for `files` (read, in merge order), placed with their current timestamps. */
-  static build(files: readonly TrackedFile[], accumulate: boolean): MergePlan {
-    return new MergePlan(files, accumulate);
+  static build(files: readonly TrackedFile[], accumulate: boolean, reserved: ReadonlyMap<string, string> = new Map()): MergePlan {
+    return new MergePlan(files, accumulate, reserved);
   }
 
   /** True while these are the files planned for, in the same order, with no entries added or dropped. */

@@ -129,7 +129,11 @@ export class DirectoryMerger {
   private lastFamilies: Family[] | null = null;
   private lastSeries = 0;
 
-  constructor(readonly dir: string) {}
+  /**
+   * `reserved`: names, escaped, that the caller serves next to the merge (the collector's
+   * self-metrics): a merged metric exposed under one of them is left out as a name collision.
+   */
+  constructor(readonly dir: string, private readonly reserved: ReadonlyMap<string, string> = new Map()) {}
 
   /**
    * Lists `dir/*.db` (not dot-files) in code-point order and merges every readable file.
@@ -223,7 +227,7 @@ export class DirectoryMerger {
   private newPlan(files: TrackedFile[], accumulate: boolean): MergePlan {
     // Entries or files changed: also forget the keys that no file has any more.
     this.keys.retain(files.map((f) => f.prepared));
-    return MergePlan.build(files, accumulate);
+    return MergePlan.build(files, accumulate, this.reserved);
   }
 
   /**

@@ -28,8 +28,9 @@ export function listenForLiveness(directory: string, id: string): SocketClaim {
   // Never crash a worker over its liveness socket (a failed bind is also reported here, later).
   server.on('error', () => {});
   try {
-    // Exclusive: bound in this process even in a cluster worker, synchronously.
-    server.listen({ path: file, exclusive: true });
+    // Exclusive: bound in this process even in a cluster worker, synchronously. Writable
+    // by all: a connect needs write permission, and the collector may run as another user.
+    server.listen({ path: file, exclusive: true, readableAll: true, writableAll: true });
   } catch {
     return 'unsupported';
   }
