@@ -12,7 +12,7 @@ import { JOURNAL_NAME } from '../src/collect/compaction.js';
 import { DbFileReader, ReadBuffer } from '../src/format/reader.js';
 import { tempDir } from './helpers/fixtures.js';
 
-const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'index.js');
+const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'esm', 'index.js');
 const NOBODY = 65534;
 
 const dirs: string[] = [];

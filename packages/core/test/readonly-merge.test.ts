@@ -11,7 +11,7 @@ import { buildFileImage } from '../src/format/file-image.js';
 import { encodeKey } from '../src/format/key.js';
 import { tempDir } from './helpers/fixtures.js';
 
-const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'index.js');
+const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'esm', 'index.js');
 
 const cleanups: Array<() => void> = [];
 afterEach(() => {
@@ -74,6 +74,7 @@ describe('a read-only merge during compactions', () => {
       const files = fs.readdirSync(dir).length;
       if (files > 3 && files < 2 * DEAD_FILES) duringFolds++;
       if (finished) break;
+      if (child.exitCode !== null) throw new Error(`the compacting child exited (${child.exitCode}) without finishing: ${stderr}`);
       if (Date.now() - started > 240_000) throw new Error(`the compacting child did not finish in 240 s: ${stderr}`);
       // Let the child's exit be noticed now and then (the merge itself is synchronous).
       if (merges % 50 === 0) await new Promise((r) => setImmediate(r));
