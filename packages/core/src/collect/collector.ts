@@ -166,10 +166,10 @@ export class Collector {
         this.self.staleMerges++;
       } else if (p.problem === 'unexposable' || p.problem === 'name-collision') {
         this.self.entriesSkippedByReason.set(p.problem, (this.self.entriesSkippedByReason.get(p.problem) ?? 0) + (p.entries ?? 1));
-      } else if (p.problem === 'corrupt' || p.problem === 'missing' || p.problem === 'unreadable' || p.problem === 'foreign') {
+      } else if (SKIP_REASONS.includes(p.problem)) {
         this.self.skippedByReason.set(p.problem, (this.self.skippedByReason.get(p.problem) ?? 0) + 1);
       }
-      const fileSkipped = p.problem === 'corrupt' || p.problem === 'missing' || p.problem === 'unreadable' || p.problem === 'foreign';
+      const fileSkipped = SKIP_REASONS.includes(p.problem);
       this.logOnce(`prom-multiproc: ${fileSkipped ? 'skipped' : 'note'} ${p.file}: ${p.problem}: ${p.reason}`);
     }
   }
