@@ -60,6 +60,11 @@ describe('node:cluster primary serving the merged directory', () => {
       app.send({ cmd: 'kill', pid: victim, signal: 'SIGKILL' });
       await app.waitFor((m) => m.event === 'exit' && m.pid === victim);
       // The dead worker is folded: its files are gone, its counts live on in the archive.
+      // (The 'exit' sweep asks each writer's liveness socket first, so it ends a moment later.)
+      const deadline = Date.now() + 10_000;
+      while (fs.readdirSync(app.directory).some((f) => f.includes(`_${victim}.db`)) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
       expect(fs.readdirSync(app.directory).filter((f) => f.includes(`_${victim}.db`))).toEqual([]);
       expect(fs.existsSync(`${app.directory}/counter_archive.db`)).toBe(true);
       const total = jobs((await httpGet(app.url)).body)!;

@@ -40,7 +40,7 @@ describe('faults', () => {
     expect(body).not.toMatch(/jobs_total/);
     expect(sampleValue((await collector.scrape()).body, 'prom_multiproc_directory_errors_total')).toBe(3);
     expect(logs.filter((m) => /cannot list metrics directory .* \(ENOENT\)/.test(m))).toHaveLength(1);
-    expect(compactor.sweep()).toEqual([]);
+    expect(await compactor.sweep()).toEqual([]);
     expect(sampleValue(compactor.selfMetrics().map((f) => f.samples.map((s) => `${s.name} ${s.value}`).join('\n')).join('\n'), 'prom_multiproc_compaction_errors_total')).toBe(1);
     await compactor.close();
   });

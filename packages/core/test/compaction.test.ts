@@ -118,17 +118,17 @@ describe('compaction', () => {
 });
 
 describe('liveness and PID reuse', () => {
-  it('finds the ids of dead processes, not of live ones, archives or custom ids', () => {
+  it('finds the ids of dead processes, not of live ones, archives or custom ids', async () => {
     const dir = tempDir();
     dirs.push(dir);
     const gone = spawnSync(process.execPath, ['-e', '0']).pid!;
     for (const name of [`counter_${gone}.db`, `gauge_livesum_${gone}t2.db`, `counter_${process.pid}.db`, 'counter_archive.db', 'counter_uwsgi-3.db', `histogram_${process.pid}dead123.db`]) {
       fs.writeFileSync(path.join(dir, name), Buffer.alloc(8));
     }
-    expect(findDeadProcessIds(dir).sort()).toEqual([String(gone), `${gone}t2`, `${process.pid}dead123`].sort());
+    expect((await findDeadProcessIds(dir)).sort()).toEqual([String(gone), `${gone}t2`, `${process.pid}dead123`].sort());
   });
 
-  it('a process that finds files under its own id hands them over as dead; nothing is lost', () => {
+  it('a process that finds files under its own id hands them over as dead; nothing is lost', async () => {
     const dir = tempDir();
     dirs.push(dir);
     const write = (n: number) => {
@@ -147,7 +147,7 @@ describe('liveness and PID reuse', () => {
     expect(names[1]).toMatch(/^counter_4242dead\d+\.db$/);
     expect(merged(dir)).toMatch(/^reused_total 12\.0$/m);
     const retired = names[1].slice('counter_'.length, -3);
-    expect(findDeadProcessIds(dir)).toContain(retired); // (no process 4242 runs here, so it is dead too)
+    expect(await findDeadProcessIds(dir)).toContain(retired); // (no process 4242 runs here, so it is dead too)
     compactDeadProcesses(dir, [retired]);
     expect(dbFiles(dir)).toEqual(['counter_4242.db', 'counter_archive.db']);
     expect(merged(dir)).toMatch(/^reused_total 12\.0$/m);

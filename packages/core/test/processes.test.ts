@@ -134,7 +134,8 @@ describe('real processes', () => {
     expect(notices).toHaveLength(1);
     expect(notices[0]).toMatch(/storage mode fallback in process \d+ \(no mmap binary loads on linux-x64: No native build was found/);
     expect(notices[0]).toMatch(/written to .* every 100 ms and at exit; a SIGKILL or a crash loses the updates of the last period/);
-    expect(fs.readdirSync(dir).sort()).toEqual([`.prom-multiproc-fallback-${result.pid}`, `counter_${result.pid}.db`, `histogram_${result.pid}.db`]);
+    // (Its liveness socket, docs/lifecycle.md, may outlive a process.exit(): left out here.)
+    expect(fs.readdirSync(dir).filter((n) => !n.endsWith('.sock')).sort()).toEqual([`.prom-multiproc-fallback-${result.pid}`, `counter_${result.pid}.db`, `histogram_${result.pid}.db`]);
     const totals = totalsFromAnotherProcess();
     expect(totals['requests_total{"route":"/a"}']).toBe(1000);
     expect(totals['requests_total{"route":"/b"}']).toBe(2000);

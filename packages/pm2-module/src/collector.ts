@@ -81,8 +81,8 @@ export async function startPm2Collector({ config, pm2, log }: Pm2CollectorOption
   };
 
   // --- folding dead processes -------------------------------------------------------
-  const sweep = (why: string) => {
-    for (const id of compactor.sweep()) {
+  const sweep = async (why: string) => {
+    for (const id of await compactor.sweep()) {
       const pid = Number(id);
       const owner = Number.isInteger(pid) ? table.owner(pid) : undefined;
       log(`${MODULE_NAME}: folded process ${id}${owner ? ` (${owner.app}, instance ${owner.instance}, pm_id ${owner.pmId})` : ''} after ${why}`);
@@ -94,7 +94,7 @@ export async function startPm2Collector({ config, pm2, log }: Pm2CollectorOption
     if (closed) return;
     if (isProcessAlive(String(pid)) === false) {
       watched.delete(pid);
-      sweep(why);
+      void sweep(why);
       return;
     }
     // Alive and still the current pid of an online process: it was not this one that went.
@@ -142,7 +142,7 @@ export async function startPm2Collector({ config, pm2, log }: Pm2CollectorOption
     }
     if (!LIFECYCLE_EVENTS.has(packet.event)) return;
     const why = `PM2 ${packet.event} of ${proc.name ?? '?'} pm_id ${String(proc.pm_id)}`;
-    sweep(why);
+    void sweep(why);
     for (const pid of table.pidsOf(proc.pm_id, false)) if (!watched.has(pid)) watch(pid, why);
     void refresh();
   };

@@ -48,7 +48,7 @@ export async function startClusterCollector(options: ClusterCollectorOptions = {
 
   // A worker that exits is gone (reaped) by the time 'exit' fires: the sweep folds its
   // counters into the archives and deletes its files, live gauges included.
-  const onExit = () => compactor.sweep();
+  const onExit = () => void compactor.sweep();
   cluster.on('exit', onExit);
 
   // Workers that mirror prom-client or run `collect` callbacks refresh just before a

@@ -3,7 +3,7 @@
 import { currentStorageIfChosen } from '../storage/storage.js';
 import type { Registry } from '../metrics/registry.js';
 import {
-  OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, renderOpenMetrics, renderText, type Family,
+  OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, exposedNames, renderOpenMetrics, renderText, type Family,
 } from './exposition.js';
 import type { Compactor } from './compactor.js';
 import { DirectoryMerger, type MergeProblem, type MergeProblemKind, type MergeResult, type MergeStats } from './merge.js';
@@ -38,6 +38,8 @@ export interface Scrape {
 const SKIP_REASONS: readonly MergeProblemKind[] = [
   'corrupt', 'missing', 'unreadable', 'foreign', 'not-regular-file', 'too-large', 'stale-archive', 'bad-journal',
 ];
+/** Why entries are left out of the exposition (also served from 0). */
+const ENTRY_SKIP_REASONS: readonly MergeProblemKind[] = ['unexposable', 'name-collision'];
 
 /** Self-metrics in their own namespace; totals since the collector started. */
 class SelfMetrics {
@@ -46,6 +48,8 @@ class SelfMetrics {
   lastDurationSeconds = 0;
   lastStats: MergeStats | undefined;
   readonly skippedByReason = new Map<string, number>(SKIP_REASONS.map((reason) => [reason, 0]));
+  readonly entriesSkippedByReason = new Map<string, number>(ENTRY_SKIP_REASONS.map((reason) => [reason, 0]));
+  staleMerges = 0;
 
   families(): Family[] {
     const stats = this.lastStats;
@@ -62,6 +66,13 @@ class SelfMetrics {
         type: 'counter',
         samples: [...this.skippedByReason].map(([reason, value]) => ({ name: 'prom_multiproc_files_skipped_total', labels: [['reason', reason]], value })),
       },
+      {
+        name: 'prom_multiproc_entries_skipped',
+        help: 'Entries left out of the exposition because Prometheus could not parse them, by reason (counted per scrape).',
+        type: 'counter',
+        samples: [...this.entriesSkippedByReason].map(([reason, value]) => ({ name: 'prom_multiproc_entries_skipped_total', labels: [['reason', reason]], value })),
+      },
+      { name: 'prom_multiproc_stale_merges', help: 'Scrapes that served the previous merge because folds kept changing the directory while it was read.', type: 'counter', samples: [{ name: 'prom_multiproc_stale_merges_total', labels: [], value: this.staleMerges }] },
       { name: 'prom_multiproc_directory_errors', help: 'Scrapes that could not list the metrics directory.', type: 'counter', samples: [{ name: 'prom_multiproc_directory_errors_total', labels: [], value: this.directoryErrors }] },
       gauge('prom_multiproc_series', 'Samples merged by the previous scrape.', stats?.series ?? 0),
       gauge('prom_multiproc_bytes_read', 'Bytes read from files by the previous scrape.', stats?.bytesRead ?? 0),
@@ -89,7 +100,12 @@ export class Collector {
 
   constructor(private readonly options: CollectorOptions) {
     this.directory = options.directory;
-    this.merger = new DirectoryMerger(options.directory);
+    // The self-metrics are served after the merge: a merged metric with one of their names would make a second HELP line.
+    const reserved = new Map<string, string>();
+    for (const family of [...this.self.families(), ...(options.compactor?.selfMetrics() ?? [])]) {
+      for (const name of exposedNames(family)) reserved.set(name, `${family.name} (a self-metric)`);
+    }
+    this.merger = new DirectoryMerger(options.directory, reserved);
     this.log = options.log ?? ((message) => console.warn(message));
   }
 
@@ -146,10 +162,15 @@ export class Collector {
 
   private note(problems: readonly MergeProblem[]): void {
     for (const p of problems) {
-      if (p.problem !== 'mode-conflict' && p.problem !== 'invalid-bucket') {
+      if (p.problem === 'fold-in-flight') {
+        this.self.staleMerges++;
+      } else if (p.problem === 'unexposable' || p.problem === 'name-collision') {
+        this.self.entriesSkippedByReason.set(p.problem, (this.self.entriesSkippedByReason.get(p.problem) ?? 0) + (p.entries ?? 1));
+      } else if (SKIP_REASONS.includes(p.problem)) {
         this.self.skippedByReason.set(p.problem, (this.self.skippedByReason.get(p.problem) ?? 0) + 1);
       }
-      this.logOnce(`prom-multiproc: ${p.problem === 'mode-conflict' || p.problem === 'invalid-bucket' ? 'note' : 'skipped'} ${p.file}: ${p.problem}: ${p.reason}`);
+      const fileSkipped = SKIP_REASONS.includes(p.problem);
+      this.logOnce(`prom-multiproc: ${fileSkipped ? 'skipped' : 'note'} ${p.file}: ${p.problem}: ${p.reason}`);
     }
   }
 

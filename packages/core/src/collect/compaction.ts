@@ -37,6 +37,8 @@ export interface CompactionResult {
   archives: string[];
   /** Problems that kept a file or an archive out of this compaction. */
   problems: string[];
+  /** Dead files left in place, neither folded nor deleted (not regular, unreadable, not deletable by us). */
+  skipped: string[];
 }
 
 export interface CompactionHooks {
@@ -44,18 +46,35 @@ export interface CompactionHooks {
   afterStep?: (step: CompactionStep) => void;
   /** Keys known to be well-formed, kept across compactions by the caller. */
   checkedKeys?: CheckedKeys;
+  /**
+   * Asked once per dead id after the directory is listed: false leaves that id's files
+   * alone (a new process has claimed the id since it was judged dead; collect/liveness.ts).
+   */
+  isStillDead?: (id: string) => boolean;
 }
 
 /** Folds every file of the processes `deadIds` into the archives. */
 export function compactDeadProcesses(dir: string, deadIds: Iterable<string>, hooks: CompactionHooks = {}): CompactionResult {
-  const result: CompactionResult = { folded: [], dropped: [], archives: [], problems: [] };
+  const result: CompactionResult = { folded: [], dropped: [], archives: [], problems: [], skipped: [] };
   recoverCompaction(dir, (problem) => result.problems.push(problem));
   const dead = new Set(deadIds);
   dead.delete(ARCHIVE_ID);
   const groups = new Map<string, { rule: FoldRule; sources: string[] }>();
-  for (const name of fs.readdirSync(dir).sort()) {
+  const dirStat = fs.statSync(dir);
+  const names = fs.readdirSync(dir).sort();
+  if (hooks.isStillDead) for (const id of dead) if (!hooks.isStillDead(id)) dead.delete(id);
+  for (const name of names) {
     const parsed = parseDbFileName(name);
     if (!parsed || !dead.has(parsed.id)) continue;
+    // A file we could not delete after folding it would be counted twice (by Python's
+    // collector, which ignores the journal) and would leave the journal behind for good:
+    // such a file stays where it is, unfolded, and the others are folded.
+    const unfoldable = whyNotFoldable(dirStat, path.join(dir, name));
+    if (unfoldable) {
+      result.problems.push(`${name}: ${unfoldable}; left in place, not folded`);
+      result.skipped.push(name);
+      continue;
+    }
     const rule = foldRuleFor(parsed.type, parsed.mode);
     if (!rule) {
       result.dropped.push(name);
@@ -74,8 +93,8 @@ export function compactDeadProcesses(dir: string, deadIds: Iterable<string>, hoo
       try {
         fold.add(archivePath);
       } catch (err) {
-        if (!(err instanceof CorruptFileError)) throw err;
-        result.problems.push(`${archive}: ${err.reason}; its dead files stay until it is repaired`);
+        result.problems.push(`${archive}: ${err instanceof CorruptFileError ? err.reason : (err as Error).message}; its dead files stay until it is repaired`);
+        result.skipped.push(...sources);
         continue;
       }
     }
@@ -85,7 +104,12 @@ export function compactDeadProcesses(dir: string, deadIds: Iterable<string>, hoo
         fold.add(path.join(dir, name));
         folded.push(name);
       } catch (err) {
-        if (!(err instanceof CorruptFileError)) throw err;
+        if (!(err instanceof CorruptFileError)) {
+          // Unreadable now (permissions, I/O): maybe readable later; its values are kept.
+          result.problems.push(`${name}: ${(err as Error).message}; left in place, not folded`);
+          result.skipped.push(name);
+          continue;
+        }
         // Its values were never merged (the merge skips it too): nothing to keep.
         result.problems.push(`${name}: ${err.reason}; deleted without folding`);
         result.dropped.push(name);
@@ -181,6 +205,26 @@ function applyJournal(dir: string, journal: Journal, hooks: CompactionHooks): vo
   hooks.afterStep?.('sources-deleted');
   fs.rmSync(path.join(dir, JOURNAL_NAME), { force: true });
   hooks.afterStep?.('done');
+}
+
+/**
+ * Why a dead process's file cannot be folded by this process, or null: it is not a
+ * regular file (a directory or FIFO named like one), or it is another user's file in a
+ * sticky directory (`/tmp`-like: only its owner or the directory's owner may delete it).
+ */
+function whyNotFoldable(dirStat: fs.Stats, file: string): string | null {
+  let stat: fs.Stats;
+  try {
+    stat = fs.lstatSync(file);
+  } catch (err) {
+    return `cannot be examined (${(err as NodeJS.ErrnoException).code})`;
+  }
+  if (!stat.isFile()) return 'not a regular file';
+  const euid = process.geteuid?.();
+  if (euid !== undefined && euid !== 0 && (dirStat.mode & 0o1000) !== 0 && stat.uid !== euid && dirStat.uid !== euid) {
+    return `owned by uid ${stat.uid} in a sticky directory, so this collector (uid ${euid}) could not delete it`;
+  }
+  return null;
 }
 
 /** A new file, fsynced; never written through a symlink or hard link planted under its name. */

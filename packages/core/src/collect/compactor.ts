@@ -3,13 +3,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
-import { FALLBACK_MARKER_PREFIX, isOwnMetricsFileName } from '../format/names.js';
+import { FALLBACK_MARKER_PREFIX, isOwnMetricsFileName, parseDbFileName } from '../format/names.js';
 import { describeFileType, setAside } from '../format/safe-files.js';
 import type { Family } from './exposition.js';
 import { compactDeadProcesses, recoverCompaction } from './compaction.js';
 import type { CheckedKeys } from './fold.js';
 import { ARCHIVE_TEMP, JOURNAL_NAME, JOURNAL_TEMP_NAME } from './journal.js';
-import { findDeadProcessIds } from './liveness.js';
+import { judgeProcesses, removeOrphanSockets, removeStaleSocket, stillDead } from './liveness.js';
 
 export type StartupPolicy = 'fold' | 'clear';
 
@@ -42,6 +42,8 @@ export class Compactor {
   private folded = 0;
   private errors = 0;
   private lastFoldAt: Date | undefined;
+  private filesSkipped = 0;
+  private readonly logged = new Set<string>();
   private saidReadOnly = false;
   private lastFailure = '';
   private readonly checkedKeys: CheckedKeys = new Set();
@@ -54,7 +56,11 @@ export class Compactor {
   /** Never rejects: a lock or start-up problem is logged and counted, and the collector serves read-only. */
   static async start(directory: string, options: CompactorOptions = {}): Promise<Compactor> {
     const compactor = new Compactor(directory, options);
-    if (await compactor.tryTakeLock()) compactor.startUp();
+    if (await compactor.tryTakeLock()) {
+      await compactor.startUp();
+      // Stale liveness sockets whose files are gone (e.g. cleared): at start-up only.
+      await removeOrphanSockets(directory).catch(() => {});
+    }
     const period = options.sweepIntervalMs ?? 10_000;
     if (period > 0) {
       compactor.timer = setInterval(() => void compactor.tick(), period);
@@ -70,19 +76,40 @@ export class Compactor {
 
   /**
    * Folds every process with files here that is gone (the sweep). Cheap when nothing
-   * died: a directory listing and one kill(pid, 0) per process. Returns ids folded.
+   * died: a directory listing and one connect or kill(pid, 0) per process. Resolves to
+   * the ids folded. Sweeps run one at a time, in call order.
    */
-  sweep(): string[] {
+  sweep(): Promise<string[]> {
+    const next = this.sweeping.then(() => this.sweepOnce());
+    this.sweeping = next.catch(() => []);
+    return next;
+  }
+
+  private sweeping: Promise<unknown> = Promise.resolve();
+
+  private async sweepOnce(): Promise<string[]> {
     if (!this.isCompactor) return [];
     try {
-      const dead = findDeadProcessIds(this.directory);
-      if (dead.length === 0) return [];
-      const result = compactDeadProcesses(this.directory, dead, { checkedKeys: this.checkedKeys });
-      this.compactions++;
-      this.folded += dead.length;
-      this.lastFoldAt = new Date();
-      for (const problem of result.problems) this.log(`prom-multiproc: compaction: ${problem}`);
-      return dead;
+      const verdicts = (await judgeProcesses(this.directory)).filter((v) => v.alive === false);
+      if (verdicts.length === 0 || !this.isCompactor) return [];
+      const byId = new Map(verdicts.map((v) => [v.id, v]));
+      const result = compactDeadProcesses(this.directory, byId.keys(), {
+        checkedKeys: this.checkedKeys,
+        isStillDead: (id) => stillDead(this.directory, byId.get(id)!),
+      });
+      this.filesSkipped += result.skipped.length;
+      for (const problem of result.problems) this.logOnce(`prom-multiproc: compaction: ${problem}`);
+      // A process with a file left in place (skipped) or reclaimed is not gone yet: tried again next sweep.
+      const handled = new Set([...result.folded, ...result.dropped].map((name) => parseDbFileName(name)!.id));
+      const left = new Set(result.skipped.map((name) => parseDbFileName(name)!.id));
+      const gone = verdicts.filter((v) => handled.has(v.id) && !left.has(v.id));
+      for (const verdict of gone) removeStaleSocket(this.directory, verdict);
+      if (result.folded.length + result.dropped.length > 0) {
+        this.compactions++;
+        this.lastFoldAt = new Date();
+      }
+      this.folded += gone.length;
+      return gone.map((v) => v.id);
     } catch (err) {
       this.fail('compaction', err);
       return [];
@@ -106,6 +133,7 @@ export class Compactor {
       counter('prom_multiproc_compactions', 'Compactions that folded dead processes into the archives.', this.compactions),
       counter('prom_multiproc_processes_folded', 'Dead processes folded into the archives.', this.folded),
       counter('prom_multiproc_compaction_errors', 'Compactions that failed (retried at the next sweep).', this.errors),
+      counter('prom_multiproc_compaction_files_skipped', 'Dead processes\' files left in place by a sweep, unfolded (not regular, unreadable, or not deletable by this collector); each sweep counts.', this.filesSkipped),
     ];
   }
 
@@ -116,14 +144,22 @@ export class Compactor {
     await release?.().catch(() => {});
   }
 
+  /** A problem that persists (a file we may not delete) is logged once, not at every sweep. */
+  private logOnce(message: string): void {
+    if (this.logged.has(message)) return;
+    if (this.logged.size > 10_000) this.logged.clear();
+    this.logged.add(message);
+    this.log(message);
+  }
+
   /** Runs on a timer: must never reject (an unhandled rejection would end the process). */
   private async tick(): Promise<void> {
     try {
       if (!this.isCompactor && (await this.tryTakeLock())) {
         this.log(`prom-multiproc: took over compaction of ${this.directory}`);
-        this.startUp();
+        await this.startUp();
       }
-      this.sweep();
+      await this.sweep();
     } catch (err) {
       this.fail('compaction sweep', err);
     }
@@ -187,13 +223,13 @@ export class Compactor {
     }
   }
 
-  private startUp(): void {
+  private async startUp(): Promise<void> {
     try {
       if (this.options.startup === 'clear') this.clear();
       else {
         const recovered = recoverCompaction(this.directory, (problem) => this.log(`prom-multiproc: ${problem}`));
         if (recovered !== 'nothing') this.log(`prom-multiproc: an interrupted compaction was ${recovered}`);
-        const folded = this.sweep();
+        const folded = await this.sweep();
         if (folded.length > 0) this.log(`prom-multiproc: folded ${folded.length} processes a previous run left`);
       }
     } catch (err) {

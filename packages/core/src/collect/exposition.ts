@@ -45,8 +45,49 @@ function escapeName(name: string, legacy: RegExp, first: RegExp, rest: RegExp): 
   }
   return out;
 }
-const metricName = (n: string) => escapeName(n, LEGACY_METRIC, /^[a-zA-Z_:]$/, /^[a-zA-Z0-9_:]$/);
-const labelName = (n: string) => escapeName(n, LEGACY_LABEL, /^[a-zA-Z_]$/, /^[a-zA-Z0-9_]$/);
+/** A metric name as the exposition writes it (not legacy-valid characters become `_`). */
+export const metricName = (n: string) => escapeName(n, LEGACY_METRIC, /^[a-zA-Z_:]$/, /^[a-zA-Z0-9_:]$/);
+/** A label name as the exposition writes it. */
+export const labelName = (n: string) => escapeName(n, LEGACY_LABEL, /^[a-zA-Z_]$/, /^[a-zA-Z0-9_]$/);
+
+/**
+ * Why Prometheus' text parser would reject a sample with these labels, or null: an empty
+ * label name, `__name__` (reserved), or two names that are the same once escaped
+ * (`a-b` and `a_b` both become `a_b`; a repeated label name fails the whole scrape).
+ */
+export function unexposableLabels(labels: LabelPairs): string | null {
+  if (labels.length === 0) return null;
+  const seen = new Map<string, string>();
+  for (const [name] of labels) {
+    if (name === '') return 'empty label name';
+    const escaped = labelName(name);
+    if (escaped === '__name__') return `label name ${JSON.stringify(name)} is reserved ("__name__")`;
+    const other = seen.get(escaped);
+    if (other !== undefined) return `label names ${JSON.stringify(other)} and ${JSON.stringify(name)} are both "${escaped}" once escaped`;
+    seen.set(escaped, name);
+  }
+  return null;
+}
+
+/** Go's strconv.ParseFloat syntax without hex and underscores: what Prometheus accepts for `le` and `quantile`. */
+export function isPrometheusFloat(text: string): boolean {
+  return /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/.test(text) || /^[+-]?(inf|infinity|nan)$/i.test(text);
+}
+
+/**
+ * The names a family occupies in the exposition, escaped: its TYPE line names (text and
+ * OpenMetrics) and the sample names its type may have. Two families sharing one of them
+ * would be one family to Prometheus' parser (a second HELP/TYPE line fails the scrape).
+ */
+export function exposedNames(family: Pick<Family, 'name' | 'type'>): string[] {
+  const n = family.name;
+  switch (family.type) {
+    case 'counter': return [n, `${n}_total`, `${n}_created`].map(metricName);
+    case 'histogram': return [n, `${n}_bucket`, `${n}_sum`, `${n}_count`, `${n}_created`].map(metricName);
+    case 'summary': return [n, `${n}_sum`, `${n}_count`, `${n}_created`].map(metricName);
+    default: return [metricName(n)];
+  }
+}
 
 const escapeHelp = (s: string) => s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
 const escapeHelpOpenMetrics = (s: string) => escapeHelp(s).replace(/"/g, '\\"');

@@ -4,7 +4,7 @@
 // per entry and replays the steps on every merge (merge-plan.ts).
 import type { LabelPairs } from '../format/key.js';
 import type { GaugeMode, MetricType } from '../format/names.js';
-import type { Family, Sample } from './exposition.js';
+import { isPrometheusFloat, type Family, type Sample } from './exposition.js';
 import type { MergeProblem } from './merge.js';
 import type { BucketEntry, LabelSet, PreparedKey, RenderedLabels } from './prepared-keys.js';
 
@@ -111,13 +111,34 @@ export class FamilyMerge {
     };
   }
 
-  /** Places one entry (in file order, then entry order) and returns its step. Only mostrecent looks at the timestamp. */
+  /** Why the last entry `add` returned IGNORE for could not be exposed, or null (an invalid bucket). */
+  skipped: string | null = null;
+
+  /**
+   * Places one entry (in file order, then entry order) and returns its step. Only
+   * mostrecent looks at the timestamp. An entry Prometheus could not parse (see
+   * `unexposable`) is ignored with `skipped` set: the rest of the scrape is served.
+   */
   add(entry: PreparedKey, timestamp: number): number {
+    this.skipped = this.unexposable(entry);
+    if (this.skipped !== null) return step(Op.IGNORE, 0);
     if (this.type === 'gauge') return this.addGauge(entry, timestamp);
     if (this.type === 'histogram' && entry.bucket) return this.addBucket(entry.bucket);
     // Counters, summaries and a histogram's `_sum`: summed per (name, labels).
     const sample = this.find(entry.labels, entry.sampleName) ?? this.insert(entry.labels, entry.sampleName);
     return step(Op.SUM, sample.id);
+  }
+
+  /** Why this entry's sample would fail Prometheus' parser, or null. Runs when a plan is built, not per scrape. */
+  private unexposable(entry: PreparedKey): string | null {
+    if (entry.sampleName === '') return 'empty sample name';
+    const labels = this.type === 'histogram' && entry.bucket
+      ? entry.bucket.labels
+      : this.type === 'gauge' && this.mode !== 'all' && this.mode !== 'liveall' && this.mode !== undefined ? entry.labelsWithoutPid : entry.labels;
+    if (labels.problem !== null) return labels.problem;
+    const quantile = entry.decoded.labels.quantile;
+    if (this.type === 'summary' && quantile !== undefined && !isPrometheusFloat(quantile)) return `quantile ${JSON.stringify(quantile)} is not a number`;
+    return null;
   }
 
   private addGauge(entry: PreparedKey, timestamp: number): number {

@@ -5,7 +5,7 @@
 // stays valid until a file gains entries, appears, disappears or is replaced. Replaying
 // it is one pass over the values with no lookups and no allocation:
 // `values[target] += value` and the like, then cumulative buckets.
-import type { Family } from './exposition.js';
+import { exposedNames, metricName, type Family } from './exposition.js';
 import { FamilyMerge, Op, STEP_OP_BITS, STEP_OP_MASK, type IdAllocator, type MergedSample, type PlannedBuckets } from './family-merge.js';
 import type { MergeProblem } from './merge.js';
 import type { TrackedFile } from './tracked-file.js';
@@ -40,7 +40,7 @@ export class MergePlan {
   /** The `_count` sample of each table, or -1. */
   private readonly tableCounts: Int32Array;
 
-  private constructor(files: readonly TrackedFile[], private readonly accumulate: boolean) {
+  private constructor(files: readonly TrackedFile[], private readonly accumulate: boolean, reserved: ReadonlyMap<string, string>) {
     this.files = [...files];
     this.generations = files.map((f) => f.generation);
     const ids: IdAllocator = { samples: 0, cells: 0 };
@@ -48,6 +48,7 @@ export class MergePlan {
     // Pass 1: families in first-seen order (file order, then entry order), type and help
     // from first sight, gauge mode from the last file.
     const families = new Map<string, FamilyMerge>();
+    const firstFile = new Map<FamilyMerge, string>();
     const familiesByFile: FamilyMerge[][] = [];
     for (const file of files) {
       const { type, mode } = file.parsedName!;
@@ -58,6 +59,7 @@ export class MergePlan {
         if (!family) {
           family = new FamilyMerge(name, type, file.familyHelp[i], ids);
           families.set(name, family);
+          firstFile.set(family, file.name);
         }
         if (mode) family.noteMode(mode, file.name);
         resolved.push(family);
@@ -72,9 +74,22 @@ export class MergePlan {
       const timestamps = file.reader!.timestamps;
       const steps = new Int32Array(file.prepared.length);
       let invalidBuckets = 0;
+      let unexposable = 0;
+      let firstReason = '';
       for (let i = 0; i < steps.length; i++) {
-        steps[i] = resolved[file.familyOf[i]].add(file.prepared[i], timestamps[i]);
-        if ((steps[i] & STEP_OP_MASK) === Op.IGNORE) invalidBuckets++;
+        const family = resolved[file.familyOf[i]];
+        steps[i] = family.add(file.prepared[i], timestamps[i]);
+        if ((steps[i] & STEP_OP_MASK) !== Op.IGNORE) continue;
+        if (family.skipped === null) invalidBuckets++;
+        else if (unexposable++ === 0) firstReason = `${JSON.stringify(file.prepared[i].sampleName)}: ${family.skipped}`;
+      }
+      if (unexposable > 0) {
+        this.problems.push({
+          file: file.name,
+          problem: 'unexposable',
+          entries: unexposable,
+          reason: `${unexposable} entr${unexposable === 1 ? 'y' : 'ies'} left out of the exposition, which Prometheus could not parse (first: ${firstReason})`,
+        });
       }
       this.steps.push(steps);
       if (invalidBuckets > 0) {
@@ -88,11 +103,23 @@ export class MergePlan {
 
     const buckets: PlannedBuckets[] = [];
     const recent: number[] = [];
+    // Names once escaped: the first family (in merge order) to claim one keeps it.
+    const claimed = new Map<string, string>(reserved);
     for (const family of families.values()) {
       const merged = family.finish(accumulate, buckets);
+      for (const id of family.recentSamples()) recent.push(id);
+      // Left out, its values are still merged (the plan's ids are allocated); they are just not served.
+      if (metricName(merged.name) === '') {
+        this.problems.push({ file: firstFile.get(family)!, problem: 'unexposable', entries: merged.samples.length, reason: `a metric with an empty name: its ${merged.samples.length} samples left out` });
+        continue;
+      }
+      const clash = claimNames(claimed, merged);
+      if (clash !== null) {
+        this.problems.push({ file: firstFile.get(family)!, problem: 'name-collision', entries: merged.samples.length, reason: clash });
+        continue;
+      }
       this.families.push(merged);
       for (const sample of merged.samples) this.samples.push(sample as MergedSample);
-      for (const id of family.recentSamples()) recent.push(id);
       const conflict = family.modeConflict();
       if (conflict) this.problems.push(conflict);
     }
@@ -116,8 +143,8 @@ export class MergePlan {
   }
 
   /** A plan for `files` (read, in merge order), placed with their current timestamps. */
-  static build(files: readonly TrackedFile[], accumulate: boolean): MergePlan {
-    return new MergePlan(files, accumulate);
+  static build(files: readonly TrackedFile[], accumulate: boolean, reserved: ReadonlyMap<string, string> = new Map()): MergePlan {
+    return new MergePlan(files, accumulate, reserved);
   }
 
   /** True while these are the files planned for, in the same order, with no entries added or dropped. */
@@ -192,4 +219,24 @@ export class MergePlan {
     for (const sample of this.samples) sample.value = values[sample.id];
     return true;
   }
+}
+
+/**
+ * Claims the escaped names `family` occupies (its TYPE names, its type's sample names and
+ * the names of its samples) or, when one is taken by an earlier family, claims nothing
+ * and says why: `req.count` and `req_count` are both `req_count` to Prometheus.
+ */
+function claimNames(claimed: Map<string, string>, family: Family): string | null {
+  const names = new Set(exposedNames(family));
+  const sampleNames = new Set<string>();
+  for (const sample of family.samples) sampleNames.add(sample.name);
+  for (const name of sampleNames) names.add(metricName(name));
+  for (const name of names) {
+    const owner = claimed.get(name);
+    if (owner !== undefined) {
+      return `metric ${JSON.stringify(family.name)} is exposed as "${name}", like the earlier ${JSON.stringify(owner)}; its ${family.samples.length} samples are left out`;
+    }
+  }
+  for (const name of names) claimed.set(name, family.name);
+  return null;
 }

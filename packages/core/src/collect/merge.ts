@@ -11,11 +11,13 @@
 // gains entries. A steady merge re-reads values and allocates nothing per entry or per
 // output sample.
 import fs from 'node:fs';
+import path from 'node:path';
 import { compareCodePoints } from '../format/key.js';
-import { ARCHIVE_ID, FALLBACK_MARKER_PREFIX, isRetiredProcessId, parseDbFileName } from '../format/names.js';
+import { ARCHIVE_ID, FALLBACK_MARKER_PREFIX, dbFileName, isRetiredProcessId, parseDbFileName } from '../format/names.js';
 import { ReadBuffer } from '../format/reader.js';
 import type { Family } from './exposition.js';
 import { visibleFiles } from './compaction.js';
+import { JOURNAL_NAME } from './journal.js';
 import { MergePlan } from './merge-plan.js';
 import { KeyCache } from './prepared-keys.js';
 import { TrackedFile } from './tracked-file.js';
@@ -25,6 +27,8 @@ export type MergeProblemKind =
   | 'corrupt'
   /** The file vanished between the listing and the read. Skipped. */
   | 'missing'
+  /** Compactions kept committing folds while this merge listed the directory, every time it tried. */
+  | 'fold-in-flight'
   /** The file could not be opened or read (permissions, I/O error, a directory). Skipped. */
   | 'unreadable'
   /** A `*.db` name that is not `<type>_<id>.db` / `gauge_<mode>_<id>.db`. Skipped. */
@@ -40,13 +44,19 @@ export type MergeProblemKind =
   /** One gauge written with different modes by different files. Merged with one mode. */
   | 'mode-conflict'
   /** A histogram bucket whose `le` is not a number. That entry is ignored, the rest of the file merged. */
-  | 'invalid-bucket';
+  | 'invalid-bucket'
+  /** Entries Prometheus could not parse (empty name, label names equal once escaped, a bad quantile): left out, the rest served. */
+  | 'unexposable'
+  /** A metric whose name, once escaped, is taken by an earlier metric (`req.count`, `req_count`): left out, the earlier one served. */
+  | 'name-collision';
 
 export interface MergeProblem {
   /** Base name of the file in the directory. */
   file: string;
   problem: MergeProblemKind;
   reason: string;
+  /** For entry-level problems: how many entries (or samples) were left out. */
+  entries?: number;
 }
 
 export interface MergeStats {
@@ -80,6 +90,31 @@ export interface MergeOptions {
   accumulate?: boolean;
 }
 
+interface ListingRead {
+  readFiles: TrackedFile[];
+  problems: MergeProblem[];
+  stats: MergeStats;
+}
+
+const MAX_LISTING_ATTEMPTS = 20;
+const SLEEPER = new Int32Array(new SharedArrayBuffer(4));
+
+/** The archives a fold can replace: their inodes, and the journal's, change with every fold. */
+const ARCHIVE_NAMES = [
+  ...(['counter', 'histogram', 'summary'] as const).map((t) => dbFileName(t, ARCHIVE_ID)),
+  ...(['sum', 'min', 'max', 'mostrecent'] as const).map((m) => dbFileName('gauge', ARCHIVE_ID, m)),
+];
+
+/** What a committed fold changes: the journal's presence and each archive's identity. */
+function foldState(dir: string): string {
+  let state = '';
+  for (const name of [JOURNAL_NAME, ...ARCHIVE_NAMES]) {
+    const stat = fs.lstatSync(path.join(dir, name), { throwIfNoEntry: false });
+    state += stat ? `${stat.ino}:${stat.size}:${stat.mtimeMs};` : '-;';
+  }
+  return state;
+}
+
 /**
  * Merges one directory, again and again: keeps a reader per file across merges, so a
  * merge parses only the entries added since the previous one and re-reads values.
@@ -90,14 +125,70 @@ export class DirectoryMerger {
   private merges = 0;
   private plan: MergePlan | null = null;
   private readonly keys = new KeyCache();
+  /** The families of the last consistent merge, served again when folds keep a merge from being consistent. */
+  private lastFamilies: Family[] | null = null;
+  private lastSeries = 0;
 
-  constructor(readonly dir: string) {}
+  /**
+   * `reserved`: names, escaped, that the caller serves next to the merge (the collector's
+   * self-metrics): a merged metric exposed under one of them is left out as a name collision.
+   */
+  constructor(readonly dir: string, private readonly reserved: ReadonlyMap<string, string> = new Map()) {}
 
   /**
    * Lists `dir/*.db` (not dot-files) in code-point order and merges every readable file.
    * Bad files are skipped and listed in `problems`; only an unreadable directory throws.
    */
   merge({ accumulate = true }: MergeOptions = {}): MergeResult {
+    // A compactor in another process may commit a fold while this merge lists and reads:
+    // the listing could then pair a new archive with dead files not yet deleted (counted
+    // twice) or an old archive with dead files already gone (a total that goes back). A
+    // fold always replaces an archive (a new inode) or commits/removes the journal, so a
+    // merge that sees the same fold state before and after its reads saw one consistent
+    // directory; otherwise it lists and reads again.
+    let read: ListingRead;
+    let consistent = false;
+    for (let attempt = 1; ; attempt++) {
+      const before = foldState(this.dir);
+      read = this.readListing();
+      consistent = foldState(this.dir) === before;
+      if (consistent || attempt >= MAX_LISTING_ATTEMPTS) break;
+      // Back off a little once it keeps colliding: a compaction takes milliseconds.
+      if (attempt >= 3) Atomics.wait(SLEEPER, 0, 0, attempt);
+    }
+    const { readFiles, problems, stats } = read;
+    const mergeNumber = this.merges;
+    // Forget files that are gone (a dead process's files deleted, say).
+    for (const [name, file] of this.files) {
+      if (file.listedIn !== mergeNumber) {
+        this.files.delete(name);
+        file.reset();
+      }
+    }
+    if (!consistent && this.lastFamilies !== null) {
+      // Folds kept committing while we read (a compaction loop): serve the previous
+      // merge's values, which were consistent, rather than a mix that could count a fold
+      // twice or go back. (Only the first merge of a merger has nothing to fall back on.)
+      problems.push({ file: '.', problem: 'fold-in-flight', reason: `compactions changed the directory during each of ${MAX_LISTING_ATTEMPTS} listings; served the previous merge's values` });
+      return { families: this.lastFamilies, problems, stats: { ...stats, series: this.lastSeries } };
+    }
+
+    // The plan changes only when the files' entries do; a mostrecent gauge gaining a
+    // sample also makes it stale, which only replaying it can tell.
+    if (!this.plan || !this.plan.fits(readFiles, accumulate)) this.plan = this.newPlan(readFiles, accumulate);
+    if (!this.plan.apply()) {
+      this.plan = this.newPlan(readFiles, accumulate);
+      this.plan.apply();
+    }
+    problems.push(...this.plan.problems);
+    stats.series = this.plan.series;
+    this.lastFamilies = [...this.plan.families];
+    this.lastSeries = this.plan.series;
+    return { families: this.lastFamilies, problems, stats };
+  }
+
+  /** Lists the directory and reads every listed file once. */
+  private readListing(): ListingRead {
     const problems: MergeProblem[] = [];
     const { listing, fallbackIds } = this.listDbFiles(problems);
     const mergeNumber = ++this.merges;
@@ -130,30 +221,13 @@ export class DirectoryMerger {
       stats.bytesRead += file.reader!.bytesRead;
       readFiles.push(file);
     }
-    // Forget files that are gone (a dead process's files deleted, say).
-    for (const [name, file] of this.files) {
-      if (file.listedIn !== mergeNumber) {
-        this.files.delete(name);
-        file.reset();
-      }
-    }
-
-    // The plan changes only when the files' entries do; a mostrecent gauge gaining a
-    // sample also makes it stale, which only replaying it can tell.
-    if (!this.plan || !this.plan.fits(readFiles, accumulate)) this.plan = this.newPlan(readFiles, accumulate);
-    if (!this.plan.apply()) {
-      this.plan = this.newPlan(readFiles, accumulate);
-      this.plan.apply();
-    }
-    problems.push(...this.plan.problems);
-    stats.series = this.plan.series;
-    return { families: [...this.plan.families], problems, stats };
+    return { readFiles, problems, stats };
   }
 
   private newPlan(files: TrackedFile[], accumulate: boolean): MergePlan {
     // Entries or files changed: also forget the keys that no file has any more.
     this.keys.retain(files.map((f) => f.prepared));
-    return MergePlan.build(files, accumulate);
+    return MergePlan.build(files, accumulate, this.reserved);
   }
 
   /**

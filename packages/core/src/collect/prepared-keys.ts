@@ -4,7 +4,7 @@
 // key is decoded and prepared once instead of W times, and kept once in memory.
 import { decodeKey, sortLabelPairs, type DecodedKey, type LabelPairs } from '../format/key.js';
 import { floatToGoString } from '../format/number.js';
-import { samplePrefix, sortedPairs } from './exposition.js';
+import { samplePrefix, sortedPairs, unexposableLabels } from './exposition.js';
 
 /**
  * Sorted label pairs, and the exposition prefix (`name{labels} `) of each sample name they
@@ -17,7 +17,12 @@ export class RenderedLabels {
   /** Further names: a histogram series is rendered as `_sum` and `_count`. */
   private more: Map<string, string> | null = null;
 
-  constructor(readonly pairs: LabelPairs) {}
+  /** Why Prometheus could not parse a sample with these labels (checked once per label set), or null. */
+  readonly problem: string | null;
+
+  constructor(readonly pairs: LabelPairs) {
+    this.problem = unexposableLabels(pairs);
+  }
 
   prefix(sampleName: string): string {
     if (sampleName === this.firstName) return this.firstPrefix;

@@ -80,5 +80,30 @@ export function retiredProcessId(id: string): string {
 }
 
 export function isRetiredProcessId(id: string): boolean {
-  return /^\d+(t\d+)?dead\d+$/.test(id);
+  return /^\d+(t\d+)?(-\d+)?dead\d+$/.test(id);
 }
+
+/**
+ * A process id unique beyond the pid, for a process whose plain id is taken: by a live
+ * process with the same pid in another PID namespace (containers sharing the directory),
+ * or by files of an earlier process that this one may not rename (another user's, in a
+ * sticky directory). Digits only after the `-`, so `<id>dead<ms>` stays unambiguous.
+ */
+export function freshProcessId(id: string): string {
+  return `${id}-${Math.floor(Math.random() * 1e9)}`;
+}
+
+/**
+ * The liveness socket of a process id: a Unix socket the writer listens on for its whole
+ * life. The kernel answers a connect while the process lives (even with a blocked event
+ * loop, from the listen backlog) and refuses it once the process is gone, whichever PID
+ * namespace either side is in. A dot-file: Python's collector ignores it.
+ */
+export function livenessSocketName(id: string): string {
+  return `.prom-multiproc-live.${id}.sock`;
+}
+
+export const LIVENESS_SOCKET = /^\.prom-multiproc-live\.(.+)\.sock$/;
+
+/** Longest socket path Linux takes (sun_path is 108 bytes with its NUL); longer paths are not bound. */
+export const MAX_SOCKET_PATH_BYTES = 107;

@@ -6,7 +6,7 @@ import type { SeriesStore, ValueHolder } from '../format/mapped-file.js';
 import type { GaugeMode, MetricType as StoredType } from '../format/names.js';
 import { currentStorage } from '../storage/storage.js';
 import { collectOnRefresh } from '../refresh/collect-callbacks.js';
-import { OPENMETRICS_CONTENT_TYPE, type Family } from '../collect/exposition.js';
+import { OPENMETRICS_CONTENT_TYPE, unexposableLabels, type Family } from '../collect/exposition.js';
 import { globalRegistry, type OpenMetricsContentType, type PrometheusContentType, type Registry, type RegistryContentType } from './registry.js';
 import {
   labelsFromArgs, unknownLabelError, validateLabel, validateLabelName, validateMetricName,
@@ -122,11 +122,15 @@ export abstract class Metric<T extends string, Child extends Series> {
       throw new Error(`Invalid label name: ${JSON.stringify(labelNames)}`);
     }
     if (new Set(labelNames).size !== labelNames.length) throw new Error(`Duplicate label name in ${JSON.stringify(labelNames)}`);
+    // With UTF-8 names, `a-b` and `a_b` are both `a_b` in the exposition: such a series could never be scraped.
+    const unexposable = unexposableLabels(labelNames.map((n) => [n, '']));
+    if (unexposable !== null) throw new Error(`Invalid label names for ${config.name}: ${unexposable}`);
     if (config.collect !== undefined && typeof config.collect !== 'function') {
       throw new Error('Optional "collect" parameter must be a function');
     }
     this.name = config.name;
-    this.help = config.help;
+    // A lone surrogate cannot be encoded as UTF-8 (Python's collector raises on it): U+FFFD, as Node's encoder writes it.
+    this.help = String(config.help).toWellFormed();
     this.labelNames = [...labelNames];
     this.aggregator = config.aggregator ?? 'sum';
     this.collect = config.collect;
@@ -136,6 +140,8 @@ export abstract class Metric<T extends string, Child extends Series> {
     this.store = storage.storeFor(type, mode);
     this.inMemory = storage.directory === undefined;
     this.processLabels = storage.labels.filter(([name]) => this.knownLabel[name] !== true);
+    const withProcess = unexposableLabels([...this.labelNames.map((n) => [n, ''] as const), ...this.processLabels]);
+    if (withProcess !== null) throw new Error(`Invalid label names for ${config.name} with the process labels: ${withProcess}`);
     this.registers = config.registers ?? [globalRegistry];
     this.enableExemplars = config.enableExemplars === true;
     if (this.enableExemplars && this.registers.some((r) => r.contentType !== OPENMETRICS_CONTENT_TYPE)) {
@@ -189,7 +195,11 @@ export abstract class Metric<T extends string, Child extends Series> {
       if (typeof value !== 'string' && typeof value !== 'number') {
         throw new TypeError(`Label "${name}" of ${this.name} must be a string or a number, got ${typeof value}`);
       }
-      pairs.push([name, String(value)]);
+      const text = String(value);
+      // A lone surrogate ('\ud800', say from a decoded URL) has no UTF-8 form: written as is,
+      // Python's collector fails on the whole directory. Replaced by U+FFFD, which is what
+      // the exposition would show anyway; checked here, once per new label set, never per update.
+      pairs.push([name, text.isWellFormed() ? text : text.toWellFormed()]);
     }
     const id = JSON.stringify(pairs);
     let series = this.series.get(id);
@@ -234,7 +244,7 @@ export abstract class Metric<T extends string, Child extends Series> {
   remove(...args: Array<LabelValue | LabelValues<T>>): void {
     const labels = labelsFromArgs(this.labelNames, args);
     validateLabel(this.labelNames, labels);
-    const pairs = this.sortedLabelNames.filter((n) => labels[n] !== undefined).map((n) => [n, String(labels[n])]);
+    const pairs = this.sortedLabelNames.filter((n) => labels[n] !== undefined).map((n) => [n, String(labels[n]).toWellFormed()]);
     const id = JSON.stringify(pairs);
     const series = this.series.get(id);
     if (!series) return;

@@ -7,9 +7,10 @@ import type { StorageMode } from '../format/file-memory.js';
 import { MappedFile, type SeriesStore } from '../format/mapped-file.js';
 import { compareCodePoints } from '../format/key.js';
 import {
-  checkProcessId, dbFileName, fallbackMarkerName, retiredProcessId, type GaugeMode, type MetricType,
+  checkProcessId, dbFileName, fallbackMarkerName, freshProcessId, parseDbFileName, retiredProcessId, type GaugeMode, type MetricType,
 } from '../format/names.js';
 import { fallbackNotice, processStorageMode } from '../format/storage-mode.js';
+import { listenForLiveness, stopListening } from './liveness-socket.js';
 import { validateLabelName } from '../metrics/validation.js';
 import { MemoryStore } from './memory-store.js';
 import { processState } from '../process-state.js';
@@ -39,6 +40,9 @@ function processLabels(labels: Record<string, string | number> = {}): ProcessLab
   const pairs = Object.entries(labels).map(([name, value]) => [name, String(value)] as const);
   for (const [name] of pairs) {
     if (!validateLabelName([name]) || RESERVED_LABELS.has(name)) throw new Error(`Invalid process label name: "${name}"`);
+  }
+  for (const [name, value] of pairs) {
+    if (!value.isWellFormed()) throw new Error(`Invalid value of process label "${name}": a lone surrogate has no UTF-8 form`);
   }
   return Object.freeze(pairs.sort((p, q) => compareCodePoints(p[0], q[0])));
 }
@@ -112,11 +116,14 @@ const { ownFiles, markedDirectories } = state;
 class DirectoryStorage implements Storage {
   private readonly files = new Map<string, MappedFile>();
   readonly mode: StorageMode;
+  readonly processId: string;
 
-  constructor(readonly directory: string, readonly processId: string, readonly labels: ProcessLabels = []) {
-    checkProcessId(processId);
+  /** `processId` given: used as is (the caller's choice). Omitted: this process's own id, claimed (`claimProcessId`). */
+  constructor(readonly directory: string, processId: string | undefined, readonly labels: ProcessLabels = []) {
+    if (processId !== undefined) checkProcessId(processId);
     checkWritableDirectory(directory);
     this.mode = processStorageMode().mode;
+    this.processId = processId ?? claimProcessId(directory, defaultProcessId());
   }
 
   storeFor(type: MetricType, mode?: GaugeMode): SeriesStore {
@@ -124,7 +131,13 @@ class DirectoryStorage implements Storage {
     let file = this.files.get(name);
     if (!file) {
       const filePath = path.join(this.directory, name);
-      if (!ownFiles.has(filePath)) handOverLeftover(this.directory, name, type, this.processId, mode);
+      if (!ownFiles.has(filePath)) {
+        try {
+          handOverLeftover(this.directory, name, type, this.processId, mode);
+        } catch (err) {
+          throw new Error(`prom-multiproc: ${filePath} was left by an earlier process with id ${this.processId} and cannot be handed over (${(err as NodeJS.ErrnoException).code}); choose another processId`, { cause: err });
+        }
+      }
       ownFiles.add(filePath);
       this.files.set(name, (file = MappedFile.open(filePath, this.mode)));
       if (this.files.size === 1) this.markMode();
@@ -143,6 +156,47 @@ class DirectoryStorage implements Storage {
     if (markedDirectories.size === 0) console.warn(fallbackNotice(this.directory, processStorageMode()));
     markedDirectories.add(this.directory);
   }
+}
+
+/**
+ * The id this process writes under: its pid (`defaultProcessId`) when that is free, or a
+ * fresh one (`freshProcessId`) when a process with the same pid in another PID namespace
+ * holds it (its liveness socket exists), or when files an earlier process left under it
+ * cannot be handed over (another user's files in a sticky directory: EPERM on rename).
+ * The liveness socket is bound before any file is written, so a collector never sees a
+ * file of ours without it.
+ */
+function claimProcessId(directory: string, base: string): string {
+  let id = base;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    if (listenForLiveness(directory, id) === 'taken') {
+      id = freshProcessId(base);
+      continue;
+    }
+    if (handOverLeftovers(directory, id)) return id;
+    stopListening(directory, id);
+    id = freshProcessId(base);
+  }
+  throw new Error(`prom-multiproc: could not claim a process id in ${directory} (tried ${base} and fresh ids)`);
+}
+
+/**
+ * Hands every file under `id` that this process did not write to the collector as a
+ * dead process's (`handOverLeftover`). False if one may not be renamed by us.
+ */
+function handOverLeftovers(directory: string, id: string): boolean {
+  for (const name of fs.readdirSync(directory)) {
+    const parsed = parseDbFileName(name);
+    if (!parsed || parsed.id !== id || ownFiles.has(path.join(directory, name))) continue;
+    try {
+      handOverLeftover(directory, name, parsed.type, id, parsed.mode);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EPERM' || code === 'EACCES') return false;
+      throw err;
+    }
+  }
+  return true;
 }
 
 /**
@@ -187,7 +241,7 @@ export function currentStorage(): Storage {
   if (!state.current) {
     const dir = multiprocessDirFromEnv();
     state.current = dir
-      ? new DirectoryStorage(path.resolve(dir), defaultProcessId(), processLabels(pm2ProcessLabels()))
+      ? new DirectoryStorage(path.resolve(dir), undefined, processLabels(pm2ProcessLabels()))
       : new InMemoryStorage();
   }
   return state.current;
@@ -196,7 +250,11 @@ export function currentStorage(): Storage {
 export interface StorageOptions {
   /** The multiprocess directory; without it, values live in memory. */
   directory?: string;
-  /** This process's id in file names (default: the pid); must not contain `_`. */
+  /**
+   * This process's id in file names; must not contain `_`. Default: the pid (`<pid>t<thread>`
+   * in a worker thread), or a fresh `<pid>-<digits>` when that is taken (see `claimProcessId`).
+   * A given id is used as is, with no liveness socket: liveness is then kill(pid, 0) of a numeric id.
+   */
   processId?: string;
   /** Labels added to every series this process creates (see `Storage.labels`). Default: none. */
   labels?: Record<string, string | number>;
@@ -206,7 +264,7 @@ export interface StorageOptions {
 export function configureStorage(options: StorageOptions = {}): Storage {
   const labels = processLabels(options.labels);
   state.current = options.directory
-    ? new DirectoryStorage(path.resolve(options.directory), options.processId ?? defaultProcessId(), labels)
+    ? new DirectoryStorage(path.resolve(options.directory), options.processId, labels)
     : new InMemoryStorage(labels);
   return state.current;
 }
