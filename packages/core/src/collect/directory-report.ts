@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ARCHIVE_ID, parseDbFileName } from '../format/names.js';
 import { HEADER_BYTES, parseEntries } from '../format/entries.js';
-import { isProcessAlive } from './liveness.js';
+import { judgeProcess } from './liveness.js';
 import { isOpenProblem, openRegularForRead } from '../format/safe-files.js';
 
 export type ProcessState = 'alive' | 'dead' | 'archive' | 'unknown';
@@ -12,7 +12,7 @@ export type ProcessState = 'alive' | 'dead' | 'archive' | 'unknown';
 export interface ProcessReport {
   /** The id in the file names: a pid (`<pid>` or `<pid>t<thread>`), `archive`, or a custom id. */
   id: string;
-  /** alive / dead (to be folded) by kill(pid, 0); `archive` for the folded dead; `unknown` for ids that are not pids. */
+  /** alive / dead (to be folded), judged as the compactor judges (liveness socket, else kill(pid, 0)); `archive` for the folded dead; `unknown` when it cannot tell. */
   state: ProcessState;
   files: string[];
   bytes: number;
@@ -29,8 +29,8 @@ export interface DirectoryReport {
   error?: string;
 }
 
-/** Stats every metrics file of `directory`, grouped by process; never throws. */
-export function reportDirectory(directory: string): DirectoryReport {
+/** Stats every metrics file of `directory`, grouped by process; never rejects. */
+export async function reportDirectory(directory: string): Promise<DirectoryReport> {
   let names: string[];
   try {
     names = fs.readdirSync(directory);
@@ -52,8 +52,9 @@ export function reportDirectory(directory: string): DirectoryReport {
     byId.set(parsed.id, files);
   }
   const processes: ProcessReport[] = [];
-  for (const [id, files] of byId) {
-    const alive = isProcessAlive(id);
+  const verdicts = await Promise.all([...byId.keys()].map((id) => judgeProcess(directory, id).catch(() => undefined)));
+  for (const [index, [id, files]] of [...byId].entries()) {
+    const alive = verdicts[index]?.alive;
     const state: ProcessState = id === ARCHIVE_ID ? 'archive' : alive === undefined ? 'unknown' : alive ? 'alive' : 'dead';
     processes.push({
       id,

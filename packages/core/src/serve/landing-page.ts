@@ -27,8 +27,8 @@ function processRow(p: ProcessReport): string {
 }
 
 /** The page for `collector`'s current state; `metricsPath` is where its metrics are served. */
-export function renderLandingPage(collector: Collector, metricsPath: string): string {
-  const report = reportDirectory(collector.directory);
+export async function renderLandingPage(collector: Collector, metricsPath: string): Promise<string> {
+  const report = await reportDirectory(collector.directory);
   const compactor = collector.compactor?.state();
   const counts = { alive: 0, dead: 0, archive: 0, unknown: 0 };
   for (const p of report.processes) counts[p.state]++;

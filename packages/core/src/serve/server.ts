@@ -70,7 +70,7 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
         return;
       }
       if (landing) {
-        const page = Buffer.from(renderLandingPage(collector, path), 'utf8');
+        const page = Buffer.from(await renderLandingPage(collector, path), 'utf8');
         res.writeHead(200, {
           'Content-Type': 'text/html; charset=utf-8', 'Content-Length': page.length,
           'Content-Security-Policy': LANDING_PAGE_CSP, 'X-Content-Type-Options': 'nosniff',
