@@ -4,6 +4,7 @@
 // argv: `tight`: rewrites one counter's exemplar in a tight loop until killed, each label
 //   set derived from its sequence number (exemplarLabelsFor), printing "started" first.
 import { Counter, Histogram, Registry } from '@prom-multiproc/core/prom-client';
+import { FLUSH_INTERVAL_MS, currentStorage } from '@prom-multiproc/core';
 
 const registry = new Registry(Registry.OPENMETRICS_CONTENT_TYPE);
 const registers = [registry];
@@ -21,14 +22,15 @@ if (mode === 'once') {
   const [route, traceId, value] = args;
   requests.inc({ labels: { route }, value: 1, exemplarLabels: { trace_id: traceId } });
   latency.observe({ labels: { route }, value: Number(value), exemplarLabels: { trace_id: traceId } });
-  console.log('done');
+  // In fallback mode "done" means "in the file" only after a write-back (within one period).
+  setTimeout(() => console.log('done'), currentStorage().mode === 'fallback' ? 2 * FLUSH_INTERVAL_MS : 0);
   setInterval(() => {}, 1000);
 } else if (mode === 'tight') {
   let n = 0;
   requests.inc({ labels: { route: '/t' }, value: n + 1, exemplarLabels: exemplarLabelsFor(n++) });
-  console.log('started');
+  setTimeout(() => console.log('started'), currentStorage().mode === 'fallback' ? 2 * FLUSH_INTERVAL_MS : 0);
   const batch = () => {
-    for (const end = n + 100000; n < end; n++) requests.inc({ labels: { route: '/t' }, value: n + 1, exemplarLabels: exemplarLabelsFor(n) });
+    for (const end = n + 20000; n < end; n++) requests.inc({ labels: { route: '/t' }, value: n + 1, exemplarLabels: exemplarLabelsFor(n) });
     setImmediate(batch);
   };
   batch();
