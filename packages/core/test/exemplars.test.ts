@@ -6,7 +6,9 @@ import os from 'node:os';
 import path from 'node:path';
 import promClient from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { configureStorage } from '../src/index.js';
+import { Collector, configureStorage } from '../src/index.js';
+import { SnapshotWriter } from '../src/interop/bridge.js';
+import { snapshotFromInternals, snapshotFromJson } from '../src/interop/snapshot.js';
 import * as ours from '../src/prom-client.js';
 import { exemplarFileName, readExemplarFile } from '../src/format/exemplar-file.js';
 
@@ -159,4 +161,43 @@ describe('the exemplar file', () => {
     for (let i = 0; i < 1000; i++) c.inc({ labels: { code: '200' }, exemplarLabels: { trace_id: `u${i}` } });
     expect(fs.statSync(path.join(dir, exemplarFileName('w1'))).size).toBe(size);
   });
+});
+
+describe('the bridge carries exemplars of prom-client metrics', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pm-exemplars-'));
+  });
+  afterEach(() => {
+    configureStorage();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  for (const source of ['getMetricsAsJSON', 'internals (exit flush)'] as const) {
+    it(`from ${source}: counter and bucket exemplars reach the exemplar file and the collector's OpenMetrics`, async () => {
+      const registry = new promClient.Registry(OM as never);
+      const c = new promClient.Counter({ name: 'jobs_total', help: 'j', labelNames: ['kind'], enableExemplars: true, registers: [registry] });
+      const h = new promClient.Histogram({ name: 'lat', help: 'h', buckets: [0.1, 1], enableExemplars: true, registers: [registry] });
+      c.inc({ labels: { kind: 'a' }, value: 2, exemplarLabels: { trace_id: 'bridged-c' } });
+      c.inc({ labels: { kind: 'b' } });
+      h.observe({ value: 0.5, exemplarLabels: { trace_id: 'bridged-h' } });
+      h.observe({ value: 7, exemplarLabels: { trace_id: 'bridged-inf' } });
+      const writer = new SnapshotWriter(configureStorage({ directory: dir, processId: 'b1' }));
+      const snapshots = source === 'getMetricsAsJSON'
+        ? (await registry.getMetricsAsJSON()).map((m) => snapshotFromJson(m as never))
+        : registry.getMetricsAsArray().map((m) => snapshotFromInternals(m));
+      for (const s of snapshots) writer.write(s!);
+      const body = (await new Collector({ directory: dir }).scrape('openmetrics')).body;
+      expect(body).toMatch(/^jobs_total\{kind="a"\} 2\.0 # \{trace_id="bridged-c"\} 2\.0 \d+/m);
+      expect(body).toMatch(/^jobs_total\{kind="b"\} 1\.0$/m);
+      expect(body).toMatch(/^lat_bucket\{le="1\.0"\} 1\.0 # \{trace_id="bridged-h"\} 0\.5 \d+/m);
+      expect(body).toMatch(/^lat_bucket\{le="\+Inf"\} 2\.0 # \{trace_id="bridged-inf"\} 7\.0 \d+/m);
+      expect(body).toMatch(/^lat_bucket\{le="0\.1"\} 0\.0$/m);
+      // Mirroring the same values again leaves the same exemplars.
+      const file = path.join(dir, exemplarFileName('b1'));
+      const before = readExemplarFile(file);
+      for (const s of snapshots) writer.write(s!);
+      expect(readExemplarFile(file)).toEqual(before);
+    });
+  }
 });
