@@ -37,6 +37,20 @@ function escapeValue(s: string): string {
   return SPECIAL.test(s) ? s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"') : s;
 }
 
+/**
+ * Stores `s` at `pos` if every character is printable ASCII other than `"` and `\\`
+ * (a label name always; a trace id almost always), byte by byte: cheaper than a call
+ * into Buffer.write for short strings. Returns the end, or -1 (nothing usable written).
+ */
+function writeAscii(buf: Buffer, pos: number, s: string): number {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return -1;
+    buf[pos + i] = c;
+  }
+  return pos + s.length;
+}
+
 export class ExemplarFile {
   private memory: FileMemory;
   private buffer!: Buffer;
@@ -95,10 +109,12 @@ export class ExemplarFile {
   }
 
   /**
-   * Writes one exemplar into its record; `labelSet` must have passed checkExemplarLabels,
-   * which bounds the text to LABEL_CAPACITY. No allocation unless a value needs escaping.
+   * Writes one exemplar into its record: `labelSet` (it must have passed
+   * checkExemplarLabels, which bounds the text to LABEL_CAPACITY) and `numbers`, its
+   * [value, timestamp] (an array: see metrics/exemplar.ts). No allocation unless a value
+   * needs escaping.
    */
-  write(record: number, labelSet: Record<string, string | number | undefined>, value: number, timestamp: number): void {
+  write(record: number, labelSet: Record<string, string | number | undefined>, numbers: Float64Array): void {
     const buf = this.buffer;
     const seq = this.seq;
     const at = record >> 2;
@@ -109,16 +125,19 @@ export class ExemplarFile {
     for (const name in labelSet) {
       if (!first) buf[pos++] = 0x2c;
       first = false;
-      pos += buf.write(name, pos, 'latin1');
+      pos = writeAscii(buf, pos, name);
       buf[pos++] = 0x3d;
       buf[pos++] = 0x22;
       const v = labelSet[name];
-      pos += buf.write(typeof v === 'string' ? escapeValue(v) : String(v), pos, 'utf8');
+      const text = typeof v === 'string' ? v : String(v);
+      const end = writeAscii(buf, pos, text);
+      // Not plain ASCII (or needs escaping): the general path.
+      pos = end >= 0 ? end : pos + buf.write(escapeValue(text), pos, 'utf8');
       buf[pos++] = 0x22;
     }
     seq[at + 1] = pos - record - 24;
-    this.numbers[(record + 8) >> 3] = value;
-    this.numbers[(record + 16) >> 3] = timestamp;
+    this.numbers[(record + 8) >> 3] = numbers[0];
+    this.numbers[(record + 16) >> 3] = numbers[1];
     Atomics.store(seq, at, (before + 2) | 0);
   }
 

@@ -84,7 +84,7 @@ class ExemplarMirror {
     const file = this.storage.exemplarFile();
     if (!file) return;
     const record = known?.record ?? file.recordFor(key);
-    file.write(record, exemplar.labelSet, exemplar.value, exemplar.timestamp);
+    file.write(record, exemplar.labelSet, Float64Array.of(exemplar.value, exemplar.timestamp));
     this.written.set(key, { record, timestamp: exemplar.timestamp });
   }
 }

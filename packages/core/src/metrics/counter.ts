@@ -3,7 +3,7 @@
 import type { Family } from '../collect/exposition.js';
 import { Metric, Series, type IncreaseDataWithExemplar, type MetricConfiguration, type MetricObjectWithValues, type MetricValue, type CollectFunction } from './metric.js';
 import { invalidNumber, type LabelValues } from './validation.js';
-import { checkExemplarLabels, type Exemplar } from './exemplar.js';
+import { checkExemplarLabels, exemplarNumbers, type Exemplar } from './exemplar.js';
 
 export interface CounterConfiguration<T extends string> extends MetricConfiguration<T> {
   collect?: CollectFunction<Counter<T>>;
@@ -84,7 +84,8 @@ export class Counter<T extends string = string> extends Metric<T, CounterSeries>
       series.inc(by);
       // As prom-client: an exemplar whenever exemplarLabels is given ({} too), its value the increment.
       if (exemplarLabels !== undefined) {
-        series.exemplarRecord = this.keepExemplar(series, series.key, series.exemplarRecord, exemplarLabels, by ? by : 1);
+        exemplarNumbers[0] = by ? by : 1;
+        series.exemplarRecord = this.keepExemplar(series, series.key, series.exemplarRecord, exemplarLabels);
       }
       return;
     }

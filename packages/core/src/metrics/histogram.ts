@@ -5,7 +5,7 @@ import { sortLabelPairs } from '../format/key.js';
 import { floatToGoString } from '../format/number.js';
 import { Metric, Series, labeledTimer, secondsSince, seriesTimer, type MetricConfiguration, type MetricObjectWithValues, type MetricValueWithName, type CollectFunction, type ObserveDataWithExemplar } from './metric.js';
 import { invalidNumber, type LabelValue, type LabelValues } from './validation.js';
-import { checkExemplarLabels, isEmptyLabelSet, type Exemplar } from './exemplar.js';
+import { checkExemplarLabels, exemplarNumbers, isEmptyLabelSet, type Exemplar } from './exemplar.js';
 
 export interface HistogramConfiguration<T extends string> extends MetricConfiguration<T> {
   buckets?: number[];
@@ -145,7 +145,8 @@ export class Histogram<T extends string = string> extends Metric<T, HistogramSer
     // As prom-client: no exemplar for an empty label set.
     if (exemplarLabels === undefined || isEmptyLabelSet(exemplarLabels)) return;
     const kept = series.exemplars![b];
-    kept.record = this.keepExemplar(kept, series.bucketKeys![b], kept.record, exemplarLabels, data.value);
+    exemplarNumbers[0] = data.value;
+    kept.record = this.keepExemplar(kept, series.bucketKeys![b], kept.record, exemplarLabels);
   }
 
   /** Starts a timer; the returned function observes the elapsed seconds (with extra labels, if given). */

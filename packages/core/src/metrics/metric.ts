@@ -6,7 +6,7 @@ import type { SeriesStore, ValueHolder } from '../format/mapped-file.js';
 import type { GaugeMode, MetricType as StoredType } from '../format/names.js';
 import { currentStorage, type Storage } from '../storage/storage.js';
 import type { ExemplarFile } from '../format/exemplar-file.js';
-import { exemplarTimestamp, updateExemplar, type Exemplar } from './exemplar.js';
+import { exemplarNumbers, updateExemplar, type Exemplar } from './exemplar.js';
 import { collectOnRefresh } from '../refresh/collect-callbacks.js';
 import { OPENMETRICS_CONTENT_TYPE, unexposableLabels, type Family } from '../collect/exposition.js';
 import { globalRegistry, type OpenMetricsContentType, type PrometheusContentType, type Registry, type RegistryContentType } from './registry.js';
@@ -164,19 +164,19 @@ export abstract class Metric<T extends string, Child extends Series> {
   private exemplarOut: ExemplarFile | undefined;
 
   /**
-   * Keeps `labelSet` as the latest exemplar of one sample (`key`, its `.db` key): in the
-   * returned object (prom-client's, reused) and, in multiprocess mode, in the sample's
-   * record of the exemplar file (`record`, -1 until allocated). Returns the record.
+   * Keeps `labelSet`, with the value in `exemplarNumbers[0]`, as the latest exemplar of one
+   * sample (`key`, its `.db` key): in `kept.exemplar` (prom-client's object, reused) and,
+   * in multiprocess mode, in the sample's record of the exemplar file (`record`, -1 until
+   * allocated). Returns the record.
    */
-  protected keepExemplar(kept: { exemplar: Exemplar | null | undefined }, key: string, record: number, labelSet: LabelValues<string>, value: number): number {
-    const timestamp = exemplarTimestamp();
-    kept.exemplar = updateExemplar(kept.exemplar, labelSet, value, timestamp);
+  protected keepExemplar(kept: { exemplar: Exemplar | null | undefined }, key: string, record: number, labelSet: LabelValues<string>): number {
+    kept.exemplar = updateExemplar(kept.exemplar, labelSet);
     if (this.inMemory) return -1;
     if (record < 0) {
       this.exemplarOut ??= this.storage.exemplarFile();
       record = this.exemplarOut!.recordFor(key);
     }
-    this.exemplarOut!.write(record, labelSet, value, timestamp);
+    this.exemplarOut!.write(record, labelSet, exemplarNumbers);
     return record;
   }
 
