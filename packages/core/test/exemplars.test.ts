@@ -157,9 +157,19 @@ describe('the exemplar file', () => {
       ['lat_bucket', { le: '0.1' }, 'trace_id="fast"', 0.05],
       ['lat_bucket', { le: '+Inf' }, 'trace_id="slow"', 50],
     ]);
-    // Fixed-size records: more exemplars do not grow the file.
+    // A foreign or corrupt exemplar file is skipped and reported once; the others are served.
+    fs.writeFileSync(path.join(dir, exemplarFileName('999')), Buffer.alloc(64, 0xff));
+    const logged: string[] = [];
+    const collector = new Collector({ directory: dir, log: (m) => logged.push(m) });
+    return collector.scrape('openmetrics').then(async (scrape) => {
+      expect(scrape.body).toMatch(/^req_total\{code="200"\} 1000\.0 # \{trace_id="t999"\} 1\.0 \d+/m);
+      expect(logged).toEqual([expect.stringMatching(/skipped exemplars of \.prom-multiproc-exemplars-999: .*bad magic/)]);
+      await collector.scrape('openmetrics');
+      expect(logged).toHaveLength(1);
+      // Fixed-size records: more exemplars do not grow the file.
     for (let i = 0; i < 1000; i++) c.inc({ labels: { code: '200' }, exemplarLabels: { trace_id: `u${i}` } });
-    expect(fs.statSync(path.join(dir, exemplarFileName('w1'))).size).toBe(size);
+      expect(fs.statSync(path.join(dir, exemplarFileName('w1'))).size).toBe(size);
+    });
   });
 });
 
