@@ -18,6 +18,7 @@ import { decodeKey, type DecodedKey } from './key.js';
 import type { FileMemory, StorageMode } from './file-memory.js';
 import { loadMmap, MmapMemory } from './mmap.js';
 import { WrittenMemory } from './written-memory.js';
+import { isOpenProblem, openRegularForRead } from './safe-files.js';
 
 export const EXEMPLAR_FILE_PREFIX = '.prom-multiproc-exemplars-';
 export const EXEMPLAR_MAGIC = 0x314d5845; // "EXM1"
@@ -74,7 +75,8 @@ export class ExemplarFile {
    */
   static create(path: string, mode: StorageMode): ExemplarFile {
     fs.rmSync(path, { force: true });
-    const fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o666);
+    // Fresh, never through a link planted under our name (docs/security.md).
+    const fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o666);
     try {
       allocate(fd, 0, INITIAL_BYTES);
       return new ExemplarFile(path, fd, mode);
@@ -177,6 +179,9 @@ export interface StoredExemplar {
   timestamp: number;
 }
 
+/** 64 MiB of records: about 60,000 series with exemplars in one process. */
+const MAX_USED = 64 * 1024 * 1024;
+
 const LABEL_TEXT = /^(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\n"])*"(?:,(?=[a-zA-Z_])|$))*$/;
 
 /** Whole-file read at `fd` into `into` (grown as needed); returns the buffer and the bytes read. */
@@ -199,7 +204,13 @@ function readAll(fd: number, into: Buffer, length: number): Buffer {
  * is retried (a few times), then left out of this scrape.
  */
 export function readExemplarFile(path: string): StoredExemplar[] {
-  const fd = fs.openSync(path, 'r');
+  // Only a regular file, opened without blocking, at most MAX_USED bytes (docs/security.md).
+  const opened = openRegularForRead(path);
+  if (isOpenProblem(opened)) {
+    if (opened.problem === 'missing') throw Object.assign(new Error(`${path}: ${opened.reason}`), { code: 'ENOENT' });
+    throw new CorruptFileError(`${opened.problem}: ${opened.reason}`, path);
+  }
+  const fd = opened.fd;
   try {
     const header = Buffer.alloc(HEADER);
     if (fs.readSync(fd, header, 0, HEADER, 0) < HEADER) throw new CorruptFileError('shorter than its header', path);
@@ -207,6 +218,7 @@ export function readExemplarFile(path: string): StoredExemplar[] {
     const used = header.readInt32LE(0);
     const size = fs.fstatSync(fd).size;
     if (used < HEADER || used > size) throw new CorruptFileError(`used ${used} outside the file's ${size} bytes`, path);
+    if (used > MAX_USED) throw new CorruptFileError(`used ${used} bytes, more than the ${MAX_USED} accepted`, path);
     const first = readAll(fd, Buffer.alloc(0), used);
     const records: Array<{ key: DecodedKey; at: number }> = [];
     for (let pos = HEADER; pos < used;) {
