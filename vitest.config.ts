@@ -10,6 +10,7 @@ const FALLBACK_SUITE = [
   'packages/core/test/metrics.test.ts',
   'packages/core/test/process-labels.test.ts',
   'packages/core/test/cli.test.ts',
+  'packages/core/test/exemplar-processes.test.ts',
   'test/cluster.test.ts',
 ];
 

@@ -94,6 +94,17 @@ const promCached = prom.cachedParent.labels('GET', '200');
 const promFractional = new promClient.Counter({ name: 'bench_fractional_total', help: 'h', registers: [promRegistry] });
 promFractional.inc(0.5);
 
+// Exemplars (context rows): both libraries with enableExemplars on an OpenMetrics
+// registry; trace ids from a pre-built table, so the caller allocates no string per call.
+const oursOm = new (await import('@prom-multiproc/core')).Registry('application/openmetrics-text; version=1.0.0; charset=utf-8');
+const promOm = new promClient.Registry(promClient.Registry.OPENMETRICS_CONTENT_TYPE);
+const exemplarCounter = (lib, registry) => new lib.Counter({ name: 'bench_exemplar_total', help: 'h', labelNames: ['method', 'code'], enableExemplars: true, registers: [registry] });
+const exemplarHistogram = (lib, registry) => new lib.Histogram({ name: 'bench_exemplar_seconds', help: 'h', labelNames: ['method', 'code'], enableExemplars: true, registers: [registry] });
+const oursEx = { counter: exemplarCounter({ Counter, Histogram }, oursOm), histogram: exemplarHistogram({ Counter, Histogram }, oursOm), noExemplar: new Counter({ name: 'bench_exemplar_none_total', help: 'h', labelNames: ['method', 'code'], enableExemplars: true, registers: [oursOm] }) };
+const promEx = { counter: exemplarCounter(promClient, promOm), histogram: exemplarHistogram(promClient, promOm), noExemplar: new promClient.Counter({ name: 'bench_exemplar_none_total', help: 'h', labelNames: ['method', 'code'], enableExemplars: true, registers: [promOm] }) };
+const TRACE_IDS = Array.from({ length: 1024 }, (_, i) => (0x1000000000000000n + BigInt(i) * 0x9e3779b97f4a7c15n).toString(16).slice(-16).padStart(16, '0') + (i * 2654435761 >>> 0).toString(16).padStart(16, '0'));
+const LABELS_GET_200 = { method: 'GET', code: '200' };
+
 // Baseline: a bare store into a Float64Array over a mapped file of the same kind (an
 // entry appended by the same writer, in the same temp dir).
 const baselineFile = MappedFile.open(path.join(dir, 'baseline_0.db'));
@@ -163,6 +174,21 @@ const CONTEXTS = [
     name: 'gauge.set(v) unlabeled',
     ours: (n) => { for (let i = 0; i < n; i++) oursPlainGauge.set(VALUES[i & 1023]); },
     prom: (n) => { for (let i = 0; i < n; i++) promPlainGauge.set(VALUES[i & 1023]); },
+  },
+  {
+    name: 'exemplars on, inc({labels}) without one',
+    ours: (n) => { for (let i = 0; i < n; i++) oursEx.noExemplar.inc({ labels: LABELS_GET_200 }); },
+    prom: (n) => { for (let i = 0; i < n; i++) promEx.noExemplar.inc({ labels: LABELS_GET_200 }); },
+  },
+  {
+    name: 'inc({labels, exemplarLabels:{trace_id}})',
+    ours: (n) => { for (let i = 0; i < n; i++) oursEx.counter.inc({ labels: LABELS_GET_200, exemplarLabels: { trace_id: TRACE_IDS[i & 1023] } }); },
+    prom: (n) => { for (let i = 0; i < n; i++) promEx.counter.inc({ labels: LABELS_GET_200, exemplarLabels: { trace_id: TRACE_IDS[i & 1023] } }); },
+  },
+  {
+    name: 'observe({labels, value, exemplarLabels})',
+    ours: (n) => { for (let i = 0; i < n; i++) oursEx.histogram.observe({ labels: LABELS_GET_200, value: VALUES[i & 1023], exemplarLabels: { trace_id: TRACE_IDS[i & 1023] } }); },
+    prom: (n) => { for (let i = 0; i < n; i++) promEx.histogram.observe({ labels: LABELS_GET_200, value: VALUES[i & 1023], exemplarLabels: { trace_id: TRACE_IDS[i & 1023] } }); },
   },
 ];
 const CONTEXT = CONTEXTS[0];
@@ -334,6 +360,22 @@ expectEqual('prom-client summary count', await promValue(prom.summary, 'bench_su
 expectClose('prom-client summary sum', await promValue(prom.summary, 'bench_summary_seconds_sum'), expectedSum(cSummary.prom));
 expectEqual('prom-client gauge', await promValue(prom.gauge), lastSet(cGauge.prom));
 expectEqual('prom-client unlabeled gauge', await promValue(promPlainGauge), lastSet(ctxGauge.prom));
+
+const [, , ctxNoExemplar, ctxExemplar, ctxExemplarHist] = CONTEXTS;
+expectEqual('ours exemplars on, none given', oursEx.noExemplar.labels('GET', '200').get(), calls.get(ctxNoExemplar.ours));
+expectEqual('ours exemplar counter', oursEx.counter.labels('GET', '200').get(), calls.get(ctxExemplar.ours));
+expectEqual('ours exemplar histogram count', oursEx.histogram.labels('GET', '200').snapshot().cumulative.at(-1), calls.get(ctxExemplarHist.ours));
+expectEqual('prom-client exemplar counter', await promValue(promEx.counter), calls.get(ctxExemplar.prom));
+expectEqual('prom-client exemplar histogram count', await promValue(promEx.histogram, 'bench_exemplar_seconds_count'), calls.get(ctxExemplarHist.prom));
+// The latest exemplar is the one the last call wrote, in our file and in prom-client.
+const lastTrace = (fn) => TRACE_IDS[(runs.get(fn).at(-1) - 1) & 1023];
+{
+  const { readExemplarFile } = await import('../packages/core/dist/esm/format/exemplar-file.js');
+  const file = fs.readdirSync(dir).find((f) => f.startsWith('.prom-multiproc-exemplars-'));
+  const stored = readExemplarFile(path.join(dir, file));
+  const counterExemplar = stored.find((e) => e.key.sampleName === 'bench_exemplar_total')?.labels;
+  expectEqual('file exemplar of the counter', counterExemplar, `trace_id="${lastTrace(ctxExemplar.ours)}"`);
+}
 
 let checksum = 0;
 for (const v of onDisk.values()) checksum += v;

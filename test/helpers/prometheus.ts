@@ -21,8 +21,11 @@ export async function freePort(): Promise<number> {
 export class PrometheusServer {
   private constructor(readonly process: ChildProcess, readonly url: string, private readonly home: string) {}
 
-  /** Scrapes `target` (or several) every second; `ruleFiles` are loaded and evaluated every second. */
-  static async start(target: string | string[], metricsPath = '/metrics', options: { ruleFiles?: string[] } = {}): Promise<PrometheusServer> {
+  /**
+   * Scrapes `target` (or several) every second; `ruleFiles` are loaded and evaluated every
+   * second; `flags` are added to the command line (`--enable-feature=exemplar-storage`).
+   */
+  static async start(target: string | string[], metricsPath = '/metrics', options: { ruleFiles?: string[]; flags?: string[] } = {}): Promise<PrometheusServer> {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'pmp-prometheus-'));
     const targets = (Array.isArray(target) ? target : [target]).map((t) => `'${t}'`).join(', ');
     const rules = options.ruleFiles?.length ? ['rule_files:', ...options.ruleFiles.map((f) => `  - '${f}'`)] : [];
@@ -47,6 +50,7 @@ export class PrometheusServer {
       `--storage.tsdb.path=${path.join(home, 'data')}`,
       `--web.listen-address=127.0.0.1:${port}`,
       '--log.level=warn',
+      ...(options.flags ?? []),
     ], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.once('error', (err) => (stderr += `cannot start prometheus: ${err.message}`));
@@ -86,6 +90,15 @@ export class PrometheusServer {
       await new Promise((r) => setTimeout(r, 500));
     }
     throw new Error(`${promql} never matched; last result ${JSON.stringify(last)}`);
+  }
+
+  /** `/api/v1/query_exemplars` over the last `seconds` (Prometheus's exemplar storage must be on). */
+  async queryExemplars(promql: string, seconds = 300): Promise<Array<{ seriesLabels: Record<string, string>; exemplars: Array<{ labels: Record<string, string>; value: string; timestamp: number }> }>> {
+    const end = Date.now() / 1000;
+    const res = await httpGet(`${this.url}/api/v1/query_exemplars?query=${encodeURIComponent(promql)}&start=${end - seconds}&end=${end + 60}`);
+    const parsed = JSON.parse(res.body) as { status: string; data: never };
+    if (parsed.status !== 'success') throw new Error(`query_exemplars ${promql} failed: ${res.body}`);
+    return parsed.data;
   }
 
   stop(): void {

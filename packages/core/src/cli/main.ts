@@ -9,6 +9,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Collector } from '../collect/collector.js';
 import { Compactor } from '../collect/compactor.js';
 import { renderOpenMetrics, renderText } from '../collect/exposition.js';
+import { readDirectoryExemplars } from '../collect/exemplars.js';
 import { RefreshScheduler } from '../refresh/schedule.js';
 import { startMetricsServer } from '../serve/server.js';
 import { DirectoryMerger, type MergeProblem } from '../collect/merge.js';
@@ -157,7 +158,12 @@ async function dump(args: string[], io: CliStreams): Promise<number> {
     return 1;
   }
   for (const problem of result.problems) await write(io.stderr, describeProblem(problem));
-  await write(io.stdout, values.openmetrics ? renderOpenMetrics(result.families) : renderText(result.families));
+  if (!values.openmetrics) {
+    await write(io.stdout, renderText(result.families));
+    return 0;
+  }
+  const exemplars = readDirectoryExemplars(dir, (p) => { void write(io.stderr, `${NAME} dump: skipped exemplars of ${p.file}: ${p.reason}\n`); });
+  await write(io.stdout, renderOpenMetrics(result.families, exemplars));
   return 0;
 }
 

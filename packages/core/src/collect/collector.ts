@@ -6,6 +6,7 @@ import {
   OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, exposedNames, renderOpenMetrics, renderText, type Family,
 } from './exposition.js';
 import type { Compactor } from './compactor.js';
+import { readDirectoryExemplars } from './exemplars.js';
 import { DirectoryMerger, type MergeProblem, type MergeProblemKind, type MergeResult, type MergeStats } from './merge.js';
 
 export type ExpositionFormat = 'text' | 'openmetrics';
@@ -155,9 +156,9 @@ export class Collector {
 
   async scrape(format: ExpositionFormat = 'text'): Promise<Scrape> {
     const families = await this.collect();
-    return format === 'openmetrics'
-      ? { body: renderOpenMetrics(families), contentType: OPENMETRICS_CONTENT_TYPE }
-      : { body: renderText(families), contentType: PROMETHEUS_CONTENT_TYPE };
+    if (format !== 'openmetrics') return { body: renderText(families), contentType: PROMETHEUS_CONTENT_TYPE };
+    const exemplars = readDirectoryExemplars(this.directory, (p) => this.logOnce(`prom-multiproc: skipped exemplars of ${p.file}: ${p.reason}`));
+    return { body: renderOpenMetrics(families, exemplars), contentType: OPENMETRICS_CONTENT_TYPE };
   }
 
   private note(problems: readonly MergeProblem[]): void {

@@ -17,6 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CorruptFileError } from '../format/entries.js';
 import { buildFileImage } from '../format/file-image.js';
+import { exemplarFileName } from '../format/exemplar-file.js';
 import { ARCHIVE_ID, dbFileName, fallbackMarkerName, parseDbFileName } from '../format/names.js';
 import { setAside, writeNewFile } from '../format/safe-files.js';
 import { Fold, foldRuleFor, type CheckedKeys, type FoldRule } from './fold.js';
@@ -124,8 +125,12 @@ export function compactDeadProcesses(dir: string, deadIds: Iterable<string>, hoo
     result.folded.push(...folded);
     result.archives.push(archive);
   }
-  // A dead process's fallback marker describes files that are going: it goes too.
-  for (const id of dead) fs.rmSync(path.join(dir, fallbackMarkerName(id)), { force: true });
+  // A dead process's fallback marker describes files that are going: it goes too. So do its
+  // exemplars (the archives have no place for them; dropping them is allowed).
+  for (const id of dead) {
+    fs.rmSync(path.join(dir, fallbackMarkerName(id)), { force: true });
+    fs.rmSync(path.join(dir, exemplarFileName(id)), { force: true });
+  }
   if (journal.replace.length === 0 && journal.remove.length === 0) return result;
   hooks.afterStep?.('archives-written');
   const journalTemp = path.join(dir, JOURNAL_TEMP_NAME);

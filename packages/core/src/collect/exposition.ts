@@ -110,10 +110,17 @@ export function samplePrefix(name: string, labels: LabelPairs): string {
   return `${line} `;
 }
 
-function renderSamples(samples: readonly Sample[]): string {
+function renderSamples(samples: readonly Sample[], exemplars?: ReadonlyMap<string, string>): string {
   let out = '';
+  if (exemplars === undefined || exemplars.size === 0) {
+    for (const sample of samples) {
+      out += (sample.linePrefix ?? samplePrefix(sample.name, sample.labels)) + floatToGoString(sample.value) + '\n';
+    }
+    return out;
+  }
   for (const sample of samples) {
-    out += (sample.linePrefix ?? samplePrefix(sample.name, sample.labels)) + floatToGoString(sample.value) + '\n';
+    const prefix = sample.linePrefix ?? samplePrefix(sample.name, sample.labels);
+    out += prefix + floatToGoString(sample.value) + (exemplars.get(prefix) ?? '') + '\n';
   }
   return out;
 }
@@ -128,13 +135,17 @@ export function renderText(families: Iterable<Family>): string {
   return out;
 }
 
-export function renderOpenMetrics(families: Iterable<Family>): string {
+/**
+ * OpenMetrics text; `exemplars` maps a counter's `_total` or a histogram's `_bucket` sample
+ * prefix to its exemplar suffix (collect/exemplars.ts). Text 0.0.4 has no exemplars.
+ */
+export function renderOpenMetrics(families: Iterable<Family>, exemplars?: ReadonlyMap<string, string>): string {
   let out = '';
   for (const family of families) {
     const name = metricName(family.name);
     const type = family.type === 'untyped' ? 'unknown' : family.type;
     out += `# HELP ${name} ${escapeHelpOpenMetrics(family.help)}\n# TYPE ${name} ${type}\n`;
-    out += renderSamples(family.samples);
+    out += renderSamples(family.samples, family.type === 'counter' || family.type === 'histogram' ? exemplars : undefined);
   }
   return out + '# EOF\n';
 }

@@ -7,6 +7,7 @@
 //   gauge x                  gauge_<mode> `x`, mode from aggregator  by the mode
 //   histogram x (cumulative) histogram `x_sum`, `x_bucket{le}` NON-cumulative, +Inf last
 //   summary x                summary  `x_count`, `x_sum` (quantiles cannot be merged)
+//   exemplars (counter, bucket)  the exemplar file (format/exemplar-file.ts)   newest wins
 //
 // Counters, histograms and summaries must never go backwards in the merge. prom-client
 // can reset them (`reset()`, `resetMetrics()`, `remove()` then re-use); a value lower
@@ -18,9 +19,10 @@ import type { GaugeMode } from '../format/names.js';
 import { floatToGoString } from '../format/number.js';
 import { clock } from '../metrics/clock.js';
 import type { Storage } from '../storage/storage.js';
+import { checkExemplarLabels } from '../metrics/exemplar.js';
 import { gaugeModeForAggregator } from './aggregator-modes.js';
 import {
-  labelSetKey, type HistogramSeriesSnapshot, type MetricSnapshot, type SummarySeriesSnapshot, type ValueSeries,
+  labelSetKey, type ExemplarSnapshot, type HistogramSeriesSnapshot, type MetricSnapshot, type SummarySeriesSnapshot, type ValueSeries,
 } from './snapshot.js';
 
 export interface SnapshotWriterOptions {
@@ -61,14 +63,40 @@ class MonotonicSlots {
   }
 }
 
+/**
+ * Mirrors prom-client's exemplars into this process's exemplar file: a sample's record is
+ * rewritten only when prom-client's exemplar changed (its timestamp). One prom-client
+ * would refuse to render is left out, never thrown: the bridge must not fail a worker.
+ */
+class ExemplarMirror {
+  private readonly written = new Map<string, { record: number; timestamp: number }>();
+  constructor(private readonly storage: Storage) {}
+
+  write(key: string, exemplar: ExemplarSnapshot | undefined): void {
+    if (!exemplar) return;
+    const known = this.written.get(key);
+    if (known && known.timestamp === exemplar.timestamp) return;
+    try {
+      checkExemplarLabels(exemplar.labelSet);
+    } catch {
+      return;
+    }
+    const file = this.storage.exemplarFile();
+    if (!file) return;
+    const record = known?.record ?? file.recordFor(key);
+    file.write(record, exemplar.labelSet, Float64Array.of(exemplar.value, exemplar.timestamp));
+    this.written.set(key, { record, timestamp: exemplar.timestamp });
+  }
+}
+
 interface Mirror<S> {
   write(series: S[]): void;
 }
 
 class CounterMirror implements Mirror<ValueSeries> {
   private readonly family: string;
-  private readonly series = new Map<string, MonotonicSlots>();
-  constructor(private readonly store: SeriesStore, name: string, private readonly help: string) {
+  private readonly series = new Map<string, { slots: MonotonicSlots; key: string }>();
+  constructor(private readonly store: SeriesStore, name: string, private readonly help: string, private readonly exemplars: ExemplarMirror) {
     this.family = name.endsWith('_total') ? name.slice(0, -6) : name;
   }
 
@@ -76,12 +104,13 @@ class CounterMirror implements Mirror<ValueSeries> {
     for (const s of all) {
       if (!(s.value >= 0)) continue; // NaN or negative: not a counter value
       const id = labelSetKey(s.labels);
-      let slots = this.series.get(id);
-      if (!slots) {
-        const slot = this.store.slotFor(encodeKey(this.family, `${this.family}_total`, pairsOf(s.labels), this.help));
-        this.series.set(id, (slots = new MonotonicSlots(this.store, [slot], 1)));
+      let series = this.series.get(id);
+      if (!series) {
+        const key = encodeKey(this.family, `${this.family}_total`, pairsOf(s.labels), this.help);
+        this.series.set(id, (series = { slots: new MonotonicSlots(this.store, [this.store.slotFor(key)], 1), key }));
       }
-      slots.write([s.value]);
+      series.slots.write([s.value]);
+      this.exemplars.write(series.key, s.exemplar);
     }
   }
 }
@@ -127,7 +156,7 @@ class GaugeMirror implements Mirror<ValueSeries> {
 
 class HistogramMirror implements Mirror<HistogramSeriesSnapshot> {
   private readonly series = new Map<string, MonotonicSlots>();
-  constructor(private readonly store: SeriesStore, private readonly name: string, private readonly help: string) {}
+  constructor(private readonly store: SeriesStore, private readonly name: string, private readonly help: string, private readonly exemplars: ExemplarMirror) {}
 
   write(all: HistogramSeriesSnapshot[]): void {
     for (const s of all) {
@@ -150,6 +179,11 @@ class HistogramMirror implements Mirror<HistogramSeriesSnapshot> {
       }
       own.push(s.count - below);
       slots.write([...own, s.sum]);
+      if (s.exemplars) {
+        for (const [le, exemplar] of s.exemplars) {
+          this.exemplars.write(encodeKey(this.name, `${this.name}_bucket`, pairsOf(s.labels, ['le', le]), this.help), exemplar);
+        }
+      }
     }
   }
 }
@@ -175,8 +209,11 @@ class SummaryMirror implements Mirror<SummarySeriesSnapshot> {
 /** Writes snapshots of prom-client metrics into one process's storage; keeps per-series state. */
 export class SnapshotWriter {
   private readonly mirrors = new Map<string, Mirror<unknown>>();
+  private readonly exemplars: ExemplarMirror;
 
-  constructor(private readonly storage: Storage, private readonly options: SnapshotWriterOptions = {}) {}
+  constructor(private readonly storage: Storage, private readonly options: SnapshotWriterOptions = {}) {
+    this.exemplars = new ExemplarMirror(storage);
+  }
 
   /** The gauge mode a prom-client gauge is written with; null when it is not mirrored (`omit`). */
   gaugeMode(name: string, aggregator: string): GaugeMode | null {
@@ -191,9 +228,9 @@ export class SnapshotWriter {
     if (!mirror) {
       const store = this.storage.storeFor(snapshot.type, mode);
       const { name, help } = snapshot;
-      if (snapshot.type === 'counter') mirror = new CounterMirror(store, name, help);
+      if (snapshot.type === 'counter') mirror = new CounterMirror(store, name, help, this.exemplars);
       else if (snapshot.type === 'gauge') mirror = new GaugeMirror(store, name, help, mode!);
-      else if (snapshot.type === 'histogram') mirror = new HistogramMirror(store, name, help);
+      else if (snapshot.type === 'histogram') mirror = new HistogramMirror(store, name, help, this.exemplars);
       else mirror = new SummaryMirror(store, name, help);
       this.mirrors.set(id, mirror as Mirror<unknown>);
     }

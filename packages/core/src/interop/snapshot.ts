@@ -1,13 +1,25 @@
 // A prom-client metric's values at one moment, in the shape the bridge writes: one entry
 // per series with its labels as strings, histograms with cumulative finite buckets.
+// Exemplars ride along where prom-client keeps them (`enableExemplars`).
 // Taken from prom-client's public `getMetricsAsJSON()`, or, at process exit where
 // nothing asynchronous can run, from the metric objects themselves.
 
+import { floatToGoString } from '../format/number.js';
+
 export type SnapshotType = 'counter' | 'gauge' | 'histogram' | 'summary';
+
+/** A prom-client exemplar as its values carry it (`{ labelSet, value, timestamp }`). */
+export interface ExemplarSnapshot {
+  labelSet: Record<string, string | number>;
+  value: number;
+  timestamp: number;
+}
 
 export interface ValueSeries {
   labels: Record<string, string>;
   value: number;
+  /** A counter's latest exemplar, if prom-client keeps one (`enableExemplars`). */
+  exemplar?: ExemplarSnapshot;
 }
 
 export interface HistogramSeriesSnapshot {
@@ -16,6 +28,8 @@ export interface HistogramSeriesSnapshot {
   buckets: Array<[bound: number, cumulative: number]>;
   count: number;
   sum: number;
+  /** Latest exemplar per bucket, by its `le` as the file writes it (`0.1`, `1.0`, `+Inf`). */
+  exemplars?: Map<string, ExemplarSnapshot>;
 }
 
 export interface SummarySeriesSnapshot {
@@ -35,7 +49,7 @@ export interface PromClientMetricJson {
   help: string;
   type: string;
   aggregator?: string;
-  values?: Array<{ value: number; labels?: Record<string, unknown>; metricName?: string }>;
+  values?: Array<{ value: number; labels?: Record<string, unknown>; metricName?: string; exemplar?: unknown }>;
 }
 
 /** What the bridge needs of a prom-client `Registry` (structural: prom-client is not a dependency). */
@@ -58,6 +72,18 @@ export function labelSetKey(labels: Record<string, string>): string {
   return JSON.stringify(Object.entries(labels).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)));
 }
 
+/** A prom-client exemplar object, or undefined for anything else (none kept, or not prom-client's shape). */
+export function exemplarOf(value: unknown): ExemplarSnapshot | undefined {
+  const e = value as ExemplarSnapshot | null | undefined;
+  if (!e || typeof e !== 'object' || typeof e.timestamp !== 'number' || typeof e.value !== 'number' || !e.labelSet || typeof e.labelSet !== 'object') return undefined;
+  return e;
+}
+
+/** A bucket's `le` as the writer puts it in keys. */
+function leKey(le: unknown): string {
+  return isInfinite(le) || le === -1 || le === '-1' ? '+Inf' : floatToGoString(Number(le));
+}
+
 function isInfinite(le: unknown): boolean {
   return le === '+Inf' || le === Infinity || le === 'Infinity';
 }
@@ -69,7 +95,14 @@ export function snapshotFromJson(metric: PromClientMetricJson): MetricSnapshot |
   switch (metric.type) {
     case 'counter':
     case 'gauge':
-      return { ...base, type: metric.type, series: values.map((v) => ({ labels: stringLabels(v.labels), value: v.value })) };
+      return {
+        ...base,
+        type: metric.type,
+        series: values.map((v) => {
+          const exemplar = metric.type === 'counter' ? exemplarOf(v.exemplar) : undefined;
+          return exemplar ? { labels: stringLabels(v.labels), value: v.value, exemplar } : { labels: stringLabels(v.labels), value: v.value };
+        }),
+      };
     case 'histogram': {
       const byLabels = new Map<string, HistogramSeriesSnapshot>();
       for (const v of values) {
@@ -81,6 +114,8 @@ export function snapshotFromJson(metric: PromClientMetricJson): MetricSnapshot |
         if (v.metricName?.endsWith('_sum')) series.sum = v.value;
         else if (v.metricName?.endsWith('_count')) series.count = v.value;
         else if (le !== undefined && !isInfinite(le)) series.buckets.push([Number(le), v.value]);
+        const exemplar = le !== undefined ? exemplarOf(v.exemplar) : undefined;
+        if (exemplar) (series.exemplars ??= new Map()).set(leKey(le), exemplar);
       }
       for (const series of byLabels.values()) series.buckets.sort((a, b) => a[0] - b[0]);
       return { ...base, type: 'histogram', series: [...byLabels.values()] };
@@ -110,7 +145,10 @@ interface PromClientMetricInternals {
   type: string;
   aggregator?: string;
   upperBounds?: number[];
-  hashMap?: Record<string, { labels?: Record<string, unknown>; value?: number; bucketValues?: Record<string, number>; count?: number; sum?: number }>;
+  hashMap?: Record<string, {
+    labels?: Record<string, unknown>; value?: number; bucketValues?: Record<string, number>; count?: number; sum?: number;
+    exemplar?: unknown; bucketExemplars?: Record<string, unknown>;
+  }>;
 }
 
 /**
@@ -134,7 +172,14 @@ export function snapshotFromInternals(metric: unknown, defaultLabels: Record<str
     case 'counter':
     case 'gauge':
       if (!entries.every((e) => typeof e.value === 'number')) return undefined;
-      return { ...base, type: m.type, series: entries.map((e) => ({ labels: withDefaults(e.labels), value: e.value as number })) };
+      return {
+        ...base,
+        type: m.type,
+        series: entries.map((e) => {
+          const exemplar = m.type === 'counter' ? exemplarOf(e.exemplar) : undefined;
+          return exemplar ? { labels: withDefaults(e.labels), value: e.value as number, exemplar } : { labels: withDefaults(e.labels), value: e.value as number };
+        }),
+      };
     case 'histogram': {
       const bounds = m.upperBounds;
       if (!Array.isArray(bounds) || !entries.every((e) => e.bucketValues && typeof e.count === 'number')) return undefined;
@@ -148,7 +193,13 @@ export function snapshotFromInternals(metric: unknown, defaultLabels: Record<str
             running += e.bucketValues![bound] ?? 0;
             if (bound !== Infinity) buckets.push([bound, running]);
           }
-          return { labels: withDefaults(e.labels), buckets, count: e.count as number, sum: e.sum ?? 0 };
+          let exemplars: Map<string, ExemplarSnapshot> | undefined;
+          // prom-client keys a bucket's exemplar by its bound, +Inf's by -1.
+          for (const [bound, value] of Object.entries(e.bucketExemplars ?? {})) {
+            const exemplar = exemplarOf(value);
+            if (exemplar) (exemplars ??= new Map()).set(leKey(bound), exemplar);
+          }
+          return { labels: withDefaults(e.labels), buckets, count: e.count as number, sum: e.sum ?? 0, ...(exemplars ? { exemplars } : {}) };
         }),
       };
     }

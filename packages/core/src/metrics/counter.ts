@@ -3,6 +3,7 @@
 import type { Family } from '../collect/exposition.js';
 import { Metric, Series, type IncreaseDataWithExemplar, type MetricConfiguration, type MetricObjectWithValues, type MetricValue, type CollectFunction } from './metric.js';
 import { invalidNumber, type LabelValues } from './validation.js';
+import { checkExemplarLabels, exemplarNumbers, type Exemplar } from './exemplar.js';
 
 export interface CounterConfiguration<T extends string> extends MetricConfiguration<T> {
   collect?: CollectFunction<Counter<T>>;
@@ -18,7 +19,12 @@ export declare namespace Counter {
 }
 
 export class CounterSeries extends Series {
-  constructor(labels: Record<string, string>, private readonly slot: number) {
+  /** The latest exemplar (prom-client's object), with `enableExemplars`. */
+  exemplar: Exemplar | undefined = undefined;
+  /** Its record in the exemplar file; -1 until the first exemplar in multiprocess mode. */
+  exemplarRecord = -1;
+
+  constructor(labels: Record<string, string>, private readonly slot: number, readonly key: string) {
     super(labels);
   }
 
@@ -57,7 +63,7 @@ export class Counter<T extends string = string> extends Metric<T, CounterSeries>
 
   protected createSeries(labels: Record<string, string>, pairs: Array<[string, string]>): CounterSeries {
     const key = this.key(`${this.familyName}_total`, pairs, this.familyName);
-    return new CounterSeries(labels, this.store.slotFor(key));
+    return new CounterSeries(labels, this.store.slotFor(key), key);
   }
 
   /**
@@ -69,8 +75,18 @@ export class Counter<T extends string = string> extends Metric<T, CounterSeries>
   inc(incData: IncreaseDataWithExemplar<T>): void;
   inc(labels?: LabelValues<T> | IncreaseDataWithExemplar<T> | number, value?: number): void {
     if (this.enableExemplars) {
-      const data = (labels ?? {}) as IncreaseDataWithExemplar<T>;
-      this.seriesFor(data.labels ?? EMPTY).inc(data.value ?? 1);
+      const data = (labels ?? EMPTY) as IncreaseDataWithExemplar<T>;
+      const exemplarLabels = data.exemplarLabels;
+      // Checked before the increment: a refused exemplar changes nothing.
+      if (exemplarLabels !== undefined) checkExemplarLabels(exemplarLabels);
+      const series = this.seriesFor(data.labels ?? EMPTY);
+      const by = data.value === undefined ? 1 : data.value;
+      series.inc(by);
+      // As prom-client: an exemplar whenever exemplarLabels is given ({} too), its value the increment.
+      if (exemplarLabels !== undefined) {
+        exemplarNumbers[0] = by ? by : 1;
+        series.exemplarRecord = this.keepExemplar(series, series.key, series.exemplarRecord, exemplarLabels);
+      }
       return;
     }
     if (labels === undefined || typeof labels !== 'object' || labels === null) {
@@ -82,7 +98,11 @@ export class Counter<T extends string = string> extends Metric<T, CounterSeries>
 
   async get(): Promise<MetricObjectWithValues<MetricValue<T>>> {
     await this.runCollect();
-    return this.metricObject(this.singleValues((s) => s.get()));
+    if (!this.enableExemplars) return this.metricObject(this.singleValues((s) => s.get()));
+    // prom-client's value objects carry `exemplar` once one was recorded.
+    return this.metricObject([...this.allSeries()].map((s) => (s.exemplar
+      ? { value: s.get(), labels: s.given as LabelValues<T>, exemplar: s.exemplar }
+      : { value: s.get(), labels: s.given as LabelValues<T> })));
   }
 
   async family(): Promise<Family> {

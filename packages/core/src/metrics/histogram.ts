@@ -3,8 +3,9 @@
 import type { Family, Sample } from '../collect/exposition.js';
 import { sortLabelPairs } from '../format/key.js';
 import { floatToGoString } from '../format/number.js';
-import { Metric, Series, labeledTimer, seriesTimer, type MetricConfiguration, type MetricObjectWithValues, type MetricValueWithName, type CollectFunction, type ObserveDataWithExemplar } from './metric.js';
+import { Metric, Series, labeledTimer, secondsSince, seriesTimer, type MetricConfiguration, type MetricObjectWithValues, type MetricValueWithName, type CollectFunction, type ObserveDataWithExemplar } from './metric.js';
 import { invalidNumber, type LabelValue, type LabelValues } from './validation.js';
+import { checkExemplarLabels, exemplarNumbers, isEmptyLabelSet, type Exemplar } from './exemplar.js';
 
 export interface HistogramConfiguration<T extends string> extends MetricConfiguration<T> {
   buckets?: number[];
@@ -22,26 +23,47 @@ export declare namespace Histogram {
   }
 }
 
+const EMPTY = {};
+
 export const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
+/** The latest exemplar of one bucket: prom-client's object and its record in the exemplar file. */
+export interface BucketExemplar {
+  /** null (a finite bucket) or undefined (+Inf) until the first one, as prom-client reports them. */
+  exemplar: Exemplar | null | undefined;
+  record: number;
+}
+
 export class HistogramSeries extends Series {
+  /** Per bucket (+Inf last), with `enableExemplars`: created with the series, updated in place. */
+  exemplars: BucketExemplar[] | undefined;
+
   constructor(
     labels: Record<string, string>,
     private readonly sumSlot: number,
     /** One slot per bound of `bounds`, then one for +Inf. */
     private readonly bucketSlots: Int32Array,
     private readonly bounds: Float64Array,
+    /** Each bucket's `.db` key, with `enableExemplars` (the exemplar file names samples by it). */
+    readonly bucketKeys?: string[],
   ) {
     super(labels);
+    if (bucketKeys) this.exemplars = bucketKeys.map((_, i) => ({ exemplar: i < bounds.length ? null : undefined, record: -1 }));
   }
 
   observe(value: number): void {
+    this.observeInBucket(value);
+  }
+
+  /** Observes `value`; returns the index of its bucket. */
+  observeInBucket(value: number): number {
     if (typeof value !== 'number' || !Number.isFinite(value)) throw invalidNumber(value);
     const bounds = this.bounds;
     let b = 0;
     while (b < bounds.length && value > bounds[b]) b++;
     this.values[this.bucketSlots[b]] += 1;
     this.values[this.sumSlot] += value;
+    return b;
   }
 
   /** Starts a timer; the returned function observes the elapsed seconds. */
@@ -89,11 +111,13 @@ export class Histogram<T extends string = string> extends Metric<T, HistogramSer
     const sumSlot = this.store.slotFor(this.key(`${this.name}_sum`, pairs));
     const bucketSlots = new Int32Array(this.boundLabels.length);
     const bucketName = `${this.name}_bucket`;
+    const keys: string[] = [];
     this.boundLabels.forEach((le, i) => {
       const withLe = sortLabelPairs([...pairs, ['le', le] as [string, string]]);
-      bucketSlots[i] = this.store.slotFor(this.key(bucketName, withLe));
+      keys.push(this.key(bucketName, withLe));
+      bucketSlots[i] = this.store.slotFor(keys[i]);
     });
-    return new HistogramSeries(labels, sumSlot, bucketSlots, this.bounds);
+    return new HistogramSeries(labels, sumSlot, bucketSlots, this.bounds, this.enableExemplars ? keys : undefined);
   }
 
   /**
@@ -105,16 +129,36 @@ export class Histogram<T extends string = string> extends Metric<T, HistogramSer
   observe(observeData: ObserveDataWithExemplar<T>): void;
   observe(labels: LabelValues<T> | ObserveDataWithExemplar<T> | number, value?: number): void {
     if (this.enableExemplars && typeof labels === 'object' && labels !== null) {
-      const data = labels as ObserveDataWithExemplar<T>;
-      this.seriesFor(data.labels ?? {}).observe(data.value);
+      this.observeWithExemplar(labels as ObserveDataWithExemplar<T>);
       return;
     }
     if (typeof labels === 'object' && labels !== null) this.seriesFor(labels as LabelValues<T>).observe(value as number);
     else this.seriesFor(undefined).observe(labels);
   }
 
+  private observeWithExemplar(data: ObserveDataWithExemplar<T>): void {
+    const exemplarLabels = data.exemplarLabels;
+    // Checked before the observation: a refused exemplar changes nothing.
+    if (exemplarLabels !== undefined) checkExemplarLabels(exemplarLabels);
+    const series = this.seriesFor(data.labels ?? EMPTY);
+    const b = series.observeInBucket(data.value);
+    // As prom-client: no exemplar for an empty label set.
+    if (exemplarLabels === undefined || isEmptyLabelSet(exemplarLabels)) return;
+    const kept = series.exemplars![b];
+    exemplarNumbers[0] = data.value;
+    kept.record = this.keepExemplar(kept, series.bucketKeys![b], kept.record, exemplarLabels);
+  }
+
   /** Starts a timer; the returned function observes the elapsed seconds (with extra labels, if given). */
-  startTimer(labels?: LabelValues<T>, _exemplarLabels?: LabelValues<T>): (endLabels?: LabelValues<T>, endExemplarLabels?: LabelValues<T>) => number {
+  startTimer(labels?: LabelValues<T>, exemplarLabels?: LabelValues<T>): (endLabels?: LabelValues<T>, endExemplarLabels?: LabelValues<T>) => number {
+    if (this.enableExemplars) {
+      const start = process.hrtime.bigint();
+      return (endLabels, endExemplarLabels) => {
+        const value = secondsSince(start);
+        this.observeWithExemplar({ labels: { ...labels, ...endLabels } as LabelValues<T>, value, exemplarLabels: { ...exemplarLabels, ...endExemplarLabels } as LabelValues<T> });
+        return value;
+      };
+    }
     return labeledTimer(labels, (all, seconds) => this.seriesFor(all).observe(seconds));
   }
 
@@ -149,7 +193,8 @@ export class Histogram<T extends string = string> extends Metric<T, HistogramSer
       const shared = s.given;
       for (let i = 0; i < cumulative.length; i++) {
         const le = i < this.upperBounds.length ? this.upperBounds[i] : '+Inf';
-        values.push({ labels: { le } as LabelValues<T>, sharedLabels: shared, value: cumulative[i], metricName: bucketName, exemplar: null });
+        const exemplar = s.exemplars ? s.exemplars[i].exemplar : null;
+        values.push({ labels: { le } as LabelValues<T>, sharedLabels: shared, value: cumulative[i], metricName: bucketName, exemplar });
       }
       values.push({ labels: {} as LabelValues<T>, sharedLabels: shared, value: sum, metricName: `${this.name}_sum`, exemplar: undefined });
       values.push({ labels: {} as LabelValues<T>, sharedLabels: shared, value: count, metricName: `${this.name}_count`, exemplar: undefined });

@@ -4,7 +4,9 @@
 import { encodeKey, sortLabelPairs } from '../format/key.js';
 import type { SeriesStore, ValueHolder } from '../format/mapped-file.js';
 import type { GaugeMode, MetricType as StoredType } from '../format/names.js';
-import { currentStorage } from '../storage/storage.js';
+import { currentStorage, type Storage } from '../storage/storage.js';
+import type { ExemplarFile } from '../format/exemplar-file.js';
+import { exemplarNumbers, updateExemplar, type Exemplar } from './exemplar.js';
 import { collectOnRefresh } from '../refresh/collect-callbacks.js';
 import { OPENMETRICS_CONTENT_TYPE, unexposableLabels, type Family } from '../collect/exposition.js';
 import { globalRegistry, type OpenMetricsContentType, type PrometheusContentType, type Registry, type RegistryContentType } from './registry.js';
@@ -39,7 +41,11 @@ export interface MetricConfiguration<T extends string> {
   registers?: Array<Registry<PrometheusContentType> | Registry<OpenMetricsContentType>>;
   aggregator?: Aggregator;
   collect?: CollectFunction<any>;
-  /** Accepts prom-client's exemplar call forms (`inc({ labels, value, exemplarLabels })`); the exemplar itself is not kept yet. */
+  /**
+   * prom-client's exemplar call forms (`inc({ labels, value, exemplarLabels })`); the latest
+   * exemplar per counter series or histogram bucket is kept (and, in multiprocess mode,
+   * written to this process's exemplar file). Only on OpenMetrics registries.
+   */
   enableExemplars?: boolean;
 }
 
@@ -137,6 +143,7 @@ export abstract class Metric<T extends string, Child extends Series> {
     this.sortedLabelNames = sortLabelPairs(this.labelNames.map((n) => [n, ''] as [T, string])).map((p) => p[0]);
     for (const label of this.labelNames) this.knownLabel[label] = true;
     const storage = currentStorage();
+    this.storage = storage;
     this.store = storage.storeFor(type, mode);
     this.inMemory = storage.directory === undefined;
     this.processLabels = storage.labels.filter(([name]) => this.knownLabel[name] !== true);
@@ -149,8 +156,29 @@ export abstract class Metric<T extends string, Child extends Series> {
     }
   }
 
-  /** prom-client's exemplar call forms are accepted (the exemplar is not stored yet). */
+  /** prom-client's exemplar call forms are accepted and the latest exemplars kept. */
   readonly enableExemplars: boolean;
+
+  private readonly storage: Storage;
+  /** This process's exemplar file, once an exemplar was written in multiprocess mode. */
+  private exemplarOut: ExemplarFile | undefined;
+
+  /**
+   * Keeps `labelSet`, with the value in `exemplarNumbers[0]`, as the latest exemplar of one
+   * sample (`key`, its `.db` key): in `kept.exemplar` (prom-client's object, reused) and,
+   * in multiprocess mode, in the sample's record of the exemplar file (`record`, -1 until
+   * allocated). Returns the record.
+   */
+  protected keepExemplar(kept: { exemplar: Exemplar | null | undefined }, key: string, record: number, labelSet: LabelValues<string>): number {
+    kept.exemplar = updateExemplar(kept.exemplar, labelSet);
+    if (this.inMemory) return -1;
+    if (record < 0) {
+      this.exemplarOut ??= this.storage.exemplarFile();
+      record = this.exemplarOut!.recordFor(key);
+    }
+    this.exemplarOut!.write(record, labelSet, exemplarNumbers);
+    return record;
+  }
 
   private readonly registers: Array<Registry<RegistryContentType>>;
 

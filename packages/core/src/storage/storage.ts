@@ -5,6 +5,7 @@ import path from 'node:path';
 import { isMainThread, threadId } from 'node:worker_threads';
 import type { StorageMode } from '../format/file-memory.js';
 import { MappedFile, type SeriesStore } from '../format/mapped-file.js';
+import { ExemplarFile, exemplarFileName } from '../format/exemplar-file.js';
 import { compareCodePoints } from '../format/key.js';
 import {
   checkProcessId, dbFileName, fallbackMarkerName, freshProcessId, parseDbFileName, retiredProcessId, type GaugeMode, type MetricType,
@@ -31,6 +32,8 @@ export interface Storage {
    */
   readonly labels: ProcessLabels;
   storeFor(type: MetricType, mode?: GaugeMode): SeriesStore;
+  /** This process's exemplar file, created on first use; undefined in memory. */
+  exemplarFile(): ExemplarFile | undefined;
 }
 
 const RESERVED_LABELS = new Set(['le', 'quantile', 'pid']);
@@ -99,6 +102,10 @@ class InMemoryStorage implements Storage {
   storeFor(): SeriesStore {
     return new MemoryStore();
   }
+
+  exemplarFile(): undefined {
+    return undefined;
+  }
 }
 
 // One storage and one set of own files per process, even with both builds loaded: never
@@ -108,6 +115,8 @@ const state = processState('storage', () => ({
   ownFiles: new Set<string>(),
   /** Directories this process has said it writes in fallback mode to (the notice is logged once). */
   markedDirectories: new Set<string>(),
+  /** Exemplar file per path: opened once per process, so a second storage on it continues it. */
+  exemplarFiles: new Map<string, ExemplarFile>(),
 }));
 
 /** Files this process has created or continued: never handed over as a dead process's. */
@@ -142,6 +151,13 @@ class DirectoryStorage implements Storage {
       this.files.set(name, (file = MappedFile.open(filePath, this.mode)));
       if (this.files.size === 1) this.markMode();
     }
+    return file;
+  }
+
+  exemplarFile(): ExemplarFile {
+    const filePath = path.join(this.directory, exemplarFileName(this.processId));
+    let file = state.exemplarFiles.get(filePath);
+    if (!file) state.exemplarFiles.set(filePath, (file = ExemplarFile.create(filePath, this.mode)));
     return file;
   }
 
