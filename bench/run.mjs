@@ -11,7 +11,8 @@
 // so a quick run never replaces the committed full results.
 //
 // Full suite: hotpath.mjs (21 rounds of 25 ms per case), scrape.mjs (workers 1,2,4,8 ×
-// series 1,000 and 10,000), churn.mjs (1,000 restarts, uncompacted curve 0..1,000).
+// series 1,000 and 10,000), churn.mjs (1,000 restarts, uncompacted curve 0..1,000),
+// secure.mjs (scrapes/s over HTTP, HTTPS, HTTPS + basic auth; 3 s per case, quick 1 s).
 // Quick: hotpath.mjs --quick (5 rounds of 4 ms), scrape.mjs --quick with the cells 1 × 1,000,
 // 8 × 1,000 and 8 × 10,000 (fewer rounds), churn.mjs --quick --restarts 1000 --uncompacted 0
 // (still 1,000 restarts, fewer timed scrapes, no uncompacted curve).
@@ -42,8 +43,10 @@ const BENCHES = {
   scrape: { file: 'scrape.mjs', flags: [], fullArgs: ['--out', out('scrape')], quickArgs: ['--quick', '--cells', '1x1000,8x1000,8x10000', '--out', out('scrape')] },
   // Quick keeps the 1,000 restarts (the figure the target is about) and drops the uncompacted curve.
   churn: { file: 'churn.mjs', flags: [], fullArgs: ['--out', out('churn')], quickArgs: ['--quick', '--restarts', '1000', '--uncompacted', '0', '--out', out('churn')] },
+  // Scrapes per second over HTTP, HTTPS and HTTPS with basic auth: no target, no peer.
+  secure: { file: 'secure.mjs', flags: [], fullArgs: ['--out', out('secure')], quickArgs: ['--quick', '--out', out('secure')] },
 };
-const SUITE = ['hotpath', 'scrape', 'churn'];
+const SUITE = ['hotpath', 'scrape', 'churn', 'secure'];
 
 const unknown = args.filter((a) => a.startsWith('-') && a !== '--quick');
 const names = args.filter((a) => !a.startsWith('-'));
@@ -146,6 +149,7 @@ function summarise() {
   const hot = readResult('hotpath');
   const scrape = readResult('scrape');
   const churnResult = readResult('churn');
+  const secure = readResult('secure');
 
   const hotpath = hot.hotpath.map((r) => ({ case: r.case, ours_ns: r.ours_ns, promclient_ns: r.promclient_ns, ratio: r.ratio, target_met: r.target_met, ...(r.note ? { note: r.note } : {}), ...(r.fallback ? { fallback: r.fallback } : {}), ...(r.isolated ? { isolated: r.isolated, target_met_in_every_setup: r.target_met_in_every_setup } : {}) }));
   const headlineCell = (r) => r.workers === 8 && r.series === 10000;
@@ -226,6 +230,8 @@ function summarise() {
     scrape: scrapeRows,
     churn,
     memory,
+    // No target: what TLS and basic auth cost a scrape of `prom-multiproc serve`.
+    secure: { series: secure.series, tls: secure.tls, bcrypt_cost: secure.bcrypt_cost, rows: secure.secure },
     targets,
     hotpath_context: hot.context,
     hotpath_baseline_ns: hot.baseline_ns,
@@ -253,4 +259,5 @@ function printSummary(latest) {
       `worker RSS ours ${mem.ours_worker_rss_mb} MB vs prom-client ${mem.promclient_worker_rss_mb} MB; ` +
       `per series: ours heap ${mem.ours_worker_heap_bytes_per_series} B + file ${mem.file_used_bytes_per_series} B used (${mem.file_bytes_per_series} B on disk) vs prom-client heap ${mem.promclient_worker_heap_bytes_per_series} B`,
   );
+  console.log(`  scrapes/s of serve (${latest.secure.series} series, no target): ${latest.secure.rows.map((r) => `${r.setup} ${r.connection} ${r.scrapes_per_second}`).join('; ')}`);
 }

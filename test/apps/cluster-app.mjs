@@ -6,7 +6,9 @@ const { startClusterCollector, Counter, Gauge, Histogram, currentStorage, FLUSH_
 
 if (cluster.isPrimary) {
   const workers = Number(process.env.WORKERS ?? 3);
-  const metrics = await startClusterCollector({ port: 0, log: (m) => process.stderr.write(`${m}\n`) });
+  const metrics = await startClusterCollector({
+    port: 0, log: (m) => process.stderr.write(`${m}\n`), webConfigFile: process.env.WEB_CONFIG_FILE || undefined,
+  });
   let respawn = true;
   const send = (msg) => process.send?.(msg);
   const fork = () => {

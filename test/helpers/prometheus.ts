@@ -24,25 +24,23 @@ export class PrometheusServer {
   /**
    * Scrapes `target` (or several) every second; `ruleFiles` are loaded and evaluated every
    * second; `flags` are added to the command line (`--enable-feature=exemplar-storage`).
+   * `scrapeConfigs`, if given, replaces the scrape job: YAML list items for
+   * `scrape_configs:` (e.g. jobs with `scheme: https`, `tls_config` and `basic_auth`).
    */
-  static async start(target: string | string[], metricsPath = '/metrics', options: { ruleFiles?: string[]; flags?: string[] } = {}): Promise<PrometheusServer> {
+  static async start(target: string | string[], metricsPath = '/metrics', options: { ruleFiles?: string[]; flags?: string[]; scrapeConfigs?: string } = {}): Promise<PrometheusServer> {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'pmp-prometheus-'));
     const targets = (Array.isArray(target) ? target : [target]).map((t) => `'${t}'`).join(', ');
     const rules = options.ruleFiles?.length ? ['rule_files:', ...options.ruleFiles.map((f) => `  - '${f}'`)] : [];
+    const jobs = options.scrapeConfigs ?? [
+      '  - job_name: prom-multiproc',
+      `    metrics_path: ${metricsPath}`,
+      '    static_configs:',
+      `      - targets: [${targets}]`,
+      '',
+    ].join('\n');
     fs.writeFileSync(
       path.join(home, 'prometheus.yml'),
-      [
-        'global:',
-        '  scrape_interval: 1s',
-        '  evaluation_interval: 1s',
-        ...rules,
-        'scrape_configs:',
-        '  - job_name: prom-multiproc',
-        `    metrics_path: ${metricsPath}`,
-        '    static_configs:',
-        `      - targets: [${targets}]`,
-        '',
-      ].join('\n'),
+      ['global:', '  scrape_interval: 1s', '  evaluation_interval: 1s', ...rules, 'scrape_configs:', jobs].join('\n'),
     );
     const port = await freePort();
     const child = spawn('prometheus', [

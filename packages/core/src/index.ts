@@ -21,10 +21,12 @@ export { DirectoryMerger, type MergeResult, type MergeProblem, type MergeStats }
 export { Collector, type CollectorOptions, type ExpositionFormat, type Scrape } from './collect/collector.js';
 export { Compactor, type CompactorOptions, type StartupPolicy } from './collect/compactor.js';
 export { startMetricsServer, type MetricsServer, type MetricsServerOptions } from './serve/server.js';
+export { loadWebConfig, WebConfigError, CLIENT_AUTH_TYPES, type WebConfig, type ClientAuthType, type TlsSettings } from './serve/web-config.js';
 export { startClusterCollector, type ClusterCollector, type ClusterCollectorOptions } from './cluster/primary.js';
 export { compactDeadProcesses, recoverCompaction, visibleFiles, type CompactionStep, type CompactionResult } from './collect/compaction.js';
 export { findDeadProcessIds, isProcessAlive } from './collect/liveness.js';
 export { ARCHIVE_ID } from './format/names.js';
+export { FILE_MODE, DIRECTORY_MODE } from './format/modes.js';
 export { bridgePromClient, type PromClientBridge, type PromClientBridgeOptions } from './interop/prom-client-bridge.js';
 export { GAUGE_MODE_FOR_AGGREGATOR, gaugeModeForAggregator } from './interop/aggregator-modes.js';
 export { collectDefaultMetrics, type DefaultMetricsConfiguration } from './interop/default-metrics/index.js';

@@ -11,7 +11,8 @@
 // Scrapes read files and the cached stats only: they never wait on PM2 or on a worker.
 import fs from 'node:fs';
 import {
-  Collector, Compactor, RefreshScheduler, Registry, isProcessAlive, startMetricsServer, type Family, type MetricsServer,
+  Collector, Compactor, DIRECTORY_MODE, RefreshScheduler, Registry, WebConfigError, isProcessAlive, loadWebConfig, startMetricsServer,
+  type Family, type MetricsServer,
 } from '@prom-multiproc/core';
 import { MODULE_NAME, type ModuleConfig } from './config.js';
 import type { Bus, Pm2Client, ProcessEventPacket } from './pm2.js';
@@ -56,7 +57,9 @@ export interface Pm2Collector {
 
 export async function startPm2Collector({ config, pm2, log }: Pm2CollectorOptions): Promise<Pm2Collector> {
   const { directory } = config;
-  fs.mkdirSync(directory, { recursive: true });
+  // A bad web config stops the start, naming the field, before anything is locked.
+  if (config.webConfigFile) loadWebConfig(config.webConfigFile);
+  fs.mkdirSync(directory, { recursive: true, mode: DIRECTORY_MODE });
   const compactor = await Compactor.start(directory, { startup: config.startup, sweepIntervalMs: config.sweepSeconds * 1000, log });
   const table = new ProcessTable();
   // Workers that bridge prom-client registries refresh just before a predicted scrape.
@@ -168,7 +171,7 @@ export async function startPm2Collector({ config, pm2, log }: Pm2CollectorOption
   const listening = new Promise<string>((resolve) => {
     const listen = async () => {
       try {
-        server = await startMetricsServer({ collector, port: config.port, host: config.host, path: config.path, log });
+        server = await startMetricsServer({ collector, port: config.port, host: config.host, path: config.path, log, webConfigFile: config.webConfigFile });
         if (closed) {
           await server.close();
           return;
@@ -176,7 +179,8 @@ export async function startPm2Collector({ config, pm2, log }: Pm2CollectorOption
         log(`${MODULE_NAME}: serving ${directory} on ${server.url}`);
         resolve(server.url);
       } catch (err) {
-        logOnce(`${err instanceof Error ? err.message : String(err)}; retrying every ${LISTEN_RETRY_MS / 1000} s (pm2 set ${MODULE_NAME}:port <port> to change it)`);
+        const hint = err instanceof WebConfigError ? 'fix the file' : `pm2 set ${MODULE_NAME}:port <port> to change it`;
+        logOnce(`${err instanceof Error ? err.message : String(err)}; retrying every ${LISTEN_RETRY_MS / 1000} s (${hint})`);
         later(LISTEN_RETRY_MS, () => void listen());
       }
     };

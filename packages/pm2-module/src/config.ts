@@ -25,6 +25,8 @@ export interface ModuleConfig {
   refreshSeconds: number;
   /** Serve per-process PM2 stats (pm2_up, pm2_cpu_percent, pm2_memory_bytes, ...). */
   pm2Stats: boolean;
+  /** exporter-toolkit web config file (TLS, client certificates, basic auth); undefined: plain HTTP. */
+  webConfigFile?: string;
 }
 
 /** Where the directory goes when neither `directory` nor PROMETHEUS_MULTIPROC_DIR names one. */
@@ -86,6 +88,7 @@ export function readConfig(defaults: Record<string, unknown>, env: NodeJS.Proces
       sweepSeconds: pick('sweep_seconds', (v) => number(v, 0, 86400), 10),
       refreshSeconds: pick('refresh_seconds', (v) => number(v, 0.1, 3600), 5),
       pm2Stats: pick('pm2_stats', boolean, true),
+      webConfigFile: pick('web_config_file', (v) => (typeof v === 'string' ? path.resolve(v.trim()) : undefined), undefined),
     },
     problems,
   };

@@ -12,6 +12,7 @@ import { renderOpenMetrics, renderText } from '../collect/exposition.js';
 import { readDirectoryExemplars } from '../collect/exemplars.js';
 import { RefreshScheduler } from '../refresh/schedule.js';
 import { startMetricsServer } from '../serve/server.js';
+import { loadWebConfig, WebConfigError } from '../serve/web-config.js';
 import { DirectoryMerger, type MergeProblem } from '../collect/merge.js';
 import { ARCHIVE_ID, fallbackMarkerName, parseDbFileName } from '../format/names.js';
 import { FLUSH_INTERVAL_MS } from '../format/written-memory.js';
@@ -44,8 +45,8 @@ const COMMANDS: Record<string, Command> = {
     run: inspect,
   },
   serve: {
-    summary: 'serve the merged directory on http://HOST:PORT/metrics until stopped',
-    usage: 'prom-multiproc serve --dir DIR --port PORT [--host HOST] [--startup fold|clear] [--sweep-seconds N]',
+    summary: 'serve the merged directory on http(s)://HOST:PORT/metrics until stopped',
+    usage: 'prom-multiproc serve --dir DIR --port PORT [--host HOST] [--startup fold|clear] [--sweep-seconds N] [--web-config-file FILE]',
     run: serve,
   },
 };
@@ -109,6 +110,8 @@ async function serve(args: string[], io: CliStreams): Promise<number> {
   const { values } = parse(args, {
     dir: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' },
     startup: { type: 'string' }, 'sweep-seconds': { type: 'string' },
+    // Prometheus users know the exporters' --web.config.file: both spellings work.
+    'web-config-file': { type: 'string' }, 'web.config.file': { type: 'string' },
   });
   if (values.help) return helpFor('serve', io);
   const directory = requireDirectory(values.dir as string | undefined);
@@ -120,6 +123,18 @@ async function serve(args: string[], io: CliStreams): Promise<number> {
   if (startup !== 'fold' && startup !== 'clear') throw new UsageError(`--startup must be fold or clear, got "${startup}"`);
   const sweepText = (values['sweep-seconds'] as string | undefined) ?? '10';
   if (!/^\d+(\.\d+)?$/.test(sweepText)) throw new UsageError(`--sweep-seconds must be a number of seconds (0: no sweep), got "${sweepText}"`);
+  if (values['web-config-file'] !== undefined && values['web.config.file'] !== undefined) throw new UsageError('give --web-config-file or --web.config.file, not both');
+  const webConfigFile = (values['web-config-file'] ?? values['web.config.file']) as string | undefined;
+  if (webConfigFile !== undefined) {
+    // Checked before anything starts: a bad file is one line naming the field, exit code 2.
+    try {
+      loadWebConfig(webConfigFile);
+    } catch (err) {
+      if (!(err instanceof WebConfigError)) throw err;
+      await write(io.stderr, `${NAME} serve: ${err.message}\n`);
+      return 2;
+    }
+  }
   const log = (message: string) => void write(io.stderr, `${message}\n`);
   let server;
   let compactor;
@@ -128,7 +143,7 @@ async function serve(args: string[], io: CliStreams): Promise<number> {
   try {
     compactor = await Compactor.start(directory, { startup, sweepIntervalMs: Number(sweepText) * 1000, log });
     const collector = new Collector({ directory, log, compactor, onScrape: () => refresh.noteScrape() });
-    server = await startMetricsServer({ collector, port, host: values.host as string | undefined, log });
+    server = await startMetricsServer({ collector, port, host: values.host as string | undefined, log, webConfigFile });
   } catch (err) {
     await compactor?.close();
     await write(io.stderr, `${NAME} serve: ${(err as Error).message}\n`);

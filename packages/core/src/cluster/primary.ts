@@ -9,6 +9,7 @@ import { Compactor, type StartupPolicy } from '../collect/compactor.js';
 import { globalRegistry, type Registry } from '../metrics/registry.js';
 import { RefreshScheduler } from '../refresh/schedule.js';
 import { startMetricsServer } from '../serve/server.js';
+import { loadWebConfig } from '../serve/web-config.js';
 import { checkWritableDirectory, multiprocessDirFromEnv } from '../storage/storage.js';
 
 export interface ClusterCollectorOptions {
@@ -27,6 +28,11 @@ export interface ClusterCollectorOptions {
   /** The primary's own metrics, served with the merged ones (default: the global registry). */
   registry?: Registry;
   log?: (message: string) => void;
+  /**
+   * exporter-toolkit web config file (TLS, client certificates, basic auth, headers;
+   * docs/security.md). A bad file makes this call throw a WebConfigError naming the field.
+   */
+  webConfigFile?: string;
 }
 
 export interface ClusterCollector {
@@ -38,6 +44,8 @@ export interface ClusterCollector {
 
 export async function startClusterCollector(options: ClusterCollectorOptions = {}): Promise<ClusterCollector> {
   if (!cluster.isPrimary) throw new Error('prom-multiproc: startClusterCollector() belongs in the cluster primary, not in a worker');
+  // A bad web config fails the call before anything is created or locked.
+  if (options.webConfigFile !== undefined) loadWebConfig(options.webConfigFile);
   const log = options.log ?? ((m: string) => console.warn(m));
   const configured = options.directory ?? multiprocessDirFromEnv();
   const directory = configured ? path.resolve(configured) : fs.mkdtempSync(path.join(os.tmpdir(), 'prom-multiproc-'));
@@ -57,7 +65,16 @@ export async function startClusterCollector(options: ClusterCollectorOptions = {
   const collector = new Collector({
     directory, registry: options.registry ?? globalRegistry, log, compactor, onScrape: () => refresh.noteScrape(),
   });
-  const server = await startMetricsServer({ collector, port: options.port ?? 9464, host: options.host, log });
+  let server;
+  try {
+    server = await startMetricsServer({ collector, port: options.port ?? 9464, host: options.host, log, webConfigFile: options.webConfigFile });
+  } catch (err) {
+    cluster.off('exit', onExit);
+    refresh.stop();
+    await compactor.close();
+    if (!configured) fs.rmSync(directory, { recursive: true, force: true });
+    throw err;
+  }
   return {
     directory,
     url: server.url,

@@ -99,6 +99,9 @@ export class Collector {
   lastProblems: readonly MergeProblem[] = [];
   lastScrapeAt: Date | undefined;
 
+  /** Self-metrics of the parts that serve this collector (the server's refusals). */
+  private readonly moreSelfMetrics: Array<() => Family[]> = [];
+
   constructor(private readonly options: CollectorOptions) {
     this.directory = options.directory;
     // The self-metrics are served after the merge: a merged metric with one of their names would make a second HELP line.
@@ -141,7 +144,13 @@ export class Collector {
     this.self.scrapes++;
     this.self.lastStats = stats;
     this.self.lastDurationSeconds = Number(process.hrtime.bigint() - started) / 1e9;
-    return [...families, ...local, ...this.self.families(), ...(this.options.compactor?.selfMetrics() ?? [])];
+    const more = this.moreSelfMetrics.flatMap((source) => source());
+    return [...families, ...local, ...this.self.families(), ...(this.options.compactor?.selfMetrics() ?? []), ...more];
+  }
+
+  /** Serves the families `source` returns with the self-metrics of every scrape. */
+  addSelfMetrics(source: () => Family[]): void {
+    this.moreSelfMetrics.push(source);
   }
 
   /** The directory's compactor, if this collector runs one. */

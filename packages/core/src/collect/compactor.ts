@@ -5,6 +5,7 @@ import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { FALLBACK_MARKER_PREFIX, isOwnMetricsFileName, parseDbFileName } from '../format/names.js';
 import { describeFileType, setAside } from '../format/safe-files.js';
+import { DIRECTORY_MODE } from '../format/modes.js';
 import type { Family } from './exposition.js';
 import { compactDeadProcesses, recoverCompaction } from './compaction.js';
 import type { CheckedKeys } from './fold.js';
@@ -204,6 +205,8 @@ export class Compactor {
           this.log(`prom-multiproc: lost the compaction lock of ${this.directory} (${err.message}); serving read-only`);
         },
       });
+      // proper-lockfile makes the lock with mkdir's default mode: take group/other write away.
+      fs.chmod(path.join(this.directory, LOCK_NAME), DIRECTORY_MODE, () => {});
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') {

@@ -19,6 +19,7 @@ import type { FileMemory, StorageMode } from './file-memory.js';
 import { loadMmap, MmapMemory } from './mmap.js';
 import { WrittenMemory } from './written-memory.js';
 import { isOpenProblem, openRegularForRead } from './safe-files.js';
+import { FILE_MODE } from './modes.js';
 
 export const EXEMPLAR_FILE_PREFIX = '.prom-multiproc-exemplars-';
 export const EXEMPLAR_MAGIC = 0x314d5845; // "EXM1"
@@ -76,7 +77,7 @@ export class ExemplarFile {
   static create(path: string, mode: StorageMode): ExemplarFile {
     fs.rmSync(path, { force: true });
     // Fresh, never through a link planted under our name (docs/security.md).
-    const fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o666);
+    const fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, FILE_MODE);
     try {
       allocate(fd, 0, INITIAL_BYTES);
       return new ExemplarFile(path, fd, mode);

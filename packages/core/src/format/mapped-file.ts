@@ -9,6 +9,7 @@ import type { FileMemory, StorageMode } from './file-memory.js';
 import { loadMmap, MmapMemory } from './mmap.js';
 import { processStorageMode } from './storage-mode.js';
 import { WrittenMemory } from './written-memory.js';
+import { FILE_MODE } from './modes.js';
 
 export const INITIAL_FILE_BYTES = 65536;
 const ZERO_CHUNK = Buffer.alloc(1 << 20);
@@ -67,7 +68,7 @@ export class MappedFile implements SeriesStore {
   static open(path: string, mode: StorageMode = processStorageMode().mode): MappedFile {
     if (mode === 'mmap' && !loadMmap()) throw new Error('prom-multiproc: mmap mode, but the mmap addon does not load here');
     // Never through a symlink someone planted under our name, never a FIFO or device.
-    const fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK, 0o666);
+    const fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK, FILE_MODE);
     try {
       const stat = fs.fstatSync(fd);
       if (!stat.isFile()) throw new Error(`prom-multiproc: cannot write metrics to ${path}: ${describeFileType(stat)}, not a regular file`);

@@ -8,6 +8,7 @@
 // symlink or hard link is replaced, never written through.
 import fs from 'node:fs';
 import path from 'node:path';
+import { FILE_MODE } from './modes.js';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 
@@ -98,7 +99,7 @@ export function replaceFile(dir: string, name: string, tempName: string, data: B
 /** Creates `file` anew (removing whatever had its name) and writes `data`; never follows a symlink. */
 export function writeNewFile(file: string, data: Buffer | string, durable = false): void {
   fs.rmSync(file, { force: true }); // a leftover temp, or something planted under our temp name
-  const fd = fs.openSync(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o666);
+  const fd = fs.openSync(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, FILE_MODE);
   try {
     fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
     if (durable) fs.fsyncSync(fd);

@@ -6,6 +6,7 @@ import { isMainThread, threadId } from 'node:worker_threads';
 import type { StorageMode } from '../format/file-memory.js';
 import { MappedFile, type SeriesStore } from '../format/mapped-file.js';
 import { ExemplarFile, exemplarFileName } from '../format/exemplar-file.js';
+import { FILE_MODE } from '../format/modes.js';
 import { compareCodePoints } from '../format/key.js';
 import {
   checkProcessId, dbFileName, fallbackMarkerName, freshProcessId, parseDbFileName, retiredProcessId, type GaugeMode, type MetricType,
@@ -168,7 +169,7 @@ class DirectoryStorage implements Storage {
       fs.rmSync(marker, { force: true });
       return;
     }
-    fs.writeFileSync(marker, '');
+    fs.writeFileSync(marker, '', { mode: FILE_MODE });
     if (markedDirectories.size === 0) console.warn(fallbackNotice(this.directory, processStorageMode()));
     markedDirectories.add(this.directory);
   }
