@@ -44,18 +44,24 @@ describe('a read-only merge during compactions', () => {
       fs.writeFileSync(path.join(dir, `histogram_${id}.db`), buildFileImage(histogram));
     }
     const done = path.join(dir, '.compactor-done');
+    // The child starts folding once the reader's first (cold) merge is over: on a loaded
+    // machine that merge can otherwise outlast every fold, and nothing would overlap.
+    const ready = path.join(dir, '.reader-ready');
     const script = `
       import fs from 'node:fs';
       const { compactDeadProcesses } = await import(${JSON.stringify(DIST)});
-      const [dir, done, batch, ...ids] = process.argv.slice(1);
+      const [dir, done, ready, batch, ...ids] = process.argv.slice(1);
+      while (!fs.existsSync(ready)) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
       for (let i = 0; i < ids.length; i += Number(batch)) compactDeadProcesses(dir, ids.slice(i, i + Number(batch)));
       fs.writeFileSync(done, 'ok');`;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script, dir, done, String(BATCH), ...ids], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script, dir, done, ready, String(BATCH), ...ids], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     cleanups.push(() => child.kill('SIGKILL'));
 
     const merger = new DirectoryMerger(dir); // one long-lived reader, like a read-only collector
+    merger.merge();
+    fs.writeFileSync(ready, 'go');
     const wrong: string[] = [];
     let merges = 0;
     let duringFolds = 0;
