@@ -14,6 +14,7 @@ const FALLBACK_SUITE = [
   'test/cluster.test.ts',
   'packages/core/test/native-histogram.test.ts',
   'test/native-histograms.test.ts',
+  'packages/core/test/summary-window.test.ts',
 ];
 
 export default defineConfig({

@@ -20,6 +20,7 @@ import { visibleFiles } from './compaction.js';
 import { JOURNAL_NAME } from './journal.js';
 import { MergePlan } from './merge-plan.js';
 import { mergeNativeHistograms } from './native-merge.js';
+import { mergeSummaryWindows } from './summary-merge.js';
 import { KeyCache } from './prepared-keys.js';
 import { TrackedFile } from './tracked-file.js';
 
@@ -189,6 +190,7 @@ export class DirectoryMerger {
     // Side files (native histogram buckets) complete the families; read after the
     // consistency check above, so a fold committing meanwhile may show in them a moment early or late.
     problems.push(...mergeNativeHistograms(this.dir, read.names, families));
+    problems.push(...mergeSummaryWindows(this.dir, read.names, families));
     this.lastFamilies = families;
     this.lastSeries = this.plan.series;
     return { families, problems, stats };

@@ -58,12 +58,10 @@ export function mergeNativeHistograms(dir: string, names: readonly string[], fam
     list.push({ labels: series.labels, buckets: series.buckets });
     byFamily.set(series.family, list);
   }
-  for (const family of families) {
-    if (family.type === 'histogram') {
-      const native = byFamily.get(family.name);
-      if (native) family.native = native;
-      else delete family.native; // families are reused by the next merge
-    }
+  for (let f = 0; f < families.length; f++) {
+    const native = families[f].type === 'histogram' ? byFamily.get(families[f].name) : undefined;
+    // A copy: the merge reuses its family objects.
+    if (native) families[f] = { ...families[f], native };
   }
   return problems;
 }
