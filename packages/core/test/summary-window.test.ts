@@ -101,10 +101,11 @@ describe('summary quantiles in multiprocess mode', () => {
     const file = MappedFile.open(path.join(dir, sideFileName('summarywindow', '4242')));
     let clock = 1_000_000;
     const ageBuckets = 5;
-    const writer = new SummaryWindowWriter(file, 'rot', (sample) => encodeKey('rot', sample, [], 'h'), 10, ageBuckets, [0.5, 0.99], () => clock);
+    const writer = new SummaryWindowWriter(file, 'rot', (sample) => encodeKey('rot', sample, [], 'h'), 10, ageBuckets, [0.5, 0.99], clock);
     const values = [0.5, 3, 70, 1e-3, -2, 0];
     const rotate = () => {
       clock += 2000; // maxAgeSeconds / ageBuckets
+      writer.rotateIfDue(clock);
       for (const v of values) writer.observe(v);
     };
     for (let r = 0; r < ageBuckets; r++) rotate();

@@ -57,7 +57,8 @@ export class SummaryWindowWriter implements ValueHolder {
     maxAgeSeconds: number,
     ageBuckets: number,
     percentiles: readonly number[],
-    private readonly now: () => number = Date.now,
+    /** Start time of the first generation (tests); by default now. */
+    startedAt = Date.now(),
   ) {
     const windowed = maxAgeSeconds > 0 && ageBuckets > 0;
     const generations = windowed ? ageBuckets : 1;
@@ -79,14 +80,12 @@ export class SummaryWindowWriter implements ValueHolder {
     let newest = 0;
     for (let g = 1; g < generations; g++) if (this.values[this.startSlots[g]] > this.values[this.startSlots[newest]]) newest = g;
     this.current = newest;
-    if (this.values[this.startSlots[newest]] === 0) this.values[this.startSlots[newest]] = this.now();
+    if (this.values[this.startSlots[newest]] === 0) this.values[this.startSlots[newest]] = startedAt;
+    if (windowed) rotateOnTimer(this, this.rotateEveryMs);
   }
 
+  /** Counts one observation in the current generation. No clock here: reading one allocates (Date.now() returns a boxed number). */
   observe(value: number): void {
-    if (this.rotateEveryMs !== Infinity) {
-      const now = this.now();
-      if (now - this.values[this.startSlots[this.current]] >= this.rotateEveryMs) this.rotate(now);
-    }
     const g = this.current;
     if ((value < 0 ? -value : value) <= DEFAULT_ZERO_THRESHOLD) {
       this.values[this.zeroSlots[g]] += 1;
@@ -94,17 +93,21 @@ export class SummaryWindowWriter implements ValueHolder {
     }
     const negative = value < 0;
     const index = bucketIndex(value, SUMMARY_SCHEMA);
-    const side = negative ? this.negative[g] : this.positive[g];
-    let slot = side.get(index);
-    if (slot === undefined) {
-      slot = this.store.slotFor(this.keyFor(`${this.name}:g${g}:${negative ? 'n' : 'p'}:${index}`));
-      side.set(index, slot);
-    }
+    const slot = (negative ? this.negative[g] : this.positive[g]).get(index);
+    if (slot !== undefined) this.values[slot] += 1;
+    else this.addBucket(g, negative, index);
+  }
+
+  /** First observation in a bucket of this generation: a new entry (kept apart so observe() stays small enough to inline). */
+  private addBucket(g: number, negative: boolean, index: number): void {
+    const slot = this.store.slotFor(this.keyFor(`${this.name}:g${g}:${negative ? 'n' : 'p'}:${index}`));
+    (negative ? this.negative[g] : this.positive[g]).set(index, slot);
     this.values[slot] += 1;
   }
 
-  /** Moves on by as many generations as have passed (at most all of them), zeroing each reused one. */
-  private rotate(now: number): void {
+  /** Moves on by as many generations as have passed since the current one started (at most all of them), zeroing each reused one. */
+  rotateIfDue(now: number): void {
+    if (now - this.values[this.startSlots[this.current]] < this.rotateEveryMs) return;
     const generations = this.startSlots.length;
     const passed = Math.min(generations, Math.floor((now - this.values[this.startSlots[this.current]]) / this.rotateEveryMs));
     for (let k = 0; k < passed; k++) {
@@ -124,4 +127,23 @@ export class SummaryWindowWriter implements ValueHolder {
   zero(): void {
     for (let g = 0; g < this.startSlots.length; g++) this.clearGeneration(g);
   }
+}
+
+// Rotation runs on a timer (unref'd: it never keeps a process alive), a few times per
+// rotation period of the fastest window, so observe() reads no clock.
+const windows = new Set<SummaryWindowWriter>();
+let timer: NodeJS.Timeout | undefined;
+let timerPeriodMs = Infinity;
+
+function rotateOnTimer(window: SummaryWindowWriter, rotateEveryMs: number): void {
+  windows.add(window);
+  const period = Math.min(1000, Math.max(20, rotateEveryMs / 4));
+  if (period >= timerPeriodMs) return;
+  if (timer) clearInterval(timer);
+  timerPeriodMs = period;
+  timer = setInterval(() => {
+    const now = Date.now();
+    for (const w of windows) w.rotateIfDue(now);
+  }, period);
+  timer.unref();
 }
