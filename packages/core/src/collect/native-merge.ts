@@ -2,7 +2,8 @@
 // per series, the exponential buckets of every process summed at the lowest schema any
 // of them uses. The counts `_count` and `_sum` are not here: they come from the
 // histogram's `.db` entries, which the classic merge already sums.
-import { readDbFile } from '../format/reader.js';
+import type { ParsedEntry } from '../format/entries.js';
+import { DbFileReader, ReadBuffer } from '../format/reader.js';
 import { parseSideFileName } from '../format/names.js';
 import { DEFAULT_ZERO_THRESHOLD, downscaleBuckets, downscaleIndex, type ExponentialBuckets } from '../metrics/exponential-buckets.js';
 import { parseNativeSampleName } from '../metrics/native-buckets.js';
@@ -18,17 +19,28 @@ export function listSideFiles(dir: string, names: readonly string[], kind: strin
   return visible;
 }
 
+export type SideEntry = ParsedEntry & { value: number };
+
+/**
+ * The entries of one side file with their values; null if it vanished (folded meanwhile),
+ * or a problem (the file is skipped, as a bad `.db` file is).
+ */
+export function readSideFile(name: string, file: string): SideEntry[] | null | MergeProblem {
+  const reader = new DbFileReader(file);
+  const outcome = reader.read(new ReadBuffer());
+  if (!outcome.ok) return outcome.problem === 'missing' ? null : { file: name, problem: outcome.problem, reason: outcome.reason };
+  return reader.entries.map((e, i) => ({ ...e, value: reader.values[i] }));
+}
+
 /** Adds the merged exponential buckets to the histogram families they belong to. */
 export function mergeNativeHistograms(dir: string, names: readonly string[], families: Family[]): MergeProblem[] {
   const problems: MergeProblem[] = [];
   const bySeries = new Map<string, NativeSeries & { family: string }>();
   for (const [name, file] of [...listSideFiles(dir, names, 'nativehistogram')].sort()) {
-    let entries;
-    try {
-      entries = readDbFile(file);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // folded meanwhile
-      problems.push({ file: name, problem: 'corrupt', reason: err instanceof Error ? err.message : String(err) });
+    const entries = readSideFile(name, file);
+    if (entries === null) continue;
+    if (!Array.isArray(entries)) {
+      problems.push(entries);
       continue;
     }
     for (const entry of entries) {

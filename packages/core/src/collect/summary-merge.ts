@@ -4,12 +4,11 @@
 // (whose `_count` and `_sum` come from the `.db` merge).
 import { sortLabelPairs } from '../format/key.js';
 import { floatToGoString } from '../format/number.js';
-import { readDbFile } from '../format/reader.js';
 import { DEFAULT_ZERO_THRESHOLD, quantileOfBuckets, type ExponentialBuckets } from '../metrics/exponential-buckets.js';
 import { SUMMARY_SCHEMA, parseWindowSampleName, type WindowEntry } from '../metrics/summary-window.js';
 import { sortedPairs, type Family, type Sample } from './exposition.js';
 import type { MergeProblem } from './merge.js';
-import { listSideFiles } from './native-merge.js';
+import { listSideFiles, readSideFile } from './native-merge.js';
 
 interface SeriesWindow {
   family: string;
@@ -26,12 +25,10 @@ export function mergeSummaryWindows(dir: string, names: readonly string[], famil
   const problems: MergeProblem[] = [];
   const bySeries = new Map<string, SeriesWindow>();
   for (const [name, file] of [...listSideFiles(dir, names, 'summarywindow')].sort()) {
-    let entries;
-    try {
-      entries = readDbFile(file);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      problems.push({ file: name, problem: 'corrupt', reason: err instanceof Error ? err.message : String(err) });
+    const entries = readSideFile(name, file);
+    if (entries === null) continue;
+    if (!Array.isArray(entries)) {
+      problems.push(entries);
       continue;
     }
     const parsed = entries.map((e) => ({ entry: e, what: parseWindowSampleName(e.sampleName), id: `${e.metricName}\u0000${JSON.stringify(sortedPairs(e.labels))}` }));
