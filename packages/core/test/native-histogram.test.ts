@@ -107,6 +107,11 @@ describe('native histogram in multiprocess mode', () => {
     expect(names).toContain('.nativehistogram_1001.db');
     expect(names).toContain('histogram_1001.db');
 
+    // `prom-multiproc inspect` names a side file and lists its bucket entries.
+    const inspect = spawnSync(process.execPath, [path.join(__dirname, '..', 'bin', 'prom-multiproc.js'), 'inspect', path.join(dir, '.nativehistogram_1002.db')], { encoding: 'utf8' });
+    expect(inspect.stdout).toMatch(/\.nativehistogram_1002\.db: side file nativehistogram, process 1002; \d+ entries/);
+    expect(inspect.stdout).toMatch(/rt_seconds:p:2:\d+\{route="\/a"\}\s+3\.0/);
+
     const collector = new Collector({ directory: dir });
     const check = async () => {
       const family = (await collector.collect()).find((f) => f.name === 'rt_seconds')!;
