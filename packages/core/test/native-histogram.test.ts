@@ -145,6 +145,13 @@ describe('native histogram in multiprocess mode', () => {
       expect(counts).toEqual(sorted(expected.positive));
     };
     await check();
+    // The `.db` merge does not see the side files: the text is the same without them
+    // (as Python's collector, whose glob skips dot-files, reads only the `.db` files).
+    const withoutSideFiles = tempDir();
+    dirs.push(withoutSideFiles);
+    for (const name of fs.readdirSync(dir).filter((n) => !n.startsWith('.'))) fs.copyFileSync(path.join(dir, name), path.join(withoutSideFiles, name));
+    const text = (families: Awaited<ReturnType<Collector['collect']>>) => renderText(families.filter((f) => f.name === 'rt_seconds'));
+    expect(text(await new Collector({ directory: withoutSideFiles }).collect())).toBe(text(await new Collector({ directory: dir }).collect()));
     // The first process is gone: its side file folds into the archive with its `.db` files.
     const result = compactDeadProcesses(dir, ['1001']);
     expect(result.folded).toContain('.nativehistogram_1001.db');
