@@ -12,6 +12,9 @@ const FALLBACK_SUITE = [
   'packages/core/test/cli.test.ts',
   'packages/core/test/exemplar-processes.test.ts',
   'test/cluster.test.ts',
+  'packages/core/test/native-histogram.test.ts',
+  'test/native-histograms.test.ts',
+  'packages/core/test/summary-window.test.ts',
 ];
 
 export default defineConfig({

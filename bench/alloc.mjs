@@ -20,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import v8 from 'node:v8';
 import { PerformanceObserver } from 'node:perf_hooks';
-import { Counter, Gauge, Histogram, Registry, configureStorage } from '@prom-multiproc/core';
+import { Counter, Gauge, Histogram, Registry, Summary, configureStorage } from '@prom-multiproc/core';
 
 const args = process.argv.slice(2);
 const opt = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
@@ -42,6 +42,10 @@ const histogram = new Histogram({ name: 'alloc_seconds', help: 'h', labelNames: 
 const gauge = new Gauge({ name: 'alloc_inflight', help: 'h', labelNames: ['method'], registers: [] });
 const cachedCounter = counter.labels('GET', '200');
 const cachedHistogram = histogram.labels('GET', '200');
+// Issue 16: a native histogram (exponential buckets in a side file) and a summary (its
+// quantile window of exponential buckets) must allocate nothing per observe() either.
+const cachedNative = new Histogram({ name: 'alloc_native_seconds', help: 'h', labelNames: ['method'], nativeHistogramBucketFactor: 1.1, registers: [] }).labels('GET');
+const cachedSummary = new Summary({ name: 'alloc_summary_seconds', help: 'h', labelNames: ['method'], maxAgeSeconds: 600, ageBuckets: 5, registers: [] }).labels('GET');
 const cachedGauge = gauge.labels('GET');
 const reused = { method: 'GET', code: '200' };
 // Exemplars: a trace id per call from a table (the caller's strings exist already); the
@@ -68,6 +72,8 @@ const PATHS = [
   { name: 'histogram cached child .observe(v)', who: 'ours', fn: (n) => { for (let i = 0; i < n; i++) cachedHistogram.observe(VALUES[i & 1023]); } },
   { name: 'histogram.observe(labels, v) reused object', who: 'ours', fn: (n) => { for (let i = 0; i < n; i++) histogram.observe(reused, VALUES[i & 1023]); } },
   { name: 'histogram.observe({method,code}, v) fresh literal', who: 'caller literal included', fn: (n) => { for (let i = 0; i < n; i++) histogram.observe({ method: 'GET', code: '200' }, VALUES[i & 1023]); } },
+  { name: 'native histogram cached child .observe(v)', who: 'ours', fn: (n) => { for (let i = 0; i < n; i++) cachedNative.observe(VALUES[i & 1023]); } },
+  { name: 'summary cached child .observe(v) (quantile window)', who: 'ours', fn: (n) => { for (let i = 0; i < n; i++) cachedSummary.observe(VALUES[i & 1023]); } },
   { name: 'gauge cached child .inc() / .dec()', who: 'ours', fn: (n) => { for (let i = 0; i < n; i++) { cachedGauge.inc(); cachedGauge.dec(); } } },
   { name: 'counter.inc({labels, exemplarLabels}) reused objects', who: 'ours + clock', fn: (n) => { for (let i = 0; i < n; i++) { exemplarLabels.trace_id = TRACE_IDS[i & 1023]; exemplarCounter.inc(incData); } } },
   { name: 'histogram.observe({labels, value, exemplarLabels}) reused', who: 'ours + clock', fn: (n) => { for (let i = 0; i < n; i++) { exemplarLabels.trace_id = TRACE_IDS[i & 1023]; observeData.value = VALUES[i & 1023]; exemplarHistogram.observe(observeData); } } },

@@ -35,3 +35,6 @@ export { Pushgateway } from './interop/pushgateway.js';
 export { RefreshScheduler } from './refresh/schedule.js';
 export { REFRESH_SIGNAL_FILE, sendRefreshSignal } from './refresh/signal.js';
 export { DEFAULT_REFRESH_INTERVAL_MS } from './refresh/worker-refresh.js';
+export { renderProtobuf, wantsProtobuf, MetricFamilyMessage, PROTOBUF_CONTENT_TYPE } from './collect/protobuf.js';
+export { bucketIndex, relativeErrorBound, schemaForFactor, type ExponentialBuckets } from './metrics/exponential-buckets.js';
+export { sideFileName, parseSideFileName, SIDE_FILE_KINDS, type SideFileKind } from './format/names.js';

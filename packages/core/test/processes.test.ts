@@ -92,7 +92,16 @@ describe('real processes', () => {
     for (let round = 0; round < 3; round++) {
       const writer = startWriter(['append-forever']);
       await waitForLine(writer, /started/);
-      await new Promise((r) => setTimeout(r, 150 + round * 100));
+      // Past 100 entries (polled, not a fixed sleep: a loaded machine may be slow), then a moment more.
+      const file = path.join(dir, `counter_${writer.pid}.db`);
+      for (const deadline = Date.now() + 20_000; ;) {
+        let n = 0;
+        try { n = readDbFile(file).length; } catch { /* not there yet */ }
+        if (n > 100) break;
+        if (Date.now() > deadline) throw new Error('the writer never appended 100 entries');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await new Promise((r) => setTimeout(r, 50 + round * 50));
       writer.kill('SIGKILL');
       await new Promise((r) => writer.once('exit', r));
       const entries = readDbFile(path.join(dir, `counter_${writer.pid}.db`));

@@ -14,7 +14,7 @@ import { RefreshScheduler } from '../refresh/schedule.js';
 import { startMetricsServer } from '../serve/server.js';
 import { loadWebConfig, WebConfigError } from '../serve/web-config.js';
 import { DirectoryMerger, type MergeProblem } from '../collect/merge.js';
-import { ARCHIVE_ID, fallbackMarkerName, parseDbFileName } from '../format/names.js';
+import { ARCHIVE_ID, fallbackMarkerName, parseDbFileName, parseSideFileName } from '../format/names.js';
 import { FLUSH_INTERVAL_MS } from '../format/written-memory.js';
 import { floatToGoString } from '../format/number.js';
 import { DbFileReader, ReadBuffer } from '../format/reader.js';
@@ -221,7 +221,10 @@ async function inspect(args: string[], io: CliStreams): Promise<number> {
     return 0;
   }
   const name = parseDbFileName(path.basename(file));
-  const kind = !name
+  const side = name ? null : parseSideFileName(path.basename(file));
+  const kind = side
+    ? `side file ${side.kind}, ${side.id === ARCHIVE_ID ? 'archive of dead processes' : `process ${side.id}`}`
+    : !name
     ? 'not a metrics file name: the collector skips it'
     : `${name.type}${name.mode ? `, mode ${name.mode}` : ''}, ${name.id === ARCHIVE_ID ? 'archive of dead processes' : `process ${name.id}, storage ${writerStorage(file, name.id)}`}`;
   let out = `${file}: ${kind}; ${rows.length} entries in ${reader.bytesRead} used bytes\n`;

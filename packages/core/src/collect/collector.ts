@@ -7,6 +7,7 @@ import {
 } from './exposition.js';
 import type { Compactor } from './compactor.js';
 import { readDirectoryExemplars } from './exemplars.js';
+import { PROTOBUF_CONTENT_TYPE, renderProtobuf } from './protobuf.js';
 import { DirectoryMerger, type MergeProblem, type MergeProblemKind, type MergeResult, type MergeStats } from './merge.js';
 
 export type ExpositionFormat = 'text' | 'openmetrics';
@@ -168,6 +169,11 @@ export class Collector {
     if (format !== 'openmetrics') return { body: renderText(families), contentType: PROMETHEUS_CONTENT_TYPE };
     const exemplars = readDirectoryExemplars(this.directory, (p) => this.logOnce(`prom-multiproc: skipped exemplars of ${p.file}: ${p.reason}`));
     return { body: renderOpenMetrics(families, exemplars), contentType: OPENMETRICS_CONTENT_TYPE };
+  }
+
+  /** A scrape in the delimited protobuf format (the one that carries native histograms). */
+  async scrapeProtobuf(): Promise<{ body: Uint8Array; contentType: string }> {
+    return { body: renderProtobuf(await this.collect()), contentType: PROTOBUF_CONTENT_TYPE };
   }
 
   private note(problems: readonly MergeProblem[]): void {

@@ -18,9 +18,9 @@ import path from 'node:path';
 import { CorruptFileError } from '../format/entries.js';
 import { buildFileImage } from '../format/file-image.js';
 import { exemplarFileName } from '../format/exemplar-file.js';
-import { ARCHIVE_ID, dbFileName, fallbackMarkerName, parseDbFileName } from '../format/names.js';
+import { ARCHIVE_ID, dbFileName, fallbackMarkerName, parseDbFileName, parseSideFileName, sideFileName } from '../format/names.js';
 import { setAside, writeNewFile } from '../format/safe-files.js';
-import { Fold, foldRuleFor, type CheckedKeys, type FoldRule } from './fold.js';
+import { Fold, foldRuleFor, foldRuleForSide, type CheckedKeys, type FoldRule } from './fold.js';
 import {
   ARCHIVE_TEMP, BadJournalError, JOURNAL_NAME, JOURNAL_TEMP_NAME, readJournal, removeOwnFile, type Journal,
 } from './journal.js';
@@ -65,8 +65,11 @@ export function compactDeadProcesses(dir: string, deadIds: Iterable<string>, hoo
   const names = fs.readdirSync(dir).sort();
   if (hooks.isStillDead) for (const id of dead) if (!hooks.isStillDead(id)) dead.delete(id);
   for (const name of names) {
+    // A `.db` file, or a side file (folded the same way, in the same journal: one commit point).
     const parsed = parseDbFileName(name);
-    if (!parsed || !dead.has(parsed.id)) continue;
+    const side = parsed ? null : parseSideFileName(name);
+    const id = parsed?.id ?? side?.id;
+    if (id === undefined || !dead.has(id)) continue;
     // A file we could not delete after folding it would be counted twice (by Python's
     // collector, which ignores the journal) and would leave the journal behind for good:
     // such a file stays where it is, unfolded, and the others are folded.
@@ -76,12 +79,12 @@ export function compactDeadProcesses(dir: string, deadIds: Iterable<string>, hoo
       result.skipped.push(name);
       continue;
     }
-    const rule = foldRuleFor(parsed.type, parsed.mode);
+    const rule = parsed ? foldRuleFor(parsed.type, parsed.mode) : foldRuleForSide(side!.kind);
     if (!rule) {
       result.dropped.push(name);
       continue;
     }
-    const archive = dbFileName(parsed.type, ARCHIVE_ID, parsed.mode);
+    const archive = parsed ? dbFileName(parsed.type, ARCHIVE_ID, parsed.mode) : sideFileName(side!.kind, ARCHIVE_ID);
     const group = groups.get(archive) ?? { rule, sources: [] };
     group.sources.push(name);
     groups.set(archive, group);

@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
-import { FALLBACK_MARKER_PREFIX, isOwnMetricsFileName, parseDbFileName } from '../format/names.js';
+import { FALLBACK_MARKER_PREFIX, isOwnMetricsFileName, isOwnSideFileName, parseDbFileName, parseSideFileName } from '../format/names.js';
 import { describeFileType, setAside } from '../format/safe-files.js';
 import { DIRECTORY_MODE } from '../format/modes.js';
 import type { Family } from './exposition.js';
@@ -26,13 +26,16 @@ export interface CompactorOptions {
   log?: (message: string) => void;
 }
 
+/** The process id in a metrics or side file name the compaction reported. */
+const fileProcessId = (name: string): string | undefined => parseDbFileName(name)?.id ?? parseSideFileName(name)?.id;
+
 const LOCK_NAME = '.prom-multiproc-compactor.lock';
 /** A lock not touched for this long is stale (its holder updates it every 10 s). */
 const LOCK_STALE_MS = 30_000;
 
 /** The names `startup: 'clear'` removes: only files our writers and compactor create. */
 function isClearedOnStartup(name: string): boolean {
-  return isOwnMetricsFileName(name) || name === JOURNAL_NAME || name === JOURNAL_TEMP_NAME || ARCHIVE_TEMP.test(name)
+  return isOwnMetricsFileName(name) || isOwnSideFileName(name) || name === JOURNAL_NAME || name === JOURNAL_TEMP_NAME || ARCHIVE_TEMP.test(name)
     || (name.startsWith(FALLBACK_MARKER_PREFIX) && /^[A-Za-z0-9.-]+$/.test(name.slice(FALLBACK_MARKER_PREFIX.length)));
 }
 
@@ -101,8 +104,8 @@ export class Compactor {
       this.filesSkipped += result.skipped.length;
       for (const problem of result.problems) this.logOnce(`prom-multiproc: compaction: ${problem}`);
       // A process with a file left in place (skipped) or reclaimed is not gone yet: tried again next sweep.
-      const handled = new Set([...result.folded, ...result.dropped].map((name) => parseDbFileName(name)!.id));
-      const left = new Set(result.skipped.map((name) => parseDbFileName(name)!.id));
+      const handled = new Set([...result.folded, ...result.dropped].map(fileProcessId));
+      const left = new Set(result.skipped.map(fileProcessId));
       const gone = verdicts.filter((v) => handled.has(v.id) && !left.has(v.id));
       for (const verdict of gone) removeStaleSocket(this.directory, verdict);
       if (result.folded.length + result.dropped.length > 0) {

@@ -2,6 +2,7 @@
 // generate_latest does (FORMAT.md §8): used for merged output and for a local Registry.
 import { compareCodePoints, type LabelPairs } from '../format/key.js';
 import { floatToGoString } from '../format/number.js';
+import type { ExponentialBuckets } from '../metrics/exponential-buckets.js';
 
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 export const OPENMETRICS_CONTENT_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
@@ -24,6 +25,17 @@ export interface Family {
   help: string;
   type: 'counter' | 'gauge' | 'histogram' | 'summary' | 'untyped';
   samples: Sample[];
+  /**
+   * A histogram's exponential buckets per series (labels as its `_sum` sample's), when it
+   * is a native histogram. Only the protobuf exposition shows them; text shows the
+   * classic buckets.
+   */
+  native?: NativeSeries[];
+}
+
+export interface NativeSeries {
+  labels: LabelPairs;
+  buckets: ExponentialBuckets;
 }
 
 /** Label pairs from a record, sorted as the exposition wants them. */

@@ -4,7 +4,7 @@
 import { CorruptFileError } from '../format/entries.js';
 import type { ImageEntry } from '../format/file-image.js';
 import { decodeKey } from '../format/key.js';
-import type { GaugeMode, MetricType } from '../format/names.js';
+import type { GaugeMode, MetricType, SideFileKind } from '../format/names.js';
 import { DbFileReader, ReadBuffer } from '../format/reader.js';
 
 export type FoldRule = 'sum' | 'min' | 'max' | 'mostrecent';
@@ -21,6 +21,15 @@ export function foldRuleFor(type: MetricType, mode: GaugeMode | undefined): Fold
     // merged view; `live*` modes drop dead processes by definition.
     default: return null;
   }
+}
+
+/**
+ * The rule for a side file of a dead process, or null to delete it unfolded: native
+ * histogram buckets are counts (summed, as the histogram's `.db` entries are); a summary's
+ * sliding window is about recent observations, which a dead process no longer makes.
+ */
+export function foldRuleForSide(kind: SideFileKind): FoldRule | null {
+  return kind === 'nativehistogram' ? 'sum' : null;
 }
 
 /**

@@ -4,14 +4,14 @@
 // not one we could have written is never applied; the compactor sets it aside.
 import fs from 'node:fs';
 import path from 'node:path';
-import { ARCHIVE_ID, isOwnMetricsFileName, parseDbFileName } from '../format/names.js';
+import { ARCHIVE_ID, isOwnMetricsFileName, isOwnSideFileName, parseDbFileName, parseSideFileName } from '../format/names.js';
 import { readOwnFile } from '../format/safe-files.js';
-import { foldRuleFor } from './fold.js';
+import { foldRuleFor, foldRuleForSide } from './fold.js';
 
 export const JOURNAL_NAME = '.prom-multiproc-compaction.json';
 /** Temp names of the journal and of new archives: only these dot-files are ever ours to delete. */
 export const JOURNAL_TEMP_NAME = `${JOURNAL_NAME}.tmp`;
-export const ARCHIVE_TEMP = /^\.((?:counter|histogram|summary|gauge_(?:sum|min|max|mostrecent))_archive\.db)\.tmp$/;
+export const ARCHIVE_TEMP = /^\.((?:counter|histogram|summary|gauge_(?:sum|min|max|mostrecent)|\.nativehistogram)_archive\.db)\.tmp$/;
 
 /** Journals list file names; even 100,000 dead files fit in a few MiB. */
 const MAX_JOURNAL_BYTES = 16 * 1024 * 1024;
@@ -59,8 +59,7 @@ export function checkJournal(value: unknown): Journal {
   for (const step of replace as unknown[]) {
     const { from, to } = (typeof step === 'object' && step !== null ? step : {}) as Record<string, unknown>;
     if (typeof from !== 'string' || typeof to !== 'string') throw new BadJournalError('a "replace" entry is not {from, to} names');
-    const archive = parseDbFileName(to);
-    if (!archive || archive.id !== ARCHIVE_ID || foldRuleFor(archive.type, archive.mode) === null || !isPlainName(to)) {
+    if (!isArchiveName(to) || !isPlainName(to)) {
       throw new BadJournalError(`"replace" target ${JSON.stringify(to)} is not an archive name`);
     }
     if (from !== `.${to}.tmp`) throw new BadJournalError(`"replace" source ${JSON.stringify(from)} is not the temp of ${to}`);
@@ -68,11 +67,25 @@ export function checkJournal(value: unknown): Journal {
     seen.add(to);
   }
   for (const name of remove as unknown[]) {
-    if (typeof name !== 'string' || !isPlainName(name) || !isOwnMetricsFileName(name) || parseDbFileName(name)!.id === ARCHIVE_ID) {
+    if (typeof name !== 'string' || !isPlainName(name) || !isProcessFileName(name)) {
       throw new BadJournalError(`"remove" entry ${JSON.stringify(name)} is not the name of a process's metrics file`);
     }
   }
   return { replace: replace as Journal['replace'], remove: remove as string[] };
+}
+
+/** The name of an archive the compaction writes: of a `.db` type or a side-file kind that folds. */
+function isArchiveName(name: string): boolean {
+  const db = parseDbFileName(name);
+  if (db) return db.id === ARCHIVE_ID && foldRuleFor(db.type, db.mode) !== null;
+  const side = parseSideFileName(name);
+  return side !== null && side.id === ARCHIVE_ID && foldRuleForSide(side.kind) !== null;
+}
+
+/** A process's own metrics or side file (not an archive): what a compaction may delete. */
+function isProcessFileName(name: string): boolean {
+  if (isOwnMetricsFileName(name)) return parseDbFileName(name)!.id !== ARCHIVE_ID;
+  return isOwnSideFileName(name) && parseSideFileName(name)!.id !== ARCHIVE_ID;
 }
 
 /** One name in the directory: no separator, not `.` or `..`, no NUL. */

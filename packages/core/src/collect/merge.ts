@@ -19,6 +19,8 @@ import type { Family } from './exposition.js';
 import { visibleFiles } from './compaction.js';
 import { JOURNAL_NAME } from './journal.js';
 import { MergePlan } from './merge-plan.js';
+import { mergeNativeHistograms } from './native-merge.js';
+import { mergeSummaryWindows } from './summary-merge.js';
 import { KeyCache } from './prepared-keys.js';
 import { TrackedFile } from './tracked-file.js';
 
@@ -94,6 +96,8 @@ interface ListingRead {
   readFiles: TrackedFile[];
   problems: MergeProblem[];
   stats: MergeStats;
+  /** Every name the listing saw (the side-file merges pick theirs). */
+  names: string[];
 }
 
 const MAX_LISTING_ATTEMPTS = 20;
@@ -182,15 +186,20 @@ export class DirectoryMerger {
     }
     problems.push(...this.plan.problems);
     stats.series = this.plan.series;
-    this.lastFamilies = [...this.plan.families];
+    const families = [...this.plan.families];
+    // Side files (native histogram buckets) complete the families; read after the
+    // consistency check above, so a fold committing meanwhile may show in them a moment early or late.
+    problems.push(...mergeNativeHistograms(this.dir, read.names, families));
+    problems.push(...mergeSummaryWindows(this.dir, read.names, families));
+    this.lastFamilies = families;
     this.lastSeries = this.plan.series;
-    return { families: this.lastFamilies, problems, stats };
+    return { families, problems, stats };
   }
 
   /** Lists the directory and reads every listed file once. */
   private readListing(): ListingRead {
     const problems: MergeProblem[] = [];
-    const { listing, fallbackIds } = this.listDbFiles(problems);
+    const { listing, fallbackIds, names } = this.listDbFiles(problems);
     const mergeNumber = ++this.merges;
     const stats: MergeStats = {
       files: listing.length, filesSkipped: 0, entries: 0, entriesParsed: 0, bytesRead: 0, series: 0, writers: { mmap: 0, fallback: 0 },
@@ -221,7 +230,7 @@ export class DirectoryMerger {
       stats.bytesRead += file.reader!.bytesRead;
       readFiles.push(file);
     }
-    return { readFiles, problems, stats };
+    return { readFiles, problems, stats, names };
   }
 
   private newPlan(files: TrackedFile[], accumulate: boolean): MergePlan {
@@ -234,7 +243,7 @@ export class DirectoryMerger {
    * [name, path] of every file to merge, in name order (honours a compaction in progress),
    * and the ids of processes that left a fallback marker.
    */
-  private listDbFiles(problems: MergeProblem[]): { listing: Array<[string, string]>; fallbackIds: Set<string> } {
+  private listDbFiles(problems: MergeProblem[]): { listing: Array<[string, string]>; fallbackIds: Set<string>; names: string[] } {
     let names: string[];
     try {
       names = fs.readdirSync(this.dir);
@@ -246,7 +255,7 @@ export class DirectoryMerger {
     const fallbackIds = new Set<string>();
     for (const name of names) if (name.startsWith(FALLBACK_MARKER_PREFIX)) fallbackIds.add(name.slice(FALLBACK_MARKER_PREFIX.length));
     const listing = [...visibleFiles(this.dir, dbFiles, problems)].sort((a, b) => compareCodePoints(a[0], b[0]));
-    return { listing, fallbackIds };
+    return { listing, fallbackIds, names };
   }
 
   /** Reads one file and prepares its new entries; returns why it is skipped, or null. */

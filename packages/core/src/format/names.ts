@@ -107,3 +107,29 @@ export const LIVENESS_SOCKET = /^\.prom-multiproc-live\.(.+)\.sock$/;
 
 /** Longest socket path Linux takes (sun_path is 108 bytes with its NUL); longer paths are not bound. */
 export const MAX_SOCKET_PATH_BYTES = 107;
+
+/**
+ * Side files: what Python's format cannot express, kept per process beside its `.db`
+ * files in the same entry encoding (DESIGN.md "Extending the format"). Their names start
+ * with a dot, so Python's collector and our `.db` merge never read them:
+ * `.<kind>_<id>.db`. Each kind says how the fold of a dead process treats it (fold.ts).
+ */
+export const SIDE_FILE_KINDS = ['nativehistogram', 'summarywindow'] as const;
+export type SideFileKind = (typeof SIDE_FILE_KINDS)[number];
+
+export function sideFileName(kind: SideFileKind, id: string): string {
+  return `.${kind}_${id}.db`;
+}
+
+/** Parses a side file name, or returns null for a name that is not one. */
+export function parseSideFileName(name: string): { kind: SideFileKind; id: string } | null {
+  const match = /^\.([a-z]+)_(.+)\.db$/.exec(name);
+  if (!match || !(SIDE_FILE_KINDS as readonly string[]).includes(match[1])) return null;
+  return { kind: match[1] as SideFileKind, id: match[2] };
+}
+
+/** A side file name of ours (`.<kind>_<id>.db`, id of letters, digits, `.` and `-`): deleted or renamed only by us. */
+export function isOwnSideFileName(name: string): boolean {
+  const parsed = parseSideFileName(name);
+  return parsed !== null && /^[A-Za-z0-9.-]+$/.test(parsed.id);
+}

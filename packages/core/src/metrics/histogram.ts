@@ -1,15 +1,27 @@
 // Histogram with prom-client's API. Stored as Python does: `x_sum`, then one
 // non-cumulative `x_bucket` entry per bound with `le`, `+Inf` last; no `_count` entry.
-import type { Family, Sample } from '../collect/exposition.js';
+import type { Family, NativeSeries, Sample } from '../collect/exposition.js';
 import { sortLabelPairs } from '../format/key.js';
 import { floatToGoString } from '../format/number.js';
 import { Metric, Series, labeledTimer, secondsSince, seriesTimer, type MetricConfiguration, type MetricObjectWithValues, type MetricValueWithName, type CollectFunction, type ObserveDataWithExemplar } from './metric.js';
 import { invalidNumber, type LabelValue, type LabelValues } from './validation.js';
 import { checkExemplarLabels, exemplarNumbers, isEmptyLabelSet, type Exemplar } from './exemplar.js';
+import { currentStorage } from '../storage/storage.js';
+import type { SeriesStore } from '../format/mapped-file.js';
+import { DEFAULT_MAX_BUCKET_NUMBER, schemaForFactor } from './exponential-buckets.js';
+import { NativeBucketWriter } from './native-buckets.js';
 
 export interface HistogramConfiguration<T extends string> extends MetricConfiguration<T> {
   buckets?: number[];
   collect?: CollectFunction<Histogram<T>>;
+  /**
+   * Makes this a native histogram as well (client_golang's option): exponential buckets,
+   * each at most this factor wider than the previous one (above 1; 1.1 gives schema 3).
+   * Classic `buckets` are kept alongside unless `buckets: []`.
+   */
+  nativeHistogramBucketFactor?: number;
+  /** Most exponential buckets per series (default 160); passing it lowers the schema. */
+  nativeHistogramMaxBucketNumber?: number;
 }
 
 export declare namespace Histogram {
@@ -46,6 +58,8 @@ export class HistogramSeries extends Series {
     private readonly bounds: Float64Array,
     /** Each bucket's `.db` key, with `enableExemplars` (the exemplar file names samples by it). */
     readonly bucketKeys?: string[],
+    /** The exponential buckets of a native histogram, or null. */
+    readonly native: NativeBucketWriter | null = null,
   ) {
     super(labels);
     if (bucketKeys) this.exemplars = bucketKeys.map((_, i) => ({ exemplar: i < bounds.length ? null : undefined, record: -1 }));
@@ -57,12 +71,20 @@ export class HistogramSeries extends Series {
 
   /** Observes `value`; returns the index of its bucket. */
   observeInBucket(value: number): number {
-    if (typeof value !== 'number' || !Number.isFinite(value)) throw invalidNumber(value);
+    if (typeof value !== 'number') throw invalidNumber(value);
     const bounds = this.bounds;
     let b = 0;
-    while (b < bounds.length && value > bounds[b]) b++;
+    if (!Number.isFinite(value)) {
+      // A native histogram takes NaN and ±Inf as client_golang does: counted, added to
+      // `_sum`, NaN and +Inf in the +Inf bucket. A classic one refuses them, as prom-client.
+      if (this.native === null) throw invalidNumber(value);
+      if (value !== -Infinity) b = bounds.length;
+    } else {
+      while (b < bounds.length && value > bounds[b]) b++;
+    }
     this.values[this.bucketSlots[b]] += 1;
     this.values[this.sumSlot] += value;
+    if (this.native !== null) this.native.observe(value);
     return b;
   }
 
@@ -82,6 +104,7 @@ export class HistogramSeries extends Series {
   zero(): void {
     this.values[this.sumSlot] = 0;
     for (const slot of this.bucketSlots) this.values[slot] = 0;
+    this.native?.zero();
   }
 }
 
@@ -91,6 +114,10 @@ export class Histogram<T extends string = string> extends Metric<T, HistogramSer
   readonly upperBounds: readonly number[];
   private readonly bounds: Float64Array;
   private readonly boundLabels: string[];
+  /** Schema of a native histogram (from `nativeHistogramBucketFactor`), or null. */
+  readonly nativeSchema: number | null;
+  readonly nativeMaxBuckets: number;
+  private readonly nativeStore: SeriesStore | null;
 
   constructor(config: HistogramConfiguration<T>) {
     super(config, 'histogram');
@@ -104,6 +131,14 @@ export class Histogram<T extends string = string> extends Metric<T, HistogramSer
     this.upperBounds = Object.freeze(buckets);
     this.bounds = Float64Array.from(buckets);
     this.boundLabels = [...buckets.map(floatToGoString), '+Inf'];
+    const factor = config.nativeHistogramBucketFactor;
+    this.nativeSchema = factor === undefined ? null : schemaForFactor(factor);
+    const maxBuckets = config.nativeHistogramMaxBucketNumber ?? DEFAULT_MAX_BUCKET_NUMBER;
+    if (!Number.isInteger(maxBuckets) || maxBuckets < 1) {
+      throw new Error(`Histogram ${this.name}: nativeHistogramMaxBucketNumber must be a positive integer, got ${String(maxBuckets)}`);
+    }
+    this.nativeMaxBuckets = maxBuckets;
+    this.nativeStore = this.nativeSchema === null ? null : currentStorage().sideStoreFor('nativehistogram');
     this.initialize();
   }
 
@@ -117,7 +152,9 @@ export class Histogram<T extends string = string> extends Metric<T, HistogramSer
       keys.push(this.key(bucketName, withLe));
       bucketSlots[i] = this.store.slotFor(keys[i]);
     });
-    return new HistogramSeries(labels, sumSlot, bucketSlots, this.bounds, this.enableExemplars ? keys : undefined);
+    const native = this.nativeStore === null ? null
+      : new NativeBucketWriter(this.nativeStore, this.name, (sampleName) => this.key(sampleName, pairs), this.nativeSchema!, this.nativeMaxBuckets, [...pairs]);
+    return new HistogramSeries(labels, sumSlot, bucketSlots, this.bounds, this.enableExemplars ? keys : undefined, native);
   }
 
   /**
@@ -205,7 +242,9 @@ export class Histogram<T extends string = string> extends Metric<T, HistogramSer
   async family(): Promise<Family> {
     await this.runCollect();
     const samples: Sample[] = [];
+    const native: NativeSeries[] = [];
     for (const s of this.allSeries()) {
+      if (s.native) native.push({ labels: s.native.labels, buckets: s.native.snapshot() });
       const { cumulative, sum } = s.snapshot();
       const labels = Object.entries(s.labels);
       samples.push({ name: `${this.name}_sum`, labels, value: sum });
@@ -215,6 +254,6 @@ export class Histogram<T extends string = string> extends Metric<T, HistogramSer
       }
       samples.push({ name: `${this.name}_count`, labels, value: cumulative[cumulative.length - 1] });
     }
-    return { name: this.name, help: this.help, type: 'histogram', samples };
+    return { name: this.name, help: this.help, type: 'histogram', samples, ...(this.nativeSchema === null ? {} : { native }) };
   }
 }

@@ -1,11 +1,15 @@
 // Summary with prom-client's API. Every process stores `x_count` and `x_sum` as Python
-// does; quantiles are computed in memory only when not in multiprocess mode.
+// does. Quantiles: in memory, a t-digest window as prom-client; in multiprocess mode, a
+// window of exponential buckets in a side file (summary-window.ts) that the collector
+// merges over all processes.
 import type { Family, Sample } from '../collect/exposition.js';
 import { sortLabelPairs } from '../format/key.js';
 import { floatToGoString } from '../format/number.js';
 import { currentStorage } from '../storage/storage.js';
 import { Metric, Series, labeledTimer, seriesTimer, type MetricConfiguration, type MetricObjectWithValues, type MetricValueWithName, type CollectFunction } from './metric.js';
 import { TimeWindowQuantiles } from './quantiles.js';
+import { SummaryWindowWriter } from './summary-window.js';
+import type { SeriesStore } from '../format/mapped-file.js';
 import { invalidNumber, type LabelValues } from './validation.js';
 
 export interface SummaryConfiguration<T extends string> extends MetricConfiguration<T> {
@@ -39,6 +43,8 @@ export class SummarySeries extends Series {
     private readonly sumSlot: number,
     readonly quantiles: TimeWindowQuantiles | undefined,
     private readonly compressCount: number,
+    /** Multiprocess mode: the window of exponential buckets the collector reads quantiles from. */
+    private readonly window: SummaryWindowWriter | null = null,
   ) {
     super(labels);
   }
@@ -51,6 +57,7 @@ export class SummarySeries extends Series {
       this.quantiles.push(value);
       if (++this.observed % this.compressCount === 0) this.quantiles.compress();
     }
+    if (this.window !== null) this.window.observe(value);
   }
 
   /** Starts a timer; the returned function observes the elapsed seconds. */
@@ -79,6 +86,7 @@ export class Summary<T extends string = string> extends Metric<T, SummarySeries>
   private readonly options: SummaryConfiguration<T>;
   /** Quantiles need every observation in one place: only without a multiprocess directory. */
   private readonly keepsQuantiles: boolean;
+  private readonly windowStore: SeriesStore | null;
 
   constructor(config: SummaryConfiguration<T>) {
     super(config, 'summary');
@@ -89,7 +97,15 @@ export class Summary<T extends string = string> extends Metric<T, SummarySeries>
     }
     this.percentiles = Object.freeze([...percentiles]);
     this.options = config;
-    this.keepsQuantiles = currentStorage().directory === undefined;
+    const storage = currentStorage();
+    this.keepsQuantiles = storage.directory === undefined;
+    for (const [option, value] of [['maxAgeSeconds', config.maxAgeSeconds], ['ageBuckets', config.ageBuckets]] as const) {
+      if (value !== undefined && (typeof value !== 'number' || !(value >= 0) || !Number.isFinite(value))) {
+        throw new Error(`Summary ${this.name}: ${option} must be a number of at least 0, got ${String(value)}`);
+      }
+    }
+    if (config.ageBuckets !== undefined && !Number.isInteger(config.ageBuckets)) throw new Error(`Summary ${this.name}: ageBuckets must be an integer, got ${config.ageBuckets}`);
+    this.windowStore = this.keepsQuantiles || this.percentiles.length === 0 ? null : storage.sideStoreFor('summarywindow');
     this.initialize();
   }
 
@@ -99,7 +115,11 @@ export class Summary<T extends string = string> extends Metric<T, SummarySeries>
     const quantiles = this.keepsQuantiles
       ? new TimeWindowQuantiles(this.options.maxAgeSeconds, this.options.ageBuckets)
       : undefined;
-    return new SummarySeries(labels, countSlot, sumSlot, quantiles, this.options.compressCount ?? 1000);
+    const window = this.windowStore === null ? null : new SummaryWindowWriter(
+      this.windowStore, this.name, (sampleName) => this.key(sampleName, pairs),
+      this.options.maxAgeSeconds ?? 0, this.options.ageBuckets ?? 0, this.percentiles,
+    );
+    return new SummarySeries(labels, countSlot, sumSlot, quantiles, this.options.compressCount ?? 1000, window);
   }
 
   /** `observe(value)` or `observe(labels, value)`. */

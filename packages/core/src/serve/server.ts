@@ -16,6 +16,7 @@ import type { Collector, ExpositionFormat } from '../collect/collector.js';
 import type { Family } from '../collect/exposition.js';
 import { BasicAuth } from './basic-auth.js';
 import { refuseClient, requestsCertificate } from './client-certificate.js';
+import { wantsProtobuf } from '../collect/protobuf.js';
 import { LANDING_PAGE_CSP, renderLandingPage } from './landing-page.js';
 import { RateLimit } from './rate-limit.js';
 import { loadWebConfig, type TlsSettings, type WebConfig } from './web-config.js';
@@ -89,9 +90,18 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
   };
 
   const serveMetrics: RequestHandler = async (req, res) => {
-    const format: ExpositionFormat = wantsOpenMetrics(req.headers.accept) ? 'openmetrics' : 'text';
-    const { body, contentType } = await collector.scrape(format);
-    let payload: Buffer = Buffer.from(body, 'utf8');
+    let payload: Buffer;
+    let contentType: string;
+    if (wantsProtobuf(req.headers.accept)) {
+      const scrape = await collector.scrapeProtobuf();
+      payload = Buffer.from(scrape.body.buffer, scrape.body.byteOffset, scrape.body.byteLength);
+      contentType = scrape.contentType;
+    } else {
+      const format: ExpositionFormat = wantsOpenMetrics(req.headers.accept) ? 'openmetrics' : 'text';
+      const scrape = await collector.scrape(format);
+      payload = Buffer.from(scrape.body, 'utf8');
+      contentType = scrape.contentType;
+    }
     const responseHeaders: http.OutgoingHttpHeaders = { 'Content-Type': contentType, Vary: 'Accept, Accept-Encoding' };
     if (acceptsGzip(req.headers['accept-encoding'])) {
       payload = gzipSync(payload);

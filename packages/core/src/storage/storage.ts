@@ -9,7 +9,8 @@ import { ExemplarFile, exemplarFileName } from '../format/exemplar-file.js';
 import { FILE_MODE } from '../format/modes.js';
 import { compareCodePoints } from '../format/key.js';
 import {
-  checkProcessId, dbFileName, fallbackMarkerName, freshProcessId, parseDbFileName, retiredProcessId, type GaugeMode, type MetricType,
+  checkProcessId, dbFileName, fallbackMarkerName, freshProcessId, parseDbFileName, parseSideFileName, retiredProcessId, sideFileName,
+  type GaugeMode, type MetricType, type SideFileKind,
 } from '../format/names.js';
 import { fallbackNotice, processStorageMode } from '../format/storage-mode.js';
 import { listenForLiveness, stopListening } from './liveness-socket.js';
@@ -35,6 +36,8 @@ export interface Storage {
   storeFor(type: MetricType, mode?: GaugeMode): SeriesStore;
   /** This process's exemplar file, created on first use; undefined in memory. */
   exemplarFile(): ExemplarFile | undefined;
+  /** The store of a side file (`sideFileName`): one per process and kind; in memory, one per call. */
+  sideStoreFor(kind: SideFileKind): SeriesStore;
 }
 
 const RESERVED_LABELS = new Set(['le', 'quantile', 'pid']);
@@ -107,6 +110,10 @@ class InMemoryStorage implements Storage {
   exemplarFile(): undefined {
     return undefined;
   }
+
+  sideStoreFor(): SeriesStore {
+    return new MemoryStore();
+  }
 }
 
 // One storage and one set of own files per process, even with both builds loaded: never
@@ -137,13 +144,21 @@ class DirectoryStorage implements Storage {
   }
 
   storeFor(type: MetricType, mode?: GaugeMode): SeriesStore {
-    const name = dbFileName(type, this.processId, mode);
+    return this.fileStore(dbFileName(type, this.processId, mode), (id) => dbFileName(type, id, mode));
+  }
+
+  sideStoreFor(kind: SideFileKind): SeriesStore {
+    return this.fileStore(sideFileName(kind, this.processId), (id) => sideFileName(kind, id));
+  }
+
+  /** The open file `name`; `nameFor(id)` is its name under another process id (PID reuse). */
+  private fileStore(name: string, nameFor: (id: string) => string): SeriesStore {
     let file = this.files.get(name);
     if (!file) {
       const filePath = path.join(this.directory, name);
       if (!ownFiles.has(filePath)) {
         try {
-          handOverLeftover(this.directory, name, type, this.processId, mode);
+          handOverLeftover(this.directory, name, nameFor(retiredProcessId(this.processId)));
         } catch (err) {
           throw new Error(`prom-multiproc: ${filePath} was left by an earlier process with id ${this.processId} and cannot be handed over (${(err as NodeJS.ErrnoException).code}); choose another processId`, { cause: err });
         }
@@ -203,10 +218,13 @@ function claimProcessId(directory: string, base: string): string {
  */
 function handOverLeftovers(directory: string, id: string): boolean {
   for (const name of fs.readdirSync(directory)) {
+    // Metrics files and side files alike.
     const parsed = parseDbFileName(name);
-    if (!parsed || parsed.id !== id || ownFiles.has(path.join(directory, name))) continue;
+    const side = parsed ? null : parseSideFileName(name);
+    if ((parsed?.id ?? side?.id) !== id || ownFiles.has(path.join(directory, name))) continue;
+    const retired = retiredProcessId(id);
     try {
-      handOverLeftover(directory, name, parsed.type, id, parsed.mode);
+      handOverLeftover(directory, name, parsed ? dbFileName(parsed.type, retired, parsed.mode) : sideFileName(side!.kind, retired));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EPERM' || code === 'EACCES') return false;
@@ -221,9 +239,9 @@ function handOverLeftovers(directory: string, id: string): boolean {
  * with the same id (PID reuse). One writer per file: rename it to an id that says "dead"
  * (atomic, so its values stay in every merge) and let the collector fold it.
  */
-function handOverLeftover(directory: string, name: string, type: MetricType, id: string, mode?: GaugeMode): void {
+function handOverLeftover(directory: string, name: string, retiredName: string): void {
   try {
-    fs.renameSync(path.join(directory, name), path.join(directory, dbFileName(type, retiredProcessId(id), mode)));
+    fs.renameSync(path.join(directory, name), path.join(directory, retiredName));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
