@@ -4,9 +4,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import protobuf from 'protobufjs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Collector } from '../src/index.js';
 import { compactDeadProcesses } from '../src/collect/compaction.js';
+import { MetricFamilyMessage } from '../src/collect/protobuf.js';
 import { exemplarFileName, readExemplarFile } from '../src/format/exemplar-file.js';
 import { tempDir } from './helpers/fixtures.js';
 // @ts-expect-error: a plain .mjs helper
@@ -89,6 +91,14 @@ describe('torn reads', () => {
   }, 120_000);
 });
 
+/** Decodes a delimited protobuf body into plain MetricFamily objects. */
+function decodeFamilies(body: Uint8Array): any[] {
+  const families = [];
+  const reader = protobuf.Reader.create(body);
+  while (reader.pos < reader.len) families.push(MetricFamilyMessage.toObject(MetricFamilyMessage.decodeDelimited(reader), { longs: Number }));
+  return families;
+}
+
 describe('the collector', () => {
   it('serves the newest exemplar of any process per counter series and histogram bucket, in OpenMetrics only; a folded process\'s exemplars are dropped', async () => {
     const collector = new Collector({ directory: dir });
@@ -118,6 +128,19 @@ describe('the collector', () => {
     expect(om).not.toMatch(/_(sum|count)\{[^}]*\} \S+ #/);
     // Text 0.0.4 carries none.
     expect((await collector.scrape('text')).body).not.toContain('trace');
+    // The protobuf exposition carries the same exemplars, on counters and buckets (+Inf written to carry its own).
+    const families = decodeFamilies((await collector.scrapeProtobuf()).body);
+    const routeOf = (m: any) => m.label.find((l: any) => l.name === 'route')?.value;
+    const traceOf = (e: any) => e && `${e.label.map((l: any) => `${l.name}=${l.value}`).join(',')} ${e.value}`;
+    const requests = families.find((f) => f.name === 'requests_total');
+    expect(Object.fromEntries(requests.metric.map((m: any) => [routeOf(m), traceOf(m.counter.exemplar)])))
+      .toEqual({ '/a': 'trace_id=trace-new-a 1', '/b': 'trace_id=trace-only-b 1' });
+    const latencyA = families.find((f) => f.name === 'latency_seconds').metric.find((m: any) => routeOf(m) === '/a');
+    const bucketTraces = Object.fromEntries(latencyA.histogram.bucket.map((b: any) => [String(b.upperBound), traceOf(b.exemplar)]));
+    expect(bucketTraces['0.1']).toBe('trace_id=trace-mid-a 0.07');
+    expect(bucketTraces['1']).toBeUndefined();
+    expect(bucketTraces.Infinity).toBe('trace_id=trace-new-a 5');
+    expect(requests.metric[0].counter.exemplar.timestamp.seconds).toBeGreaterThan(1_700_000_000);
 
     // The newest writer dies and is folded: its exemplar file goes with its .db files, the
     // counts stay, and the newest remaining exemplar is served.

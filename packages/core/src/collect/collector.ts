@@ -6,7 +6,7 @@ import {
   OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, exposedNames, renderOpenMetrics, renderText, type Family,
 } from './exposition.js';
 import type { Compactor } from './compactor.js';
-import { readDirectoryExemplars } from './exemplars.js';
+import { readDirectoryExemplars, readNewestExemplars } from './exemplars.js';
 import { PROTOBUF_CONTENT_TYPE, renderProtobuf } from './protobuf.js';
 import { DirectoryMerger, type MergeProblem, type MergeProblemKind, type MergeResult, type MergeStats } from './merge.js';
 
@@ -173,7 +173,9 @@ export class Collector {
 
   /** A scrape in the delimited protobuf format (the one that carries native histograms). */
   async scrapeProtobuf(): Promise<{ body: Uint8Array; contentType: string }> {
-    return { body: renderProtobuf(await this.collect()), contentType: PROTOBUF_CONTENT_TYPE };
+    const families = await this.collect();
+    const exemplars = readNewestExemplars(this.directory, (p) => this.logOnce(`prom-multiproc: skipped exemplars of ${p.file}: ${p.reason}`));
+    return { body: renderProtobuf(families, exemplars), contentType: PROTOBUF_CONTENT_TYPE };
   }
 
   private note(problems: readonly MergeProblem[]): void {

@@ -17,8 +17,11 @@ export interface ExemplarProblem {
   reason: string;
 }
 
+/** Exposition prefix of a sample -> its newest exemplar, whichever process wrote it. */
+export type NewestExemplars = Map<string, StoredExemplar>;
+
 /** Reads every exemplar file in `dir`; the newest exemplar per sample wins. Bad files are skipped and reported. */
-export function readDirectoryExemplars(dir: string, onProblem: (problem: ExemplarProblem) => void): ExemplarIndex {
+export function readNewestExemplars(dir: string, onProblem: (problem: ExemplarProblem) => void): NewestExemplars {
   let names: string[];
   try {
     names = fs.readdirSync(dir);
@@ -46,7 +49,24 @@ export function readDirectoryExemplars(dir: string, onProblem: (problem: Exempla
       if (!known || exemplar.timestamp > known.timestamp) newest.set(prefix, exemplar);
     }
   }
+  return newest;
+}
+
+/** The OpenMetrics suffix of every sample's newest exemplar (` # {labels} value timestamp`). */
+export function readDirectoryExemplars(dir: string, onProblem: (problem: ExemplarProblem) => void): ExemplarIndex {
   const index: ExemplarIndex = new Map();
-  for (const [prefix, e] of newest) index.set(prefix, ` # {${e.labels}} ${floatToGoString(e.value)} ${e.timestamp}`);
+  for (const [prefix, e] of readNewestExemplars(dir, onProblem)) index.set(prefix, ` # {${e.labels}} ${floatToGoString(e.value)} ${e.timestamp}`);
   return index;
+}
+
+const LABEL_PAIR = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
+const ESCAPED = /\\(.)/g;
+
+/** The label pairs of an exemplar's stored label text (`a="b",c="d"`, OpenMetrics escaping), for the protobuf exposition. */
+export function exemplarLabelPairs(text: string): Array<[string, string]> {
+  const pairs: Array<[string, string]> = [];
+  for (const [, name, value] of text.matchAll(LABEL_PAIR)) {
+    pairs.push([name, value.replace(ESCAPED, (_, c: string) => (c === 'n' ? '\n' : c))]);
+  }
+  return pairs;
 }

@@ -1,12 +1,14 @@
 // Renders metric families in Prometheus' protobuf exposition (io.prometheus.client
 // MetricFamily messages, each length-delimited): the only format that carries native
 // histograms. Encoding is protobufjs's; the schema below declares the messages and field
-// numbers of the exposition format (a subset: what we emit, plus the exemplar fields, so
-// a sample can carry one later).
+// numbers of the exposition format (a subset: what we emit). Counters and classic buckets
+// carry the newest exemplar of any process (collect/exemplars.ts), as in OpenMetrics.
 import protobuf from 'protobufjs';
 import type { LabelPairs } from '../format/key.js';
 import type { ExponentialBuckets } from '../metrics/exponential-buckets.js';
-import type { Family, NativeSeries, Sample } from './exposition.js';
+import type { StoredExemplar } from '../format/exemplar-file.js';
+import { exemplarLabelPairs, type NewestExemplars } from './exemplars.js';
+import { samplePrefix, type Family, type NativeSeries, type Sample } from './exposition.js';
 
 export const PROTOBUF_CONTENT_TYPE = 'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited';
 
@@ -74,10 +76,15 @@ const toLabels = (pairs: LabelPairs): Labels => pairs.map(([name, value]) => ({ 
 const without = (pairs: LabelPairs, name: string) => pairs.filter((p) => p[0] !== name);
 
 /** Every family, one length-delimited MetricFamily message after another. */
-export function renderProtobuf(families: Iterable<Family>): Uint8Array {
+export function renderProtobuf(families: Iterable<Family>, exemplars: NewestExemplars = new Map()): Uint8Array {
   const writer = protobuf.Writer.create();
+  const exemplarOf = (sample: Sample) => {
+    if (exemplars.size === 0) return undefined;
+    const e = exemplars.get(sample.linePrefix ?? samplePrefix(sample.name, sample.labels));
+    return e && exemplarMessage(e);
+  };
   for (const family of families) {
-    const message = familyMessage(family);
+    const message = familyMessage(family, exemplarOf);
     if (message.metric.length > 0) MetricFamilyMessage.encodeDelimited(MetricFamilyMessage.fromObject(message), writer);
   }
   return writer.finish();
@@ -101,12 +108,23 @@ function groupSamples(samples: readonly Sample[], drop: string): Map<string, Gro
   return groups;
 }
 
-function familyMessage(family: Family): { name: string; help: string; type: number; metric: object[] } {
+function exemplarMessage(e: StoredExemplar): object {
+  const seconds = Math.floor(e.timestamp);
+  return {
+    label: toLabels(exemplarLabelPairs(e.labels)),
+    value: e.value,
+    timestamp: { seconds, nanos: Math.min(999_999_999, Math.round((e.timestamp - seconds) * 1e9)) },
+  };
+}
+
+function familyMessage(family: Family, exemplarOf: (sample: Sample) => object | undefined): { name: string; help: string; type: number; metric: object[] } {
   const { name } = family;
   const metric: object[] = [];
   switch (family.type) {
     case 'counter':
-      for (const s of family.samples) if (s.name === `${name}_total`) metric.push({ label: toLabels(s.labels), counter: { value: s.value } });
+      for (const s of family.samples) {
+        if (s.name === `${name}_total`) metric.push({ label: toLabels(s.labels), counter: { value: s.value, exemplar: exemplarOf(s) } });
+      }
       return { name: `${name}_total`, help: family.help, type: TYPES.counter, metric };
     case 'gauge':
     case 'untyped':
@@ -132,8 +150,9 @@ function familyMessage(family: Family): { name: string; help: string; type: numb
           else if (s.name === `${name}_sum`) histogram.sampleSum = s.value;
           else if (s.name === `${name}_bucket`) {
             const le = Number(s.labels.find((p) => p[0] === 'le')?.[1].replace('Inf', 'Infinity'));
-            // +Inf is implied by the count.
-            if (le !== Infinity) (histogram.bucket as object[]).push({ cumulativeCount: count(s.value), upperBound: le });
+            const exemplar = exemplarOf(s);
+            // +Inf is implied by the count; it is written only to carry its exemplar (as client_golang does).
+            if (le !== Infinity || exemplar) (histogram.bucket as object[]).push({ cumulativeCount: count(s.value), upperBound: le, exemplar });
           }
         }
         const buckets = native.get(id)?.buckets;
