@@ -207,6 +207,11 @@ function summarise() {
     ours_worker_rss_mb: m.ours_worker_rss_mb,
     promclient_worker_rss_mb: m.promclient_worker_rss_mb,
     worker_rss_ratio: round(m.promclient_worker_rss_mb / m.ours_worker_rss_mb),
+    // The same right after creating the series, before any forced GC (the figures above are after one).
+    ours_worker_rss_no_gc_mb: m.ours_worker_rss_no_gc_mb,
+    promclient_worker_rss_no_gc_mb: m.promclient_worker_rss_no_gc_mb,
+    worker_rss_no_gc_ratio: round(m.promclient_worker_rss_no_gc_mb / m.ours_worker_rss_no_gc_mb),
+    worker_heap_per_series_ratio: round(m.promclient_worker_heap_bytes_per_series / m.ours_worker_heap_bytes_per_series),
     ours_worker_heap_bytes_per_series: m.ours_worker_heap_bytes_per_series,
     promclient_worker_heap_bytes_per_series: m.promclient_worker_heap_bytes_per_series,
     // Our metrics files, per series: size on disk and bytes in use. No peer has files;

@@ -80,26 +80,29 @@ function workloadHeapGrowth(run) {
   globalThis.gc?.();
   const before = process.memoryUsage().heapUsed;
   run();
+  // RSS as an app has it: after growth, before any forced GC (a grown-away file mapping
+  // still held here would show).
+  const rssNoGc = process.memoryUsage().rss;
   globalThis.gc?.();
-  return process.memoryUsage().heapUsed - before;
+  return { growth: process.memoryUsage().heapUsed - before, rssNoGc };
 }
 
 /** A worker of ours: PROMETHEUS_MULTIPROC_DIR is set by the parent, so every update goes to its files. */
 async function oursWorker() {
   const lib = await import('@prom-multiproc/core');
-  const heapGrowth = workloadHeapGrowth(() => runWorkload(lib, Number(argValue('--series')), Number(argValue('--index')), []));
-  process.send({ type: 'ready', heap_growth: heapGrowth, memory: memory() });
+  const heap = workloadHeapGrowth(() => runWorkload(lib, Number(argValue('--series')), Number(argValue('--index')), []));
+  process.send({ type: 'ready', heap_growth: heap.growth, rss_no_gc: heap.rssNoGc, memory: memory() });
   // Stay alive, idle, until killed (or the parent goes away).
   process.on('disconnect', () => process.exit(0));
 }
 
 async function aggregatorWorker() {
   const promClient = (await import('prom-client')).default;
-  const heapGrowth = workloadHeapGrowth(() => runWorkload(promClient, Number(process.env.SCRAPE_BENCH_SERIES), Number(process.env.SCRAPE_BENCH_INDEX), undefined));
+  const heap = workloadHeapGrowth(() => runWorkload(promClient, Number(process.env.SCRAPE_BENCH_SERIES), Number(process.env.SCRAPE_BENCH_INDEX), undefined));
   // Constructing an AggregatorRegistry installs the worker's listener for the primary's
   // requests (prom-client's own cluster example does this in every process).
   new promClient.AggregatorRegistry();
-  process.send({ type: 'bench:ready', heap_growth: heapGrowth, memory: memory() });
+  process.send({ type: 'bench:ready', heap_growth: heap.growth, rss_no_gc: heap.rssNoGc, memory: memory() });
 }
 
 /** Our collector, in a process of its own (as the aggregator's primary is): times one scrape whenever the parent asks. */
@@ -128,7 +131,7 @@ async function aggregatorPrimary() {
   const workerReports = [];
   const allReady = new Promise((resolve) => {
     cluster.on('message', (_worker, message) => {
-      if (message?.type === 'bench:ready' && workerReports.push({ heap_growth: message.heap_growth, memory: message.memory }) === workers) resolve();
+      if (message?.type === 'bench:ready' && workerReports.push({ heap_growth: message.heap_growth, rss_no_gc: message.rss_no_gc, memory: message.memory }) === workers) resolve();
     });
   });
   const pids = [];
@@ -364,6 +367,8 @@ async function orchestrate() {
       promclient_worker_heap_bytes_per_series: round(median(agg.workers.map((w) => w.heap_growth)) / series, 1),
       ours_worker_rss_mb: mb(median(ours.workers.map((w) => w.memory.rss))),
       promclient_worker_rss_mb: mb(median(agg.workers.map((w) => w.memory.rss))),
+      ours_worker_rss_no_gc_mb: mb(median(ours.workers.map((w) => w.rss_no_gc))),
+      promclient_worker_rss_no_gc_mb: mb(median(agg.workers.map((w) => w.rss_no_gc))),
       // Our files: size on disk and bytes in use (entries), per series of one worker.
       file_bytes_per_series: round(bytes / (workers * series), 1),
       file_used_bytes_per_series: round(usedBytes / (workers * series), 1),
