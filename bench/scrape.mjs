@@ -296,7 +296,8 @@ async function orchestrate() {
         for (let i = 0; i < OURS_PER_ROUND; i++) ours.push((await collector.scrape()).ms);
         if (round % 2 === 0) theirs.push((await aggregator.scrape()).ms);
       }
-      const files = fs.readdirSync(dir);
+      // Metrics files only: the directory also holds each writer's liveness socket.
+      const files = fs.readdirSync(dir).filter((f) => f.endsWith('.db'));
       let bytes = 0;
       let usedBytes = 0;
       const header = Buffer.alloc(4);
