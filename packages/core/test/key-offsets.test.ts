@@ -86,4 +86,22 @@ describe('MappedFile key table', () => {
     expect(table.get(buf, 'k1BB')).toBe(-1);
     expect(table.get(buf, 'nope')).toBe(-1);
   });
+
+  it('tells apart two keys with the same hash by their bytes in the file', () => {
+    // "key-901258" and "key-1540052" have the same 32-bit FNV-1a hash (found by search).
+    const table = new KeyOffsets();
+    const buf = Buffer.alloc(4096);
+    const first = 'key-901258';
+    const second = 'key-1540052';
+    buf.writeInt32LE(first.length, 8);
+    buf.write(first, 12);
+    const secondAt = 8 + entrySize(first.length);
+    buf.writeInt32LE(second.length, secondAt);
+    buf.write(second, secondAt + 4);
+    table.set(buf, first, 8);
+    expect(table.get(buf, second)).toBe(-1);
+    table.set(buf, second, secondAt);
+    expect(table.get(buf, first)).toBe(8);
+    expect(table.get(buf, second)).toBe(secondAt);
+  });
 });
