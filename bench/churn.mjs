@@ -485,7 +485,7 @@ async function orchestrate() {
           }
           maxFilesA = Math.max(maxFilesA, dbFiles(dirs.A).length);
           const started = process.hrtime.bigint();
-          const folded = compactor.sweep();
+          const folded = await compactor.sweep();
           sweepMs.push(Number(process.hrtime.bigint() - started) / 1e6);
           if (folded.length !== n) throw new Error(`sweep folded ${folded.length} processes, ${n} died`);
           doneCount += n;

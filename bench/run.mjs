@@ -164,6 +164,14 @@ function summarise() {
     aggregator_first_ms: r.aggregator_first_ms,
     ours_ms_range: r.ours_ms_range,
     aggregator_ms_range: r.aggregator_ms_range,
+    first_ratio: round(r.aggregator_first_ms / r.ours_cold_ms),
+    bytes_read: r.ours_bytes_read,
+    value_bytes: r.value_bytes,
+    bytes_read_per_value_byte: r.bytes_read_per_value_byte,
+    after_new_series_ms: r.ours_after_new_series_ms,
+    after_new_file_ms: r.ours_after_new_file_ms,
+    new_series_vs_steady: r.new_series_vs_steady,
+    new_file_vs_steady: r.new_file_vs_steady,
     ...(headlineCell(r) ? { target_ratio: scrape.target.ratio, target_met: r.ratio >= scrape.target.ratio } : {}),
   }));
   const c = churnResult.churn;
@@ -207,6 +215,11 @@ function summarise() {
     ours_worker_rss_mb: m.ours_worker_rss_mb,
     promclient_worker_rss_mb: m.promclient_worker_rss_mb,
     worker_rss_ratio: round(m.promclient_worker_rss_mb / m.ours_worker_rss_mb),
+    // The same right after creating the series, before any forced GC (the figures above are after one).
+    ours_worker_rss_no_gc_mb: m.ours_worker_rss_no_gc_mb,
+    promclient_worker_rss_no_gc_mb: m.promclient_worker_rss_no_gc_mb,
+    worker_rss_no_gc_ratio: round(m.promclient_worker_rss_no_gc_mb / m.ours_worker_rss_no_gc_mb),
+    worker_heap_per_series_ratio: round(m.promclient_worker_heap_bytes_per_series / m.ours_worker_heap_bytes_per_series),
     ours_worker_heap_bytes_per_series: m.ours_worker_heap_bytes_per_series,
     promclient_worker_heap_bytes_per_series: m.promclient_worker_heap_bytes_per_series,
     // Our metrics files, per series: size on disk and bytes in use. No peer has files;
@@ -221,6 +234,8 @@ function summarise() {
     ...hotpath.map((r) => ({ what: `hot path: ${r.case}`, target: '≥ 2× prom-client', value: `${r.ratio}×`, met: r.target_met, ...(r.isolated || r.fallback ? { also: [...(r.fallback ? [`fallback storage: ${r.fallback.ratio}×`] : []), ...(r.isolated ?? []).map((x) => `alone in a process (${x.setup}): ${x.ratio}× (${x.target_met ? 'met' : 'missed'})`)].join('; ') } : {}) })),
     ...scrapeRows.filter((r) => r.target_ratio).map((r) => ({ what: `scrape ${r.workers} workers × ${r.series} series`, target: `≥ ${r.target_ratio}× AggregatorRegistry`, value: `${r.ratio}×`, met: r.target_met })),
     { what: `churn: scrape after ${churn.restarts} restarts / fresh`, target: `≤ ${churn.target_ratio}`, value: `${churn.ratio} (CPU ${churn.cpu_ratio})`, met: churn.target_met },
+    // Issue 15: lean workers and a collector close to the limit.
+    ...issue15Targets(scrapeRows, memory),
   ];
 
   const finished = new Date();
@@ -260,4 +275,27 @@ function printSummary(latest) {
       `per series: ours heap ${mem.ours_worker_heap_bytes_per_series} B + file ${mem.file_used_bytes_per_series} B used (${mem.file_bytes_per_series} B on disk) vs prom-client heap ${mem.promclient_worker_heap_bytes_per_series} B`,
   );
   console.log(`  scrapes/s of serve (${latest.secure.series} series, no target): ${latest.secure.rows.map((r) => `${r.setup} ${r.connection} ${r.scrapes_per_second}`).join('; ')}`);
+}
+
+/** The targets of issue 15, from the scrape cells measured (the 8 × 10,000 and 1 × 1,000 ones when present). */
+function issue15Targets(rows, memory) {
+  const cell = (w, n) => rows.find((r) => r.workers === w && r.series === n);
+  const big = cell(8, 10000);
+  const small = cell(1, 1000);
+  const out = [
+    { what: `one worker, RSS at ${memory.series} series (after a forced GC)`, target: '≤ prom-client', value: `${memory.ours_worker_rss_mb} vs ${memory.promclient_worker_rss_mb} MB`, met: memory.ours_worker_rss_mb <= memory.promclient_worker_rss_mb },
+    { what: `one worker, RSS at ${memory.series} series (no forced GC)`, target: '≤ prom-client', value: `${memory.ours_worker_rss_no_gc_mb} vs ${memory.promclient_worker_rss_no_gc_mb} MB`, met: memory.ours_worker_rss_no_gc_mb <= memory.promclient_worker_rss_no_gc_mb },
+    { what: 'one worker, heap per series', target: '≤ prom-client', value: `${memory.ours_worker_heap_bytes_per_series} vs ${memory.promclient_worker_heap_bytes_per_series} B`, met: memory.ours_worker_heap_bytes_per_series <= memory.promclient_worker_heap_bytes_per_series },
+    { what: `collector peak RSS at ${memory.workers} × ${memory.series}`, target: '≤ 150 MB', value: `${memory.collector_peak_rss_mb} MB`, met: memory.workers === 8 && memory.series === 10000 ? memory.collector_peak_rss_mb <= 150 : null },
+  ];
+  if (big) {
+    out.push(
+      { what: 'steady scrape 8 × 10,000', target: '≥ 150× AggregatorRegistry', value: `${big.ratio}×`, met: big.ratio >= 150, also: `reads ${big.bytes_read_per_value_byte}× the bytes of the values` },
+      { what: 'first scrape 8 × 10,000', target: '≥ 5× AggregatorRegistry', value: `${big.first_ratio}×`, met: big.first_ratio >= 5 },
+      { what: 'scrape after one new series, 8 × 10,000', target: '≤ 3× steady', value: `${big.new_series_vs_steady}×`, met: big.new_series_vs_steady <= 3 },
+      { what: "scrape after a new worker's files, 8 × 10,000", target: '≤ 3× steady', value: `${big.new_file_vs_steady}×`, met: big.new_file_vs_steady <= 3 },
+    );
+  }
+  if (small) out.push({ what: 'first scrape 1 × 1,000', target: '≥ 1× AggregatorRegistry', value: `${small.first_ratio}×`, met: small.first_ratio >= 1 });
+  return out;
 }

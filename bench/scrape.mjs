@@ -80,26 +80,38 @@ function workloadHeapGrowth(run) {
   globalThis.gc?.();
   const before = process.memoryUsage().heapUsed;
   run();
+  // RSS as an app has it: after growth, before any forced GC (a grown-away file mapping
+  // still held here would show).
+  const rssNoGc = process.memoryUsage().rss;
   globalThis.gc?.();
-  return process.memoryUsage().heapUsed - before;
+  return { growth: process.memoryUsage().heapUsed - before, rssNoGc };
 }
 
 /** A worker of ours: PROMETHEUS_MULTIPROC_DIR is set by the parent, so every update goes to its files. */
 async function oursWorker() {
   const lib = await import('@prom-multiproc/core');
-  const heapGrowth = workloadHeapGrowth(() => runWorkload(lib, Number(argValue('--series')), Number(argValue('--index')), []));
-  process.send({ type: 'ready', heap_growth: heapGrowth, memory: memory() });
+  const heap = workloadHeapGrowth(() => runWorkload(lib, Number(argValue('--series')), Number(argValue('--index')), []));
+  process.send({ type: 'ready', heap_growth: heap.growth, rss_no_gc: heap.rssNoGc, memory: memory() });
+  // On request, one new series in an existing family (the re-plan case): a new child of
+  // app_requests_0_total, as an app meets a new route.
+  let added = 0;
+  process.on('message', (message) => {
+    if (message?.type !== 'add-series') return;
+    const counter = new lib.Counter({ name: 'app_requests_0_total', help: 'Requests handled by handler 0.', labelNames: ['method', 'route', 'status'], registers: [] });
+    counter.inc(seriesLabels(1_000_000 + added++));
+    process.send({ type: 'added' });
+  });
   // Stay alive, idle, until killed (or the parent goes away).
   process.on('disconnect', () => process.exit(0));
 }
 
 async function aggregatorWorker() {
   const promClient = (await import('prom-client')).default;
-  const heapGrowth = workloadHeapGrowth(() => runWorkload(promClient, Number(process.env.SCRAPE_BENCH_SERIES), Number(process.env.SCRAPE_BENCH_INDEX), undefined));
+  const heap = workloadHeapGrowth(() => runWorkload(promClient, Number(process.env.SCRAPE_BENCH_SERIES), Number(process.env.SCRAPE_BENCH_INDEX), undefined));
   // Constructing an AggregatorRegistry installs the worker's listener for the primary's
   // requests (prom-client's own cluster example does this in every process).
   new promClient.AggregatorRegistry();
-  process.send({ type: 'bench:ready', heap_growth: heapGrowth, memory: memory() });
+  process.send({ type: 'bench:ready', heap_growth: heap.growth, rss_no_gc: heap.rssNoGc, memory: memory() });
 }
 
 /** Our collector, in a process of its own (as the aggregator's primary is): times one scrape whenever the parent asks. */
@@ -128,7 +140,7 @@ async function aggregatorPrimary() {
   const workerReports = [];
   const allReady = new Promise((resolve) => {
     cluster.on('message', (_worker, message) => {
-      if (message?.type === 'bench:ready' && workerReports.push({ heap_growth: message.heap_growth, memory: message.memory }) === workers) resolve();
+      if (message?.type === 'bench:ready' && workerReports.push({ heap_growth: message.heap_growth, rss_no_gc: message.rss_no_gc, memory: message.memory }) === workers) resolve();
     });
   });
   const pids = [];
@@ -231,13 +243,21 @@ async function orchestrate() {
     const env = { ...process.env, PROMETHEUS_MULTIPROC_DIR: dir };
     const pids = [];
     const ready = [];
+    const handles = [];
     for (let w = 0; w < workers; w++) {
       const { child, exited } = spawnChild(['--role', 'ours-worker', '--series', String(series), '--index', String(w)], env, ['--expose-gc']);
       pids.push(child.pid);
+      handles.push(child);
       ready.push(Promise.race([exited, new Promise((resolve) => child.on('message', (m) => m.type === 'ready' && resolve(m)))]));
     }
     const reports = await withTimeout(Promise.all(ready), STEP_TIMEOUT_MS, `${workers} workers of ours writing ${series} series`);
-    return { pids, reports };
+    /** Worker 0 adds one new series; resolves once it is in the file. */
+    const addSeries = () => {
+      const added = new Promise((resolve) => handles[0].once('message', (m) => m.type === 'added' && resolve()));
+      handles[0].send({ type: 'add-series' });
+      return withTimeout(added, STEP_TIMEOUT_MS, 'a worker adding a series');
+    };
+    return { pids, reports, addSeries };
   }
 
   /**
@@ -293,23 +313,48 @@ async function orchestrate() {
         for (let i = 0; i < OURS_PER_ROUND; i++) ours.push((await collector.scrape()).ms);
         if (round % 2 === 0) theirs.push((await aggregator.scrape()).ms);
       }
-      const files = fs.readdirSync(dir);
+      // Metrics files only: the directory also holds each writer's liveness socket.
+      const files = fs.readdirSync(dir).filter((f) => f.endsWith('.db'));
       let bytes = 0;
       let usedBytes = 0;
-      const header = Buffer.alloc(4);
+      let entries = 0;
       for (const f of files) {
-        const file = path.join(dir, f);
-        bytes += fs.statSync(file).size;
-        const fd = fs.openSync(file, 'r');
-        try {
-          fs.readSync(fd, header, 0, 4, 0);
-        } finally {
-          fs.closeSync(fd);
+        const image = fs.readFileSync(path.join(dir, f));
+        bytes += image.length;
+        const used = image.readInt32LE(0); // FORMAT.md: the file starts with int32 `used`
+        usedBytes += used;
+        // Entries: int32 key length, key, padding to 8, then 16 bytes of value and timestamp.
+        for (let pos = 8; pos + 4 <= used; entries++) {
+          const keyLength = image.readInt32LE(pos);
+          pos += 4 + keyLength + (8 - ((keyLength + 4) % 8)) + 16;
         }
-        usedBytes += header.readInt32LE(0); // FORMAT.md: the file starts with int32 `used`
+      }
+      const memoryAfter = await collector.memory();
+      // What one steady scrape reads (the collector's own prom_multiproc_bytes_read).
+      const steadyBody = (await collector.scrape(true)).body;
+      const bytesRead = Number(/^prom_multiproc_bytes_read (\S+)$/m.exec(steadyBody)?.[1]);
+      // Re-plan cases, after every other measurement of the cell: the first scrape after
+      // one new series in one worker, and after a new worker's files appear (a copy of
+      // worker 0's files under a new id, as a restarted worker writes the same series).
+      const replan = { newSeriesMs: [], newFileMs: [] };
+      for (let i = 0; i < 3; i++) {
+        await oursWorkers.addSeries();
+        replan.newSeriesMs.push((await collector.scrape()).ms);
+        await collector.scrape();
+      }
+      const workerZero = String(oursWorkers.pids[0]);
+      for (let i = 0; i < 3; i++) {
+        for (const f of files.filter((name) => name.endsWith(`_${workerZero}.db`))) {
+          fs.copyFileSync(path.join(dir, f), path.join(dir, f.replace(`_${workerZero}.db`, `_${90_000_000 + i}.db`)));
+        }
+        replan.newFileMs.push((await collector.scrape()).ms);
+        await collector.scrape();
       }
       return {
-        ours: { coldMs: oursFirst.ms, times: ours, body: oursFirst.body, memoryReady: collector.ready.memory, memoryAfter: await collector.memory(), workers: oursWorkers.reports },
+        entries,
+        bytesRead,
+        replan,
+        ours: { coldMs: oursFirst.ms, times: ours, body: oursFirst.body, memoryReady: collector.ready.memory, memoryAfter, workers: oursWorkers.reports },
         aggregator: { coldMs: aggregatorFirst.ms, times: theirs, body: aggregatorFirst.body, memoryReady: aggregator.ready.memory, memoryAfter: await aggregator.memory(), workers: aggregator.ready.workers },
         files: files.length,
         bytes,
@@ -331,7 +376,7 @@ async function orchestrate() {
 
   const rows = [];
   for (const [workers, series] of cells) {
-    const { ours, aggregator: agg, files, bytes, usedBytes } = await measureCell(workers, series);
+    const { ours, aggregator: agg, files, bytes, usedBytes, entries, bytesRead, replan } = await measureCell(workers, series);
     const check = compareExpositions(ours.body, agg.body);
     if (check) throw new Error(`${workers} workers × ${series} series: the two expositions differ: ${check}`);
     const row = {
@@ -350,6 +395,15 @@ async function orchestrate() {
       files,
       file_bytes: bytes,
       file_used_bytes: usedBytes,
+      // One steady scrape: bytes read from the files, and the bytes of the values (16 per entry) it gathers.
+      ours_bytes_read: bytesRead,
+      value_bytes: entries * 16,
+      bytes_read_per_value_byte: round(bytesRead / (entries * 16), 1),
+      // The first scrape after one new series (3 times), after a new worker's files (3 times): median ms, and ÷ the steady median.
+      ours_after_new_series_ms: round(median(replan.newSeriesMs)),
+      ours_after_new_file_ms: round(median(replan.newFileMs)),
+      new_series_vs_steady: round(median(replan.newSeriesMs) / median(ours.times), 1),
+      new_file_vs_steady: round(median(replan.newFileMs) / median(ours.times), 1),
       // Memory, MB (10^6 bytes). Serving process: ours is the collector, prom-client's the cluster primary.
       ours_rss_ready_mb: mb(ours.memoryReady.rss),
       ours_rss_mb: mb(ours.memoryAfter.rss),
@@ -364,6 +418,8 @@ async function orchestrate() {
       promclient_worker_heap_bytes_per_series: round(median(agg.workers.map((w) => w.heap_growth)) / series, 1),
       ours_worker_rss_mb: mb(median(ours.workers.map((w) => w.memory.rss))),
       promclient_worker_rss_mb: mb(median(agg.workers.map((w) => w.memory.rss))),
+      ours_worker_rss_no_gc_mb: mb(median(ours.workers.map((w) => w.rss_no_gc))),
+      promclient_worker_rss_no_gc_mb: mb(median(agg.workers.map((w) => w.rss_no_gc))),
       // Our files: size on disk and bytes in use (entries), per series of one worker.
       file_bytes_per_series: round(bytes / (workers * series), 1),
       file_used_bytes_per_series: round(usedBytes / (workers * series), 1),
@@ -374,7 +430,9 @@ async function orchestrate() {
         `AggregatorRegistry ${row.aggregator_ms} ms, ratio ${row.ratio}×; ` +
         `peak RSS: our collector ${row.ours_peak_rss_mb} MB, AggregatorRegistry primary ${row.aggregator_peak_rss_mb} MB; ` +
         `worker heap per series: ours ${row.ours_worker_heap_bytes_per_series} B + file ${row.file_used_bytes_per_series} B used ` +
-        `(${row.file_bytes_per_series} B on disk), prom-client ${row.promclient_worker_heap_bytes_per_series} B`,
+        `(${row.file_bytes_per_series} B on disk), prom-client ${row.promclient_worker_heap_bytes_per_series} B; ` +
+        `steady scrape reads ${row.bytes_read_per_value_byte}× the value bytes; after a new series ${row.ours_after_new_series_ms} ms (${row.new_series_vs_steady}× steady), ` +
+        `after a new worker's files ${row.ours_after_new_file_ms} ms (${row.new_file_vs_steady}× steady)`,
     );
   }
   clearTimeout(runTimer);

@@ -110,16 +110,19 @@ const escapeLabelValue = (s: string) =>
 
 /** A sample line up to its value: `name{label="value",...} `, the same in both formats. */
 export function samplePrefix(name: string, labels: LabelPairs): string {
-  let line = metricName(name);
+  // Joined, not concatenated: `+=` leaves a tree of string pieces (a rope) that costs
+  // several times the text's bytes for as long as a merged sample keeps its prefix.
+  const parts: string[] = [metricName(name)];
   if (labels.length > 0) {
-    line += '{';
+    parts.push('{');
     for (let i = 0; i < labels.length; i++) {
-      if (i > 0) line += ',';
-      line += `${labelName(labels[i][0])}="${escapeLabelValue(labels[i][1])}"`;
+      if (i > 0) parts.push(',');
+      parts.push(labelName(labels[i][0]), '="', escapeLabelValue(labels[i][1]), '"');
     }
-    line += '}';
+    parts.push('}');
   }
-  return `${line} `;
+  parts.push(' ');
+  return parts.join('');
 }
 
 function renderSamples(samples: readonly Sample[], exemplars?: ReadonlyMap<string, string>): string {

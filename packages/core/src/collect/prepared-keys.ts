@@ -2,7 +2,7 @@
 // bound), worked out once per distinct key for the whole directory: the workers of one
 // app write the same keys, so a directory of W workers holds each key W times, and the
 // key is decoded and prepared once instead of W times, and kept once in memory.
-import { decodeKey, sortLabelPairs, type DecodedKey, type LabelPairs } from '../format/key.js';
+import { decodeKey, sortLabelPairs, type LabelPairs } from '../format/key.js';
 import { floatToGoString } from '../format/number.js';
 import { samplePrefix, sortedPairs, unexposableLabels } from './exposition.js';
 
@@ -63,7 +63,9 @@ export interface PreparedKey {
   readonly key: string;
   /** The file id added as `pid` (gauge files), or null for the shared preparation. */
   readonly pid: string | null;
-  readonly decoded: DecodedKey;
+  /** The key's metric (family) name and help; interned: one string per distinct text. */
+  readonly metricName: string;
+  readonly help: string;
   readonly sampleName: string;
   /** The raw sample's labels: the key's labels, plus `pid` = file id in gauge files. */
   readonly labels: LabelSet;
@@ -86,7 +88,9 @@ export class KeyCache {
   prepared(key: string): PreparedKey {
     let prepared = this.keys.get(key);
     if (!prepared) {
-      prepared = this.prepare(key, decodeKey(key), null);
+      const decoded = decodeKey(key);
+      const names = { metricName: this.intern(decoded.metricName), help: this.intern(decoded.help), sampleName: this.intern(decoded.sampleName) };
+      prepared = this.prepare(key, names, sortedPairs(decoded.labels), null);
       this.keys.set(key, prepared);
     }
     return prepared;
@@ -97,7 +101,7 @@ export class KeyCache {
    * labels, overwriting a user label `pid`.
    */
   preparedWithPid(shared: PreparedKey, pid: string): PreparedKey {
-    return this.prepare(shared.key, shared.decoded, pid);
+    return this.prepare(shared.key, shared, shared.labels.pairs, pid);
   }
 
   /** Set when a file dropped its entries (it is gone, or was replaced): some keys may be unused now. */
@@ -127,10 +131,29 @@ export class KeyCache {
     }
     this.keys = keys;
     this.labelSets = labelSets;
+    this.strings.clear();
   }
 
-  private prepare(key: string, decoded: DecodedKey, pid: string | null): PreparedKey {
-    let pairs = sortedPairs(decoded.labels);
+  /**
+   * Names, help texts and `le` values repeat across thousands of keys; each decoded key
+   * brings its own copy. Keeping one per text saves most of the prepared keys' memory.
+   */
+  private strings = new Map<string, string>();
+
+  private intern(text: string): string {
+    const known = this.strings.get(text);
+    if (known !== undefined) return known;
+    this.strings.set(text, text);
+    return text;
+  }
+
+  private prepare(
+    key: string,
+    names: { readonly metricName: string; readonly help: string; readonly sampleName: string },
+    keyPairs: LabelPairs,
+    pid: string | null,
+  ): PreparedKey {
+    let pairs = keyPairs as Array<[string, string]>;
     if (pid !== null) {
       pairs = pairs.filter((p) => p[0] !== 'pid');
       pairs.push(['pid', pid]);
@@ -143,16 +166,17 @@ export class KeyCache {
     let bucket: BucketEntry | null = null;
     if (le) {
       const bound = parsePythonFloat(le[1]);
-      const seriesPairs = pairs.filter((p) => p[0] !== 'le');
-      const labelsWithLe = sortLabelPairs([...seriesPairs, ['le', floatToGoString(bound ?? NaN)] as [string, string]]);
+      const series = this.labelSet(pairs.filter((p) => p[0] !== 'le'));
+      // Built from the shared set's pairs, so only the `le` pair is this key's own.
+      const labelsWithLe = sortLabelPairs([...series.pairs, ['le', this.intern(floatToGoString(bound ?? NaN))] as [string, string]]);
       bucket = {
         bound: bound ?? NaN,
         invalidLe: bound === null ? le[1] : null,
-        series: this.labelSet(seriesPairs),
+        series,
         labels: new RenderedLabels(labelsWithLe),
       };
     }
-    return { key, pid, decoded, sampleName: decoded.sampleName, labels, labelsWithoutPid, bucket };
+    return { key, pid, metricName: names.metricName, help: names.help, sampleName: names.sampleName, labels, labelsWithoutPid, bucket };
   }
 
   private labelSet(pairs: Array<[string, string]>): LabelSet {

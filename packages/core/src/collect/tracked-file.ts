@@ -41,12 +41,12 @@ export class TrackedFile {
     const shared = this.keys.prepared(key);
     const pid = this.parsedName!.type === 'gauge' ? this.parsedName!.id : null;
     this.prepared.push(pid === null ? shared : this.keys.preparedWithPid(shared, pid));
-    let family = this.familyIndex.get(shared.decoded.metricName);
+    let family = this.familyIndex.get(shared.metricName);
     if (family === undefined) {
       family = this.familyNames.length;
-      this.familyNames.push(shared.decoded.metricName);
-      this.familyHelp.push(shared.decoded.help);
-      this.familyIndex.set(shared.decoded.metricName, family);
+      this.familyNames.push(shared.metricName);
+      this.familyHelp.push(shared.help);
+      this.familyIndex.set(shared.metricName, family);
     }
     this.familyOf.push(family);
     this.generation++;

@@ -4,7 +4,9 @@
 // grow, and keep every value holder pointing at the current memory.
 import fs from 'node:fs';
 import { describeFileType } from './safe-files.js';
-import { CorruptFileError, HEADER_BYTES, entrySize, paddingFor, parseEntries, readUsed } from './entries.js';
+import { CorruptFileError, HEADER_BYTES, entrySize, paddingFor, readUsed, scanEntries } from './entries.js';
+import { decodeKey } from './key.js';
+import { KeyOffsets } from './key-offsets.js';
 import type { FileMemory, StorageMode } from './file-memory.js';
 import { loadMmap, MmapMemory } from './mmap.js';
 import { processStorageMode } from './storage-mode.js';
@@ -43,7 +45,8 @@ export class MappedFile implements SeriesStore {
   private readonly memory: FileMemory;
   private capacity: number;
   private used: number;
-  private readonly positions = new Map<string, number>();
+  /** Where each key's entry is; the keys themselves stay in the file only. */
+  private readonly positions = new KeyOffsets();
   private readonly holders = new Set<ValueHolder>();
 
   private constructor(readonly path: string, private readonly fd: number, capacity: number, readonly mode: StorageMode) {
@@ -109,8 +112,8 @@ export class MappedFile implements SeriesStore {
   }
 
   slotFor(key: string): number {
-    const known = this.positions.get(key);
-    if (known !== undefined) return known / 8;
+    const at = this.positions.get(this.buffer, key);
+    if (at >= 0) return valueOffsetOf(this.buffer, at) / 8;
     return this.append(key) / 8;
   }
 
@@ -140,7 +143,7 @@ export class MappedFile implements SeriesStore {
     buf.fill(0, valueOffset, valueOffset + 16);
     this.used = at + size;
     buf.writeInt32LE(this.used, 0);
-    this.positions.set(key, valueOffset);
+    this.positions.set(buf, key, at);
     return valueOffset;
   }
 
@@ -163,13 +166,22 @@ export class MappedFile implements SeriesStore {
   private continueExisting(): void {
     try {
       const used = readUsed(this.buffer, this.capacity);
-      parseEntries(this.buffer, used, HEADER_BYTES, (entry) => this.positions.set(entry.key, entry.valueOffset));
+      const buf = this.buffer;
+      scanEntries(buf, used, HEADER_BYTES, (key, offset) => {
+        decodeKey(key); // a malformed key makes the file corrupt, as in the reader
+        this.positions.set(buf, key, offset);
+      });
       this.used = Math.max(used, HEADER_BYTES);
     } catch (err) {
       if (err instanceof CorruptFileError) throw new CorruptFileError(`cannot continue existing file: ${err.reason}`, this.path);
       throw err;
     }
   }
+}
+
+function valueOffsetOf(buf: Buffer, entry: number): number {
+  const keyLength = buf.readInt32LE(entry);
+  return entry + 4 + keyLength + paddingFor(keyLength);
 }
 
 function allocateOrExplain(fd: number, path: string, offset: number, length: number): void {

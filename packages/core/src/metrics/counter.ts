@@ -24,6 +24,7 @@ export class CounterSeries extends Series {
   /** Its record in the exemplar file; -1 until the first exemplar in multiprocess mode. */
   exemplarRecord = -1;
 
+  /** `key`: the series' `.db` key with `enableExemplars` (the exemplar file names samples by it), else ''. */
   constructor(labels: Record<string, string>, private readonly slot: number, readonly key: string) {
     super(labels);
   }
@@ -63,7 +64,8 @@ export class Counter<T extends string = string> extends Metric<T, CounterSeries>
 
   protected createSeries(labels: Record<string, string>, pairs: Array<[string, string]>): CounterSeries {
     const key = this.key(`${this.familyName}_total`, pairs, this.familyName);
-    return new CounterSeries(labels, this.store.slotFor(key), key);
+    // The key only where exemplars need it: it is in the file already, and ~200 bytes a series.
+    return new CounterSeries(labels, this.store.slotFor(key), this.enableExemplars ? key : '');
   }
 
   /**

@@ -53,8 +53,8 @@ export class HistogramSeries extends Series {
   constructor(
     labels: Record<string, string>,
     private readonly sumSlot: number,
-    /** One slot per bound of `bounds`, then one for +Inf. */
-    private readonly bucketSlots: Int32Array,
+    /** One slot per bound of `bounds`, then one for +Inf (a small-integer array: less heap than an Int32Array). */
+    private readonly bucketSlots: number[],
     private readonly bounds: Float64Array,
     /** Each bucket's `.db` key, with `enableExemplars` (the exemplar file names samples by it). */
     readonly bucketKeys?: string[],
@@ -144,13 +144,13 @@ export class Histogram<T extends string = string> extends Metric<T, HistogramSer
 
   protected createSeries(labels: Record<string, string>, pairs: Array<[string, string]>): HistogramSeries {
     const sumSlot = this.store.slotFor(this.key(`${this.name}_sum`, pairs));
-    const bucketSlots = new Int32Array(this.boundLabels.length);
     const bucketName = `${this.name}_bucket`;
     const keys: string[] = [];
-    this.boundLabels.forEach((le, i) => {
+    const bucketSlots = this.boundLabels.map((le) => {
       const withLe = sortLabelPairs([...pairs, ['le', le] as [string, string]]);
-      keys.push(this.key(bucketName, withLe));
-      bucketSlots[i] = this.store.slotFor(keys[i]);
+      const key = this.key(bucketName, withLe);
+      keys.push(key);
+      return this.store.slotFor(key);
     });
     const native = this.nativeStore === null ? null
       : new NativeBucketWriter(this.nativeStore, this.name, (sampleName) => this.key(sampleName, pairs), this.nativeSchema!, this.nativeMaxBuckets, [...pairs]);

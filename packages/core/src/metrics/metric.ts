@@ -238,7 +238,7 @@ export abstract class Metric<T extends string, Child extends Series> {
       }
       // Built from the sorted pairs, so its key order is the exposition's.
       series = this.createSeries(Object.fromEntries(pairs), pairs);
-      series.given = this.givenLabels(labels);
+      series.given = this.givenLabels(labels, series.labels);
       this.store.attach(series);
       this.series.set(id, series);
     }
@@ -254,10 +254,11 @@ export abstract class Metric<T extends string, Child extends Series> {
     return series;
   }
 
-  private givenLabels(labels: LabelValues<T>): Record<string, LabelValue> {
+  /** The labels as given; the canonical object itself when they are the same (one object less per series). */
+  private givenLabels(labels: LabelValues<T>, canonical: Record<string, string>): Record<string, LabelValue> {
     const given: Record<string, LabelValue> = { ...labels } as Record<string, LabelValue>;
     for (const [name, value] of this.processLabels) given[name] ??= value;
-    return given;
+    return sameLabels(given, canonical) ? canonical : given;
   }
 
   /** Initialises a series at zero without changing it (prom-client's `zero`). */
@@ -333,6 +334,15 @@ export abstract class Metric<T extends string, Child extends Series> {
 
   /** This process's values as an exposition family. */
   abstract family(): Promise<Family>;
+}
+
+/** Same names in the same order with the same string values. */
+function sameLabels(given: Record<string, LabelValue>, canonical: Record<string, string>): boolean {
+  const a = Object.keys(given);
+  const b = Object.keys(canonical);
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i] || given[a[i]] !== canonical[b[i]]) return false;
+  return true;
 }
 
 /** Any metric, whatever its label names and series type. */
