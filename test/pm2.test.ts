@@ -11,12 +11,11 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpGet } from './helpers/cluster.js';
 import { Pm2Daemon, ROOT, drive, eventually, freePort, packModule, sleep, type Pm2Process } from './helpers/pm2.js';
+import { MonotonicScraper } from './helpers/monotonic-scraper.js';
 import { missingTools } from './helpers/tools.js';
 
 const MODULE = 'pm2-prom-multiproc';
 const APP = path.join(ROOT, 'test', 'apps', 'pm2-app.mjs');
-/** Series that must never decrease (counters, histogram buckets/sum/count). */
-const MONOTONIC = /^(app_requests_total|app_request_bytes_(?:bucket|sum|count))(\{[^}]*\})? (\S+)$/;
 
 /** All samples of a text exposition: `name{labels}` -> value. */
 function samples(body: string): Map<string, number> {
@@ -39,56 +38,6 @@ function total(body: string, name: string, labels: Record<string, string> = {}):
   return sum;
 }
 
-/** Scrapes the module every 100 ms and records every decrease or disappearance of a monotonic series. */
-class Scraper {
-  scrapes = 0;
-  failures = 0;
-  allowFailures = false;
-  readonly violations: string[] = [];
-  private readonly last = new Map<string, number>();
-  private running = true;
-  private readonly loop: Promise<void>;
-
-  constructor(private readonly url: string) {
-    this.loop = this.run();
-  }
-
-  private async run(): Promise<void> {
-    while (this.running) {
-      try {
-        const res = await httpGet(this.url);
-        if (res.status !== 200) throw new Error(`status ${res.status}`);
-        this.check(res.body);
-      } catch (err) {
-        this.failures++;
-        if (!this.allowFailures) this.violations.push(`scrape failed: ${err instanceof Error ? err.message : String(err)}`);
-      }
-      await sleep(100);
-    }
-  }
-
-  private check(body: string): void {
-    this.scrapes++;
-    const seen = new Set<string>();
-    for (const line of body.split('\n')) {
-      const m = MONOTONIC.exec(line);
-      if (!m) continue;
-      const series = `${m[1]}${m[2] ?? ''}`;
-      const value = Number(m[3]);
-      seen.add(series);
-      const before = this.last.get(series);
-      if (before !== undefined && value < before) this.violations.push(`${series} went from ${before} to ${value}`);
-      this.last.set(series, value);
-    }
-    for (const series of this.last.keys()) if (!seen.has(series)) this.violations.push(`${series} disappeared`);
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    await this.loop;
-  }
-}
-
 const pm2 = new Pm2Daemon();
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pmp-pm2-test-'));
 const dir = path.join(work, 'metrics');
@@ -96,7 +45,7 @@ let modulePort = 0;
 let webPort = 0;
 let jobsPort = 0;
 let url = '';
-let scraper: Scraper | undefined;
+let scraper: MonotonicScraper | undefined;
 const sent = { web: 0, jobs: 0 };
 
 const scrape = async () => {
@@ -177,7 +126,7 @@ describe('PM2 module with a real PM2 daemon', () => {
       const body = await scrape();
       return total(body, 'app_workers_up', { pm2_app: 'web' }) === 3 && total(body, 'app_workers_up', { pm2_app: 'jobs' }) === 1;
     }, 30_000);
-    scraper = new Scraper(url);
+    scraper = new MonotonicScraper(url);
 
     expect((await traffic('web', 300)).ok).toBe(300);
     expect((await traffic('jobs', 100)).ok).toBe(100);
