@@ -4,13 +4,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import protobuf from 'protobufjs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Collector } from '../src/index.js';
 import { compactDeadProcesses } from '../src/collect/compaction.js';
-import { MetricFamilyMessage } from '../src/collect/protobuf.js';
 import { exemplarFileName, readExemplarFile } from '../src/format/exemplar-file.js';
 import { tempDir } from './helpers/fixtures.js';
+import { decodeFamilies } from './helpers/protobuf.js';
 // @ts-expect-error: a plain .mjs helper
 import { exemplarLabelsFor } from './helpers/exemplar-writer.mjs';
 
@@ -90,14 +89,6 @@ describe('torn reads', () => {
     expect(reads - skipped).toBeGreaterThanOrEqual(50);
   }, 120_000);
 });
-
-/** Decodes a delimited protobuf body into plain MetricFamily objects. */
-function decodeFamilies(body: Uint8Array): any[] {
-  const families = [];
-  const reader = protobuf.Reader.create(body);
-  while (reader.pos < reader.len) families.push(MetricFamilyMessage.toObject(MetricFamilyMessage.decodeDelimited(reader), { longs: Number }));
-  return families;
-}
 
 describe('the collector', () => {
   it('serves the newest exemplar of any process per counter series and histogram bucket, in OpenMetrics only; a folded process\'s exemplars are dropped', async () => {

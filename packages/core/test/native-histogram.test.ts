@@ -3,13 +3,13 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import protobuf from 'protobufjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  Collector, Histogram, MetricFamilyMessage, Registry, bucketIndex, compactDeadProcesses, configureStorage, renderProtobuf, renderText,
+  Collector, Histogram, Registry, bucketIndex, compactDeadProcesses, configureStorage, renderProtobuf, renderText,
   type ExponentialBuckets,
 } from '../src/index.js';
 import { tempDir } from './helpers/fixtures.js';
+import { decodeFamilies } from './helpers/protobuf.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -32,14 +32,6 @@ function expectedBuckets(values: number[], schema: number): Pick<ExponentialBuck
 }
 
 const sorted = (m: Map<number, number>) => [...m].sort((a, b) => a[0] - b[0]);
-
-/** Decodes a delimited protobuf body into plain MetricFamily objects. */
-function decodeFamilies(body: Uint8Array): any[] {
-  const families = [];
-  const reader = protobuf.Reader.create(body);
-  while (reader.pos < reader.len) families.push(MetricFamilyMessage.toObject(MetricFamilyMessage.decodeDelimited(reader), { longs: Number, defaults: true }));
-  return families;
-}
 
 describe('native histogram in memory', () => {
   it('counts exponential buckets beside the classic ones; NaN and ±Inf as client_golang', async () => {
@@ -124,7 +116,7 @@ describe('native histogram in multiprocess mode', () => {
       expect(merged.zeroCount).toBe(1);
       expect(sorted(merged.positive)).toEqual(sorted(expected.positive));
       expect(sorted(merged.negative)).toEqual(sorted(expected.negative));
-      const decoded = decodeFamilies(renderProtobuf([family]));
+      const decoded = decodeFamilies(renderProtobuf([family]), { defaults: true });
       const h = decoded[0].metric[0].histogram;
       expect(decoded[0]).toMatchObject({ name: 'rt_seconds', type: 4 });
       expect(h.sampleCount).toBe(a.length + b.length + c.length);
