@@ -32,6 +32,15 @@ export function entrySize(keyLength: number): number {
   return 4 + keyLength + paddingFor(keyLength) + 16;
 }
 
+/** Writes an entry's head at `at` (int32 key length, UTF-8 key, space padding); returns where its value starts. */
+export function writeEntryHead(buf: Buffer, at: number, key: string, keyLength: number): number {
+  buf.writeInt32LE(keyLength, at);
+  buf.write(key, at + 4, keyLength, 'utf8');
+  const valueOffset = at + 4 + keyLength + paddingFor(keyLength);
+  buf.fill(0x20, at + 4 + keyLength, valueOffset);
+  return valueOffset;
+}
+
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**

@@ -13,7 +13,7 @@
 // if `seq` read before it and read after it are the same even number (three reads with
 // a system call between each: see readExemplarFile).
 import fs from 'node:fs';
-import { CorruptFileError, paddingFor, entrySize } from './entries.js';
+import { CorruptFileError, paddingFor, entrySize, writeEntryHead } from './entries.js';
 import { decodeKey, type DecodedKey } from './key.js';
 import type { FileMemory, StorageMode } from './file-memory.js';
 import { loadMmap, MmapMemory } from './mmap.js';
@@ -99,10 +99,7 @@ export class ExemplarFile {
     if (capacity !== this.capacity) this.grow(capacity);
     const buf = this.buffer;
     const at = this.used;
-    buf.writeInt32LE(keyLength, at);
-    buf.write(key, at + 4, keyLength, 'utf8');
-    const record = at + 4 + keyLength + paddingFor(keyLength);
-    buf.fill(0x20, at + 4 + keyLength, record);
+    const record = writeEntryHead(buf, at, key, keyLength);
     buf.fill(0, record, record + RECORD_BYTES);
     // The entry's bytes first, then `used`: a reader never sees an entry before its bytes.
     this.used = record + RECORD_BYTES;

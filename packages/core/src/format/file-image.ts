@@ -1,6 +1,6 @@
 // Builds a whole metrics file in memory, for files written in one go (archives):
 // the same layout and sizes as the mapped writer, so Python reads them alike.
-import { HEADER_BYTES, entrySize, paddingFor } from './entries.js';
+import { HEADER_BYTES, entrySize, writeEntryHead } from './entries.js';
 import { INITIAL_FILE_BYTES } from './mapped-file.js';
 
 export interface ImageEntry {
@@ -20,10 +20,7 @@ export function buildFileImage(entries: readonly ImageEntry[]): Buffer {
   let at = HEADER_BYTES;
   entries.forEach((entry, i) => {
     const n = keyLengths[i];
-    buf.writeInt32LE(n, at);
-    buf.write(entry.key, at + 4, n, 'utf8');
-    const valueOffset = at + 4 + n + paddingFor(n);
-    buf.fill(0x20, at + 4 + n, valueOffset);
+    const valueOffset = writeEntryHead(buf, at, entry.key, n);
     buf.writeDoubleLE(entry.value, valueOffset);
     buf.writeDoubleLE(entry.timestamp, valueOffset + 8);
     at = valueOffset + 16;

@@ -4,7 +4,7 @@
 // grow, and keep every value holder pointing at the current memory.
 import fs from 'node:fs';
 import { describeFileType } from './safe-files.js';
-import { CorruptFileError, HEADER_BYTES, entrySize, paddingFor, readUsed, scanEntries } from './entries.js';
+import { CorruptFileError, HEADER_BYTES, entrySize, paddingFor, readUsed, scanEntries, writeEntryHead } from './entries.js';
 import { decodeKey } from './key.js';
 import { KeyOffsets } from './key-offsets.js';
 import type { FileMemory, StorageMode } from './file-memory.js';
@@ -136,10 +136,7 @@ export class MappedFile implements SeriesStore {
     if (capacity !== this.capacity) this.grow(capacity);
     const buf = this.buffer;
     const at = this.used;
-    buf.writeInt32LE(keyLength, at);
-    buf.write(key, at + 4, keyLength, 'utf8');
-    const valueOffset = at + 4 + keyLength + paddingFor(keyLength);
-    buf.fill(0x20, at + 4 + keyLength, valueOffset);
+    const valueOffset = writeEntryHead(buf, at, key, keyLength);
     buf.fill(0, valueOffset, valueOffset + 16);
     this.used = at + size;
     buf.writeInt32LE(this.used, 0);
