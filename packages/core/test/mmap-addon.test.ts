@@ -32,7 +32,7 @@ describe('mmap addon', () => {
     const prebuilt = path.join(nativeDir(), 'prebuilds', 'linux-x64', 'prom-multiproc-mmap.glibc.node');
     expect(fs.existsSync(prebuilt)).toBe(true);
     const addon = require(prebuilt) as Record<string, unknown>;
-    expect(Object.keys(addon).sort()).toEqual(['map', 'unmap']);
+    expect(Object.keys(addon).sort()).toEqual(['copyValues', 'map', 'mapRead', 'unmap', 'unmapRead']);
     // node-gyp-build picks it here unless a local source build (native/build/Release) exists.
     const chosen = (require('node-gyp-build') as { resolve(dir: string): string }).resolve(nativeDir());
     expect(chosen).toMatch(/(prebuilds\/linux-x64\/prom-multiproc-mmap\.glibc\.node|build\/Release\/prom_multiproc_mmap\.node)$/);
