@@ -214,6 +214,7 @@ export class DbFileReader {
       this.forget();
       this.inode = stat.ino;
     }
+    if (this.mappedInode !== stat.ino) this.close(); // the replaced file's pages go now
     if (used < this.parsedTo) this.forget();
     const before = this.entryCount;
     if (buf && this.parsedTo < used) this.parsedTo = scanEntries(buf, used, this.parsedTo, this.addEntry);
@@ -226,6 +227,9 @@ export class DbFileReader {
       // was added since is: the values come out of the mapping.
       if (from === 0) this.readValues(scratch);
       else this.copyMappedValues(fd, stat, used);
+      // Cut short while it was read: the rest of the page where it was cut reads as zeros
+      // (through a mapping, or a read() that saw the old size), which only its size now tells.
+      if (fs.fstatSync(fd).size < used) throw new CorruptFileError(`file was truncated below its used size (${used} bytes) while it was read`);
     }
     this.readSignature = signature;
     return { ok: true, newEntries: this.entryCount - before };
@@ -277,13 +281,10 @@ export class DbFileReader {
       this.mappedLength = length;
     }
     const result = addon.copyValues(this.mapping, used, this.valueIndex, this.entryCount, this.values, this.timestamps);
-    if (result !== COPY_OK) {
-      // Someone truncated the file since its size was checked: the values are not all
-      // there. The caller drops them and the mapping; the next read starts over.
-      throw new CorruptFileError(result === COPY_FAULT
-        ? `file was truncated below its used size (${used} bytes) while its values were copied`
-        : `an entry's value lies past the mapped ${used} used bytes`);
-    }
+    // A file cut short since its size was checked: a copy from a page past its new end
+    // faults (caught in C). The caller drops the values and the mapping; the next read starts over.
+    if (result === COPY_FAULT) throw new CorruptFileError(`file was truncated below its used size (${used} bytes) while its values were copied`);
+    if (result !== COPY_OK) throw new CorruptFileError(`an entry's value lies past the mapped ${used} used bytes`);
     this.bytesRead += this.entryCount * 16;
   }
 
