@@ -247,6 +247,10 @@ static inline uint64_t little_endian(uint64_t bits) {
 #endif
 }
 
+// Measured at 8 workers x 10,000 series (560,000 entries): 32 ahead copies in ~60% of the
+// time of no prefetch; 8 gains little, 64 no more than 32.
+#define PREFETCH_AHEAD 32
+
 // The copy itself. Nothing here may allocate, lock or call into Node: it can be left by
 // siglongjmp() at any load from the mapping.
 static int copy_guarded(const uint8_t* base, size_t limit, const int32_t* index, size_t count,
@@ -263,6 +267,12 @@ static int copy_guarded(const uint8_t* base, size_t limit, const int32_t* index,
     if (slot < 0 || (size_t)slot * 8 + 16 > limit) {
       result = COPY_OUT_OF_RANGE;
       break;
+    }
+    // Entries are ~100-200 bytes apart, each value on its own cache line: ask for the line
+    // of the entry PREFETCH_AHEAD on now, so the loads overlap (a prefetch never faults).
+    if (i + PREFETCH_AHEAD < count) {
+      int32_t ahead = index[i + PREFETCH_AHEAD];
+      if (ahead >= 0 && (size_t)ahead * 8 + 16 <= limit) __builtin_prefetch(base + (size_t)ahead * 8);
     }
     uint64_t value, timestamp;
     memcpy(&value, base + (size_t)slot * 8, 8);
