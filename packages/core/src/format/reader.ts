@@ -143,6 +143,8 @@ export class DbFileReader {
   private mapping: ReadMapping | undefined;
   private mappedInode = -1;
   private mappedLength = 0;
+  /** Why this file cannot be mapped (a file system without shared mappings, say): it is read() whole instead. */
+  private unmappable: string | undefined;
 
   constructor(readonly path: string, options: DbFileReaderOptions = {}) {
     this.onKey = options.onKey;
@@ -226,7 +228,7 @@ export class DbFileReader {
       // The whole image was just read: its values are in the buffer. Otherwise only what
       // was added since is: the values come out of the mapping.
       if (from === 0) this.readValues(scratch);
-      else this.copyMappedValues(fd, stat, used);
+      else if (!this.copyMappedValues(fd, stat, used)) this.readValues(this.readWhole(fd, used, scratch));
       // Cut short while it was read: the rest of the page where it was cut reads as zeros
       // (through a mapping, or a read() that saw the old size), which only its size now tells.
       if (fs.fstatSync(fd).size < used) throw new CorruptFileError(`file was truncated below its used size (${used} bytes) while it was read`);
@@ -249,7 +251,7 @@ export class DbFileReader {
     if (used > MAX_USED_BYTES) throw new TooLargeError(`its header says ${used} bytes are used, more than the ${MAX_USED_BYTES} a file may have`);
     if (used === 0) return { used, buf: undefined, from: 0 };
     const sameFile = stat.ino === this.inode && used >= this.parsedTo && !wholeImage;
-    const from = sameFile && this.parsedTo > HEADER_BYTES && valueMapper() !== null ? this.parsedTo : 0;
+    const from = sameFile && this.parsedTo > HEADER_BYTES && valueMapper() !== null && this.unmappable === undefined ? this.parsedTo : 0;
     if (from === used) return { used, buf: undefined, from }; // nothing new to parse
     const buf = scratch.ensure(used);
     if (from === 0) {
@@ -269,14 +271,20 @@ export class DbFileReader {
   /**
    * Copies every entry's value and timestamp out of the file's read-only mapping, mapped
    * (again) when the reader has none, the file was replaced or it grew past the mapping.
+   * False when the file cannot be mapped: the caller reads it whole.
    */
-  private copyMappedValues(fd: number, stat: fs.Stats, used: number): void {
+  private copyMappedValues(fd: number, stat: fs.Stats, used: number): boolean {
     const addon = valueMapper()!;
     if (this.mapping && (this.mappedInode !== stat.ino || this.mappedLength < used)) this.close();
     if (!this.mapping) {
       // Never more than MAX_USED_BYTES, however large (sparse) the file is; `used` is under both.
       const length = Math.min(stat.size, MAX_USED_BYTES);
-      this.mapping = addon.mapRead(fd, length);
+      try {
+        this.mapping = addon.mapRead(fd, length);
+      } catch (err) {
+        this.unmappable = (err as NodeJS.ErrnoException).code ?? String(err);
+        return false;
+      }
       this.mappedInode = stat.ino;
       this.mappedLength = length;
     }
@@ -286,6 +294,15 @@ export class DbFileReader {
     if (result === COPY_FAULT) throw new CorruptFileError(`file was truncated below its used size (${used} bytes) while its values were copied`);
     if (result !== COPY_OK) throw new CorruptFileError(`an entry's value lies past the mapped ${used} used bytes`);
     this.bytesRead += this.entryCount * 16;
+    return true;
+  }
+
+  /** Reads the used bytes whole into the scratch buffer (for a file that could not be mapped). */
+  private readWhole(fd: number, used: number, scratch: ReadBuffer): ReadBuffer {
+    const got = readRange(fd, scratch.ensure(used), 0, used);
+    this.bytesRead += got;
+    if (got < used) throw new CorruptFileError(`file ended after ${got} of ${used} used bytes`);
+    return scratch;
   }
 
   /** Unmaps the file now (not when a GC pass finds the handle); a later read maps it again. */
