@@ -33,7 +33,6 @@
 #define NAPI_VERSION 7
 #include <node_api.h>
 #include <errno.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -124,7 +123,9 @@ typedef struct {
 } ReadMapping;
 
 static struct sigaction previous_bus;
-static pthread_once_t bus_handler_once = PTHREAD_ONCE_INIT;
+// 0: not installed, 1: being installed (by another thread), 2: installed. Not pthread_once:
+// that is a GLIBC_2.34 symbol, and the prebuilt binary needs only GLIBC_2.2.5 ones.
+static int bus_handler_state = 0;
 static int bus_handler_error = 0;
 // Set only while this thread copies out of a mapping: where to jump, and the range whose
 // faults are ours.
@@ -155,12 +156,20 @@ static void on_sigbus(int sig, siginfo_t* info, void* context) {
 }
 
 static void install_bus_handler(void) {
+  int expected = 0;
+  if (!__atomic_compare_exchange_n(&bus_handler_state, &expected, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    while (__atomic_load_n(&bus_handler_state, __ATOMIC_ACQUIRE) != 2) {
+      // another thread's sigaction() call, a few microseconds
+    }
+    return;
+  }
   struct sigaction action;
   memset(&action, 0, sizeof action);
   action.sa_sigaction = on_sigbus;
   action.sa_flags = SA_SIGINFO | SA_ONSTACK;
   sigemptyset(&action.sa_mask);
   if (sigaction(SIGBUS, &action, &previous_bus) != 0) bus_handler_error = errno;
+  __atomic_store_n(&bus_handler_state, 2, __ATOMIC_RELEASE);
 }
 
 static void release_read_mapping(napi_env env, void* data, void* hint) {
@@ -182,7 +191,7 @@ static napi_value map_read(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "prom-multiproc mmap: mapRead(fd, length) needs a file descriptor and a positive length");
     return NULL;
   }
-  pthread_once(&bus_handler_once, install_bus_handler);
+  install_bus_handler();
   if (bus_handler_error != 0) return throw_errno(env, "sigaction (SIGBUS)", bus_handler_error);
   void* data = mmap(NULL, (size_t)length, PROT_READ, MAP_SHARED, fd, 0);
   if (data == MAP_FAILED) return throw_errno(env, "mmap (read)", errno);
