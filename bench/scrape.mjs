@@ -69,7 +69,22 @@ else await orchestrate();
 /** This process's memory, bytes: now, and its peak RSS so far. */
 function memory() {
   const m = process.memoryUsage();
-  return { rss: m.rss, heap_used: m.heapUsed, external: m.external, array_buffers: m.arrayBuffers, peak_rss: process.resourceUsage().maxRSS * 1024 };
+  return { rss: m.rss, heap_used: m.heapUsed, external: m.external, array_buffers: m.arrayBuffers, peak_rss: process.resourceUsage().maxRSS * 1024, rss_file: fileRss() };
+}
+
+/**
+ * The part of RSS that is mapped file pages (Linux: RssFile + RssShmem), bytes; 0 elsewhere.
+ * Our collector maps the workers' files read-only: their pages count in its RSS, but they
+ * are the page cache the workers' own mappings use, not memory of the collector's own.
+ */
+function fileRss() {
+  try {
+    const status = fs.readFileSync('/proc/self/status', 'utf8');
+    const kb = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
+    return (kb('RssFile') + kb('RssShmem')) * 1024;
+  } catch {
+    return 0;
+  }
 }
 
 /**
@@ -408,6 +423,8 @@ async function orchestrate() {
       ours_rss_ready_mb: mb(ours.memoryReady.rss),
       ours_rss_mb: mb(ours.memoryAfter.rss),
       ours_peak_rss_mb: mb(ours.memoryAfter.peak_rss),
+      // Of our collector's RSS after the scrapes: mapped file pages (the workers' files, and Node's own binary).
+      ours_rss_file_mb: mb(ours.memoryAfter.rss_file),
       ours_heap_used_mb: mb(ours.memoryAfter.heap_used),
       aggregator_rss_ready_mb: mb(agg.memoryReady.rss),
       aggregator_rss_mb: mb(agg.memoryAfter.rss),
@@ -428,7 +445,7 @@ async function orchestrate() {
     console.log(
       `W=${workers} S=${series} (${row.samples} samples): ours ${row.ours_ms} ms (cold ${row.ours_cold_ms} ms), ` +
         `AggregatorRegistry ${row.aggregator_ms} ms, ratio ${row.ratio}×; ` +
-        `peak RSS: our collector ${row.ours_peak_rss_mb} MB, AggregatorRegistry primary ${row.aggregator_peak_rss_mb} MB; ` +
+        `peak RSS: our collector ${row.ours_peak_rss_mb} MB (${row.ours_rss_file_mb} MB of file pages after the scrapes), AggregatorRegistry primary ${row.aggregator_peak_rss_mb} MB; ` +
         `worker heap per series: ours ${row.ours_worker_heap_bytes_per_series} B + file ${row.file_used_bytes_per_series} B used ` +
         `(${row.file_bytes_per_series} B on disk), prom-client ${row.promclient_worker_heap_bytes_per_series} B; ` +
         `steady scrape reads ${row.bytes_read_per_value_byte}× the value bytes; after a new series ${row.ours_after_new_series_ms} ms (${row.new_series_vs_steady}× steady), ` +

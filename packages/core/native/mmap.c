@@ -1,6 +1,6 @@
-// The one native piece of prom-multiproc: map a metrics file shared read-write, and
-// unmap a mapping when its file has grown past it. Plain C on Node-API, so one binary
-// serves every Node version (Node-API is ABI-stable); nothing else is done natively.
+// The one native piece of prom-multiproc: map a metrics file shared read-write (the
+// writer), and map one read-only to copy its values out (the collector). Plain C on
+// Node-API, so one binary serves every Node version (Node-API is ABI-stable).
 //
 //   map(fd, length)  -> ArrayBuffer over bytes [0, length) of the file, MAP_SHARED.
 //   unmap(buffer)    -> drops the file mapping now and detaches `buffer`, so views of it
@@ -11,11 +11,33 @@
 // the file mapping (MAP_FIXED replaces it atomically), which releases the file's pages
 // but keeps the address range reserved until the collector's finalizer munmap()s it,
 // so that finalizer never unmaps an address another mapping has reused since.
+//
+// The collector's side (read-only, never seen by JavaScript as memory):
+//
+//   mapRead(fd, length)  -> an opaque handle on bytes [0, length) mapped PROT_READ, MAP_SHARED.
+//   unmapRead(handle)    -> munmap()s now (again: nothing); a handle collected unreleased is unmapped then.
+//   copyValues(handle, used, valueIndex, count, values, timestamps)
+//                        -> copies each entry's value and timestamp (the two float64s at byte
+//                           valueIndex[i] * 8) into values[i] and timestamps[i]; returns 0, or
+//                           COPY_FAULT when the file was shrunk under the mapping (the copy hit
+//                           a page past its end: SIGBUS, caught), or COPY_OUT_OF_RANGE when an
+//                           offset is not inside [0, used) of the mapping.
+//
+// Anyone who can write the metrics directory can truncate a file while we copy from its
+// mapping (docs/security.md). A load from a mapped page past the end of the file raises
+// SIGBUS, which would kill the collector. So the copy runs under a SIGBUS handler,
+// installed once per process, that siglongjmp()s out of a copy of this thread when the
+// fault is inside the mapping being copied, and passes every other SIGBUS to the handler
+// that was there before (or to the default action). That is why the mapping is never
+// given to JavaScript as an ArrayBuffer: a load from JavaScript could not be caught.
 #define NAPI_VERSION 7
 #include <node_api.h>
 #include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -91,10 +113,229 @@ static napi_value unmap_file(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// ---------------------------------------------------------------- read-only side
+
+enum { COPY_OK = 0, COPY_FAULT = 1, COPY_OUT_OF_RANGE = 2 };
+
+typedef struct {
+  const uint8_t* data;  // NULL once unmapped
+  size_t length;
+} ReadMapping;
+
+static struct sigaction previous_bus;
+// 0: not installed, 1: being installed (by another thread), 2: installed. Not pthread_once:
+// that is a GLIBC_2.34 symbol, and the prebuilt binary needs only GLIBC_2.2.5 ones.
+static int bus_handler_state = 0;
+static int bus_handler_error = 0;
+// Set only while this thread copies out of a mapping: where to jump, and the range whose
+// faults are ours.
+static __thread __attribute__((tls_model("initial-exec"))) sigjmp_buf* volatile copy_jump = NULL;
+static __thread __attribute__((tls_model("initial-exec"))) const uint8_t* volatile copy_from = NULL;
+static __thread __attribute__((tls_model("initial-exec"))) const uint8_t* volatile copy_to = NULL;
+
+static void on_sigbus(int sig, siginfo_t* info, void* context) {
+  sigjmp_buf* jump = copy_jump;
+  const uint8_t* at = (const uint8_t*)info->si_addr;
+  if (jump != NULL && at >= copy_from && at < copy_to) {
+    copy_jump = NULL;
+    siglongjmp(*jump, 1);
+  }
+  // Not a fault of our copy: whatever would have happened without us.
+  if (previous_bus.sa_flags & SA_SIGINFO) {
+    if ((void*)previous_bus.sa_sigaction != (void*)SIG_DFL && (void*)previous_bus.sa_sigaction != (void*)SIG_IGN) {
+      previous_bus.sa_sigaction(sig, info, context);
+      return;
+    }
+  } else if (previous_bus.sa_handler != SIG_DFL && previous_bus.sa_handler != SIG_IGN) {
+    previous_bus.sa_handler(sig);
+    return;
+  }
+  // The default action (a hardware fault cannot be ignored: it would fault again forever).
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+static void install_bus_handler(void) {
+  int expected = 0;
+  if (!__atomic_compare_exchange_n(&bus_handler_state, &expected, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    while (__atomic_load_n(&bus_handler_state, __ATOMIC_ACQUIRE) != 2) {
+      // another thread's sigaction() call, a few microseconds
+    }
+    return;
+  }
+  struct sigaction action;
+  memset(&action, 0, sizeof action);
+  action.sa_sigaction = on_sigbus;
+  action.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&action.sa_mask);
+  if (sigaction(SIGBUS, &action, &previous_bus) != 0) bus_handler_error = errno;
+  __atomic_store_n(&bus_handler_state, 2, __ATOMIC_RELEASE);
+}
+
+static void release_read_mapping(napi_env env, void* data, void* hint) {
+  (void)env;
+  (void)hint;
+  ReadMapping* mapping = (ReadMapping*)data;
+  if (mapping->data != NULL) munmap((void*)mapping->data, mapping->length);
+  free(mapping);
+}
+
+static napi_value map_read(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  int64_t length;
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_get_value_int64(env, argv[1], &length) != napi_ok || fd < 0 || length <= 0) {
+    napi_throw_type_error(env, NULL, "prom-multiproc mmap: mapRead(fd, length) needs a file descriptor and a positive length");
+    return NULL;
+  }
+  install_bus_handler();
+  if (bus_handler_error != 0) return throw_errno(env, "sigaction (SIGBUS)", bus_handler_error);
+  void* data = mmap(NULL, (size_t)length, PROT_READ, MAP_SHARED, fd, 0);
+  if (data == MAP_FAILED) return throw_errno(env, "mmap (read)", errno);
+  ReadMapping* mapping = (ReadMapping*)malloc(sizeof *mapping);
+  if (mapping == NULL) {
+    munmap(data, (size_t)length);
+    return throw_errno(env, "malloc", ENOMEM);
+  }
+  mapping->data = (const uint8_t*)data;
+  mapping->length = (size_t)length;
+  napi_value handle;
+  if (napi_create_external(env, mapping, release_read_mapping, NULL, &handle) != napi_ok) {
+    release_read_mapping(env, mapping, NULL);
+    napi_throw_error(env, NULL, "prom-multiproc mmap: cannot wrap the read mapping");
+    return NULL;
+  }
+  return handle;
+}
+
+static ReadMapping* mapping_of(napi_env env, napi_value value) {
+  napi_valuetype type;
+  void* data = NULL;
+  if (napi_typeof(env, value, &type) != napi_ok || type != napi_external ||
+      napi_get_value_external(env, value, &data) != napi_ok || data == NULL) {
+    napi_throw_type_error(env, NULL, "prom-multiproc mmap: expected a handle from mapRead()");
+    return NULL;
+  }
+  return (ReadMapping*)data;
+}
+
+static napi_value unmap_read(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  ReadMapping* mapping = argc < 1 ? NULL : mapping_of(env, argv[0]);
+  if (mapping == NULL) return NULL;
+  if (mapping->data != NULL) {
+    munmap((void*)mapping->data, mapping->length);
+    mapping->data = NULL;
+  }
+  return NULL;
+}
+
+static void* typed_array_of(napi_env env, napi_value value, napi_typedarray_type want, size_t min_length) {
+  bool is_typed = false;
+  napi_typedarray_type type;
+  size_t length;
+  void* data = NULL;
+  if (napi_is_typedarray(env, value, &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, value, &type, &length, &data, NULL, NULL) != napi_ok ||
+      type != want || length < min_length || (data == NULL && min_length > 0)) {
+    return NULL;
+  }
+  return data;
+}
+
+static inline uint64_t little_endian(uint64_t bits) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  return __builtin_bswap64(bits);
+#else
+  return bits;
+#endif
+}
+
+// Measured at 8 workers x 10,000 series (560,000 entries): 32 ahead copies in ~60% of the
+// time of no prefetch; 8 gains little, 64 no more than 32.
+#define PREFETCH_AHEAD 32
+
+// The copy itself. Nothing here may allocate, lock or call into Node: it can be left by
+// siglongjmp() at any load from the mapping.
+static int copy_guarded(const uint8_t* base, size_t limit, const int32_t* index, size_t count,
+                        uint64_t* values, uint64_t* timestamps) {
+  sigjmp_buf jump;
+  copy_from = base;
+  copy_to = base + limit;
+  if (sigsetjmp(jump, 1) != 0) return COPY_FAULT;  // the handler cleared copy_jump
+  copy_jump = &jump;
+  __asm__ volatile("" ::: "memory");  // no load from the mapping before this point
+  int result = COPY_OK;
+  for (size_t i = 0; i < count; i++) {
+    int32_t slot = index[i];
+    if (slot < 0 || (size_t)slot * 8 + 16 > limit) {
+      result = COPY_OUT_OF_RANGE;
+      break;
+    }
+    // Entries are ~100-200 bytes apart, each value on its own cache line: ask for the line
+    // of the entry PREFETCH_AHEAD on now, so the loads overlap (a prefetch never faults).
+    if (i + PREFETCH_AHEAD < count) {
+      int32_t ahead = index[i + PREFETCH_AHEAD];
+      if (ahead >= 0 && (size_t)ahead * 8 + 16 <= limit) __builtin_prefetch(base + (size_t)ahead * 8);
+    }
+    uint64_t value, timestamp;
+    memcpy(&value, base + (size_t)slot * 8, 8);
+    memcpy(&timestamp, base + (size_t)slot * 8 + 8, 8);
+    values[i] = little_endian(value);
+    timestamps[i] = little_endian(timestamp);
+  }
+  __asm__ volatile("" ::: "memory");  // nor after this one
+  copy_jump = NULL;
+  return result;
+}
+
+static napi_value copy_values(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 6) {
+    napi_throw_type_error(env, NULL, "prom-multiproc mmap: copyValues(handle, used, valueIndex, count, values, timestamps)");
+    return NULL;
+  }
+  ReadMapping* mapping = mapping_of(env, argv[0]);
+  if (mapping == NULL) return NULL;
+  int64_t used, count;
+  if (napi_get_value_int64(env, argv[1], &used) != napi_ok || napi_get_value_int64(env, argv[3], &count) != napi_ok ||
+      used < 0 || count < 0) {
+    napi_throw_type_error(env, NULL, "prom-multiproc mmap: copyValues needs a used size and a count that are not negative");
+    return NULL;
+  }
+  const int32_t* index = typed_array_of(env, argv[2], napi_int32_array, (size_t)count);
+  uint64_t* values = typed_array_of(env, argv[4], napi_float64_array, (size_t)count);
+  uint64_t* timestamps = typed_array_of(env, argv[5], napi_float64_array, (size_t)count);
+  if ((index == NULL || values == NULL || timestamps == NULL) && count > 0) {
+    napi_throw_type_error(env, NULL, "prom-multiproc mmap: copyValues needs an Int32Array and two Float64Arrays of at least `count` elements");
+    return NULL;
+  }
+  int result;
+  if (mapping->data == NULL) {
+    result = COPY_OUT_OF_RANGE;  // unmapped: nothing is in range
+  } else {
+    size_t limit = (size_t)used < mapping->length ? (size_t)used : mapping->length;
+    result = count == 0 ? COPY_OK : copy_guarded(mapping->data, limit, index, (size_t)count, values, timestamps);
+  }
+  napi_value out;
+  CHECK(napi_create_int32(env, result, &out));
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"map", NULL, map_file, NULL, NULL, NULL, napi_enumerable, NULL},
       {"unmap", NULL, unmap_file, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"mapRead", NULL, map_read, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"unmapRead", NULL, unmap_read, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"copyValues", NULL, copy_values, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties));
   return exports;

@@ -1,12 +1,13 @@
 // The native addon (native/mmap.c): loaded from the prebuilt binary without a compiler,
 // maps a file shared, and releases a mapping when asked (growth) instead of when a GC
 // pass finds its Buffer.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MappedFile } from '../src/format/mapped-file.js';
-import { nativeDir, loadMmap } from '../src/format/mmap.js';
+import { COPY_FAULT, COPY_OK, COPY_OUT_OF_RANGE, nativeDir, loadMmap } from '../src/format/mmap.js';
 import { encodeKey } from '../src/format/key.js';
 import { tempDir } from './helpers/fixtures.js';
 
@@ -31,8 +32,10 @@ describe('mmap addon', () => {
   it('ships a prebuilt linux-x64 glibc binary that loads by itself, with no build step', () => {
     const prebuilt = path.join(nativeDir(), 'prebuilds', 'linux-x64', 'prom-multiproc-mmap.glibc.node');
     expect(fs.existsSync(prebuilt)).toBe(true);
+    // Loads with any glibc since 2.2.5: no symbol of a later version (pthread_once is GLIBC_2.34).
+    expect(new Set(fs.readFileSync(prebuilt).toString('latin1').match(/GLIBC_[0-9.]+/g))).toEqual(new Set(['GLIBC_2.2.5']));
     const addon = require(prebuilt) as Record<string, unknown>;
-    expect(Object.keys(addon).sort()).toEqual(['map', 'unmap']);
+    expect(Object.keys(addon).sort()).toEqual(['copyValues', 'map', 'mapRead', 'unmap', 'unmapRead']);
     // node-gyp-build picks it here unless a local source build (native/build/Release) exists.
     const chosen = (require('node-gyp-build') as { resolve(dir: string): string }).resolve(nativeDir());
     expect(chosen).toMatch(/(prebuilds\/linux-x64\/prom-multiproc-mmap\.glibc\.node|build\/Release\/prom_multiproc_mmap\.node)$/);
@@ -88,6 +91,56 @@ describe('mmap addon', () => {
     expect(fs.readFileSync(file).readDoubleLE(first * 8)).toBe(2);
     writer.close();
     expect(mappingsOf(file)).toBe(0);
+  });
+
+  it('copies values out of a read-only mapping; a copy from pages the file no longer has is reported, not a crash', () => {
+    const mmap = loadMmap()!;
+    const { file, fd } = zeroFile(3 * 4096);
+    const image = Buffer.alloc(3 * 4096);
+    image.writeDoubleLE(1.5, 8000);
+    image.writeDoubleLE(2.5, 8008);
+    image.writeDoubleLE(-3, 16);
+    fs.writeSync(fd, image, 0, image.length, 0);
+    const mapping = mmap.mapRead!(fd, image.length);
+    const index = new Int32Array([1000, 2]);
+    const values = new Float64Array(2);
+    const timestamps = new Float64Array(2);
+    expect(mmap.copyValues!(mapping, image.length, index, 2, values, timestamps)).toBe(COPY_OK);
+    expect([...values, ...timestamps]).toEqual([1.5, -3, 2.5, 0]);
+    expect(mmap.copyValues!(mapping, 8008, index, 2, values, timestamps)).toBe(COPY_OUT_OF_RANGE); // past `used`
+    fs.ftruncateSync(fd, 4096); // the value at 8000 is now on a page past the end: SIGBUS, caught
+    expect(mmap.copyValues!(mapping, image.length, index, 2, values, timestamps)).toBe(COPY_FAULT);
+    expect(mmap.copyValues!(mapping, image.length, new Int32Array([2]), 1, values, timestamps)).toBe(COPY_OK);
+    expect(mappingsOf(file)).toBe(1);
+    mmap.unmapRead!(mapping);
+    mmap.unmapRead!(mapping);
+    expect(mappingsOf(file)).toBe(0);
+    expect(mmap.copyValues!(mapping, image.length, index, 1, values, timestamps)).toBe(COPY_OUT_OF_RANGE);
+    expect(() => mmap.copyValues!(mapping, image.length, new Int32Array(1), 2, values, timestamps)).toThrow(/at least `count` elements/);
+    expect(() => mmap.unmapRead!({} as never)).toThrow(/expected a handle from mapRead/);
+    fs.closeSync(fd);
+  });
+
+  it('a SIGBUS that is not from a copy still has its default action (the guard passes it on)', () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    // A fault from JavaScript through a writer's mapping of a file cut under it, after the
+    // guard was installed by a read mapping: the process dies of SIGBUS, as without us.
+    const script = `
+      const fs = require('node:fs');
+      const addon = require(process.argv[1]);
+      const file = process.argv[2];
+      fs.writeFileSync(file, Buffer.alloc(8192));
+      const fd = fs.openSync(file, 'r+');
+      addon.mapRead(fd, 8192);
+      const view = new Float64Array(addon.map(fd, 8192));
+      fs.ftruncateSync(fd, 0);
+      console.log('reading');
+      console.log(view[1000]);`;
+    const prebuilt = require.resolve(path.join(nativeDir(), 'prebuilds', 'linux-x64', 'prom-multiproc-mmap.glibc.node'));
+    const result = spawnSync(process.execPath, ['-e', script, prebuilt, path.join(dir, 'x.db')], { encoding: 'utf8', timeout: 30_000 });
+    expect(result.stdout).toBe('reading\n');
+    expect(result.signal).toBe('SIGBUS');
   });
 
   it('refuses bad arguments with errors that say what is wrong', () => {

@@ -203,6 +203,7 @@ export async function startPm2Collector({ config, pm2, log }: Pm2CollectorOption
       for (const t of timers) clearTimeout(t);
       timers.clear();
       await server?.close();
+      collector.close(); // its files' mappings
       await compactor.close(); // releases the compaction lock for the next collector
       await Promise.race([connected, new Promise((r) => setTimeout(r, 200))]);
       await pm2.disconnect();

@@ -138,11 +138,12 @@ async function serve(args: string[], io: CliStreams): Promise<number> {
   const log = (message: string) => void write(io.stderr, `${message}\n`);
   let server;
   let compactor;
+  let collector;
   // Processes that mirror prom-client or run `collect` callbacks refresh before a predicted scrape.
   const refresh = new RefreshScheduler(directory);
   try {
     compactor = await Compactor.start(directory, { startup, sweepIntervalMs: Number(sweepText) * 1000, log });
-    const collector = new Collector({ directory, log, compactor, onScrape: () => refresh.noteScrape() });
+    collector = new Collector({ directory, log, compactor, onScrape: () => refresh.noteScrape() });
     server = await startMetricsServer({ collector, port, host: values.host as string | undefined, log, webConfigFile });
   } catch (err) {
     await compactor?.close();
@@ -156,6 +157,7 @@ async function serve(args: string[], io: CliStreams): Promise<number> {
   });
   refresh.stop();
   await server.close();
+  collector.close();
   await compactor.close();
   return 0;
 }

@@ -83,6 +83,7 @@ export async function startClusterCollector(options: ClusterCollectorOptions = {
       cluster.off('exit', onExit);
       refresh.stop();
       await server.close();
+      collector.close();
       await compactor.close();
       if (!configured) fs.rmSync(directory, { recursive: true, force: true });
     },

@@ -149,6 +149,14 @@ export class Collector {
     return [...families, ...local, ...this.self.families(), ...(this.options.compactor?.selfMetrics() ?? []), ...more];
   }
 
+  /**
+   * Releases the read-only mappings of the directory's files now, rather than when a GC
+   * pass finds them. Call it when the collector stops serving; a later scrape maps again.
+   */
+  close(): void {
+    this.merger.close();
+  }
+
   /** Serves the families `source` returns with the self-metrics of every scrape. */
   addSelfMetrics(source: () => Family[]): void {
     this.moreSelfMetrics.push(source);

@@ -167,6 +167,7 @@ export class DirectoryMerger {
       if (file.listedIn !== mergeNumber) {
         this.files.delete(name);
         file.reset();
+        file.reader?.close();
       }
     }
     if (!consistent && this.lastFamilies !== null) {
@@ -194,6 +195,14 @@ export class DirectoryMerger {
     this.lastFamilies = families;
     this.lastSeries = this.plan.series;
     return { families, problems, stats };
+  }
+
+  /**
+   * Releases what the merger holds outside the heap now: each file's read-only mapping.
+   * A later merge works (and maps again).
+   */
+  close(): void {
+    for (const file of this.files.values()) file.reader?.close();
   }
 
   /** Lists the directory and reads every listed file once. */

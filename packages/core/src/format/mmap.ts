@@ -1,16 +1,38 @@
 // The mmap path: our Node-API addon (native/mmap.c), loaded once through node-gyp-build,
 // which takes a local source build (native/build/Release) first and the prebuilt binary
 // shipped in native/prebuilds/<platform>-<arch>/ second. Where neither loads, the reason
-// is kept and the writer falls back to plain file writes (storage-mode.ts).
+// is kept and the writer falls back to plain file writes (storage-mode.ts), the
+// collector to read() (reader.ts).
 import path from 'node:path';
 import type { FileMemory } from './file-memory.js';
 import { packageRequire } from './package-require.js';
+
+declare const readMappingBrand: unique symbol;
+/** A read-only mapping of a file, held by the addon: JavaScript never sees its memory. */
+export interface ReadMapping {
+  readonly [readMappingBrand]: true;
+}
+
+/** What copyValues returns: copied, or the file shrank under the mapping (caught SIGBUS), or an offset past `used`. */
+export const COPY_OK = 0;
+export const COPY_FAULT = 1;
+export const COPY_OUT_OF_RANGE = 2;
 
 export interface MmapAddon {
   /** Maps bytes [0, length) of the open file `fd` shared read-write. */
   map(fd: number, length: number): ArrayBuffer;
   /** Releases the mapping now and detaches `buffer` (its views read as empty). */
   unmap(buffer: ArrayBuffer): void;
+  /** Maps bytes [0, length) of `fd` read-only (the collector). Absent from binaries built before it. */
+  mapRead?(fd: number, length: number): ReadMapping;
+  /** Unmaps now; again does nothing. */
+  unmapRead?(mapping: ReadMapping): void;
+  /**
+   * Copies the value and timestamp at byte `valueIndex[i] * 8` of the mapping into
+   * `values[i]`, `timestamps[i]` for i < count, under a SIGBUS guard: COPY_OK, COPY_FAULT
+   * (the file was truncated under the mapping) or COPY_OUT_OF_RANGE.
+   */
+  copyValues?(mapping: ReadMapping, used: number, valueIndex: Int32Array, count: number, values: Float64Array, timestamps: Float64Array): number;
 }
 
 let addon: MmapAddon | undefined;

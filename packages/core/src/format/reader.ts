@@ -1,12 +1,30 @@
-// Reads a metrics file without mapping it (as GitLab's reader does): `read()` the used
-// bytes into a reused buffer, parse only the entries added since the last read, and read
-// values at the offsets already known.
+// Reads a metrics file again and again. The first read `read()`s the used bytes into a
+// reused buffer (as GitLab's reader does) and parses every entry; later reads `pread()`
+// only the bytes added since ([parsedTo, used)) to parse the new entries, and copy each
+// entry's value and timestamp (16 bytes) out of a read-only mapping of the file kept by
+// our addon (native/mmap.c), in C, under a SIGBUS guard: a file truncated under the
+// mapping is reported, never read as a wrong value nor a crash. Where the addon does not
+// load (or PROM_MULTIPROC_STORAGE=fallback), every read reads the whole used size.
 import fs from 'node:fs';
 import os from 'node:os';
 import { decodeKey } from './key.js';
 import { CorruptFileError, HEADER_BYTES, paddingFor, readUsed, scanEntries, type ParsedEntry } from './entries.js';
 import { looksLikePre018File, PRE_018_HINT } from './legacy.js';
+import { COPY_OK, COPY_FAULT, loadMmap, type MmapAddon, type ReadMapping } from './mmap.js';
 import { isOpenProblem, openRegularForRead } from './safe-files.js';
+
+type ValueMapper = Required<Pick<MmapAddon, 'mapRead' | 'unmapRead' | 'copyValues'>>;
+let mapper: ValueMapper | null | undefined;
+
+/** The addon's read-only side, or null: then files are read() whole (a binary too old, none, or the fallback forced). */
+function valueMapper(): ValueMapper | null {
+  if (mapper === undefined) {
+    const forced = (process.env.PROM_MULTIPROC_STORAGE ?? '').trim() === 'fallback';
+    const addon = forced ? undefined : loadMmap();
+    mapper = addon?.mapRead && addon.unmapRead && addon.copyValues ? (addon as ValueMapper) : null;
+  }
+  return mapper;
+}
 
 /** Values are float64s at 8-aligned offsets, so a Float64Array over the buffer reads them without DataView calls. */
 const NATIVE_LITTLE_ENDIAN = os.endianness() === 'LE';
@@ -106,6 +124,7 @@ export class DbFileReader {
   /** Values and timestamps of the entries, in file order, as of the last successful read. */
   values = new Float64Array(0);
   timestamps = new Float64Array(0);
+  /** Bytes the last read took from the file: read() or copied out of the mapping. */
   bytesRead = 0;
   /** Each entry's value offset divided by 8: its index in a Float64Array over the file image. */
   private valueIndex = new Int32Array(64);
@@ -120,6 +139,12 @@ export class DbFileReader {
   private failedSignature = '';
   /** Why the values are those of an earlier image (a `replacedOnly` file replaced by a bad one). */
   private staleReason: string | undefined;
+  /** The read-only mapping values are copied from after the first read, its file's inode and its length. */
+  private mapping: ReadMapping | undefined;
+  private mappedInode = -1;
+  private mappedLength = 0;
+  /** Why this file cannot be mapped (a file system without shared mappings, say): it is read() whole instead. */
+  private unmappable: string | undefined;
 
   constructor(readonly path: string, options: DbFileReaderOptions = {}) {
     this.onKey = options.onKey;
@@ -128,11 +153,15 @@ export class DbFileReader {
 
   read(scratch: ReadBuffer): ReadOutcome {
     const opened = openRegularForRead(this.path);
-    if (isOpenProblem(opened)) return { ok: false, problem: opened.problem, reason: opened.reason };
+    if (isOpenProblem(opened)) {
+      this.close(); // gone or not a file any more: its mapping must not keep the old inode
+      return { ok: false, problem: opened.problem, reason: opened.reason };
+    }
     const { fd, stat } = opened;
     try {
       return this.readOpen(fd, stat, scratch);
     } catch (err) {
+      this.close();
       if (err instanceof CorruptFileError) {
         this.forget();
         this.inode = -1;
@@ -169,13 +198,15 @@ export class DbFileReader {
     this.readSignature = '';
     let used: number;
     let buf: Buffer | undefined;
+    let from: number;
     try {
-      ({ used, buf } = this.readImage(fd, stat, scratch));
+      ({ used, buf, from } = this.readImage(fd, stat, scratch, hadGoodImage));
       if (hadGoodImage) checkImage(buf, used);
     } catch (err) {
       if (!hadGoodImage || !(err instanceof CorruptFileError)) throw err;
       this.readSignature = signature;
       this.staleReason = err.reason;
+      this.close();
       this.inode = -1; // whatever comes next is parsed from its first entry
       this.bytesRead = 0;
       return { ok: true, newEntries: 0, stale: err.reason };
@@ -185,6 +216,7 @@ export class DbFileReader {
       this.forget();
       this.inode = stat.ino;
     }
+    if (this.mappedInode !== stat.ino) this.close(); // the replaced file's pages go now
     if (used < this.parsedTo) this.forget();
     const before = this.entryCount;
     if (buf && this.parsedTo < used) this.parsedTo = scanEntries(buf, used, this.parsedTo, this.addEntry);
@@ -192,24 +224,94 @@ export class DbFileReader {
       this.values = new Float64Array(this.entryCount);
       this.timestamps = new Float64Array(this.entryCount);
     }
-    if (used > 0) this.readValues(scratch);
+    if (used > 0) {
+      // The whole image was just read: its values are in the buffer. Otherwise only what
+      // was added since is: the values come out of the mapping.
+      if (from === 0) this.readValues(scratch);
+      else if (!this.copyMappedValues(fd, stat, used)) this.readValues(this.readWhole(fd, used, scratch));
+      // Cut short while it was read: the rest of the page where it was cut reads as zeros
+      // (through a mapping, or a read() that saw the old size), which only its size now tells.
+      if (fs.fstatSync(fd).size < used) throw new CorruptFileError(`file was truncated below its used size (${used} bytes) while it was read`);
+    }
     this.readSignature = signature;
     return { ok: true, newEntries: this.entryCount - before };
   }
 
-  /** Reads the used bytes of an open file into the scratch buffer (none when `used` is 0). */
-  private readImage(fd: number, stat: fs.Stats, scratch: ReadBuffer): { used: number; buf: Buffer | undefined } {
+  /**
+   * Reads the header and the bytes the parse needs into the scratch buffer, at their file
+   * offsets: all used bytes (`from` 0) the first time, after a replacement, for an image
+   * that must be checked whole, and where no mapping can be had; else only the bytes added
+   * since the last parse (`from` = where it stopped; nothing for a file that did not grow).
+   */
+  private readImage(fd: number, stat: fs.Stats, scratch: ReadBuffer, wholeImage: boolean): { used: number; buf: Buffer | undefined; from: number } {
     const header = scratch.ensure(HEADER_BYTES);
-    readFully(fd, header, Math.min(stat.size, HEADER_BYTES));
+    const headerBytes = readRange(fd, header, 0, Math.min(stat.size, HEADER_BYTES));
+    this.bytesRead = headerBytes;
     const used = readUsed(header, stat.size);
     if (used > MAX_USED_BYTES) throw new TooLargeError(`its header says ${used} bytes are used, more than the ${MAX_USED_BYTES} a file may have`);
-    this.bytesRead = 0;
-    if (used === 0) return { used, buf: undefined };
+    if (used === 0) return { used, buf: undefined, from: 0 };
+    const sameFile = stat.ino === this.inode && used >= this.parsedTo && !wholeImage;
+    const from = sameFile && this.parsedTo > HEADER_BYTES && valueMapper() !== null && this.unmappable === undefined ? this.parsedTo : 0;
+    if (from === used) return { used, buf: undefined, from }; // nothing new to parse
     const buf = scratch.ensure(used);
-    const got = readFully(fd, buf, used);
-    this.bytesRead = got;
+    if (from === 0) {
+      // The header was read a moment ago: not again.
+      if (buf !== header) header.copy(buf, 0, 0, headerBytes);
+      const got = headerBytes + readRange(fd, buf, headerBytes, used);
+      this.bytesRead = got;
+      if (got < used) throw new CorruptFileError(`file ended after ${got} of ${used} used bytes`);
+    } else {
+      const got = readRange(fd, buf, from, used);
+      this.bytesRead += got;
+      if (from + got < used) throw new CorruptFileError(`file ended after ${from + got} of ${used} used bytes`);
+    }
+    return { used, buf, from };
+  }
+
+  /**
+   * Copies every entry's value and timestamp out of the file's read-only mapping, mapped
+   * (again) when the reader has none, the file was replaced or it grew past the mapping.
+   * False when the file cannot be mapped: the caller reads it whole.
+   */
+  private copyMappedValues(fd: number, stat: fs.Stats, used: number): boolean {
+    const addon = valueMapper()!;
+    if (this.mapping && (this.mappedInode !== stat.ino || this.mappedLength < used)) this.close();
+    if (!this.mapping) {
+      // Never more than MAX_USED_BYTES, however large (sparse) the file is; `used` is under both.
+      const length = Math.min(stat.size, MAX_USED_BYTES);
+      try {
+        this.mapping = addon.mapRead(fd, length);
+      } catch (err) {
+        this.unmappable = (err as NodeJS.ErrnoException).code ?? String(err);
+        return false;
+      }
+      this.mappedInode = stat.ino;
+      this.mappedLength = length;
+    }
+    const result = addon.copyValues(this.mapping, used, this.valueIndex, this.entryCount, this.values, this.timestamps);
+    // A file cut short since its size was checked: a copy from a page past its new end
+    // faults (caught in C). The caller drops the values and the mapping; the next read starts over.
+    if (result === COPY_FAULT) throw new CorruptFileError(`file was truncated below its used size (${used} bytes) while its values were copied`);
+    if (result !== COPY_OK) throw new CorruptFileError(`an entry's value lies past the mapped ${used} used bytes`);
+    this.bytesRead += this.entryCount * 16;
+    return true;
+  }
+
+  /** Reads the used bytes whole into the scratch buffer (for a file that could not be mapped). */
+  private readWhole(fd: number, used: number, scratch: ReadBuffer): ReadBuffer {
+    const got = readRange(fd, scratch.ensure(used), 0, used);
+    this.bytesRead += got;
     if (got < used) throw new CorruptFileError(`file ended after ${got} of ${used} used bytes`);
-    return { used, buf };
+    return scratch;
+  }
+
+  /** Unmaps the file now (not when a GC pass finds the handle); a later read maps it again. */
+  close(): void {
+    if (this.mapping === undefined) return;
+    valueMapper()!.unmapRead(this.mapping);
+    this.mapping = undefined;
+    this.mappedInode = -1;
+    this.mappedLength = 0;
   }
 
   private readonly addEntry = (key: string, offset: number, keyLength: number, valueOffset: number): void => {
@@ -265,14 +367,15 @@ function checkImage(buf: Buffer | undefined, used: number): void {
   scanEntries(buf, used, HEADER_BYTES, (key) => void decodeKey(key));
 }
 
-function readFully(fd: number, buf: Buffer, length: number): number {
-  let got = 0;
-  while (got < length) {
-    const n = fs.readSync(fd, buf, got, length - got, got);
+/** Reads bytes [from, to) of the file into the same offsets of `buf`; returns how many it got. */
+function readRange(fd: number, buf: Buffer, from: number, to: number): number {
+  let at = from;
+  while (at < to) {
+    const n = fs.readSync(fd, buf, at, to - at, at);
     if (n === 0) break;
-    got += n;
+    at += n;
   }
-  return got;
+  return at - from;
 }
 
 /** Reads a whole file once: its entries with values, or a CorruptFileError naming the reason. */

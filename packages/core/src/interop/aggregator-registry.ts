@@ -63,6 +63,7 @@ function primaryCollector(log: (m: string) => void): DirectoryCollector {
     async close() {
       cluster.off('exit', onExit);
       refresh.stop();
+      await collector.then((c) => c.close(), () => {});
       await compactor.then((c) => c.close(), () => {});
       process.off('exit', removePrivate);
       removePrivate();
@@ -71,7 +72,8 @@ function primaryCollector(log: (m: string) => void): DirectoryCollector {
 }
 
 function readOnlyCollector(directory: string, log: (m: string) => void): DirectoryCollector {
-  return { directory, collector: Promise.resolve(new Collector({ directory, log })), close: async () => {} };
+  const collector = new Collector({ directory, log });
+  return { directory, collector: Promise.resolve(collector), close: async () => collector.close() };
 }
 
 /** Whether any process has written a file in the directory (a missing directory is the collector's to report). */
