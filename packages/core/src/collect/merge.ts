@@ -7,8 +7,8 @@
 // The merge runs on every scrape, so work that depends only on an entry's key (sorted
 // label pairs, bucket bound, rendered labels) is done once per distinct key of the
 // directory (prepared-keys.ts) and kept across merges; where each entry goes in the
-// output is planned once for a set of files (merge-plan.ts) and replayed while no file
-// gains entries. A steady merge re-reads values and allocates nothing per entry or per
+// output is planned once for a set of files (merge-plan.ts), extended with the entries
+// files gain, and replayed. A steady merge re-reads values and allocates nothing per entry or per
 // output sample.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -180,7 +180,9 @@ export class DirectoryMerger {
 
     // The plan changes only when the files' entries do; a mostrecent gauge gaining a
     // sample also makes it stale, which only replaying it can tell.
-    if (!this.plan || !this.plan.fits(readFiles, accumulate)) this.plan = this.newPlan(readFiles, accumulate);
+    // New entries (a new series, a new worker's files) are placed into the plan; a plan
+    // that cannot take them as a fresh build would is built again.
+    if (!this.plan || !this.plan.update(readFiles, accumulate)) this.plan = this.newPlan(readFiles, accumulate);
     if (!this.plan.apply()) {
       this.plan = this.newPlan(readFiles, accumulate);
       this.plan.apply();
