@@ -195,8 +195,9 @@ export class FamilyMerge {
       ? entry.bucket.labels
       : this.type === 'gauge' && this.mode !== 'all' && this.mode !== 'liveall' && this.mode !== undefined ? entry.labelsWithoutPid : entry.labels;
     if (labels.problem !== null) return labels.problem;
+    if (this.type !== 'summary') return null;
     const quantile = entry.labels.pairs.find((p) => p[0] === 'quantile')?.[1];
-    if (this.type === 'summary' && quantile !== undefined && !isPrometheusFloat(quantile)) return `quantile ${JSON.stringify(quantile)} is not a number`;
+    if (quantile !== undefined && !isPrometheusFloat(quantile)) return `quantile ${JSON.stringify(quantile)} is not a number`;
     return null;
   }
 

@@ -141,7 +141,6 @@ export class MergePlan {
     }
 
     // Pass 2: the new entries placed, in merge order.
-    const touched = new Set<FamilyMerge>();
     for (const planned of files) {
       const { prepared, familyOf, reader } = planned.file;
       const timestamps = reader!.timestamps;
@@ -150,7 +149,6 @@ export class MergePlan {
       const { steps, families } = planned;
       for (let i = planned.length; i < n; i++) {
         const family = families[familyOf[i]];
-        touched.add(family);
         steps[i] = family.add(prepared[i], timestamps[i], planned, i);
         if ((steps[i] & STEP_OP_MASK) !== Op.IGNORE) continue;
         if (family.skipped === null) planned.invalidBuckets++;
@@ -160,7 +158,8 @@ export class MergePlan {
       planned.generation = planned.file.generation;
     }
 
-    for (const family of touched) if (family.dirty) family.finish(this.accumulate);
+    // Only families that gained samples or whose order changed are finished again.
+    for (const family of this.order) if (family.dirty) family.finish(this.accumulate);
     this.layOut();
     this.publish();
   }
