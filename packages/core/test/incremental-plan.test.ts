@@ -310,4 +310,18 @@ describe('placing new entries into a merge plan', () => {
     same();
     expect(renderText(merger.merge().families)).toContain('lat_bucket{le="-0.0"} 2.0\n');
   });
+
+  it('takes a stored histogram _count that arrives after the buckets, as a fresh merge does', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'incremental-plan-'));
+    tempDirs.push(dir);
+    const entry = (sample: string, pairs: Array<[string, string]>, value: number) => ({ key: encodeKey('lat', sample, pairs, 'Latency.'), value, timestamp: 0 });
+    // Buckets only (no `_sum`): the `_count` is derived from them.
+    writeDbFile(path.join(dir, 'histogram_2.db'), [entry('lat_bucket', [['l', 'a'], ['le', '1.0']], 1), entry('lat_bucket', [['l', 'a'], ['le', '+Inf']], 2)]);
+    const merger = new DirectoryMerger(dir);
+    const same = () => expect(observable(merger.merge())).toBe(observable(new DirectoryMerger(dir).merge()));
+    same();
+    // A foreign writer's stored `_count` for that series, in a file that sorts first.
+    writeDbFile(path.join(dir, 'histogram_1.db'), [entry('lat_count', [['l', 'a']], 7)]);
+    same();
+  });
 });

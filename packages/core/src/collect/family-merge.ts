@@ -53,8 +53,6 @@ export class PlanConflict extends Error {}
 export interface PlanContext {
   samples: number;
   cells: number;
-  /** Placing new entries into a plan that has been finished (not building one). */
-  incremental: boolean;
   /** Ids of the samples kept by timestamp (mostrecent): each must still have one above 0 after a merge, or the plan is stale. */
   recent: number[];
   /** Bucket tables finished for the first time, for the plan's replay. */
@@ -123,6 +121,9 @@ export class FamilyMerge {
   dirty = true;
   /** Births moved or were made out of order: groups, samples and tables must be sorted by birth when finishing. */
   private reorder = false;
+  /** The latest birth of a sample or table (at least as late as any). */
+  private lastBornIn: EntrySource | null = null;
+  private lastBornAt = 0;
   /** Placed into a plan that has been finished. */
   private planned = false;
   /** The merged family, as of the last `finish`, and its samples. */
@@ -209,6 +210,19 @@ export class FamilyMerge {
     return sample;
   }
 
+  /**
+   * A sample or table made by entry `at` of `file` goes last in its group and table order;
+   * that is birth order unless something was born after it (a new file sorting before others).
+   */
+  private noteBirth(file: EntrySource, at: number): void {
+    if (this.lastBornIn !== null && before(file, at, this.lastBornIn, this.lastBornAt)) {
+      this.reorder = true;
+      return;
+    }
+    this.lastBornIn = file;
+    this.lastBornAt = at;
+  }
+
   private moveBirth(sample: MergedSample, file: EntrySource, at: number): void {
     sample.bornIn = file;
     sample.bornAt = at;
@@ -266,7 +280,7 @@ export class FamilyMerge {
       table = { series: bucket.series, cells: [], cursor: 0, bornIn: file, bornAt: at, count: null, derivedCount: false, planned: false };
       this.bucketTables.set(bucket.series.key, table);
       this.dirty = true;
-      if (this.planned) this.reorder = true;
+      this.noteBirth(file, at);
     } else if (before(file, at, table.bornIn, table.bornAt)) {
       table.bornIn = file;
       table.bornAt = at;
@@ -300,18 +314,19 @@ export class FamilyMerge {
 
   /** Appends a sample to the group of `labels`. */
   private insert(labels: LabelSet, name: string, file: EntrySource, at: number): MergedSample {
+    if (this.planned && name === `${this.name}_count` && this.bucketTables?.get(labels.key)?.derivedCount) {
+      // A stored `_count` would take the place of the derived one a fresh build never makes.
+      throw new PlanConflict('stored _count of a histogram series');
+    }
     let group = this.groups.get(labels.key);
     if (!group) {
       group = [];
       this.groups.set(labels.key, group);
-    } else if (this.planned && this.bucketTables?.get(labels.key)?.derivedCount && name === `${this.name}_count`) {
-      // A stored `_count` would take the place of the derived one a fresh build never makes.
-      throw new PlanConflict('stored _count of a histogram series');
     }
     const sample = new MergedSample(this.ctx.samples++, name, labels, file, at);
     group.push(sample);
     this.dirty = true;
-    if (this.planned) this.reorder = true;
+    this.noteBirth(file, at);
     return sample;
   }
 
