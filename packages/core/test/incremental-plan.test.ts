@@ -276,7 +276,10 @@ describe('placing new entries into a merge plan', () => {
     same();
     // Every change above was placed: one build per fresh merger, none for the long-lived one.
     expect(build.mock.calls.length - builtBefore).toBe(5);
-    expect(renderText(merger.merge().families)).toContain('req_total{route="/b"} ');
+    const { families } = merger.merge();
+    expect(renderText(families)).toContain('req_total{route="/b"} ');
+    // The merged samples are plain data a caller may copy, not tied to the plan.
+    expect(JSON.parse(JSON.stringify(families[0].samples[0]))).toEqual({ id: expect.any(Number), name: 'req_total', labels: [['route', '/b']], linePrefix: 'req_total{route="/b"} ', value: 6 + 6 + 1 + 1 });
   });
 
   it('lets a mostrecent entry that had no timestamp when placed create its sample when it gets one, as a fresh merge does', () => {

@@ -59,6 +59,13 @@ export interface PlanContext {
   newTables: BucketTable[];
   /** A finished bucket table gained a cell: the plan's replay of buckets is laid out again. */
   tablesChanged: boolean;
+  /**
+   * Birth of each sample, by id: the first entry that feeds it (null for bucket and derived
+   * `_count` samples, which are ordered by their table). Kept here, not on the samples,
+   * which callers get and may copy.
+   */
+  bornIn: Array<EntrySource | null>;
+  bornAt: number[];
 }
 
 /** A sample of the merged output. Reused by every merge of one plan: only `value` changes. */
@@ -68,8 +75,7 @@ export class MergedSample implements Sample {
   /** `name{labels} ` as the exposition writes it. */
   readonly linePrefix: string;
 
-  /** `bornIn`/`bornAt`: the first entry that feeds it (null for bucket and derived `_count` samples, which are ordered by their table). */
-  constructor(readonly id: number, readonly name: string, labels: RenderedLabels, public bornIn: EntrySource | null, public bornAt: number) {
+  constructor(readonly id: number, readonly name: string, labels: RenderedLabels) {
     this.labels = labels.pairs;
     this.linePrefix = labels.prefix(name);
   }
@@ -100,8 +106,7 @@ export interface BucketTable {
   planned: boolean;
 }
 
-type Born = { bornIn: EntrySource | null; bornAt: number };
-const byBirth = (a: Born, b: Born) => a.bornIn!.rank - b.bornIn!.rank || a.bornAt - b.bornAt;
+const byBirth = (a: BucketTable, b: BucketTable) => a.bornIn.rank - b.bornIn.rank || a.bornAt - b.bornAt;
 
 export class FamilyMerge {
   readonly type: MetricType;
@@ -206,7 +211,7 @@ export class FamilyMerge {
   private sampleFor(labels: LabelSet, name: string, file: EntrySource, at: number): MergedSample {
     const sample = this.find(labels, name);
     if (!sample) return this.insert(labels, name, file, at);
-    if (before(file, at, sample.bornIn!, sample.bornAt)) this.moveBirth(sample, file, at);
+    if (this.bornBefore(file, at, sample)) this.moveBirth(sample, file, at);
     return sample;
   }
 
@@ -223,9 +228,22 @@ export class FamilyMerge {
     this.lastBornAt = at;
   }
 
+  /** A new output sample, born at entry `at` of `file` (null: ordered by its bucket table). */
+  private newSample(name: string, labels: RenderedLabels, file: EntrySource | null, at: number): MergedSample {
+    const id = this.ctx.samples++;
+    this.ctx.bornIn[id] = file;
+    this.ctx.bornAt[id] = at;
+    return new MergedSample(id, name, labels);
+  }
+
+  /** True when entry `at` of `file` comes before the birth of `sample`. */
+  private bornBefore(file: EntrySource, at: number, sample: MergedSample): boolean {
+    return before(file, at, this.ctx.bornIn[sample.id]!, this.ctx.bornAt[sample.id]);
+  }
+
   private moveBirth(sample: MergedSample, file: EntrySource, at: number): void {
-    sample.bornIn = file;
-    sample.bornAt = at;
+    this.ctx.bornIn[sample.id] = file;
+    this.ctx.bornAt[sample.id] = at;
     this.reorder = this.dirty = true;
   }
 
@@ -238,7 +256,7 @@ export class FamilyMerge {
     const labels = entry.labelsWithoutPid;
     const sample = this.find(labels, entry.sampleName);
     // A sample born after this entry did not exist yet for it (a fresh build's view).
-    const earlier = sample !== undefined && before(file, at, sample.bornIn!, sample.bornAt);
+    const earlier = sample !== undefined && this.bornBefore(file, at, sample);
     switch (mode) {
       case 'min':
       case 'livemin':
@@ -248,7 +266,7 @@ export class FamilyMerge {
         const compare = mode === 'min' || mode === 'livemin' ? Op.MIN : Op.MAX;
         if (!sample) return step(Op.SET, this.insert(labels, entry.sampleName, file, at).id);
         if (!earlier) return step(compare, sample.id);
-        sample.bornIn!.steps[sample.bornAt] = step(compare, sample.id);
+        this.ctx.bornIn[sample.id]!.steps[this.ctx.bornAt[sample.id]] = step(compare, sample.id);
         this.moveBirth(sample, file, at);
         return step(Op.SET, sample.id);
       }
@@ -323,7 +341,7 @@ export class FamilyMerge {
       group = [];
       this.groups.set(labels.key, group);
     }
-    const sample = new MergedSample(this.ctx.samples++, name, labels, file, at);
+    const sample = this.newSample(name, labels, file, at);
     group.push(sample);
     this.dirty = true;
     this.noteBirth(file, at);
@@ -342,10 +360,10 @@ export class FamilyMerge {
     const countName = `${this.name}_count`;
     if (this.bucketTables) {
       for (const table of this.bucketTables.values()) {
-        for (const cell of table.cells) cell.output ??= new MergedSample(this.ctx.samples++, bucketName, cell.labels, null, 0);
+        for (const cell of table.cells) cell.output ??= this.newSample(bucketName, cell.labels, null, 0);
         if (accumulate && table.count === null) {
           const stored = this.find(table.series, countName);
-          table.count = stored ?? new MergedSample(this.ctx.samples++, countName, table.series, null, 0);
+          table.count = stored ?? this.newSample(countName, table.series, null, 0);
           table.derivedCount = stored === undefined;
         }
         if (!table.planned) this.ctx.newTables.push(table);
@@ -370,9 +388,11 @@ export class FamilyMerge {
   }
 
   private sortByBirth(): void {
+    const { bornIn, bornAt } = this.ctx;
+    const bySampleBirth = (a: MergedSample, b: MergedSample) => bornIn[a.id]!.rank - bornIn[b.id]!.rank || bornAt[a.id] - bornAt[b.id];
     const groups = [...this.groups];
-    for (const [, group] of groups) group.sort(byBirth);
-    groups.sort((a, b) => byBirth(a[1][0], b[1][0]));
+    for (const [, group] of groups) group.sort(bySampleBirth);
+    groups.sort((a, b) => bySampleBirth(a[1][0], b[1][0]));
     this.groups = new Map(groups);
     if (this.bucketTables) this.bucketTables = new Map([...this.bucketTables].sort((a, b) => byBirth(a[1], b[1])));
   }

@@ -54,7 +54,7 @@ export class MergePlan {
   private readonly byName = new Map<string, FamilyMerge>();
   /** Every family, in output order once `publish` ran. */
   private readonly order: FamilyMerge[] = [];
-  private readonly ctx: PlanContext = { samples: 0, cells: 0, recent: [], newTables: [], tablesChanged: false };
+  private readonly ctx: PlanContext = { samples: 0, cells: 0, recent: [], newTables: [], tablesChanged: false, bornIn: [], bornAt: [] };
   /** Merged value of each output sample, by sample id (capacity: may be longer). */
   private values = new Float64Array(0);
   /** Kept timestamp of each mostrecent sample, by sample id (null when no family is mostrecent). */
