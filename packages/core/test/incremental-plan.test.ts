@@ -3,6 +3,7 @@
 // same directory: random sequences of changes to real files (new series appended to
 // files, new files sorting anywhere, changed values and timestamps, now and then a file
 // shrunk, replaced or deleted), each followed by a merge of both, compared byte for byte.
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,8 +15,11 @@ import { paddingFor } from '../src/format/entries.js';
 import { encodeKey } from '../src/format/key.js';
 import { GAUGE_MODES, type GaugeMode, type MetricType } from '../src/format/names.js';
 
+const WRITER = path.join(import.meta.dirname, 'helpers', 'writer-process.mjs');
 const tempDirs: string[] = [];
+const children: ChildProcess[] = [];
 afterEach(() => {
+  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   vi.restoreAllMocks();
   for (const dir of tempDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -327,5 +331,54 @@ describe('placing new entries into a merge plan', () => {
     // A foreign writer's stored `_count` for that series, in a file that sorts first.
     writeDbFile(path.join(dir, 'histogram_1.db'), [entry('lat_count', [['l', 'a']], 7)]);
     same();
+  });
+});
+
+describe('placing what real workers write', () => {
+  /** A writer process of test/helpers, resolved once it printed its first line. */
+  function startWriter(dir: string, args: string[]): Promise<ChildProcess> {
+    const child = spawn(process.execPath, [WRITER, ...args], { env: { ...process.env, PROMETHEUS_MULTIPROC_DIR: dir }, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    return new Promise((resolve, reject) => {
+      let err = '';
+      child.stderr!.on('data', (d) => (err += d));
+      child.stdout!.once('data', () => {
+        child.stdout!.resume(); // keeps reading (and dropping) what it prints
+        resolve(child);
+      });
+      child.once('exit', (code) => reject(new Error(`writer exited (${code}): ${err}`)));
+    });
+  }
+
+  it('gives a fresh merge\'s output while a worker adds series and new workers start', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'incremental-plan-'));
+    tempDirs.push(dir);
+    // One worker adds a new series after every 500 increments, without end.
+    const writers = [await startWriter(dir, ['count-forever'])];
+    const merger = new DirectoryMerger(dir);
+    const build = vi.spyOn(MergePlan, 'build');
+    let longLivedBuilds = 0;
+    let compared = 0;
+    for (let round = 0; round < 8; round++) {
+      // New workers (counters and a histogram, pids in any order) start now and then.
+      if (round === 2 || round === 5) writers.push(await startWriter(dir, ['increment', '50']));
+      await new Promise((resolve) => setTimeout(resolve, 40));
+      // Stopped, the workers leave the files as they are while both merge them.
+      for (const w of writers) w.kill('SIGSTOP');
+      try {
+        const before = build.mock.calls.length;
+        const incremental = observable(merger.merge());
+        longLivedBuilds += build.mock.calls.length - before;
+        expect(incremental).toBe(observable(new DirectoryMerger(dir).merge()));
+        expect(incremental).toContain('requests_total{route="/n"} ');
+        compared++;
+      } finally {
+        for (const w of writers) w.kill('SIGCONT');
+      }
+    }
+    expect(compared).toBe(8);
+    expect(fs.readdirSync(dir).filter((f) => f.startsWith('histogram_')).length).toBe(writers.length);
+    // Built once, on the first merge; every later change was placed.
+    expect(longLivedBuilds).toBe(1);
   });
 });
