@@ -2,9 +2,15 @@
 // (FORMAT.md §7.2, §7.6): which output sample each entry feeds and by which rule, and the
 // order of the output samples. Values are not combined here: the plan records one step
 // per entry and replays the steps on every merge (merge-plan.ts).
+//
+// Python's order is first-seen order over all entries (files in name order, then entry
+// order). A plan places new entries into the samples it has (merge-plan.ts `update`), and
+// a new entry may sit before entries placed earlier (a new file that sorts first), so
+// every sample, group, bucket table and family remembers the entry that created it, its
+// birth: the output is ordered by birth, which equals creation order in a fresh build.
 import type { LabelPairs } from '../format/key.js';
 import type { GaugeMode, MetricType } from '../format/names.js';
-import { isPrometheusFloat, type Family, type Sample } from './exposition.js';
+import { exposedNames, isPrometheusFloat, metricName, type Family, type Sample } from './exposition.js';
 import type { MergeProblem } from './merge.js';
 import type { BucketEntry, LabelSet, PreparedKey, RenderedLabels } from './prepared-keys.js';
 
@@ -29,6 +35,39 @@ export const STEP_OP_BITS = 3;
 export const STEP_OP_MASK = 7;
 const step = (op: number, target: number) => (target << STEP_OP_BITS) | op;
 
+/** A file as the plan places it: its place in name order (`rank`) and one step per entry. */
+export interface EntrySource {
+  readonly name: string;
+  readonly type: MetricType;
+  rank: number;
+  steps: Int32Array;
+}
+
+/** True when entry `at` of `a` comes before entry `bAt` of `b` in merge order. */
+const before = (a: EntrySource, at: number, b: EntrySource, bAt: number) => a.rank < b.rank || (a === b && at < bAt);
+
+/** New entries that a plan cannot place so that its output equals a fresh build's: the plan is built again. */
+export class PlanConflict extends Error {}
+
+/** What the families of one plan share: id counters, and what placing and finishing found. */
+export interface PlanContext {
+  samples: number;
+  cells: number;
+  /** Ids of the samples kept by timestamp (mostrecent): each must still have one above 0 after a merge, or the plan is stale. */
+  recent: number[];
+  /** Bucket tables finished for the first time, for the plan's replay. */
+  newTables: BucketTable[];
+  /** A finished bucket table gained a cell: the plan's replay of buckets is laid out again. */
+  tablesChanged: boolean;
+  /**
+   * Birth of each sample, by id: the first entry that feeds it (null for bucket and derived
+   * `_count` samples, which are ordered by their table). Kept here, not on the samples,
+   * which callers get and may copy.
+   */
+  bornIn: Array<EntrySource | null>;
+  bornAt: number[];
+}
+
 /** A sample of the merged output. Reused by every merge of one plan: only `value` changes. */
 export class MergedSample implements Sample {
   value = 0;
@@ -48,64 +87,83 @@ interface BucketCell {
   readonly bound: number;
   /** The series' labels plus `le` re-rendered from `bound`. */
   readonly labels: RenderedLabels;
+  /** Its `_bucket` output sample, made when the family is finished. */
+  output: MergedSample | null;
 }
 
 /** One histogram series' buckets, bounds in ascending order. */
-interface BucketTable {
+export interface BucketTable {
   readonly series: LabelSet;
   readonly cells: BucketCell[];
   /** Where the next bound is expected: entries list bounds in ascending order. */
   cursor: number;
+  bornIn: EntrySource;
+  bornAt: number;
+  /** The `_count` sample that takes the sum of the buckets (accumulating plans only): derived, or a stored one. */
+  count: MergedSample | null;
+  derivedCount: boolean;
+  /** Finished at least once: its cells have output samples and the plan replays it. */
+  planned: boolean;
 }
 
-/** A finished bucket table, as the plan replays it: cells in bound order, the sample each becomes, the derived `_count`. */
-export interface PlannedBuckets {
-  cells: number[];
-  outputs: number[];
-  /** The `_count` sample, or -1 without accumulation. */
-  count: number;
-}
-
-/** Numbers output samples and bucket cells across all families of one plan. */
-export interface IdAllocator {
-  samples: number;
-  cells: number;
-}
+const byBirth = (a: BucketTable, b: BucketTable) => a.bornIn.rank - b.bornIn.rank || a.bornAt - b.bornAt;
 
 export class FamilyMerge {
+  readonly type: MetricType;
+  help = '';
+  /** The family's first entry: families are output in this order. */
+  bornIn: EntrySource | null = null;
+  bornAt = 0;
   private mode: GaugeMode | undefined;
-  private firstModeFile = '';
-  /** Set when gauge files disagree on the mode: each mode with the first file that used it. */
-  private modeFiles: Map<GaugeMode, string> | null = null;
+  /** The gauge file that decides the mode: the last one in name order. */
+  private modeFile: EntrySource | null = null;
+  /** Each mode used, with the first file (in name order) that used it. */
+  private readonly modeFiles = new Map<GaugeMode, EntrySource>();
   /** Samples per label set (`LabelSet.key`), groups and samples in first-insert order. */
-  private readonly groups = new Map<string, MergedSample[]>();
+  private groups = new Map<string, MergedSample[]>();
   private bucketTables: Map<string, BucketTable> | null = null;
-  /** Timestamp of each kept sample, in the mostrecent modes. */
-  private latest: Map<MergedSample, number> | null = null;
+  /** Needs finishing: samples were added or births moved. */
+  dirty = true;
+  /** Births moved or were made out of order: groups, samples and tables must be sorted by birth when finishing. */
+  private reorder = false;
+  /** The latest birth of a sample or table (at least as late as any). */
+  private lastBornIn: EntrySource | null = null;
+  private lastBornAt = 0;
+  /** Placed into a plan that has been finished. */
+  private planned = false;
+  /** The merged family, as of the last `finish`, and its samples. */
+  merged: Family | null = null;
+  samples: MergedSample[] = [];
+  /** The escaped names the merged family occupies, as of the last `finish`. */
+  exposed: string[] = [];
 
-  constructor(readonly name: string, readonly type: MetricType, readonly help: string, private readonly ids: IdAllocator) {}
+  constructor(readonly name: string, type: MetricType, private readonly ctx: PlanContext) {
+    this.type = type;
+  }
 
   /**
    * Python keeps the mode of the last gauge file it reads. We read in sorted name order,
    * so the mode of the last file in sorted order wins: the same result Python gives for
    * a directory listed in sorted order (the fixtures). Conflicts are recorded for a problem.
    */
-  noteMode(mode: GaugeMode, file: string): void {
-    if (this.mode === undefined) this.firstModeFile = file;
-    else if (mode !== this.mode) {
-      this.modeFiles ??= new Map([[this.mode, this.firstModeFile]]);
-      if (!this.modeFiles.has(mode)) this.modeFiles.set(mode, file);
-    }
+  noteMode(mode: GaugeMode, file: EntrySource): void {
+    const first = this.modeFiles.get(mode);
+    if (first === undefined || file.rank < first.rank) this.modeFiles.set(mode, file);
+    if (this.modeFile !== null && file.rank < this.modeFile.rank) return;
+    // A new last file with another mode changes how every entry is merged.
+    if (this.planned && mode !== this.mode && this.type === 'gauge') throw new PlanConflict(`gauge ${this.name} changes mode`);
+    this.modeFile = file;
     this.mode = mode;
   }
 
   /** The mode-conflict problem for a gauge whose files disagree, or null. */
   modeConflict(): MergeProblem | null {
-    if (this.type !== 'gauge' || !this.modeFiles) return null;
-    const seen = [...this.modeFiles].map(([mode, file]) => `${mode} (first in ${file})`).join(', ');
-    const loser = [...this.modeFiles].find(([mode]) => mode !== this.mode)!;
+    if (this.type !== 'gauge' || this.modeFiles.size < 2) return null;
+    const modes = [...this.modeFiles].sort((a, b) => a[1].rank - b[1].rank);
+    const seen = modes.map(([mode, file]) => `${mode} (first in ${file.name})`).join(', ');
+    const loser = modes.find(([mode]) => mode !== this.mode)!;
     return {
-      file: loser[1],
+      file: loser[1].name,
       problem: 'mode-conflict',
       reason: `gauge "${this.name}" is written with different modes: ${seen}; merged as "${this.mode}", the mode of the last file in sorted order`,
     };
@@ -115,18 +173,25 @@ export class FamilyMerge {
   skipped: string | null = null;
 
   /**
-   * Places one entry (in file order, then entry order) and returns its step. Only
-   * mostrecent looks at the timestamp. An entry Prometheus could not parse (see
-   * `unexposable`) is ignored with `skipped` set: the rest of the scrape is served.
+   * Places entry `at` of `file` and returns its step. Only mostrecent looks at the
+   * timestamp. An entry Prometheus could not parse (see `unexposable`) is ignored with
+   * `skipped` set: the rest of the scrape is served.
    */
-  add(entry: PreparedKey, timestamp: number): number {
+  add(entry: PreparedKey, timestamp: number, file: EntrySource, at: number): number {
+    if (this.bornIn === null || before(file, at, this.bornIn, this.bornAt)) {
+      // The first entry gives the family its type and help.
+      if (this.bornIn !== null && file.type !== this.type) throw new PlanConflict(`${this.name} changes type`);
+      this.bornIn = file;
+      this.bornAt = at;
+      this.help = entry.help;
+      this.dirty = true;
+    }
     this.skipped = this.unexposable(entry);
     if (this.skipped !== null) return step(Op.IGNORE, 0);
-    if (this.type === 'gauge') return this.addGauge(entry, timestamp);
-    if (this.type === 'histogram' && entry.bucket) return this.addBucket(entry.bucket);
+    if (this.type === 'gauge') return this.addGauge(entry, timestamp, file, at);
+    if (this.type === 'histogram' && entry.bucket) return this.addBucket(entry.bucket, file, at);
     // Counters, summaries and a histogram's `_sum`: summed per (name, labels).
-    const sample = this.find(entry.labels, entry.sampleName) ?? this.insert(entry.labels, entry.sampleName);
-    return step(Op.SUM, sample.id);
+    return step(Op.SUM, this.sampleFor(entry.labels, entry.sampleName, file, at).id);
   }
 
   /** Why this entry's sample would fail Prometheus' parser, or null. Runs when a plan is built, not per scrape. */
@@ -136,65 +201,126 @@ export class FamilyMerge {
       ? entry.bucket.labels
       : this.type === 'gauge' && this.mode !== 'all' && this.mode !== 'liveall' && this.mode !== undefined ? entry.labelsWithoutPid : entry.labels;
     if (labels.problem !== null) return labels.problem;
+    if (this.type !== 'summary') return null;
     const quantile = entry.labels.pairs.find((p) => p[0] === 'quantile')?.[1];
-    if (this.type === 'summary' && quantile !== undefined && !isPrometheusFloat(quantile)) return `quantile ${JSON.stringify(quantile)} is not a number`;
+    if (quantile !== undefined && !isPrometheusFloat(quantile)) return `quantile ${JSON.stringify(quantile)} is not a number`;
     return null;
   }
 
-  private addGauge(entry: PreparedKey, timestamp: number): number {
+  /** The sample of (labels, name), made here if none exists, born here if it was born later. */
+  private sampleFor(labels: LabelSet, name: string, file: EntrySource, at: number): MergedSample {
+    const sample = this.find(labels, name);
+    if (!sample) return this.insert(labels, name, file, at);
+    if (this.bornBefore(file, at, sample)) this.moveBirth(sample, file, at);
+    return sample;
+  }
+
+  /**
+   * A sample or table made by entry `at` of `file` goes last in its group and table order;
+   * that is birth order unless something was born after it (a new file sorting before others).
+   */
+  private noteBirth(file: EntrySource, at: number): void {
+    if (this.lastBornIn !== null && before(file, at, this.lastBornIn, this.lastBornAt)) {
+      this.reorder = true;
+      return;
+    }
+    this.lastBornIn = file;
+    this.lastBornAt = at;
+  }
+
+  /** A new output sample, born at entry `at` of `file` (null: ordered by its bucket table). */
+  private newSample(name: string, labels: RenderedLabels, file: EntrySource | null, at: number): MergedSample {
+    const id = this.ctx.samples++;
+    this.ctx.bornIn[id] = file;
+    this.ctx.bornAt[id] = at;
+    return new MergedSample(id, name, labels);
+  }
+
+  /** True when entry `at` of `file` comes before the birth of `sample`. */
+  private bornBefore(file: EntrySource, at: number, sample: MergedSample): boolean {
+    return before(file, at, this.ctx.bornIn[sample.id]!, this.ctx.bornAt[sample.id]);
+  }
+
+  private moveBirth(sample: MergedSample, file: EntrySource, at: number): void {
+    this.ctx.bornIn[sample.id] = file;
+    this.ctx.bornAt[sample.id] = at;
+    this.reorder = this.dirty = true;
+  }
+
+  private addGauge(entry: PreparedKey, timestamp: number, file: EntrySource, at: number): number {
     const mode = this.mode ?? 'all';
     if (mode === 'all' || mode === 'liveall') {
       // One series per process (the pid label); if a key repeats, the last read wins.
-      const sample = this.find(entry.labels, entry.sampleName) ?? this.insert(entry.labels, entry.sampleName);
-      return step(Op.SET, sample.id);
+      return step(Op.SET, this.sampleFor(entry.labels, entry.sampleName, file, at).id);
     }
     const labels = entry.labelsWithoutPid;
     const sample = this.find(labels, entry.sampleName);
+    // A sample born after this entry did not exist yet for it (a fresh build's view).
+    const earlier = sample !== undefined && this.bornBefore(file, at, sample);
     switch (mode) {
       case 'min':
       case 'livemin':
-        return sample ? step(Op.MIN, sample.id) : step(Op.SET, this.insert(labels, entry.sampleName).id);
       case 'max':
-      case 'livemax':
-        return sample ? step(Op.MAX, sample.id) : step(Op.SET, this.insert(labels, entry.sampleName).id);
+      case 'livemax': {
+        // The first value seen is set, the others compared: the first entry's step is SET.
+        const compare = mode === 'min' || mode === 'livemin' ? Op.MIN : Op.MAX;
+        if (!sample) return step(Op.SET, this.insert(labels, entry.sampleName, file, at).id);
+        if (!earlier) return step(compare, sample.id);
+        this.ctx.bornIn[sample.id]!.steps[this.ctx.bornAt[sample.id]] = step(compare, sample.id);
+        this.moveBirth(sample, file, at);
+        return step(Op.SET, sample.id);
+      }
       case 'sum':
       case 'livesum':
-        return step(Op.SUM, (sample ?? this.insert(labels, entry.sampleName)).id);
+        return step(Op.SUM, this.sampleFor(labels, entry.sampleName, file, at).id);
       case 'mostrecent':
       case 'livemostrecent': {
         // Strictly greater than the kept timestamp, starting from 0: ties keep the
         // earlier value and never-set entries (timestamp 0) never produce a sample.
-        this.latest ??= new Map();
+        if (sample && !earlier) return step(Op.RECENT, sample.id);
+        if (!(timestamp > 0)) return step(Op.RECENT_UNPLACED, 0);
         if (sample) {
-          if (timestamp > this.latest.get(sample)!) this.latest.set(sample, timestamp);
+          this.moveBirth(sample, file, at);
           return step(Op.RECENT, sample.id);
         }
-        if (!(timestamp > 0)) return step(Op.RECENT_UNPLACED, 0);
-        const created = this.insert(labels, entry.sampleName);
-        this.latest.set(created, timestamp);
+        const created = this.insert(labels, entry.sampleName, file, at);
+        this.ctx.recent.push(created.id);
         return step(Op.RECENT, created.id);
       }
     }
   }
 
-  private addBucket(bucket: BucketEntry): number {
+  private addBucket(bucket: BucketEntry, file: EntrySource, at: number): number {
     if (bucket.invalidLe !== null) return step(Op.IGNORE, 0);
     this.bucketTables ??= new Map();
     let table = this.bucketTables.get(bucket.series.key);
     if (!table) {
-      table = { series: bucket.series, cells: [], cursor: 0 };
+      table = { series: bucket.series, cells: [], cursor: 0, bornIn: file, bornAt: at, count: null, derivedCount: false, planned: false };
       this.bucketTables.set(bucket.series.key, table);
+      this.dirty = true;
+      this.noteBirth(file, at);
+    } else if (before(file, at, table.bornIn, table.bornAt)) {
+      table.bornIn = file;
+      table.bornAt = at;
+      this.reorder = this.dirty = true;
     }
     const { cells } = table;
-    let at = table.cursor < cells.length && cells[table.cursor].bound === bucket.bound ? table.cursor : cells.findIndex((c) => c.bound === bucket.bound);
-    if (at < 0) {
+    let found = table.cursor < cells.length && cells[table.cursor].bound === bucket.bound ? table.cursor : cells.findIndex((c) => c.bound === bucket.bound);
+    if (found < 0) {
       // A new bound (NaN is never equal to a known one, as in Python): insert in order.
-      at = 0;
-      while (at < cells.length && !(bucket.bound < cells[at].bound)) at++;
-      cells.splice(at, 0, { id: this.ids.cells++, bound: bucket.bound, labels: bucket.labels });
+      // Where a NaN goes depends on the order the bounds came in: only a fresh build knows.
+      if (table.planned && (Number.isNaN(bucket.bound) || cells.some((c) => Number.isNaN(c.bound)))) throw new PlanConflict('NaN bucket bound');
+      found = 0;
+      while (found < cells.length && !(bucket.bound < cells[found].bound)) found++;
+      cells.splice(found, 0, { id: this.ctx.cells++, bound: bucket.bound, labels: bucket.labels, output: null });
+      this.dirty = true;
+      if (table.planned) this.ctx.tablesChanged = true;
+    } else if (table.planned && cells[found].labels !== bucket.labels && leOf(cells[found].labels) !== leOf(bucket.labels)) {
+      // The cell is labelled by the entry that made it; `-0` and `0` are one bound.
+      throw new PlanConflict('bucket bound written two ways');
     }
-    table.cursor = at + 1;
-    return step(Op.BUCKET, cells[at].id);
+    table.cursor = found + 1;
+    return step(Op.BUCKET, cells[found].id);
   }
 
   private find(labels: LabelSet, name: string): MergedSample | undefined {
@@ -204,43 +330,77 @@ export class FamilyMerge {
     return undefined;
   }
 
-  /** Appends a sample to the group of `labels`; it is labelled `rendered`, which differs from `labels` only for buckets (with `le`). */
-  private insert(labels: LabelSet, name: string, rendered: RenderedLabels = labels): MergedSample {
+  /** Appends a sample to the group of `labels`. */
+  private insert(labels: LabelSet, name: string, file: EntrySource, at: number): MergedSample {
+    if (this.planned && name === `${this.name}_count` && this.bucketTables?.get(labels.key)?.derivedCount) {
+      // A stored `_count` would take the place of the derived one a fresh build never makes.
+      throw new PlanConflict('stored _count of a histogram series');
+    }
     let group = this.groups.get(labels.key);
     if (!group) {
       group = [];
       this.groups.set(labels.key, group);
     }
-    const sample = new MergedSample(this.ids.samples++, name, rendered);
+    const sample = this.newSample(name, labels, file, at);
     group.push(sample);
+    this.dirty = true;
+    this.noteBirth(file, at);
     return sample;
   }
 
-  /** The merged family (groups in creation order, histogram buckets after each series' `_sum`) and its bucket tables. */
-  finish(accumulate: boolean, buckets: PlannedBuckets[]): Family {
+  /**
+   * Makes the merged family: groups in birth order, each group's samples in birth order,
+   * histogram buckets after each series' own samples (series with buckets only after all
+   * groups, in table order), then `_count`, derived from the buckets unless stored.
+   */
+  finish(accumulate: boolean): void {
+    if (this.reorder) this.sortByBirth();
+    this.reorder = false;
+    const bucketName = `${this.name}_bucket`;
+    const countName = `${this.name}_count`;
     if (this.bucketTables) {
-      const bucketName = `${this.name}_bucket`;
-      const countName = `${this.name}_count`;
       for (const table of this.bucketTables.values()) {
-        const planned: PlannedBuckets = { cells: [], outputs: [], count: -1 };
-        for (const cell of table.cells) {
-          planned.cells.push(cell.id);
-          planned.outputs.push(this.insert(table.series, bucketName, cell.labels).id);
+        for (const cell of table.cells) cell.output ??= this.newSample(bucketName, cell.labels, null, 0);
+        if (accumulate && table.count === null) {
+          const stored = this.find(table.series, countName);
+          table.count = stored ?? this.newSample(countName, table.series, null, 0);
+          table.derivedCount = stored === undefined;
         }
-        if (accumulate) {
-          // A stored `_count` (foreign writer) keeps its place but takes the derived value, as in Python.
-          planned.count = (this.find(table.series, countName) ?? this.insert(table.series, countName)).id;
-        }
-        buckets.push(planned);
+        if (!table.planned) this.ctx.newTables.push(table);
+        table.planned = true;
       }
     }
-    const samples: Sample[] = [];
-    for (const group of this.groups.values()) for (const sample of group) samples.push(sample);
-    return { name: this.name, help: this.help, type: this.type, samples };
+    const samples: MergedSample[] = [];
+    for (const [key, group] of this.groups) {
+      for (const sample of group) samples.push(sample);
+      const table = this.bucketTables?.get(key);
+      if (table) pushBuckets(samples, table);
+    }
+    if (this.bucketTables) for (const [key, table] of this.bucketTables) if (!this.groups.has(key)) pushBuckets(samples, table);
+    this.samples = samples;
+    this.merged = { name: this.name, help: this.help, type: this.type, samples };
+    const names = new Set(exposedNames(this.merged));
+    let last = '';
+    for (const sample of samples) if (sample.name !== last) names.add(metricName((last = sample.name)));
+    this.exposed = [...names];
+    this.dirty = false;
+    this.planned = true;
   }
 
-  /** Ids of the samples kept by timestamp: each must still have one above 0 after a merge, or the plan is stale. */
-  recentSamples(): number[] {
-    return this.latest ? [...this.latest.keys()].map((s) => s.id) : [];
+  private sortByBirth(): void {
+    const { bornIn, bornAt } = this.ctx;
+    const bySampleBirth = (a: MergedSample, b: MergedSample) => bornIn[a.id]!.rank - bornIn[b.id]!.rank || bornAt[a.id] - bornAt[b.id];
+    const groups = [...this.groups];
+    for (const [, group] of groups) group.sort(bySampleBirth);
+    groups.sort((a, b) => bySampleBirth(a[1][0], b[1][0]));
+    this.groups = new Map(groups);
+    if (this.bucketTables) this.bucketTables = new Map([...this.bucketTables].sort((a, b) => byBirth(a[1], b[1])));
   }
 }
+
+function pushBuckets(samples: MergedSample[], table: BucketTable): void {
+  for (const cell of table.cells) samples.push(cell.output!);
+  if (table.derivedCount) samples.push(table.count!);
+}
+
+const leOf = (labels: RenderedLabels) => labels.pairs.find((p) => p[0] === 'le')?.[1];

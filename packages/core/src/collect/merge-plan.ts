@@ -1,159 +1,265 @@
 // A directory merge worked out once and replayed on every scrape. Building a plan applies
 // Python's rules (family-merge.ts) to every entry of every file: which output sample the
 // entry feeds and how, and the order of the output. That depends only on the files'
-// entries (and, for mostrecent gauges, on which entries have a timestamp), so a plan
-// stays valid until a file gains entries, appears, disappears or is replaced. Replaying
-// it is one pass over the values with no lookups and no allocation:
-// `values[target] += value` and the like, then cumulative buckets.
-import { exposedNames, metricName, type Family } from './exposition.js';
-import { FamilyMerge, Op, STEP_OP_BITS, STEP_OP_MASK, type IdAllocator, type MergedSample, type PlannedBuckets } from './family-merge.js';
+// entries (and, for mostrecent gauges, on which entries have a timestamp). Replaying it is
+// one pass over the values with no lookups and no allocation: `values[target] += value`
+// and the like, then cumulative buckets.
+//
+// When files only gain entries, or new files appear, `update` places just the new entries
+// into the plan (a new series, a new worker's files): the families they touch are finished
+// again, the others keep their samples. Where that could differ from a fresh build (a
+// file shrank, was replaced or vanished; a gauge's mode changes; see PlanConflict), the
+// plan says so and is built again.
+import { metricName, type Family } from './exposition.js';
+import { FamilyMerge, Op, PlanConflict, STEP_OP_BITS, STEP_OP_MASK, type BucketTable, type EntrySource, type PlanContext } from './family-merge.js';
 import type { MergeProblem } from './merge.js';
 import type { TrackedFile } from './tracked-file.js';
 
+/** One file of the plan: its steps, and how much of it has been placed. */
+class PlannedFile implements EntrySource {
+  readonly name: string;
+  readonly type;
+  steps = new Int32Array(0);
+  /** Entries placed; `steps` may be longer (capacity). */
+  length = 0;
+  /** The file's `generation` and `drops` when placed. */
+  generation = -1;
+  readonly drops: number;
+  /** The file's families (by its family index), as far as placed. */
+  readonly families: FamilyMerge[] = [];
+  /** Entries left out: not exposable (with the first one's reason), invalid buckets. */
+  unexposable = 0;
+  firstReason = '';
+  invalidBuckets = 0;
+
+  constructor(readonly file: TrackedFile, public rank: number) {
+    this.name = file.name;
+    this.type = file.parsedName!.type;
+    this.drops = file.drops;
+  }
+}
+
 export class MergePlan {
   /** Output families, in Python's order; their samples are updated in place by `apply()`. */
-  readonly families: Family[] = [];
+  families: Family[] = [];
   /** Problems found while planning (invalid buckets, gauge mode conflicts), reported by every merge. */
-  readonly problems: MergeProblem[] = [];
+  problems: MergeProblem[] = [];
   /** Number of output samples. */
   series = 0;
 
-  /** The files planned for, in merge order, with the generation of entries planned for. */
-  private readonly files: TrackedFile[];
-  private readonly generations: number[];
-  /** Per file, one step per entry: `target << STEP_OP_BITS | op`. */
-  private readonly steps: Int32Array[] = [];
-  /** Every output sample, in output order. */
-  private readonly samples: MergedSample[] = [];
-  /** Merged value of each output sample, by sample id. */
-  private readonly values: Float64Array;
+  /** The families served (not left out), in output order. */
+  private served: FamilyMerge[] = [];
+  /** The files planned for, in merge order. */
+  private files: PlannedFile[] = [];
+  private readonly byName = new Map<string, FamilyMerge>();
+  /** Every family, in output order once `publish` ran. */
+  private readonly order: FamilyMerge[] = [];
+  private readonly ctx: PlanContext = { samples: 0, cells: 0, recent: [], newTables: [], tablesChanged: false, bornIn: [], bornAt: [] };
+  /** Merged value of each output sample, by sample id (capacity: may be longer). */
+  private values = new Float64Array(0);
   /** Kept timestamp of each mostrecent sample, by sample id (null when no family is mostrecent). */
-  private readonly latest: Float64Array | null;
-  /** Ids of the samples that exist because an entry had a timestamp above 0. */
-  private readonly recent: Int32Array;
+  private latest: Float64Array | null = null;
   /** Raw sum of each histogram bucket cell, by cell id. */
-  private readonly cells: Float64Array;
+  private cells = new Float64Array(0);
+  /** Every bucket table, in replay order (any order will do: each is cumulated on its own). */
+  private readonly tables: BucketTable[] = [];
   /** Bucket tables, flattened: table t spans [tableEnds[t-1], tableEnds[t]) of bucketCells/bucketOutputs. */
-  private readonly tableEnds: Int32Array;
-  private readonly bucketCells: Int32Array;
-  private readonly bucketOutputs: Int32Array;
+  private tableEnds = new Int32Array(0);
+  private bucketCells = new Int32Array(0);
+  private bucketOutputs = new Int32Array(0);
   /** The `_count` sample of each table, or -1. */
-  private readonly tableCounts: Int32Array;
+  private tableCounts = new Int32Array(0);
+  /** Tables laid out in the flat arrays. */
+  private flatTables = 0;
 
-  private constructor(files: readonly TrackedFile[], private readonly accumulate: boolean, reserved: ReadonlyMap<string, string>) {
-    this.files = [...files];
-    this.generations = files.map((f) => f.generation);
-    const ids: IdAllocator = { samples: 0, cells: 0 };
-
-    // Pass 1: families in first-seen order (file order, then entry order), type and help
-    // from first sight, gauge mode from the last file.
-    const families = new Map<string, FamilyMerge>();
-    const firstFile = new Map<FamilyMerge, string>();
-    const familiesByFile: FamilyMerge[][] = [];
-    for (const file of files) {
-      const { type, mode } = file.parsedName!;
-      const resolved: FamilyMerge[] = [];
-      for (let i = 0; i < file.familyNames.length; i++) {
-        const name = file.familyNames[i];
-        let family = families.get(name);
-        if (!family) {
-          family = new FamilyMerge(name, type, file.familyHelp[i], ids);
-          families.set(name, family);
-          firstFile.set(family, file.name);
-        }
-        if (mode) family.noteMode(mode, file.name);
-        resolved.push(family);
-      }
-      familiesByFile.push(resolved);
-    }
-
-    // Pass 2: every entry placed, in file order.
-    for (let f = 0; f < files.length; f++) {
-      const file = files[f];
-      const resolved = familiesByFile[f];
-      const timestamps = file.reader!.timestamps;
-      const steps = new Int32Array(file.prepared.length);
-      let invalidBuckets = 0;
-      let unexposable = 0;
-      let firstReason = '';
-      for (let i = 0; i < steps.length; i++) {
-        const family = resolved[file.familyOf[i]];
-        steps[i] = family.add(file.prepared[i], timestamps[i]);
-        if ((steps[i] & STEP_OP_MASK) !== Op.IGNORE) continue;
-        if (family.skipped === null) invalidBuckets++;
-        else if (unexposable++ === 0) firstReason = `${JSON.stringify(file.prepared[i].sampleName)}: ${family.skipped}`;
-      }
-      if (unexposable > 0) {
-        this.problems.push({
-          file: file.name,
-          problem: 'unexposable',
-          entries: unexposable,
-          reason: `${unexposable} entr${unexposable === 1 ? 'y' : 'ies'} left out of the exposition, which Prometheus could not parse (first: ${firstReason})`,
-        });
-      }
-      this.steps.push(steps);
-      if (invalidBuckets > 0) {
-        this.problems.push({
-          file: file.name,
-          problem: 'invalid-bucket',
-          reason: `${invalidBuckets} histogram bucket entr${invalidBuckets === 1 ? 'y has' : 'ies have'} an "le" label that is not a number; ignored`,
-        });
-      }
-    }
-
-    const buckets: PlannedBuckets[] = [];
-    const recent: number[] = [];
-    // Names once escaped: the first family (in merge order) to claim one keeps it.
-    const claimed = new Map<string, string>(reserved);
-    for (const family of families.values()) {
-      const merged = family.finish(accumulate, buckets);
-      for (const id of family.recentSamples()) recent.push(id);
-      // Left out, its values are still merged (the plan's ids are allocated); they are just not served.
-      if (metricName(merged.name) === '') {
-        this.problems.push({ file: firstFile.get(family)!, problem: 'unexposable', entries: merged.samples.length, reason: `a metric with an empty name: its ${merged.samples.length} samples left out` });
-        continue;
-      }
-      const clash = claimNames(claimed, merged);
-      if (clash !== null) {
-        this.problems.push({ file: firstFile.get(family)!, problem: 'name-collision', entries: merged.samples.length, reason: clash });
-        continue;
-      }
-      this.families.push(merged);
-      for (const sample of merged.samples) this.samples.push(sample as MergedSample);
-      const conflict = family.modeConflict();
-      if (conflict) this.problems.push(conflict);
-    }
-    this.series = this.samples.length;
-    this.values = new Float64Array(ids.samples);
-    this.latest = recent.length > 0 ? new Float64Array(ids.samples) : null;
-    this.recent = Int32Array.from(recent);
-    this.cells = new Float64Array(ids.cells);
-    this.tableEnds = new Int32Array(buckets.length);
-    this.bucketCells = new Int32Array(ids.cells);
-    this.bucketOutputs = new Int32Array(ids.cells);
-    this.tableCounts = new Int32Array(buckets.length);
-    let at = 0;
-    for (let t = 0; t < buckets.length; t++) {
-      this.bucketCells.set(buckets[t].cells, at);
-      this.bucketOutputs.set(buckets[t].outputs, at);
-      at += buckets[t].cells.length;
-      this.tableEnds[t] = at;
-      this.tableCounts[t] = buckets[t].count;
-    }
-  }
+  private constructor(private readonly accumulate: boolean, private readonly reserved: ReadonlyMap<string, string>) {}
 
   /** A plan for `files` (read, in merge order), placed with their current timestamps. */
   static build(files: readonly TrackedFile[], accumulate: boolean, reserved: ReadonlyMap<string, string> = new Map()): MergePlan {
-    return new MergePlan(files, accumulate, reserved);
+    const plan = new MergePlan(accumulate, reserved);
+    plan.files = files.map((file, rank) => new PlannedFile(file, rank));
+    plan.place(plan.files);
+    return plan;
   }
 
-  /** True while these are the files planned for, in the same order, with no entries added or dropped. */
-  fits(files: readonly TrackedFile[], accumulate: boolean): boolean {
-    if (accumulate !== this.accumulate || files.length !== this.files.length) return false;
-    for (let f = 0; f < files.length; f++) {
-      if (files[f] !== this.files[f] || files[f].generation !== this.generations[f]) return false;
+  /**
+   * Brings the plan to `files` (read, in merge order): true when it fits them, unchanged or
+   * with their new entries placed; false when only a new plan can give a fresh build's
+   * output (entries dropped, a file gone, the accumulate flag changed, a PlanConflict).
+   * After false the plan is unusable.
+   */
+  update(files: readonly TrackedFile[], accumulate: boolean): boolean {
+    if (accumulate !== this.accumulate) return false;
+    let unchanged = files.length === this.files.length;
+    for (let f = 0; unchanged && f < files.length; f++) unchanged = files[f] === this.files[f].file && files[f].generation === this.files[f].generation;
+    if (unchanged) return true;
+    // Both lists are in name order: walk them together.
+    const next: PlannedFile[] = [];
+    const changed: PlannedFile[] = [];
+    let old = 0;
+    for (const file of files) {
+      let planned = this.files[old];
+      if (planned?.file === file) {
+        old++;
+        if (file.drops !== planned.drops || file.prepared.length < planned.length) return false;
+        if (file.generation !== planned.generation) changed.push(planned);
+      } else {
+        if (this.files.some((p) => p.file === file)) return false;
+        planned = new PlannedFile(file, 0);
+        changed.push(planned);
+      }
+      planned.rank = next.length;
+      next.push(planned);
+    }
+    if (old !== this.files.length) return false; // a planned file is not listed (gone, or skipped this time)
+    this.files = next;
+    try {
+      this.place(changed);
+    } catch (err) {
+      if (err instanceof PlanConflict) return false;
+      throw err;
     }
     return true;
+  }
+
+  /** Places the entries `files` (in merge order) gained since they were last placed, and publishes the result. */
+  private place(files: readonly PlannedFile[]): void {
+    // Pass 1: new families (first-seen order), gauge modes from the last file in name order.
+    for (const planned of files) {
+      const { familyNames, parsedName } = planned.file;
+      for (let j = planned.families.length; j < familyNames.length; j++) {
+        let family = this.byName.get(familyNames[j]);
+        if (!family) {
+          family = new FamilyMerge(familyNames[j], parsedName!.type, this.ctx);
+          this.byName.set(familyNames[j], family);
+          this.order.push(family);
+        }
+        if (parsedName!.mode) family.noteMode(parsedName!.mode, planned);
+        planned.families.push(family);
+      }
+    }
+
+    // Pass 2: the new entries placed, in merge order.
+    for (const planned of files) {
+      const { prepared, familyOf, reader } = planned.file;
+      const timestamps = reader!.timestamps;
+      const n = prepared.length;
+      if (planned.steps.length < n) planned.steps = grown(planned.steps, n);
+      const { steps, families } = planned;
+      for (let i = planned.length; i < n; i++) {
+        const family = families[familyOf[i]];
+        steps[i] = family.add(prepared[i], timestamps[i], planned, i);
+        if ((steps[i] & STEP_OP_MASK) !== Op.IGNORE) continue;
+        if (family.skipped === null) planned.invalidBuckets++;
+        else if (planned.unexposable++ === 0) planned.firstReason = `${JSON.stringify(prepared[i].sampleName)}: ${family.skipped}`;
+      }
+      planned.length = n;
+      planned.generation = planned.file.generation;
+    }
+
+    // Only families that gained samples or whose order changed are finished again.
+    for (const family of this.order) if (family.dirty) family.finish(this.accumulate);
+    this.layOut();
+    this.publish();
+  }
+
+  /** Sizes the value arrays and lays out the replay of bucket tables. */
+  private layOut(): void {
+    const { ctx } = this;
+    if (this.values.length < ctx.samples) {
+      const size = grownSize(this.values.length, ctx.samples);
+      this.values = new Float64Array(size);
+      if (this.latest !== null || ctx.recent.length > 0) this.latest = new Float64Array(size);
+    } else if (this.latest === null && ctx.recent.length > 0) this.latest = new Float64Array(this.values.length);
+    if (this.cells.length < ctx.cells) this.cells = new Float64Array(grownSize(this.cells.length, ctx.cells));
+    for (const table of ctx.newTables) this.tables.push(table);
+    ctx.newTables.length = 0;
+    if (ctx.tablesChanged) this.flatTables = 0; // a table gained a cell: lay all out again
+    ctx.tablesChanged = false;
+    if (this.flatTables === this.tables.length) return;
+    let at = this.flatTables === 0 ? 0 : this.tableEnds[this.flatTables - 1];
+    let cellCount = at;
+    for (let t = this.flatTables; t < this.tables.length; t++) cellCount += this.tables[t].cells.length;
+    if (this.tableEnds.length < this.tables.length) {
+      const size = grownSize(this.tableEnds.length, this.tables.length);
+      this.tableEnds = grown(this.tableEnds, size);
+      this.tableCounts = grown(this.tableCounts, size);
+    }
+    if (this.bucketCells.length < cellCount) {
+      const size = grownSize(this.bucketCells.length, cellCount);
+      this.bucketCells = grown(this.bucketCells, size);
+      this.bucketOutputs = grown(this.bucketOutputs, size);
+    }
+    for (let t = this.flatTables; t < this.tables.length; t++) {
+      const table = this.tables[t];
+      for (const cell of table.cells) {
+        this.bucketCells[at] = cell.id;
+        this.bucketOutputs[at] = cell.output!.id;
+        at++;
+      }
+      this.tableEnds[t] = at;
+      this.tableCounts[t] = table.count?.id ?? -1;
+    }
+    this.flatTables = this.tables.length;
+  }
+
+  /** Families in first-seen order, the names each claims, and the problems, as a fresh build reports them. */
+  private publish(): void {
+    const { order } = this;
+    for (let i = 1; i < order.length; i++) {
+      if (compareBirth(order[i - 1], order[i]) > 0) {
+        order.sort(compareBirth);
+        break;
+      }
+    }
+    const problems: MergeProblem[] = [];
+    for (const planned of this.files) {
+      if (planned.unexposable > 0) {
+        const n = planned.unexposable;
+        problems.push({
+          file: planned.name,
+          problem: 'unexposable',
+          entries: n,
+          reason: `${n} entr${n === 1 ? 'y' : 'ies'} left out of the exposition, which Prometheus could not parse (first: ${planned.firstReason})`,
+        });
+      }
+      if (planned.invalidBuckets > 0) {
+        const n = planned.invalidBuckets;
+        problems.push({
+          file: planned.name,
+          problem: 'invalid-bucket',
+          reason: `${n} histogram bucket entr${n === 1 ? 'y has' : 'ies have'} an "le" label that is not a number; ignored`,
+        });
+      }
+    }
+    // Names once escaped: the first family (in merge order) to claim one keeps it.
+    const claimed = new Map<string, string>(this.reserved);
+    const families: Family[] = [];
+    const served: FamilyMerge[] = [];
+    let series = 0;
+    for (const family of order) {
+      const merged = family.merged!;
+      const firstFile = family.bornIn!.name;
+      // Left out, its values are still merged (the plan's ids are allocated); they are just not served.
+      if (metricName(merged.name) === '') {
+        problems.push({ file: firstFile, problem: 'unexposable', entries: merged.samples.length, reason: `a metric with an empty name: its ${merged.samples.length} samples left out` });
+        continue;
+      }
+      const clash = claimNames(claimed, family);
+      if (clash !== null) {
+        problems.push({ file: firstFile, problem: 'name-collision', entries: merged.samples.length, reason: clash });
+        continue;
+      }
+      families.push(merged);
+      served.push(family);
+      series += merged.samples.length;
+      const conflict = family.modeConflict();
+      if (conflict) problems.push(conflict);
+    }
+    this.families = families;
+    this.served = served;
+    this.problems = problems;
+    this.series = series;
   }
 
   /**
@@ -162,14 +268,14 @@ export class MergePlan {
    * is stale and must be built again.
    */
   apply(): boolean {
-    const { values, latest, cells } = this;
-    values.fill(0);
-    cells.fill(0);
-    latest?.fill(0);
-    for (let f = 0; f < this.files.length; f++) {
-      const { values: fileValues, timestamps } = this.files[f].reader!;
-      const steps = this.steps[f];
-      for (let i = 0; i < steps.length; i++) {
+    const { values, latest, cells, files, ctx } = this;
+    values.fill(0, 0, ctx.samples);
+    cells.fill(0, 0, ctx.cells);
+    latest?.fill(0, 0, ctx.samples);
+    for (let f = 0; f < files.length; f++) {
+      const { values: fileValues, timestamps } = files[f].file.reader!;
+      const { steps, length } = files[f];
+      for (let i = 0; i < length; i++) {
         const target = steps[i] >> STEP_OP_BITS;
         const value = fileValues[i];
         switch (steps[i] & STEP_OP_MASK) {
@@ -200,11 +306,12 @@ export class MergePlan {
         }
       }
     }
-    for (let i = 0; i < this.recent.length; i++) if (!(latest![this.recent[i]] > 0)) return false;
+    const { recent } = ctx;
+    for (let i = 0; i < recent.length; i++) if (!(latest![recent[i]] > 0)) return false;
 
     // Buckets: raw sums in ascending bound order become cumulative samples and `_count`.
     let start = 0;
-    for (let t = 0; t < this.tableEnds.length; t++) {
+    for (let t = 0; t < this.flatTables; t++) {
       const end = this.tableEnds[t];
       let running = 0;
       for (let j = start; j < end; j++) {
@@ -216,9 +323,23 @@ export class MergePlan {
       start = end;
     }
 
-    for (const sample of this.samples) sample.value = values[sample.id];
+    for (const family of this.served) {
+      const { samples } = family;
+      for (let s = 0; s < samples.length; s++) samples[s].value = values[samples[s].id];
+    }
     return true;
   }
+}
+
+const compareBirth = (a: FamilyMerge, b: FamilyMerge) => a.bornIn!.rank - b.bornIn!.rank || a.bornAt - b.bornAt;
+
+/** Capacity for `needed` items: at least double the current one, so growing one at a time stays linear. */
+const grownSize = (current: number, needed: number) => Math.max(needed, current * 2, 16);
+
+function grown<T extends Int32Array>(array: T, needed: number): T {
+  const next = new (array.constructor as new (n: number) => T)(grownSize(array.length, needed));
+  next.set(array);
+  return next;
 }
 
 /**
@@ -226,17 +347,13 @@ export class MergePlan {
  * the names of its samples) or, when one is taken by an earlier family, claims nothing
  * and says why: `req.count` and `req_count` are both `req_count` to Prometheus.
  */
-function claimNames(claimed: Map<string, string>, family: Family): string | null {
-  const names = new Set(exposedNames(family));
-  const sampleNames = new Set<string>();
-  for (const sample of family.samples) sampleNames.add(sample.name);
-  for (const name of sampleNames) names.add(metricName(name));
-  for (const name of names) {
+function claimNames(claimed: Map<string, string>, family: FamilyMerge): string | null {
+  for (const name of family.exposed) {
     const owner = claimed.get(name);
     if (owner !== undefined) {
-      return `metric ${JSON.stringify(family.name)} is exposed as "${name}", like the earlier ${JSON.stringify(owner)}; its ${family.samples.length} samples are left out`;
+      return `metric ${JSON.stringify(family.name)} is exposed as "${name}", like the earlier ${JSON.stringify(owner)}; its ${family.merged!.samples.length} samples are left out`;
     }
   }
-  for (const name of names) claimed.set(name, family.name);
+  for (const name of family.exposed) claimed.set(name, family.name);
   return null;
 }

@@ -7,9 +7,9 @@
 // The merge runs on every scrape, so work that depends only on an entry's key (sorted
 // label pairs, bucket bound, rendered labels) is done once per distinct key of the
 // directory (prepared-keys.ts) and kept across merges; where each entry goes in the
-// output is planned once for a set of files (merge-plan.ts) and replayed while no file
-// gains entries. A steady merge re-reads values and allocates nothing per entry or per
-// output sample.
+// output is planned once for a set of files (merge-plan.ts), extended with the entries
+// files gain, and replayed. A steady merge re-reads values and allocates nothing per
+// entry or per output sample.
 import fs from 'node:fs';
 import path from 'node:path';
 import { compareCodePoints } from '../format/key.js';
@@ -178,9 +178,11 @@ export class DirectoryMerger {
       return { families: this.lastFamilies, problems, stats: { ...stats, series: this.lastSeries } };
     }
 
-    // The plan changes only when the files' entries do; a mostrecent gauge gaining a
-    // sample also makes it stale, which only replaying it can tell.
-    if (!this.plan || !this.plan.fits(readFiles, accumulate)) this.plan = this.newPlan(readFiles, accumulate);
+    // The plan changes only when the files' entries do: new entries (a new series, a new
+    // worker's files) are placed into it, and a plan that cannot take them as a fresh
+    // build would is built again. A mostrecent gauge gaining a sample also makes it
+    // stale, which only replaying it can tell.
+    if (!this.plan || !this.plan.update(readFiles, accumulate)) this.plan = this.newPlan(readFiles, accumulate);
     if (!this.plan.apply()) {
       this.plan = this.newPlan(readFiles, accumulate);
       this.plan.apply();

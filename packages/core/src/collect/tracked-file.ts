@@ -22,6 +22,8 @@ export class TrackedFile {
   parsedNow = 0;
   /** Changes whenever `prepared` does, so a merge plan can tell it still fits. */
   generation = 0;
+  /** Counts the times entries were dropped: while it stays, `prepared` only grew (a plan places just the new ones). */
+  drops = 0;
 
   constructor(readonly name: string, readonly parsedName: ParsedFileName | null, filePath: string, private readonly keys: KeyCache) {
     // Archives are only ever replaced by the compactor's rename: unchanged, they need no re-read.
@@ -53,7 +55,10 @@ export class TrackedFile {
   }
 
   reset(): void {
-    if (this.prepared.length > 0) this.keys.noteDropped();
+    if (this.prepared.length > 0) {
+      this.keys.noteDropped();
+      this.drops++;
+    }
     this.generation++;
     this.prepared = [];
     this.familyOf = [];
