@@ -5,19 +5,25 @@
 // confirmed by comparing the bytes.
 import { bytesEqualString, hashBytes, hashString, sameBytes } from '../format/key-bytes.js';
 
+/** Bytes of one arena chunk: keys are copied into chunks, so the arena grows without copying what it holds. */
+const CHUNK_BYTES = 1024 * 1024;
+/** Per slot in `slots`: chunk, start in it, length, slot of the key that followed it last time (-1: none). */
+const CHUNK = 0;
+const START = 1;
+const LENGTH = 2;
+const NEXT = 3;
+
 /** Values keyed by byte strings; the bytes are copied into an arena outside the JS heap. */
 export class ByteKeyTable<T> {
   private hashes = new Int32Array(1024);
   /** Slot + 1 of each cell's value; 0 for a free cell. */
   private cells = new Int32Array(1024);
   private values: T[] = [];
-  private starts: number[] = [];
-  private lengths: number[] = [];
-  private arena = new Uint8Array(64 * 1024);
-  private arenaWords: Int32Array = new Int32Array(this.arena.buffer);
-  private arenaUsed = 0;
-  /** For each slot, the slot of the key looked up right after it last time, or -1. */
-  private next: number[] = [];
+  private slots = new Int32Array(4 * 1024);
+  private chunks: Uint8Array[] = [];
+  private chunkWords: Int32Array[] = [];
+  /** Bytes used in the last chunk. */
+  private chunkUsed = CHUNK_BYTES;
   /** The slot of the last key looked up or added, or -1. */
   private lastSlot = -1;
 
@@ -31,9 +37,8 @@ export class ByteKeyTable<T> {
    * one last time is tried first: one comparison, no hash.
    */
   get(buf: Uint8Array, start: number, end: number): T | undefined {
-    const length = end - start;
-    const guess = this.lastSlot >= 0 ? this.next[this.lastSlot] : -1;
-    if (guess >= 0 && this.lengths[guess] === length && sameBytes(buf, start, end, this.arena, this.arenaWords, this.starts[guess])) {
+    const guess = this.lastSlot >= 0 ? this.slots[4 * this.lastSlot + NEXT] : -1;
+    if (guess >= 0 && this.holds(guess, buf, start, end)) {
       this.lastSlot = guess;
       return this.values[guess];
     }
@@ -42,7 +47,7 @@ export class ByteKeyTable<T> {
     for (let cell = hash & mask; ; cell = (cell + 1) & mask) {
       const slot = this.cells[cell] - 1;
       if (slot < 0) return undefined;
-      if (this.hashes[cell] === hash && this.lengths[slot] === length && sameBytes(buf, start, end, this.arena, this.arenaWords, this.starts[slot])) {
+      if (this.hashes[cell] === hash && this.holds(slot, buf, start, end)) {
         this.follows(slot);
         return this.values[slot];
       }
@@ -52,52 +57,61 @@ export class ByteKeyTable<T> {
   /** Adds `value` for bytes [start, end) of `buf`, which are not in the table yet. */
   add(buf: Uint8Array, start: number, end: number, value: T): void {
     const length = end - start;
-    // Each key starts 4-aligned in the arena, so comparisons can go a word at a time.
-    const at = (this.arenaUsed + 3) & ~3;
-    if (at + length > this.arena.length) {
-      let size = this.arena.length * 2;
-      while (size < at + length) size *= 2;
-      const grown = new Uint8Array(size);
-      grown.set(this.arena.subarray(0, this.arenaUsed));
-      this.arena = grown;
-      this.arenaWords = new Int32Array(grown.buffer);
+    // Each key starts 4-aligned in its chunk, so comparisons can go a word at a time.
+    let at = (this.chunkUsed + 3) & ~3;
+    if (at + length > CHUNK_BYTES || this.chunks.length === 0) {
+      const chunk = new Uint8Array(Math.max(CHUNK_BYTES, (length + 3) & ~3));
+      this.chunks.push(chunk);
+      this.chunkWords.push(new Int32Array(chunk.buffer));
+      at = 0;
     }
-    this.arena.set(buf.subarray(start, end), at);
-    this.starts.push(at);
-    this.lengths.push(length);
-    this.arenaUsed = at + length;
+    const chunk = this.chunks[this.chunks.length - 1];
+    for (let i = start, j = at; i < end; i++, j++) chunk[j] = buf[i];
+    this.chunkUsed = at + length;
+    const slot = this.values.length;
     this.values.push(value);
-    this.next.push(-1);
-    const slot = this.values.length - 1;
+    if (4 * slot + 4 > this.slots.length) {
+      const grown = new Int32Array(this.slots.length * 2);
+      grown.set(this.slots);
+      this.slots = grown;
+    }
+    this.slots[4 * slot + CHUNK] = this.chunks.length - 1;
+    this.slots[4 * slot + START] = at;
+    this.slots[4 * slot + LENGTH] = length;
+    this.slots[4 * slot + NEXT] = -1;
     if (this.values.length * 2 > this.cells.length) this.rehash(this.cells.length * 2);
     this.place(hashBytes(buf, start, end), slot + 1);
     this.follows(slot);
   }
 
-  private follows(slot: number): void {
-    if (this.lastSlot >= 0) this.next[this.lastSlot] = slot;
-    this.lastSlot = slot;
+  /** Keeps only the values `keep` accepts (the arena made anew: memory follows what is kept). */
+  retain(keep: (value: T) => boolean): void {
+    const { values, slots, chunks } = this;
+    this.values = [];
+    this.slots = new Int32Array(4 * 1024);
+    this.chunks = [];
+    this.chunkWords = [];
+    this.chunkUsed = CHUNK_BYTES;
+    this.hashes = new Int32Array(1024);
+    this.cells = new Int32Array(1024);
+    for (let slot = 0; slot < values.length; slot++) {
+      if (!keep(values[slot])) continue;
+      const start = slots[4 * slot + START];
+      this.add(chunks[slots[4 * slot + CHUNK]], start, start + slots[4 * slot + LENGTH], values[slot]);
+    }
+    this.lastSlot = -1;
   }
 
-  /** Keeps only the values `keep` accepts (arena compacted: memory follows what is kept). */
-  retain(keep: (value: T) => boolean): void {
-    const { values, starts, lengths, arena } = this;
-    this.values = [];
-    this.starts = [];
-    this.lengths = [];
-    this.next = [];
-    this.lastSlot = -1;
-    this.arena = new Uint8Array(Math.max(64 * 1024, (this.arenaUsed + 3) & ~3));
-    this.arenaWords = new Int32Array(this.arena.buffer);
-    this.arenaUsed = 0;
-    let size = 1024;
-    const kept: number[] = [];
-    for (let slot = 0; slot < values.length; slot++) if (keep(values[slot])) kept.push(slot);
-    while (kept.length * 2 > size) size *= 2;
-    this.hashes = new Int32Array(size);
-    this.cells = new Int32Array(size);
-    for (const slot of kept) this.add(arena, starts[slot], starts[slot] + lengths[slot], values[slot]);
-    this.lastSlot = -1;
+  /** Whether `slot` holds bytes [start, end) of `buf`. */
+  private holds(slot: number, buf: Uint8Array, start: number, end: number): boolean {
+    if (this.slots[4 * slot + LENGTH] !== end - start) return false;
+    const chunk = this.slots[4 * slot + CHUNK];
+    return sameBytes(buf, start, end, this.chunks[chunk], this.chunkWords[chunk], this.slots[4 * slot + START]);
+  }
+
+  private follows(slot: number): void {
+    if (this.lastSlot >= 0) this.slots[4 * this.lastSlot + NEXT] = slot;
+    this.lastSlot = slot;
   }
 
   private place(hash: number, slotPlusOne: number): void {
