@@ -4,7 +4,7 @@
 // key is decoded and prepared once instead of W times, and kept once in memory.
 import { keyTextOf } from '../format/entries.js';
 import { decodeKey, sortLabelPairs, type LabelPairs } from '../format/key.js';
-import { PlainKeyFields } from '../format/key-bytes.js';
+import { bytesEqualString, PlainKeyFields } from '../format/key-bytes.js';
 import { floatToGoString } from '../format/number.js';
 import { ByteKeyTable, InternedStrings } from './byte-tables.js';
 import { samplePrefix, sortedPairs, unexposableLabels } from './exposition.js';
@@ -173,29 +173,53 @@ export class KeyCache {
     }
     this.keys.retain((p) => kept.has(p));
     this.labelSets = labelSets;
+    // What the last keys used may be gone now: their ids must not be reused for new text.
+    this.fieldTexts = [];
+    this.fieldIds = [];
+    this.recentSets = [undefined, undefined];
     this.strings.retain(strings);
     this.bounds.clear();
   }
 
   /** Prepares the plain key whose fields `this.fields` just found in `buf`. */
   private preparePlain(buf: Buffer): PreparedKey {
-    const { at, labels } = this.fields;
-    const strings = this.strings;
-    strings.idOfBytes(buf, at[0], at[1]);
-    const metricName = strings.last;
-    strings.idOfBytes(buf, at[2], at[3]);
-    const sampleName = strings.last;
-    strings.idOfBytes(buf, at[4], at[5]);
-    const help = strings.last;
+    const labels = this.fields.labels;
+    this.field(buf, 0);
+    const metricName = this.text;
+    this.field(buf, 1);
+    const sampleName = this.text;
+    this.field(buf, 2);
+    const help = this.text;
     for (let i = 0; i < labels; i++) {
-      const slot = 6 + 4 * i;
-      this.ids[2 * i] = strings.idOfBytes(buf, at[slot], at[slot + 1]);
-      this.names[i] = strings.last;
-      this.ids[2 * i + 1] = strings.idOfBytes(buf, at[slot + 2], at[slot + 3]);
-      this.values[i] = strings.last;
+      this.ids[2 * i] = this.field(buf, 3 + 2 * i);
+      this.names[i] = this.text;
+      this.ids[2 * i + 1] = this.field(buf, 4 + 2 * i);
+      this.values[i] = this.text;
     }
     this.count = labels;
     return this.prepare(metricName, sampleName, help, null);
+  }
+
+  /** Text and id of each field of the previous plain key: the keys of one series (a histogram's buckets) differ in one or two fields. */
+  private fieldTexts: string[] = [];
+  private fieldIds: number[] = [];
+  /** The text of the last `field` call. */
+  private text = '';
+
+  /** The id of field `f` of the plain key just scanned (0 metric, 1 sample, 2 help, then each label's name and value); its text in `text`. */
+  private field(buf: Buffer, f: number): number {
+    const at = this.fields.at;
+    const start = at[2 * f];
+    const end = at[2 * f + 1];
+    const previous = this.fieldTexts[f];
+    if (previous !== undefined && bytesEqualString(buf, start, end, previous)) {
+      this.text = previous;
+      return this.fieldIds[f];
+    }
+    const id = this.strings.idOfBytes(buf, start, end);
+    this.text = this.fieldTexts[f] = this.strings.last;
+    this.fieldIds[f] = id;
+    return id;
   }
 
   /** Prepares a key in any other shape: JSON.parse decides what it means. */
@@ -258,6 +282,10 @@ export class KeyCache {
       const value = this.ids[2 * i + 1];
       codes.push(name & 0xffff, name >>> 16, value & 0xffff, value >>> 16);
     }
+    // The previous key's set, with or without a label left out, is the likely one (a series' keys follow each other).
+    const recent = skip < 0 ? 0 : 1;
+    const last = this.recentSets[recent];
+    if (last !== undefined && sameCodes(codes, this.recentCodes[recent])) return last;
     const key = charCodesText(codes);
     let set = this.labelSets.get(key);
     if (!set) {
@@ -266,8 +294,14 @@ export class KeyCache {
       set = new LabelSet(pairs, key);
       this.labelSets.set(key, set);
     }
+    this.recentSets[recent] = set;
+    this.recentCodes[recent] = codes.slice();
     return set;
   }
+
+  /** The last label set made with all labels (0) and with one left out (1), and their ids. */
+  private recentSets: Array<LabelSet | undefined> = [undefined, undefined];
+  private recentCodes: number[][] = [[], []];
 
   private leBound(text: string): LeBound {
     let le = this.bounds.get(text);
@@ -279,6 +313,12 @@ export class KeyCache {
     }
     return le;
   }
+}
+
+function sameCodes(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** A string of UTF-16 code units (a label set's ids), in chunks: apply() takes a bounded number of arguments. */
