@@ -43,6 +43,7 @@ export class ByteKeyTable<T> {
       return this.values[guess];
     }
     const hash = hashBytes(buf, start, end);
+    this.missedHash = hash;
     const mask = this.cells.length - 1;
     for (let cell = hash & mask; ; cell = (cell + 1) & mask) {
       const slot = this.cells[cell] - 1;
@@ -54,8 +55,11 @@ export class ByteKeyTable<T> {
     }
   }
 
-  /** Adds `value` for bytes [start, end) of `buf`, which are not in the table yet. */
-  add(buf: Uint8Array, start: number, end: number, value: T): void {
+  /** The hash of the bytes `get` looked up last: `add` right after a miss need not hash them again. */
+  private missedHash = 0;
+
+  /** Adds `value` for bytes [start, end) of `buf`, which are not in the table yet (`hashed`: `get` just missed them). */
+  add(buf: Uint8Array, start: number, end: number, value: T, hashed = false): void {
     const length = end - start;
     // Each key starts 4-aligned in its chunk, so comparisons can go a word at a time.
     let at = (this.chunkUsed + 3) & ~3;
@@ -65,8 +69,7 @@ export class ByteKeyTable<T> {
       this.chunkWords.push(new Int32Array(chunk.buffer));
       at = 0;
     }
-    const chunk = this.chunks[this.chunks.length - 1];
-    for (let i = start, j = at; i < end; i++, j++) chunk[j] = buf[i];
+    this.chunks[this.chunks.length - 1].set(buf.subarray(start, end), at);
     this.chunkUsed = at + length;
     const slot = this.values.length;
     this.values.push(value);
@@ -80,7 +83,7 @@ export class ByteKeyTable<T> {
     this.slots[4 * slot + LENGTH] = length;
     this.slots[4 * slot + NEXT] = -1;
     if (this.values.length * 2 > this.cells.length) this.rehash(this.cells.length * 2);
-    this.place(hashBytes(buf, start, end), slot + 1);
+    this.place(hashed ? this.missedHash : hashBytes(buf, start, end), slot + 1);
     this.follows(slot);
   }
 

@@ -114,7 +114,7 @@ export class KeyCache {
     let prepared = this.keys.get(buf, start, end);
     if (prepared === undefined) {
       prepared = this.fields.scan(buf, start, end) ? this.preparePlain(buf) : this.prepareText(keyTextOf(buf, start, end));
-      this.keys.add(buf, start, end, prepared);
+      this.keys.add(buf, start, end, prepared, true);
     }
     return prepared;
   }
