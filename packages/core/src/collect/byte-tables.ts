@@ -3,7 +3,7 @@
 // the 8 files of 8 workers hold each key 8 times, and each label value many times.
 // Open addressing over (hash, slot) in typed arrays, at most half full; a hash match is
 // confirmed by comparing the bytes.
-import { bytesEqualString, hashBytes, hashString, sameBytes } from '../format/key-bytes.js';
+import { bytesEqualString, copyBytes, hashBytes, hashString, sameBytes } from '../format/key-bytes.js';
 
 /** Bytes of one arena chunk: keys are copied into chunks, so the arena grows without copying what it holds. */
 const CHUNK_BYTES = 1024 * 1024;
@@ -69,7 +69,7 @@ export class ByteKeyTable<T> {
       this.chunkWords.push(new Int32Array(chunk.buffer));
       at = 0;
     }
-    this.chunks[this.chunks.length - 1].set(buf.subarray(start, end), at);
+    copyBytes(buf, start, end, this.chunks[this.chunks.length - 1], this.chunkWords[this.chunkWords.length - 1], at);
     this.chunkUsed = at + length;
     const slot = this.values.length;
     this.values.push(value);

@@ -295,7 +295,9 @@ export class KeyCache {
       this.labelSets.set(key, set);
     }
     this.recentSets[recent] = set;
-    this.recentCodes[recent] = codes.slice();
+    const kept = this.recentCodes[recent];
+    kept.length = 0;
+    for (let i = 0; i < codes.length; i++) kept.push(codes[i]);
     return set;
   }
 

@@ -104,6 +104,17 @@ export function sameBytes(buf: Uint8Array, start: number, end: number, other: Ui
   return true;
 }
 
+/** Copies bytes [start, end) of `buf` to `to` at `at` (4-aligned; `toWords` over all of `to`), a word at a time when `start` is aligned too: no view object per copy. */
+export function copyBytes(buf: Uint8Array, start: number, end: number, to: Uint8Array, toWords: Int32Array, at: number): void {
+  let i = start;
+  let j = at;
+  const words = (at & 3) === 0 ? wordsOf(buf, start) : null;
+  if (words !== null) {
+    for (let w = (buf.byteOffset + start) >>> 2, t = at >>> 2; i + 4 <= end; i += 4, j += 4, w++, t++) toWords[t] = words[w];
+  }
+  for (; i < end; i++, j++) to[j] = buf[i];
+}
+
 /** True when bytes [start, end) of `buf` are the code units of `s`. */
 export function bytesEqualString(buf: Uint8Array, start: number, end: number, s: string): boolean {
   if (s.length !== end - start) return false;
