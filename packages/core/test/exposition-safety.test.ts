@@ -162,7 +162,7 @@ describe('the writer refuses what could never be exposed', () => {
     c.inc({ path: '/ok' });
     const reader = new DbFileReader(path.join(dir, 'counter_31.db'), {});
     const keys: string[] = [];
-    const r2 = new DbFileReader(path.join(dir, 'counter_31.db'), { onKey: (k) => keys.push(k) });
+    const r2 = new DbFileReader(path.join(dir, 'counter_31.db'), { onKey: (buf, start, end) => keys.push(buf.toString('utf8', start, end)) });
     expect(r2.read(new ReadBuffer()).ok).toBe(true);
     expect(reader.read(new ReadBuffer()).ok).toBe(true);
     expect(keys).toHaveLength(2);

@@ -1,7 +1,7 @@
 // Folding files into one: the values of many files combined per series by the rule of
 // their type or gauge mode, as the merge would combine them. Folding is associative,
 // so archive + dead files merged later with live files gives the same totals.
-import { CorruptFileError } from '../format/entries.js';
+import { CorruptFileError, keyTextOf } from '../format/entries.js';
 import type { ImageEntry } from '../format/file-image.js';
 import { decodeKey } from '../format/key.js';
 import type { GaugeMode, MetricType, SideFileKind } from '../format/names.js';
@@ -56,7 +56,8 @@ export class Fold {
   add(file: string): void {
     const keys: string[] = [];
     const reader = new DbFileReader(file, {
-      onKey: (key) => {
+      onKey: (buf, start, end) => {
+        const key = keyTextOf(buf, start, end);
         if (!this.checked.has(key)) {
           decodeKey(key); // throws KeyFormatError: the reader reports the file corrupt
           if (this.checked.size >= MAX_CHECKED_KEYS) this.checked.clear();

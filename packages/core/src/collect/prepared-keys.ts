@@ -2,8 +2,11 @@
 // bound), worked out once per distinct key for the whole directory: the workers of one
 // app write the same keys, so a directory of W workers holds each key W times, and the
 // key is decoded and prepared once instead of W times, and kept once in memory.
+import { keyTextOf } from '../format/entries.js';
 import { decodeKey, sortLabelPairs, type LabelPairs } from '../format/key.js';
+import { bytesEqualString, PlainKeyFields } from '../format/key-bytes.js';
 import { floatToGoString } from '../format/number.js';
+import { ByteKeyTable, InternedStrings } from './byte-tables.js';
 import { samplePrefix, sortedPairs, unexposableLabels } from './exposition.js';
 
 /**
@@ -60,7 +63,6 @@ export interface BucketEntry {
 
 /** What the merge needs from one key. */
 export interface PreparedKey {
-  readonly key: string;
   /** The file id added as `pid` (gauge files), or null for the shared preparation. */
   readonly pid: string | null;
   /** The key's metric (family) name and help; interned: one string per distinct text. */
@@ -75,25 +77,52 @@ export interface PreparedKey {
   readonly bucket: BucketEntry | null;
 }
 
+/** An `le` value as the merge uses it: its bound, and the text the merged bucket is labelled with. */
+interface LeBound {
+  readonly bound: number;
+  readonly invalidLe: string | null;
+  readonly rendered: string;
+}
+
 /**
- * Prepared keys of one directory, shared by its files. Gauge files get their own
- * preparation (their labels carry the file's pid), kept by the file.
+ * Prepared keys of one directory, shared by its files, found by the key's bytes: a key
+ * seen before (in this file or another) costs a hash and a comparison of its bytes, no
+ * string. A new key in the common shape (see PlainKeyFields) is decoded in place, each
+ * of its strings made only if that text is new; any other key is decoded by JSON.parse.
+ * Gauge files get their own preparation (their labels carry the file's pid), kept by the file.
  */
 export class KeyCache {
-  private keys = new Map<string, PreparedKey>();
-  /** One LabelSet object per distinct label set (e.g. shared by a histogram's `_sum` and its buckets). */
+  private keys = new ByteKeyTable<PreparedKey>();
+  private readonly strings = new InternedStrings();
+  /** One LabelSet per distinct label set (e.g. shared by a histogram's `_sum` and its buckets), by its strings' ids. */
   private labelSets = new Map<string, LabelSet>();
+  /** `le` values, by text. */
+  private bounds = new Map<string, LeBound>();
+  private readonly fields = new PlainKeyFields();
+  /** The labels of the key being prepared, in key order: names, values, and both ids of each. */
+  private names: string[] = [];
+  private values: string[] = [];
+  private ids: number[] = [];
+  private count = 0;
+  private readonly codes: number[] = [];
 
-  /** The shared preparation of a key (throws a KeyFormatError for a malformed one, uncached). */
-  prepared(key: string): PreparedKey {
-    let prepared = this.keys.get(key);
-    if (!prepared) {
-      const decoded = decodeKey(key);
-      const names = { metricName: this.intern(decoded.metricName), help: this.intern(decoded.help), sampleName: this.intern(decoded.sampleName) };
-      prepared = this.prepare(key, names, sortedPairs(decoded.labels), null);
-      this.keys.set(key, prepared);
+  /**
+   * The shared preparation of the key in bytes [start, end) of `buf`. Throws a
+   * KeyFormatError for a malformed key (or one that is not UTF-8), which is not cached.
+   */
+  preparedAt(buf: Buffer, start: number, end: number): PreparedKey {
+    let prepared = this.keys.get(buf, start, end);
+    if (prepared === undefined) {
+      prepared = this.fields.scan(buf, start, end) ? this.preparePlain(buf) : this.prepareText(keyTextOf(buf, start, end));
+      this.keys.add(buf, start, end, prepared, true);
     }
     return prepared;
+  }
+
+  /** The shared preparation of a key given as text. */
+  prepared(key: string): PreparedKey {
+    const buf = Buffer.from(key, 'utf8');
+    return this.preparedAt(buf, 0, buf.length);
   }
 
   /**
@@ -101,7 +130,10 @@ export class KeyCache {
    * labels, overwriting a user label `pid`.
    */
   preparedWithPid(shared: PreparedKey, pid: string): PreparedKey {
-    return this.prepare(shared.key, shared, shared.labels.pairs, pid);
+    const pairs: Array<readonly [string, string]> = shared.labels.pairs.filter((p) => p[0] !== 'pid');
+    pairs.push(['pid', pid]);
+    this.load(sortLabelPairs(pairs));
+    return this.prepare(shared.metricName, shared.sampleName, shared.help, pid);
   }
 
   /** Set when a file dropped its entries (it is gone, or was replaced): some keys may be unused now. */
@@ -113,81 +145,190 @@ export class KeyCache {
 
   /**
    * After files dropped entries: keeps only the keys some live file still uses, so memory
-   * follows the live files (DESIGN.md promise 6).
+   * follows the live files (DESIGN.md promise 6). The strings of kept label sets keep
+   * their ids, so a label set seen again is still the same LabelSet.
    */
   retain(inUse: Iterable<readonly PreparedKey[]>): void {
     if (!this.dropped) return;
     this.dropped = false;
-    const keys = new Map<string, PreparedKey>();
+    const kept = new Set<PreparedKey>();
     const labelSets = new Map<string, LabelSet>();
-    const keep = (set: LabelSet) => labelSets.set(set.key, set);
+    const strings = new Set<string>();
+    const keep = (set: LabelSet) => {
+      if (labelSets.has(set.key)) return;
+      labelSets.set(set.key, set);
+      for (const [name, value] of set.pairs) strings.add(name).add(value);
+    };
     for (const prepared of inUse) {
       for (const p of prepared) {
-        if (p.pid === null) keys.set(p.key, p);
+        if (p.pid === null) {
+          if (kept.has(p)) continue;
+          kept.add(p);
+        }
+        strings.add(p.metricName).add(p.sampleName).add(p.help);
         keep(p.labels);
         keep(p.labelsWithoutPid);
         if (p.bucket) keep(p.bucket.series);
       }
     }
-    this.keys = keys;
+    this.keys.retain((p) => kept.has(p));
     this.labelSets = labelSets;
-    this.strings.clear();
+    // What the last keys used may be gone now: their ids must not be reused for new text.
+    this.fieldTexts = [];
+    this.fieldIds = [];
+    this.recentSets = [undefined, undefined];
+    this.strings.retain(strings);
+    this.bounds.clear();
   }
 
-  /**
-   * Names, help texts and `le` values repeat across thousands of keys; each decoded key
-   * brings its own copy. Keeping one per text saves most of the prepared keys' memory.
-   */
-  private strings = new Map<string, string>();
-
-  private intern(text: string): string {
-    const known = this.strings.get(text);
-    if (known !== undefined) return known;
-    this.strings.set(text, text);
-    return text;
-  }
-
-  private prepare(
-    key: string,
-    names: { readonly metricName: string; readonly help: string; readonly sampleName: string },
-    keyPairs: LabelPairs,
-    pid: string | null,
-  ): PreparedKey {
-    let pairs = keyPairs as Array<[string, string]>;
-    if (pid !== null) {
-      pairs = pairs.filter((p) => p[0] !== 'pid');
-      pairs.push(['pid', pid]);
-      sortLabelPairs(pairs);
+  /** Prepares the plain key whose fields `this.fields` just found in `buf`. */
+  private preparePlain(buf: Buffer): PreparedKey {
+    const labels = this.fields.labels;
+    this.field(buf, 0);
+    const metricName = this.text;
+    this.field(buf, 1);
+    const sampleName = this.text;
+    this.field(buf, 2);
+    const help = this.text;
+    for (let i = 0; i < labels; i++) {
+      this.ids[2 * i] = this.field(buf, 3 + 2 * i);
+      this.names[i] = this.text;
+      this.ids[2 * i + 1] = this.field(buf, 4 + 2 * i);
+      this.values[i] = this.text;
     }
-    const labels = this.labelSet(pairs);
-    const hasPid = pairs.some((p) => p[0] === 'pid');
-    const labelsWithoutPid = hasPid ? this.labelSet(pairs.filter((p) => p[0] !== 'pid')) : labels;
-    const le = pairs.find((p) => p[0] === 'le');
+    this.count = labels;
+    return this.prepare(metricName, sampleName, help, null);
+  }
+
+  /** Text and id of each field of the previous plain key: the keys of one series (a histogram's buckets) differ in one or two fields. */
+  private fieldTexts: string[] = [];
+  private fieldIds: number[] = [];
+  /** The text of the last `field` call. */
+  private text = '';
+
+  /** The id of field `f` of the plain key just scanned (0 metric, 1 sample, 2 help, then each label's name and value); its text in `text`. */
+  private field(buf: Buffer, f: number): number {
+    const at = this.fields.at;
+    const start = at[2 * f];
+    const end = at[2 * f + 1];
+    const previous = this.fieldTexts[f];
+    if (previous !== undefined && bytesEqualString(buf, start, end, previous)) {
+      this.text = previous;
+      return this.fieldIds[f];
+    }
+    const id = this.strings.idOfBytes(buf, start, end);
+    this.text = this.fieldTexts[f] = this.strings.last;
+    this.fieldIds[f] = id;
+    return id;
+  }
+
+  /** Prepares a key in any other shape: JSON.parse decides what it means. */
+  private prepareText(key: string): PreparedKey {
+    const decoded = decodeKey(key);
+    this.strings.idOf(decoded.metricName);
+    const metricName = this.strings.last;
+    this.strings.idOf(decoded.sampleName);
+    const sampleName = this.strings.last;
+    this.strings.idOf(decoded.help);
+    const help = this.strings.last;
+    this.load(sortedPairs(decoded.labels));
+    return this.prepare(metricName, sampleName, help, null);
+  }
+
+  /** Makes `pairs` (in key order) the labels of the key being prepared. */
+  private load(pairs: LabelPairs): void {
+    for (let i = 0; i < pairs.length; i++) {
+      this.ids[2 * i] = this.strings.idOf(pairs[i][0]);
+      this.names[i] = this.strings.last;
+      this.ids[2 * i + 1] = this.strings.idOf(pairs[i][1]);
+      this.values[i] = this.strings.last;
+    }
+    this.count = pairs.length;
+  }
+
+  /** Prepares the key whose labels were just loaded. */
+  private prepare(metricName: string, sampleName: string, help: string, pid: string | null): PreparedKey {
+    let pidAt = -1;
+    let leAt = -1;
+    for (let i = 0; i < this.count; i++) {
+      if (this.names[i] === 'pid') pidAt = i;
+      else if (this.names[i] === 'le') leAt = i;
+    }
+    const labels = this.labelSet(-1);
+    const labelsWithoutPid = pidAt >= 0 ? this.labelSet(pidAt) : labels;
     let bucket: BucketEntry | null = null;
-    if (le) {
-      const bound = parsePythonFloat(le[1]);
-      const series = this.labelSet(pairs.filter((p) => p[0] !== 'le'));
-      // Built from the shared set's pairs, so only the `le` pair is this key's own.
-      const labelsWithLe = sortLabelPairs([...series.pairs, ['le', this.intern(floatToGoString(bound ?? NaN))] as [string, string]]);
-      bucket = {
-        bound: bound ?? NaN,
-        invalidLe: bound === null ? le[1] : null,
-        series,
-        labels: new RenderedLabels(labelsWithLe),
-      };
+    if (leAt >= 0) {
+      const le = this.leBound(this.values[leAt]);
+      const series = this.labelSet(leAt);
+      let rendered: RenderedLabels = labels;
+      if (le.rendered !== this.values[leAt]) {
+        // The series' pairs with `le` re-rendered, in the place `le` had: only that pair is this key's own.
+        const pairs = series.pairs.slice();
+        pairs.splice(leAt, 0, ['le', le.rendered]);
+        rendered = new RenderedLabels(pairs);
+      }
+      bucket = { bound: le.bound, invalidLe: le.invalidLe, series, labels: rendered };
     }
-    return { key, pid, metricName: names.metricName, help: names.help, sampleName: names.sampleName, labels, labelsWithoutPid, bucket };
+    return { pid, metricName, help, sampleName, labels, labelsWithoutPid, bucket };
   }
 
-  private labelSet(pairs: Array<[string, string]>): LabelSet {
-    const key = JSON.stringify(pairs);
+  /** The LabelSet of the loaded labels, leaving out the one at `skip` (-1: none). */
+  private labelSet(skip: number): LabelSet {
+    const codes = this.codes;
+    codes.length = 0;
+    for (let i = 0; i < this.count; i++) {
+      if (i === skip) continue;
+      const name = this.ids[2 * i];
+      const value = this.ids[2 * i + 1];
+      codes.push(name & 0xffff, name >>> 16, value & 0xffff, value >>> 16);
+    }
+    // The previous key's set, with or without a label left out, is the likely one (a series' keys follow each other).
+    const recent = skip < 0 ? 0 : 1;
+    const last = this.recentSets[recent];
+    if (last !== undefined && sameCodes(codes, this.recentCodes[recent])) return last;
+    const key = charCodesText(codes);
     let set = this.labelSets.get(key);
     if (!set) {
+      const pairs: Array<readonly [string, string]> = [];
+      for (let i = 0; i < this.count; i++) if (i !== skip) pairs.push([this.names[i], this.values[i]]);
       set = new LabelSet(pairs, key);
       this.labelSets.set(key, set);
     }
+    this.recentSets[recent] = set;
+    const kept = this.recentCodes[recent];
+    kept.length = 0;
+    for (let i = 0; i < codes.length; i++) kept.push(codes[i]);
     return set;
   }
+
+  /** The last label set made with all labels (0) and with one left out (1), and their ids. */
+  private recentSets: Array<LabelSet | undefined> = [undefined, undefined];
+  private recentCodes: number[][] = [[], []];
+
+  private leBound(text: string): LeBound {
+    let le = this.bounds.get(text);
+    if (!le) {
+      const bound = parsePythonFloat(text);
+      this.strings.idOf(floatToGoString(bound ?? NaN));
+      le = { bound: bound ?? NaN, invalidLe: bound === null ? text : null, rendered: this.strings.last };
+      this.bounds.set(text, le);
+    }
+    return le;
+  }
+}
+
+function sameCodes(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** A string of UTF-16 code units (a label set's ids), in chunks: apply() takes a bounded number of arguments. */
+function charCodesText(codes: number[]): string {
+  if (codes.length <= 4096) return String.fromCharCode.apply(null, codes);
+  const parts: string[] = [];
+  for (let i = 0; i < codes.length; i += 4096) parts.push(String.fromCharCode.apply(null, codes.slice(i, i + 4096)));
+  return parts.join('');
 }
 
 /** Python's float() of an `le` string (sign, digits with `_`, `inf`, `infinity`, `nan`), or null if Python would raise. */

@@ -28,7 +28,7 @@ export class TrackedFile {
   constructor(readonly name: string, readonly parsedName: ParsedFileName | null, filePath: string, private readonly keys: KeyCache) {
     // Archives are only ever replaced by the compactor's rename: unchanged, they need no re-read.
     const replacedOnly = parsedName?.id === ARCHIVE_ID;
-    this.reader = parsedName ? new DbFileReader(filePath, { onKey: (key, index) => this.add(key, index), replacedOnly }) : null;
+    this.reader = parsedName ? new DbFileReader(filePath, { onKey: (buf, start, end, index) => this.add(buf, start, end, index), replacedOnly }) : null;
   }
 
   /** After a read: drops what the reader dropped (the file was replaced by one with no entries). */
@@ -36,14 +36,16 @@ export class TrackedFile {
     if (this.reader!.entryCount === 0 && this.prepared.length > 0) this.reset();
   }
 
-  /** Prepares entry `index` of the file, as the reader parses it. */
-  private add(key: string, index: number): void {
+  /** Prepares entry `index` of the file (its key: bytes [start, end) of `buf`), as the reader parses it. */
+  private add(buf: Buffer, start: number, end: number, index: number): void {
     // The reader starts over at entry 0 when the file was replaced.
     if (index === 0) this.reset();
-    const shared = this.keys.prepared(key);
+    const shared = this.keys.preparedAt(buf, start, end);
     const pid = this.parsedName!.type === 'gauge' ? this.parsedName!.id : null;
     this.prepared.push(pid === null ? shared : this.keys.preparedWithPid(shared, pid));
-    let family = this.familyIndex.get(shared.metricName);
+    // Entries of one metric mostly follow each other: the previous entry's family is the first guess.
+    const last = this.familyOf.length - 1;
+    let family = last >= 0 && this.familyNames[this.familyOf[last]] === shared.metricName ? this.familyOf[last] : this.familyIndex.get(shared.metricName);
     if (family === undefined) {
       family = this.familyNames.length;
       this.familyNames.push(shared.metricName);

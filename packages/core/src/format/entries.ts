@@ -57,15 +57,16 @@ export function readUsed(buf: Buffer, length: number): number {
 
 /**
  * Walks the entries in [from, used) of `buf`, checking every length before it is used,
- * and calls `onKey` with each entry's key text (strict UTF-8) and where the entry and its
- * value are. A KeyFormatError thrown by `onKey` becomes a CorruptFileError naming the
- * offset. Returns the offset where the walk stopped (== used for a well-formed file).
+ * and calls `onEntry` with where each entry's key bytes, the entry and its value are. The
+ * key bytes are not checked: `onEntry` must (a KeyFormatError it throws, for a key that
+ * is malformed or not UTF-8, becomes a CorruptFileError naming the offset). Returns the
+ * offset where the walk stopped (== used for a well-formed file).
  */
-export function scanEntries(
+export function scanEntryBytes(
   buf: Buffer,
   used: number,
   from: number,
-  onKey: (key: string, offset: number, keyLength: number, valueOffset: number) => void,
+  onEntry: (keyStart: number, keyLength: number, offset: number, valueOffset: number) => void,
 ): number {
   if (used > buf.length) throw new CorruptFileError(`used (${used}) is beyond the ${buf.length} bytes read`);
   let pos = from;
@@ -77,10 +78,8 @@ export function scanEntries(
     if (valueOffset + 16 > used) {
       throw new CorruptFileError(`entry at offset ${pos} (key length ${keyLength}) runs past used (${used})`);
     }
-    const key = keyText(buf, pos + 4, pos + 4 + keyLength);
-    if (key === null) throw new CorruptFileError(`key at offset ${pos} is not valid UTF-8`);
     try {
-      onKey(key, pos, keyLength, valueOffset);
+      onEntry(pos + 4, keyLength, pos, valueOffset);
     } catch (err) {
       if (err instanceof KeyFormatError) throw new CorruptFileError(`key at offset ${pos}: ${err.message}`);
       throw err;
@@ -88,6 +87,30 @@ export function scanEntries(
     pos = valueOffset + 16;
   }
   return pos;
+}
+
+/**
+ * Walks the entries as scanEntryBytes does and calls `onKey` with each entry's key text
+ * (strict UTF-8) and where the entry and its value are.
+ */
+export function scanEntries(
+  buf: Buffer,
+  used: number,
+  from: number,
+  onKey: (key: string, offset: number, keyLength: number, valueOffset: number) => void,
+): number {
+  return scanEntryBytes(buf, used, from, (keyStart, keyLength, offset, valueOffset) => {
+    const key = keyText(buf, keyStart, keyStart + keyLength);
+    if (key === null) throw new CorruptFileError(`key at offset ${offset} is not valid UTF-8`);
+    onKey(key, offset, keyLength, valueOffset);
+  });
+}
+
+/** The key bytes [start, end) as text; throws a KeyFormatError if they are not valid UTF-8. */
+export function keyTextOf(buf: Buffer, start: number, end: number): string {
+  const key = keyText(buf, start, end);
+  if (key === null) throw new KeyFormatError('key is not valid UTF-8');
+  return key;
 }
 
 /**

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { decodeKey } from './key.js';
-import { CorruptFileError, HEADER_BYTES, paddingFor, readUsed, scanEntries, type ParsedEntry } from './entries.js';
+import { CorruptFileError, HEADER_BYTES, paddingFor, readUsed, scanEntries, scanEntryBytes, type ParsedEntry } from './entries.js';
 import { looksLikePre018File, PRE_018_HINT } from './legacy.js';
 import { COPY_OK, COPY_FAULT, loadMmap, type MmapAddon, type ReadMapping } from './mmap.js';
 import { isOpenProblem, openRegularForRead } from './safe-files.js';
@@ -102,18 +102,22 @@ export type ReadProblem = 'missing' | 'corrupt' | 'unreadable' | 'not-regular-fi
 
 export interface DbFileReaderOptions {
   /**
-   * Takes each new entry's key as it is parsed: `index` is the entry's position in the
-   * file (0 again after the file was replaced). It may throw a KeyFormatError for a
-   * malformed key, which makes the file corrupt. With it, the reader neither decodes keys
-   * nor keeps `entries`: a collector prepares each distinct key once for all its files.
+   * Takes each new entry's key as it is parsed, as bytes [start, end) of `buf` (valid
+   * only during the call): `index` is the entry's position in the file (0 again after the
+   * file was replaced). It must throw a KeyFormatError for a key that is malformed or not
+   * UTF-8, which makes the file corrupt. With it, the reader neither decodes keys nor
+   * keeps `entries`: a collector prepares each distinct key once for all its files, and
+   * makes no string for a key it has seen.
    */
-  onKey?: (key: string, index: number) => void;
+  onKey?: OnKeyBytes;
   /**
    * The file is never written in place, only replaced by a rename (archives): while its
    * inode, size and mtime stay the same, `read()` reuses the values it has.
    */
   replacedOnly?: boolean;
 }
+
+export type OnKeyBytes = (buf: Buffer, start: number, end: number, index: number) => void;
 
 /** The entries of one file and their latest values, re-read on every `read()`. */
 export class DbFileReader {
@@ -130,7 +134,7 @@ export class DbFileReader {
   private valueIndex = new Int32Array(64);
   private parsedTo = HEADER_BYTES;
   private inode = -1;
-  private readonly onKey: ((key: string, index: number) => void) | undefined;
+  private readonly onKey: OnKeyBytes | undefined;
   private readonly replacedOnly: boolean;
   /** inode, size and mtime of the last successful read, for `replacedOnly` files. */
   private readSignature = '';
@@ -219,7 +223,7 @@ export class DbFileReader {
     if (this.mappedInode !== stat.ino) this.close(); // the replaced file's pages go now
     if (used < this.parsedTo) this.forget();
     const before = this.entryCount;
-    if (buf && this.parsedTo < used) this.parsedTo = scanEntries(buf, used, this.parsedTo, this.addEntry);
+    if (buf && this.parsedTo < used) this.parsedTo = this.parseEntries(buf, used);
     if (this.values.length !== this.entryCount) {
       this.values = new Float64Array(this.entryCount);
       this.timestamps = new Float64Array(this.entryCount);
@@ -314,16 +318,29 @@ export class DbFileReader {
     this.mappedLength = 0;
   }
 
-  private readonly addEntry = (key: string, offset: number, keyLength: number, valueOffset: number): void => {
-    if (this.onKey) this.onKey(key, this.entryCount);
-    else this.entries.push({ ...decodeKey(key), key, offset, keyLength, pad: paddingFor(keyLength), valueOffset });
+  /** Parses the entries in [parsedTo, used) of `buf`; returns where parsing stopped. */
+  private parseEntries(buf: Buffer, used: number): number {
+    const onKey = this.onKey;
+    if (onKey) {
+      return scanEntryBytes(buf, used, this.parsedTo, (keyStart, keyLength, _offset, valueOffset) => {
+        onKey(buf, keyStart, keyStart + keyLength, this.entryCount);
+        this.addValueOffset(valueOffset);
+      });
+    }
+    return scanEntries(buf, used, this.parsedTo, (key, offset, keyLength, valueOffset) => {
+      this.entries.push({ ...decodeKey(key), key, offset, keyLength, pad: paddingFor(keyLength), valueOffset });
+      this.addValueOffset(valueOffset);
+    });
+  }
+
+  private addValueOffset(valueOffset: number): void {
     if (this.entryCount === this.valueIndex.length) {
       const grown = new Int32Array(this.valueIndex.length * 2);
       grown.set(this.valueIndex);
       this.valueIndex = grown;
     }
     this.valueIndex[this.entryCount++] = valueOffset / 8;
-  };
+  }
 
   /** Copies every entry's value and timestamp out of the file image just read. */
   private readValues(scratch: ReadBuffer): void {

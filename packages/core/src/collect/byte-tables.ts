@@ -1,0 +1,234 @@
+// Lookup tables keyed by bytes, so a collector finds what it made for a key (or a string)
+// straight from the read buffer, and makes a JS string only for text it has not seen:
+// the 8 files of 8 workers hold each key 8 times, and each label value many times.
+// Open addressing over (hash, slot) in typed arrays, at most half full; a hash match is
+// confirmed by comparing the bytes.
+import { bytesEqualString, copyBytes, hashBytes, hashString, sameBytes } from '../format/key-bytes.js';
+
+/** Bytes of one arena chunk: keys are copied into chunks, so the arena grows without copying what it holds. */
+const CHUNK_BYTES = 1024 * 1024;
+/** Per slot in `slots`: chunk, start in it, length, slot of the key that followed it last time (-1: none). */
+const CHUNK = 0;
+const START = 1;
+const LENGTH = 2;
+const NEXT = 3;
+
+/** Values keyed by byte strings; the bytes are copied into an arena outside the JS heap. */
+export class ByteKeyTable<T> {
+  private hashes = new Int32Array(1024);
+  /** Slot + 1 of each cell's value; 0 for a free cell. */
+  private cells = new Int32Array(1024);
+  private values: T[] = [];
+  private slots = new Int32Array(4 * 1024);
+  private chunks: Uint8Array[] = [];
+  private chunkWords: Int32Array[] = [];
+  /** Bytes used in the last chunk. */
+  private chunkUsed = CHUNK_BYTES;
+  /** The slot of the last key looked up or added, or -1. */
+  private lastSlot = -1;
+
+  get size(): number {
+    return this.values.length;
+  }
+
+  /**
+   * The value for bytes [start, end) of `buf`, or undefined. The files of a directory's
+   * workers list the same keys in the same order, so the key that followed the previous
+   * one last time is tried first: one comparison, no hash.
+   */
+  get(buf: Uint8Array, start: number, end: number): T | undefined {
+    const guess = this.lastSlot >= 0 ? this.slots[4 * this.lastSlot + NEXT] : -1;
+    if (guess >= 0 && this.holds(guess, buf, start, end)) {
+      this.lastSlot = guess;
+      return this.values[guess];
+    }
+    const hash = hashBytes(buf, start, end);
+    this.missedHash = hash;
+    const mask = this.cells.length - 1;
+    for (let cell = hash & mask; ; cell = (cell + 1) & mask) {
+      const slot = this.cells[cell] - 1;
+      if (slot < 0) return undefined;
+      if (this.hashes[cell] === hash && this.holds(slot, buf, start, end)) {
+        this.follows(slot);
+        return this.values[slot];
+      }
+    }
+  }
+
+  /** The hash of the bytes `get` looked up last: `add` right after a miss need not hash them again. */
+  private missedHash = 0;
+
+  /** Adds `value` for bytes [start, end) of `buf`, which are not in the table yet (`hashed`: `get` just missed them). */
+  add(buf: Uint8Array, start: number, end: number, value: T, hashed = false): void {
+    const length = end - start;
+    // Each key starts 4-aligned in its chunk, so comparisons can go a word at a time.
+    let at = (this.chunkUsed + 3) & ~3;
+    if (at + length > CHUNK_BYTES || this.chunks.length === 0) {
+      const chunk = new Uint8Array(Math.max(CHUNK_BYTES, (length + 3) & ~3));
+      this.chunks.push(chunk);
+      this.chunkWords.push(new Int32Array(chunk.buffer));
+      at = 0;
+    }
+    copyBytes(buf, start, end, this.chunks[this.chunks.length - 1], this.chunkWords[this.chunkWords.length - 1], at);
+    this.chunkUsed = at + length;
+    const slot = this.values.length;
+    this.values.push(value);
+    if (4 * slot + 4 > this.slots.length) {
+      const grown = new Int32Array(this.slots.length * 2);
+      grown.set(this.slots);
+      this.slots = grown;
+    }
+    this.slots[4 * slot + CHUNK] = this.chunks.length - 1;
+    this.slots[4 * slot + START] = at;
+    this.slots[4 * slot + LENGTH] = length;
+    this.slots[4 * slot + NEXT] = -1;
+    if (this.values.length * 2 > this.cells.length) this.rehash(this.cells.length * 2);
+    this.place(hashed ? this.missedHash : hashBytes(buf, start, end), slot + 1);
+    this.follows(slot);
+  }
+
+  /** Keeps only the values `keep` accepts (the arena made anew: memory follows what is kept). */
+  retain(keep: (value: T) => boolean): void {
+    const { values, slots, chunks } = this;
+    this.values = [];
+    this.slots = new Int32Array(4 * 1024);
+    this.chunks = [];
+    this.chunkWords = [];
+    this.chunkUsed = CHUNK_BYTES;
+    this.hashes = new Int32Array(1024);
+    this.cells = new Int32Array(1024);
+    for (let slot = 0; slot < values.length; slot++) {
+      if (!keep(values[slot])) continue;
+      const start = slots[4 * slot + START];
+      this.add(chunks[slots[4 * slot + CHUNK]], start, start + slots[4 * slot + LENGTH], values[slot]);
+    }
+    this.lastSlot = -1;
+  }
+
+  /** Whether `slot` holds bytes [start, end) of `buf`. */
+  private holds(slot: number, buf: Uint8Array, start: number, end: number): boolean {
+    if (this.slots[4 * slot + LENGTH] !== end - start) return false;
+    const chunk = this.slots[4 * slot + CHUNK];
+    return sameBytes(buf, start, end, this.chunks[chunk], this.chunkWords[chunk], this.slots[4 * slot + START]);
+  }
+
+  private follows(slot: number): void {
+    if (this.lastSlot >= 0) this.slots[4 * this.lastSlot + NEXT] = slot;
+    this.lastSlot = slot;
+  }
+
+  private place(hash: number, slotPlusOne: number): void {
+    const mask = this.cells.length - 1;
+    let cell = hash & mask;
+    while (this.cells[cell] !== 0) cell = (cell + 1) & mask;
+    this.cells[cell] = slotPlusOne;
+    this.hashes[cell] = hash;
+  }
+
+  private rehash(size: number): void {
+    const { hashes, cells } = this;
+    this.hashes = new Int32Array(size);
+    this.cells = new Int32Array(size);
+    for (let i = 0; i < cells.length; i++) if (cells[i] !== 0) this.place(hashes[i], cells[i]);
+  }
+}
+
+/**
+ * One string per distinct text, each with a number (its id) that stays the same while the
+ * string is kept: label sets are told apart by their strings' ids. Looked up by bytes
+ * (plain ASCII text: a byte is a code unit) or by string.
+ */
+export class InternedStrings {
+  private hashes = new Int32Array(1024);
+  /** Id of each cell's string; 0 for a free cell. */
+  private ids = new Int32Array(1024);
+  private strings: string[] = new Array(1024);
+  private count = 0;
+  private nextId = 1;
+  /** The string of the last `idOfBytes` / `idOf` call. */
+  last = '';
+
+  /** The id of the text in bytes [start, end) of `buf` (plain ASCII), making its string if new; the string is `last`. */
+  idOfBytes(buf: Buffer, start: number, end: number): number {
+    const hash = hashBytes(buf, start, end);
+    const mask = this.ids.length - 1;
+    let cell = hash & mask;
+    for (; this.ids[cell] !== 0; cell = (cell + 1) & mask) {
+      if (this.hashes[cell] === hash && bytesEqualString(buf, start, end, this.strings[cell])) {
+        this.last = this.strings[cell];
+        return this.ids[cell];
+      }
+    }
+    return this.insert(cell, hash, latin1(buf, start, end), this.nextId++);
+  }
+
+  /** The id of `s`, interning it if new; the interned string is `last`. */
+  idOf(s: string): number {
+    const hash = hashString(s);
+    const mask = this.ids.length - 1;
+    let cell = hash & mask;
+    for (; this.ids[cell] !== 0; cell = (cell + 1) & mask) {
+      if (this.hashes[cell] === hash && this.strings[cell] === s) {
+        this.last = this.strings[cell];
+        return this.ids[cell];
+      }
+    }
+    return this.insert(cell, hash, s, this.nextId++);
+  }
+
+  /** Keeps only the strings in `keep`, each with the id it had (ids are never reused). */
+  retain(keep: ReadonlySet<string>): void {
+    const { hashes, ids, strings } = this;
+    let size = 1024;
+    while (keep.size * 2 > size) size *= 2;
+    this.hashes = new Int32Array(size);
+    this.ids = new Int32Array(size);
+    this.strings = new Array(size);
+    this.count = 0;
+    for (let i = 0; i < ids.length; i++) {
+      if (ids[i] !== 0 && keep.has(strings[i])) this.insert(this.freeCell(hashes[i]), hashes[i], strings[i], ids[i]);
+    }
+  }
+
+  private insert(cell: number, hash: number, s: string, id: number): number {
+    this.hashes[cell] = hash;
+    this.ids[cell] = id;
+    this.strings[cell] = s;
+    this.last = s;
+    if (++this.count * 2 > this.ids.length) this.rehash(this.ids.length * 2);
+    return id;
+  }
+
+  private freeCell(hash: number): number {
+    const mask = this.ids.length - 1;
+    let cell = hash & mask;
+    while (this.ids[cell] !== 0) cell = (cell + 1) & mask;
+    return cell;
+  }
+
+  private rehash(size: number): void {
+    const { hashes, ids, strings } = this;
+    this.hashes = new Int32Array(size);
+    this.ids = new Int32Array(size);
+    this.strings = new Array(size);
+    for (let i = 0; i < ids.length; i++) {
+      if (ids[i] === 0) continue;
+      const cell = this.freeCell(hashes[i]);
+      this.hashes[cell] = hashes[i];
+      this.ids[cell] = ids[i];
+      this.strings[cell] = strings[i];
+    }
+  }
+}
+
+/**
+ * Text of plain ASCII bytes: a fresh flat string, never a slice of a larger one that it
+ * would keep alive. Texts under 13 characters are built in JS (flat at that length, and
+ * cheaper than a native call); longer ones would be concatenations (ropes), so not those.
+ */
+function latin1(buf: Buffer, start: number, end: number): string {
+  if (end - start > 12) return buf.toString('latin1', start, end);
+  let s = '';
+  for (let i = start; i < end; i++) s += String.fromCharCode(buf[i]);
+  return s;
+}

@@ -1,0 +1,252 @@
+// The collector finds keys by their bytes (collect/byte-tables.ts) and decodes keys of the
+// common shape in place (format/key-bytes.ts). JSON.parse is the reference: whatever a
+// key's bytes are, the preparation must say what JSON.parse of the key says.
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { encodeKey } from '../src/format/key.js';
+import { PlainKeyFields } from '../src/format/key-bytes.js';
+import { buildFileImage } from '../src/format/file-image.js';
+import { ByteKeyTable } from '../src/collect/byte-tables.js';
+import { sortedPairs } from '../src/collect/exposition.js';
+import { KeyCache } from '../src/collect/prepared-keys.js';
+import { DirectoryMerger } from '../src/collect/merge.js';
+import { renderText } from '../src/collect/exposition.js';
+import { readDbFile } from '../src/format/reader.js';
+import { tempDir } from './helpers/fixtures.js';
+
+/** A deterministic generator (xorshift), so a failure is reproducible. */
+function random(seed: number): () => number {
+  let x = seed | 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 2 ** 32;
+  };
+}
+
+const PIECES = [
+  'a', 'b', 'z', 'A', '_', ':', '0', '9', '.', ' ', '-', '/', '{', '}', '[', ']', ',', ':', '=',
+  '"', '\\', '\n', '\t', '\u0000', '\u001f', '\u007f', '\u0080', '\u00e9', '\u00ff', '\u0100', '\u2028', '\ud7ff', '\ue000',
+  '\u{1F600}', '\ud800', '\udfff', 'le', 'pid', '__proto__', 'constructor', '1', '10', '',
+];
+
+function text(next: () => number, plain: boolean): string {
+  const n = Math.floor(next() * 6);
+  let s = '';
+  for (let i = 0; i < n; i++) s += plain ? 'abcxyz_09:./ {}[],'[Math.floor(next() * 19)] : PIECES[Math.floor(next() * PIECES.length)];
+  return s;
+}
+
+/** A key as Python writes it (sorted, ", " and ": "), or one of the other spellings JSON allows. */
+function fuzzKey(next: () => number): string {
+  const plain = next() < 0.5;
+  const labels: Array<[string, string]> = [];
+  const count = Math.floor(next() * 5);
+  for (let i = 0; i < count; i++) labels.push([next() < 0.3 ? ['le', 'pid', '1', '10', 'a', '__proto__'][Math.floor(next() * 6)] : text(next, plain), text(next, plain)]);
+  const metric = text(next, plain);
+  const sample = text(next, plain);
+  const help = text(next, plain);
+  const shape = next();
+  if (shape < 0.6) {
+    // Python's own shape: names sorted and distinct (json.dumps of a dict).
+    const distinct = new Map(labels);
+    return encodeKey(metric, sample, sortedPairs(Object.fromEntries(distinct)), help);
+  }
+  if (shape < 0.75) return encodeKey(metric, sample, labels, help); // unsorted, maybe repeated names
+  if (shape < 0.9) return JSON.stringify([metric, sample, Object.fromEntries(labels), help]); // compact spacing
+  // Hand-spelled JSON: repeated names in the text, odd spacing, escaped plain characters.
+  const body = labels.map(([k, v]) => `${JSON.stringify(k)} :${JSON.stringify(v).replace(/a/g, '\\u0061')}`).join(' ,');
+  return `[ ${JSON.stringify(metric)},${JSON.stringify(sample)} , {${body}}, ${JSON.stringify(help)} ]`;
+}
+
+/** What JSON.parse says a key means, in the form the merge uses. */
+function reference(key: string): { metricName: string; sampleName: string; help: string; pairs: Array<[string, string]> } {
+  const [metricName, sampleName, labels, help] = JSON.parse(key) as [string, string, Record<string, string>, string];
+  return { metricName, sampleName, help, pairs: sortedPairs(labels) };
+}
+
+describe('keys read as bytes', () => {
+  it('the in-place decoder finds exactly what JSON.parse finds, or declines the key', () => {
+    const next = random(15);
+    const fields = new PlainKeyFields();
+    let plain = 0;
+    for (let n = 0; n < 20_000; n++) {
+      const key = fuzzKey(next);
+      const buf = Buffer.from(key, 'utf8');
+      if (!fields.scan(buf, 0, buf.length)) continue;
+      plain++;
+      const at = fields.at;
+      const s = (slot: number) => buf.toString('latin1', at[slot], at[slot + 1]);
+      const pairs: Array<[string, string]> = [];
+      for (let i = 0; i < fields.labels; i++) pairs.push([s(6 + 4 * i), s(8 + 4 * i)]);
+      expect({ metricName: s(0), sampleName: s(2), help: s(4), pairs }, key).toEqual(reference(key));
+    }
+    // The fuzz reaches the in-place path often, and not always.
+    expect(plain).toBeGreaterThan(3_000);
+    expect(plain).toBeLessThan(20_000);
+  });
+
+  it('declines what only JSON.parse may decide: escapes, non-ASCII, other spacing, unsorted or repeated labels', () => {
+    const fields = new PlainKeyFields();
+    const scan = (key: string) => {
+      const buf = Buffer.from(key, 'utf8');
+      return fields.scan(buf, 0, buf.length);
+    };
+    expect(scan('["m", "m_total", {"a": "1", "b": "2"}, "h"]')).toBe(true);
+    expect(scan('["m", "m_total", {}, ""]')).toBe(true);
+    expect(scan('["m", "m_total", {"a": "\\u0031"}, "h"]')).toBe(false);
+    expect(scan('["m", "m_total", {"a": "\u00e9"}, "h"]')).toBe(false);
+    expect(scan('["m","m_total",{"a":"1"},"h"]')).toBe(false);
+    expect(scan('["m", "m_total", {"b": "1", "a": "2"}, "h"]')).toBe(false);
+    expect(scan('["m", "m_total", {"a": "1", "a": "2"}, "h"]')).toBe(false);
+    expect(scan('["m", "m_total", {"a": "1"}, "h"] ')).toBe(false);
+    expect(scan('["m", "m_total", {"a": "1"}, "h", "x"]')).toBe(false);
+    expect(scan('["m", "m_total", {"a": 1}, "h"]')).toBe(false);
+    expect(scan('["m", "m_total", {"a": "1"')).toBe(false);
+  });
+
+  it('a prepared key says what JSON.parse says, whichever path decoded it', () => {
+    const next = random(7);
+    const keys = new KeyCache();
+    for (let n = 0; n < 5_000; n++) {
+      const key = fuzzKey(next);
+      let expected: ReturnType<typeof reference>;
+      try {
+        expected = reference(key);
+      } catch {
+        continue;
+      }
+      // Lone surrogates do not survive UTF-8; the file would hold U+FFFD (as Python's reader sees it).
+      if (/[\ud800-\udfff]/.test(JSON.stringify(JSON.parse(key)))) continue;
+      const p = keys.prepared(key);
+      expect({ metricName: p.metricName, sampleName: p.sampleName, help: p.help, pairs: p.labels.pairs.map((q) => [...q]) }, key).toEqual(expected);
+      // Seen again (from other bytes, at another alignment): the same preparation.
+      const padded = Buffer.concat([Buffer.from('xyz'), Buffer.from(key, 'utf8')]);
+      expect(keys.preparedAt(padded, 3, padded.length)).toBe(p);
+    }
+  });
+
+  it('one LabelSet per label set, also after keys are dropped and seen again', () => {
+    const keys = new KeyCache();
+    const sum = keys.prepared(encodeKey('h', 'h_sum', [['route', '/a']], 'x'));
+    const bucket = keys.prepared(encodeKey('h', 'h_bucket', [['le', '0.5'], ['route', '/a']], 'x'));
+    const other = keys.prepared(encodeKey('h', 'h_sum', [['route', '/b']], 'x'));
+    expect(bucket.bucket!.series).toBe(sum.labels);
+    expect(bucket.bucket!.bound).toBe(0.5);
+    expect(other.labels).not.toBe(sum.labels);
+    // Only the bucket key stays in use: its series (the set of h_sum) must stay the one label set.
+    keys.noteDropped();
+    keys.retain([[bucket]]);
+    const again = keys.prepared(encodeKey('h', 'h_count', [['route', '/a']], 'x'));
+    expect(again.labels).toBe(bucket.bucket!.series);
+    const otherAgain = keys.prepared(encodeKey('h', 'h_sum', [['route', '/b']], 'x'));
+    expect(otherAgain.labels).not.toBe(again.labels);
+    expect(otherAgain.labels.pairs).toEqual([['route', '/b']]);
+  });
+
+  it('a key is found only by equal bytes: not by its length, its hash slot or the key expected next', () => {
+    const table = new ByteKeyTable<string>();
+    const buf = (s: string) => Buffer.from(s, 'latin1');
+    const put = (s: string) => table.add(buf(s), 0, s.length, s);
+    const get = (s: string) => table.get(buf(s), 0, s.length);
+    // Keys of one length that differ in one byte, in the words and in the tail.
+    const keys = ['key-000000-a', 'key-000001-a', 'key-000000-b', 'key-0000000a', 'key-0000000ab'];
+    for (const k of keys) put(k);
+    // The expected-next key after keys[0] is keys[1] (same length): a different key must not match it.
+    expect(get('key-000000-a')).toBe('key-000000-a');
+    expect(get('key-000002-a')).toBeUndefined();
+    expect(get('key-000000-a')).toBe('key-000000-a');
+    expect(get('key-000001-b')).toBeUndefined();
+    for (const k of keys) expect(get(k)).toBe(k);
+    // Many keys (the table grows, the arena spills into new chunks), and a key longer than a chunk.
+    const long = 'L'.repeat(1024 * 1024 + 5);
+    put(long);
+    for (let i = 0; i < 20_000; i++) put(`series-${i}-${'x'.repeat(i % 97)}`);
+    for (let i = 0; i < 20_000; i += 7) expect(get(`series-${i}-${'x'.repeat(i % 97)}`)).toBe(`series-${i}-${'x'.repeat(i % 97)}`);
+    expect(get(long)).toBe(long);
+    expect(get(`${long.slice(1)}M`)).toBeUndefined();
+    table.retain((v) => v.startsWith('series-1'));
+    expect(get('series-1-x')).toBe('series-1-x');
+    expect(get('series-2-xx')).toBeUndefined();
+    expect(get(long)).toBeUndefined();
+  });
+});
+
+describe('a collector reading keys as bytes', () => {
+  const entry = (key: string, value: number) => ({ key, value, timestamp: 0 });
+
+  it('reports a file whose key is a known key with one byte changed to invalid UTF-8 as corrupt, and merges the rest', () => {
+    const dir = tempDir();
+    const key = encodeKey('c', 'c_total', [['route', '/r\u00e9']], 'h');
+    fs.writeFileSync(path.join(dir, 'counter_1.db'), buildFileImage([entry(key, 2)]));
+    const bad = buildFileImage([entry(key, 3)]);
+    const at = bad.indexOf(Buffer.from('\\u00e9')) >= 0 ? bad.indexOf(Buffer.from('\\u00e9')) : bad.indexOf(Buffer.from('/r')) + 2;
+    bad[at] = 0xff;
+    fs.writeFileSync(path.join(dir, 'counter_2.db'), bad);
+    const merged = new DirectoryMerger(dir).merge();
+    expect(merged.problems).toEqual([expect.objectContaining({ file: 'counter_2.db', problem: 'corrupt' })]);
+    expect(merged.problems[0].reason).toMatch(/key at offset 8: /);
+    expect(renderText(merged.families)).toContain('c_total{route="/r\u00e9"} 2.0\n');
+  });
+
+  it('merges keys written in other spellings (escaped, compact, unsorted) as JSON.parse reads them', () => {
+    const dir = tempDir();
+    const python = encodeKey('c', 'c_total', [['a', 'x'], ['b', 'y']], 'h');
+    fs.writeFileSync(path.join(dir, 'counter_1.db'), buildFileImage([entry(python, 1)]));
+    fs.writeFileSync(path.join(dir, 'counter_2.db'), buildFileImage([
+      entry('["c","c_total",{"b":"y","a":"x"},"h"]', 10),
+      entry('["c", "c_total", {"a": "\\u0078", "b": "y"}, "h"]', 100),
+      entry('["c", "c_total", {"a": "z", "a": "x", "b": "y"}, "h"]', 1000),
+    ]));
+    const merged = new DirectoryMerger(dir).merge();
+    expect(merged.problems).toEqual([]);
+    expect(renderText(merged.families)).toContain('c_total{a="x",b="y"} 1111.0\n');
+  });
+
+  it('a file with damaged key bytes is corrupt for the collector exactly when it is for the string reader, and never crashes a merge', () => {
+    const dir = tempDir();
+    const next = random(99);
+    const keys = [
+      encodeKey('h', 'h_bucket', [['le', '0.5'], ['route', '/a']], 'help'),
+      encodeKey('h', 'h_sum', [['route', '/a']], 'help'),
+      encodeKey('c', 'c_total', [['a', 'x'], ['b', 'y\u00e9']], 'h\n'),
+    ];
+    const good = buildFileImage(keys.map((k, i) => entry(k, i + 1)));
+    const merger = new DirectoryMerger(dir);
+    fs.writeFileSync(path.join(dir, 'counter_1.db'), good);
+    for (let n = 0; n < 400; n++) {
+      // A new name each time: the reader takes a file of the same inode and size as unchanged (workers only append).
+      const name = `counter_${n + 2}.db`;
+      const damaged = path.join(dir, name);
+      const image = Buffer.from(good);
+      // Damage one to three bytes inside the keys (never the lengths): the keys of a known
+      // file, seen by the same collector, are where a byte-level lookup could be fooled.
+      for (let d = 1 + Math.floor(next() * 3); d > 0; d--) {
+        let pos = 8;
+        for (let e = Math.floor(next() * keys.length); e > 0; e--) pos += 4 + image.readInt32LE(pos) + (8 - ((image.readInt32LE(pos) + 4) % 8)) + 16;
+        const length = image.readInt32LE(pos);
+        const values = [0x22, 0x5c, 0x7b, 0x7d, 0x2c, 0x20, 0x3a, 0x5b, 0x5d, 0x80, 0xc3, 0xff, 0x00, 0x61, 0x7a];
+        image[pos + 4 + Math.floor(next() * length)] = values[Math.floor(next() * values.length)];
+      }
+      fs.writeFileSync(damaged, image);
+      let corrupt = false;
+      try {
+        readDbFile(damaged);
+      } catch {
+        corrupt = true;
+      }
+      // A fresh merger (every key new) and the long-lived one (the good keys known).
+      for (const m of [new DirectoryMerger(dir), merger]) {
+        const result = m.merge();
+        // Entry-level problems (a damaged name that collides, say) are fine; the file-level verdict must agree.
+        const verdict = result.problems.some((p) => p.file === name && p.problem === 'corrupt');
+        expect(verdict, JSON.stringify(image.subarray(8, good.readInt32LE(0)).toString('latin1'))).toBe(corrupt);
+        expect(result.problems.filter((p) => p.file === 'counter_1.db' && p.problem === 'corrupt')).toEqual([]);
+      }
+      fs.rmSync(damaged);
+    }
+  });
+});
+
