@@ -30,8 +30,6 @@ export interface SeriesStore {
   slotFor(key: string): number;
   /** The same for a key encoded as bytes (`EncodedKey.encode`): no string is made. */
   slotOf(key: EncodedKey): number;
-  /** The slot of `key` if it has one, else -1 (nothing is appended). */
-  findSlot(key: EncodedKey): number;
   /** Keeps `holder.values` pointing at the store's memory when it moves (growth). */
   attach(holder: ValueHolder): void;
   detach(holder: ValueHolder): void;
@@ -121,13 +119,8 @@ export class MappedFile implements SeriesStore {
   }
 
   slotOf(key: EncodedKey): number {
-    const slot = this.findSlot(key);
-    return slot >= 0 ? slot : this.append(key) / 8;
-  }
-
-  findSlot(key: EncodedKey): number {
     const at = this.positions.get(this.buffer, key.bytes, key.length);
-    return at >= 0 ? valueOffsetOf(this.buffer, at) / 8 : -1;
+    return (at >= 0 ? valueOffsetOf(this.buffer, at) : this.append(key)) / 8;
   }
 
   attach(holder: ValueHolder): void {

@@ -114,12 +114,13 @@ export abstract class Metric<T extends string, Child extends Series> {
   private readonly knownLabel: Record<string, true> = Object.create(null);
   /** The storage's process labels that this metric does not declare itself (added to every series). */
   private readonly processLabels: ReadonlyArray<readonly [string, string]>;
+  /** Every series, in creation order. */
+  private readonly series: Child[] = [];
   /**
-   * Series by the slot of their first sample (the canonical identity: its key in the store
-   * holds the canonical labels), in creation order. A number key: no label-set string kept.
+   * Label values, level by level in `labelNames` order -> series: the raw values of every
+   * call that reached a series (200 and '200' both), and its canonical values (strings),
+   * by which a new label set finds a series it shares with another (no label-set string kept).
    */
-  private readonly series = new Map<number, Child>();
-  /** Raw label values, level by level in `labelNames` order -> series. A cache of `series`. */
   private tree = new LabelTree();
   private bare: Child | undefined;
   /** The first sample of each series (its family and sample name in the key): its slot is the series' identity. */
@@ -253,19 +254,32 @@ export abstract class Metric<T extends string, Child extends Series> {
 
   /** Finds or creates the series of a label set and caches it in the tree. */
   private resolve(labels: LabelValues<T>): Child {
+    const names = this.labelNames;
     const pairs = this.canonicalPairs(labels);
-    const first = this.slot(this.firstSample.sample, pairs, this.firstSample.family);
-    let series = this.series.get(first);
+    // Built from the sorted pairs, so its key order is the exposition's.
+    const canonical: Record<string, string> = Object.fromEntries(pairs);
+    let series = (names.length > 0 ? this.tree.find(canonical, names) : this.bare) as Child | undefined;
     if (!series) {
-      // Built from the sorted pairs, so its key order is the exposition's.
-      series = this.createSeries(Object.fromEntries(pairs), pairs, first);
+      series = this.createSeries(canonical, pairs, this.slot(this.firstSample.sample, pairs, this.firstSample.family));
       series.given = this.givenLabels(labels, series.labels);
       // After createSeries: the store may have grown (and moved) while it made the entries.
       series.values = this.store.values;
-      this.series.set(first, series);
+      this.series.push(series);
+      if (names.length > 0) this.tree.add(series.labels, names, series);
+      else this.bare = series;
     }
-    if (this.labelNames.length > 0) this.tree.add(labels, this.labelNames, series);
+    if (names.length > 0) {
+      let raw = false;
+      for (let i = 0; i < names.length && !raw; i++) raw = labels[names[i]] !== series.labels[names[i]];
+      if (raw) this.tree.add(labels, names, series);
+    }
     return series;
+  }
+
+  /** The tree of the canonical values of every series (after a series is forgotten). */
+  private rebuildTree(): void {
+    this.tree = new LabelTree();
+    if (this.labelNames.length > 0) for (const series of this.series) this.tree.add(series.labels, this.labelNames, series);
   }
 
   /** The store's holder for this metric's series (one per metric, not one per series). */
@@ -290,14 +304,14 @@ export abstract class Metric<T extends string, Child extends Series> {
   remove(...args: Array<LabelValue | LabelValues<T>>): void {
     const labels = labelsFromArgs(this.labelNames, args);
     validateLabel(this.labelNames, labels);
-    const first = this.store.findSlot(scratchKey.encode(this.firstSample.family, this.firstSample.sample, this.canonicalPairs(labels), this.help));
-    const series = first >= 0 ? this.series.get(first) : undefined;
+    const canonical = Object.fromEntries(this.canonicalPairs(labels));
+    const series = (this.labelNames.length > 0 ? this.tree.find(canonical, this.labelNames) : this.bare) as Child | undefined;
     if (!series) return;
-    this.series.delete(first);
+    this.series.splice(this.series.indexOf(series), 1);
     // In memory the series is gone, as in prom-client: created again, it starts at zero.
     // In a file its entry keeps its value: a counter there never goes backwards.
     if (this.inMemory) series.zero();
-    this.tree = new LabelTree();
+    this.rebuildTree();
     if (series === this.bare) this.bare = undefined;
   }
 
@@ -306,9 +320,9 @@ export abstract class Metric<T extends string, Child extends Series> {
    * gets its zero series back unless `keepBare` is false (prom-client's histogram).
    */
   reset(keepBare = true): void {
-    for (const series of this.series.values()) series.zero();
-    this.series.clear();
-    this.tree = new LabelTree();
+    for (const series of this.series) series.zero();
+    this.series.length = 0;
+    this.rebuildTree();
     this.bare = undefined;
     if (this.labelNames.length === 0 && keepBare) this.bare = this.seriesFor(EMPTY_LABELS);
   }
@@ -351,7 +365,7 @@ export abstract class Metric<T extends string, Child extends Series> {
 /** Keeps every series' `values` on the store's memory when it moves (growth). */
 class SeriesMemory implements ValueHolder {
   private current: Float64Array = new Float64Array(0);
-  constructor(private readonly series: Map<number, ValueHolder>) {}
+  constructor(private readonly series: readonly ValueHolder[]) {}
 
   get values(): Float64Array {
     return this.current;
@@ -359,7 +373,7 @@ class SeriesMemory implements ValueHolder {
 
   set values(values: Float64Array) {
     this.current = values;
-    for (const s of this.series.values()) s.values = values;
+    for (const s of this.series) s.values = values;
   }
 }
 

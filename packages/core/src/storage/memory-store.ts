@@ -13,10 +13,6 @@ export class MemoryStore implements SeriesStore {
     return this.slotFor(key.toString());
   }
 
-  findSlot(key: EncodedKey): number {
-    return this.positions.get(key.toString()) ?? -1;
-  }
-
   slotFor(key: string): number {
     const known = this.positions.get(key);
     if (known !== undefined) return known;
