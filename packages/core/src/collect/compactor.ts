@@ -2,9 +2,7 @@
 // which). Others serve read-only and try to take over when the holder goes away.
 import fs from 'node:fs';
 import path from 'node:path';
-// proper-lockfile (and graceful-fs under it, ~6 MB of RSS) is loaded on first use: a
-// worker process that imports the package never takes the lock.
-const lockfile = () => import('proper-lockfile').then((m) => m.default);
+import lockfile from 'proper-lockfile';
 import { FALLBACK_MARKER_PREFIX, isOwnMetricsFileName, isOwnSideFileName, parseDbFileName, parseSideFileName } from '../format/names.js';
 import { describeFileType, setAside } from '../format/safe-files.js';
 import { DIRECTORY_MODE } from '../format/modes.js';
@@ -200,7 +198,7 @@ export class Compactor {
   private async tryTakeLock(): Promise<boolean> {
     try {
       this.clearTamperedLock();
-      this.release = await (await lockfile()).lock(this.directory, {
+      this.release = await lockfile.lock(this.directory, {
         lockfilePath: path.join(this.directory, LOCK_NAME),
         stale: LOCK_STALE_MS,
         update: 10_000,

@@ -4,8 +4,7 @@
 // digests in constant time. Wrong credentials are remembered too (a bounded set), so a
 // misconfigured scraper does not burn a CPU, and bcrypt runs one at a time.
 import crypto from 'node:crypto';
-// bcryptjs is loaded on first use: a worker process that imports the package never needs it.
-const bcrypt = () => import('bcryptjs').then((m) => m.default);
+import bcrypt from 'bcryptjs';
 
 /** A bcrypt hash of a random string, made for prom-multiproc: unknown users pay the same cost as known ones. */
 const UNKNOWN_USER_HASH = '$2b$10$aDDipjg9ysV238zN5.8qVODKB9IoOBZCny5qc1qx30pB9ESa6rpQO';
@@ -37,7 +36,7 @@ export class BasicAuth {
     if (remembered && crypto.timingSafeEqual(remembered, digest)) return 'ok';
     const key = digest.toString('base64');
     if (this.refused.has(key)) return 'wrong';
-    const matches = await this.oneAtATime(async () => (await bcrypt()).compare(password, hash));
+    const matches = await this.oneAtATime(() => bcrypt.compare(password, hash));
     if (matches && known !== undefined) {
       this.verified.set(user, digest);
       return 'ok';
