@@ -121,7 +121,7 @@ export abstract class Metric<T extends string, Child extends Series> {
    * call that reached a series (200 and '200' both), and its canonical values (strings),
    * by which a new label set finds a series it shares with another (no label-set string kept).
    */
-  private tree = new LabelTree();
+  private tree = new LabelTree<Child>();
   private bare: Child | undefined;
   /** The first sample of each series (its family and sample name in the key): its slot is the series' identity. */
   protected abstract readonly firstSample: { readonly family: string; readonly sample: string };
@@ -227,7 +227,7 @@ export abstract class Metric<T extends string, Child extends Series> {
     }
     const names = this.labelNames;
     if (names.length === 0) return this.bare ?? this.resolve(labels);
-    return (this.tree.find(labels, names) as Child | undefined) ?? this.resolve(labels);
+    return this.tree.find(labels, names) ?? this.resolve(labels);
   }
 
   /** The canonical pairs of a label set (own labels and process labels, sorted by name). */
@@ -278,7 +278,7 @@ export abstract class Metric<T extends string, Child extends Series> {
 
   /** The tree of the canonical values of every series (after a series is forgotten). */
   private rebuildTree(): void {
-    this.tree = new LabelTree();
+    this.tree = new LabelTree<Child>();
     if (this.labelNames.length > 0) for (const series of this.series) this.tree.add(series.labels, this.labelNames, series);
   }
 
