@@ -143,7 +143,9 @@ export class MappedFile implements SeriesStore {
     const buf = this.buffer;
     const at = this.used;
     buf.writeInt32LE(keyLength, at);
-    key.bytes.copy(buf, at + 4, 0, keyLength);
+    // A loop, not Buffer#copy: copy makes a Uint8Array view per call (garbage per entry).
+    const bytes = key.bytes;
+    for (let i = 0; i < keyLength; i++) buf[at + 4 + i] = bytes[i];
     const valueOffset = at + 4 + keyLength + paddingFor(keyLength);
     buf.fill(0x20, at + 4 + keyLength, valueOffset);
     buf.fill(0, valueOffset, valueOffset + 16);

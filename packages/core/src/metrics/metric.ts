@@ -287,9 +287,25 @@ export abstract class Metric<T extends string, Child extends Series> {
 
   /** The labels as given; the canonical object itself when they are the same (one object less per series). */
   private givenLabels(labels: LabelValues<T>, canonical: Record<string, string>): Record<string, LabelValue> {
+    if (this.processLabels.length === 0 && this.givenInKeyOrder(labels, canonical)) return canonical;
     const given: Record<string, LabelValue> = { ...labels } as Record<string, LabelValue>;
     for (const [name, value] of this.processLabels) given[name] ??= value;
     return sameLabels(given, canonical) ? canonical : given;
+  }
+
+  /** Whether `labels` name the canonical labels in key order with the same strings (checked with no garbage). */
+  private givenInKeyOrder(labels: LabelValues<T>, canonical: Record<string, string>): boolean {
+    const names = this.sortedLabelNames;
+    let next = 0;
+    for (const name in labels) {
+      const value = labels[name as T];
+      if (value === undefined) return false;
+      while (next < names.length && labels[names[next]] === undefined) next++;
+      if (names[next] !== name || canonical[name] !== value) return false;
+      next++;
+    }
+    while (next < names.length && labels[names[next]] === undefined) next++;
+    return next === names.length;
   }
 
   /** Initialises a series at zero without changing it (prom-client's `zero`). */
