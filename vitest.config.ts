@@ -15,6 +15,7 @@ const FALLBACK_SUITE = [
   'packages/core/test/native-histogram.test.ts',
   'test/native-histograms.test.ts',
   'packages/core/test/summary-window.test.ts',
+  'packages/core/test/series-cache.test.ts',
 ];
 
 export default defineConfig({
