@@ -16,6 +16,7 @@ const FALLBACK_SUITE = [
   'test/native-histograms.test.ts',
   'packages/core/test/summary-window.test.ts',
   'packages/core/test/collector-churn.test.ts',
+  'packages/core/test/series-cache.test.ts',
 ];
 
 export default defineConfig({

@@ -59,6 +59,8 @@ const argValue = (name) => {
 // ---------------------------------------------------------------- workload: workload.mjs
 
 // ---------------------------------------------------------------- roles
+/** The workload's metric objects, kept for the life of the worker. */
+let keptMetrics;
 const role = argValue('--role') ?? (cluster.isWorker ? process.env.SCRAPE_BENCH_ROLE : undefined);
 if (role === 'ours-worker') await oursWorker();
 else if (role === 'ours-collector') await oursCollector();
@@ -94,7 +96,8 @@ function fileRss() {
 function workloadHeapGrowth(run) {
   globalThis.gc?.();
   const before = process.memoryUsage().heapUsed;
-  run();
+  // The metric objects stay referenced, as an app's do: their series caches count.
+  keptMetrics = run();
   // RSS as an app has it: after growth, before any forced GC (a grown-away file mapping
   // still held here would show).
   const rssNoGc = process.memoryUsage().rss;

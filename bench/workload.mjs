@@ -24,15 +24,18 @@ export const OBSERVED = new Float64Array(1024);
 /**
  * Creates the S series of one worker with a prom-client-compatible library and updates
  * each a few times. `lib` is `@prom-multiproc/core` or `prom-client`; `registers` picks
- * the registry (ours: none needed, the values live in the files).
+ * the registry (ours: none needed, the values live in the files). Returns the metric
+ * objects: an app keeps them (module constants), so a memory figure must keep them too.
  */
 export function runWorkload(lib, series, worker, registers) {
   const perMetric = Math.ceil(series / 2 / METRICS_PER_TYPE);
   const labelNames = ['method', 'route', 'status'];
   let made = 0;
+  const metrics = [];
   for (let m = 0; m < METRICS_PER_TYPE; m++) {
     const counter = new lib.Counter({ name: `app_requests_${m}_total`, help: `Requests handled by handler ${m}.`, labelNames, registers });
     const histogram = new lib.Histogram({ name: `app_request_duration_${m}_seconds`, help: `Request duration of handler ${m}.`, labelNames, registers });
+    metrics.push(counter, histogram);
     for (let i = 0; i < perMetric && made < series; i++) {
       const labels = seriesLabels(i);
       counter.inc(labels, 1 + ((i + worker) % 5));
@@ -42,4 +45,5 @@ export function runWorkload(lib, series, worker, registers) {
       made++;
     }
   }
+  return metrics;
 }

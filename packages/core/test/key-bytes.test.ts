@@ -14,17 +14,7 @@ import { DirectoryMerger } from '../src/collect/merge.js';
 import { renderText } from '../src/collect/exposition.js';
 import { readDbFile } from '../src/format/reader.js';
 import { tempDir } from './helpers/fixtures.js';
-
-/** A deterministic generator (xorshift), so a failure is reproducible. */
-function random(seed: number): () => number {
-  let x = seed | 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
-}
+import { seededRandom } from './helpers/seeded-random.js';
 
 const PIECES = [
   'a', 'b', 'z', 'A', '_', ':', '0', '9', '.', ' ', '-', '/', '{', '}', '[', ']', ',', ':', '=',
@@ -69,7 +59,7 @@ function reference(key: string): { metricName: string; sampleName: string; help:
 
 describe('keys read as bytes', () => {
   it('the in-place decoder finds exactly what JSON.parse finds, or declines the key', () => {
-    const next = random(15);
+    const next = seededRandom(15);
     const fields = new PlainKeyFields();
     let plain = 0;
     for (let n = 0; n < 20_000; n++) {
@@ -108,7 +98,7 @@ describe('keys read as bytes', () => {
   });
 
   it('a prepared key says what JSON.parse says, whichever path decoded it', () => {
-    const next = random(7);
+    const next = seededRandom(7);
     const keys = new KeyCache();
     for (let n = 0; n < 5_000; n++) {
       const key = fuzzKey(next);
@@ -207,7 +197,7 @@ describe('a collector reading keys as bytes', () => {
 
   it('a file with damaged key bytes is corrupt for the collector exactly when it is for the string reader, and never crashes a merge', () => {
     const dir = tempDir();
-    const next = random(99);
+    const next = seededRandom(99);
     const keys = [
       encodeKey('h', 'h_bucket', [['le', '0.5'], ['route', '/a']], 'help'),
       encodeKey('h', 'h_sum', [['route', '/a']], 'help'),

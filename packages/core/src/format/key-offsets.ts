@@ -1,14 +1,14 @@
-// Which entry of a file holds a key, without keeping the key in the heap: the key text
-// is in the file already. An open-addressing table of (hash, entry offset) in two typed
-// arrays, filled up to 3/4 (8 bytes a cell: 10.7 to 21 bytes an entry); a hash match is confirmed against the key bytes in
-// the file. Only series creation looks keys up, so the comparison's string is garbage
-// once, never per update.
+// Which entry of a file holds a key, without keeping the key in the heap: the key bytes
+// are in the file already. An open-addressing table of (hash, entry offset) in two typed
+// arrays, filled up to 3/4 (8 bytes a cell: 10.7 to 21 bytes an entry); a hash match is
+// confirmed against the key bytes in the file. Only series creation looks keys up, and it
+// compares bytes with bytes: no string is made.
+import { hashBytes } from './key-bytes.js';
 
-/** FNV-1a over the UTF-16 code units of `key`. */
-function hashKey(key: string): number {
-  let h = 0x811c9dc5 | 0;
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 16777619);
-  return h;
+/** Whether bytes [from, from + length) of `a` equal those of `b` from `at`. */
+function sameBytes(a: Buffer, from: number, length: number, b: Buffer, at: number): boolean {
+  for (let i = 0; i < length; i++) if (a[from + i] !== b[at + i]) return false;
+  return true;
 }
 
 export class KeyOffsets {
@@ -17,16 +17,17 @@ export class KeyOffsets {
   private hashes = new Int32Array(1024);
   private count = 0;
 
-  /** The entry offset of `key` in `buf`, or -1. */
-  get(buf: Buffer, key: string): number {
-    const cell = this.find(buf, key, hashKey(key));
+  /** The offset of the entry in `file` whose key is `key[0, length)`, or -1. */
+  get(file: Buffer, key: Buffer, length: number): number {
+    const cell = this.find(file, key, 0, length, hashBytes(key, 0, length));
     return cell >= 0 ? this.offsets[cell] : -1;
   }
 
-  /** Records that `key` is at entry `offset`; a later entry of the same key wins (as in Python). */
-  set(buf: Buffer, key: string, offset: number): void {
-    const hash = hashKey(key);
-    const cell = this.find(buf, key, hash);
+  /** Records the entry at `offset` of `file` (its key read there); a later entry of the same key wins (as in Python). */
+  set(file: Buffer, offset: number): void {
+    const length = file.readInt32LE(offset);
+    const hash = hashBytes(file, offset + 4, offset + 4 + length);
+    const cell = this.find(file, file, offset + 4, length, hash);
     if (cell >= 0) {
       this.offsets[cell] = offset;
       return;
@@ -36,13 +37,13 @@ export class KeyOffsets {
     this.count++;
   }
 
-  /** The cell holding `key`, or -1. */
-  private find(buf: Buffer, key: string, hash: number): number {
+  /** The cell of the entry whose key is `key[from, from + length)`, or -1. */
+  private find(file: Buffer, key: Buffer, from: number, length: number, hash: number): number {
     const mask = this.offsets.length - 1;
     for (let cell = hash & mask; ; cell = (cell + 1) & mask) {
       const at = this.offsets[cell];
       if (at === 0) return -1;
-      if (this.hashes[cell] === hash && keyAt(buf, at) === key) return cell;
+      if (this.hashes[cell] === hash && file.readInt32LE(at) === length && sameBytes(key, from, length, file, at + 4)) return cell;
     }
   }
 
@@ -60,10 +61,4 @@ export class KeyOffsets {
     this.hashes = new Int32Array(size);
     for (let i = 0; i < offsets.length; i++) if (offsets[i] !== 0) this.insert(hashes[i], offsets[i]);
   }
-}
-
-/** The key text of the entry at `offset` (written by us or checked by scanEntries: valid UTF-8). */
-function keyAt(buf: Buffer, offset: number): string {
-  const length = buf.readInt32LE(offset);
-  return buf.toString('utf8', offset + 4, offset + 4 + length);
 }

@@ -36,19 +36,18 @@ export function pythonJsonString(s: string): string {
   return out + '"';
 }
 
-/** Orders strings by code point, as Python's sort does (JS compares UTF-16 units). */
+/**
+ * Orders strings by code point, as Python's sort does (JS compares UTF-16 units, which
+ * puts U+1F600, a surrogate pair, before U+E000..U+FFFF). A lone surrogate is its own
+ * code point, as in a Python str.
+ */
 export function compareCodePoints(a: string, b: string): number {
   const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const x = a.charCodeAt(i);
-    const y = b.charCodeAt(i);
-    if (x === y) continue;
-    // Surrogates (0xD800-0xDFFF) stand for code points above 0xFFFF, so they sort
-    // after every BMP unit at or above 0xE000.
-    const xs = x >= 0xd800 && x <= 0xdfff;
-    const ys = y >= 0xd800 && y <= 0xdfff;
-    if (xs !== ys) return xs ? (y >= 0xe000 ? 1 : -1) : x >= 0xe000 ? -1 : 1;
-    return x - y;
+  for (let i = 0; i < n; ) {
+    const x = a.codePointAt(i)!;
+    const y = b.codePointAt(i)!;
+    if (x !== y) return x - y;
+    i += x > 0xffff ? 2 : 1;
   }
   return a.length - b.length;
 }

@@ -4,8 +4,9 @@
 // grow, and keep every value holder pointing at the current memory.
 import fs from 'node:fs';
 import { describeFileType } from './safe-files.js';
-import { CorruptFileError, HEADER_BYTES, entrySize, paddingFor, readUsed, scanEntries, writeEntryHead } from './entries.js';
+import { CorruptFileError, HEADER_BYTES, entrySize, paddingFor, readUsed, scanEntries } from './entries.js';
 import { decodeKey } from './key.js';
+import { scratchKey, type EncodedKey } from './key-encoder.js';
 import { KeyOffsets } from './key-offsets.js';
 import type { FileMemory, StorageMode } from './file-memory.js';
 import { loadMmap, MmapMemory } from './mmap.js';
@@ -27,6 +28,8 @@ export interface SeriesStore {
   readonly values: Float64Array;
   /** The slot of `key`, appending a zeroed entry the first time. */
   slotFor(key: string): number;
+  /** The same for a key encoded as bytes (`EncodedKey.encode`): no string is made. */
+  slotOf(key: EncodedKey): number;
   /** Keeps `holder.values` pointing at the store's memory when it moves (growth). */
   attach(holder: ValueHolder): void;
   detach(holder: ValueHolder): void;
@@ -112,9 +115,12 @@ export class MappedFile implements SeriesStore {
   }
 
   slotFor(key: string): number {
-    const at = this.positions.get(this.buffer, key);
-    if (at >= 0) return valueOffsetOf(this.buffer, at) / 8;
-    return this.append(key) / 8;
+    return this.slotOf(scratchKey.setText(key));
+  }
+
+  slotOf(key: EncodedKey): number {
+    const at = this.positions.get(this.buffer, key.bytes, key.length);
+    return (at >= 0 ? valueOffsetOf(this.buffer, at) : this.append(key)) / 8;
   }
 
   attach(holder: ValueHolder): void {
@@ -127,8 +133,8 @@ export class MappedFile implements SeriesStore {
   }
 
   /** Appends a zeroed entry: the whole entry first, then `used` (FORMAT.md §5.3). */
-  private append(key: string): number {
-    const keyLength = Buffer.byteLength(key, 'utf8');
+  private append(key: EncodedKey): number {
+    const keyLength = key.length;
     const size = entrySize(keyLength);
     if (this.used + size > 0x7fffffff) throw new Error(`${this.path}: file would exceed 2 GiB, the format's limit`);
     let capacity = this.capacity;
@@ -136,11 +142,16 @@ export class MappedFile implements SeriesStore {
     if (capacity !== this.capacity) this.grow(capacity);
     const buf = this.buffer;
     const at = this.used;
-    const valueOffset = writeEntryHead(buf, at, key, keyLength);
+    buf.writeInt32LE(keyLength, at);
+    // A loop, not Buffer#copy: copy makes a Uint8Array view per call (garbage per entry).
+    const bytes = key.bytes;
+    for (let i = 0; i < keyLength; i++) buf[at + 4 + i] = bytes[i];
+    const valueOffset = at + 4 + keyLength + paddingFor(keyLength);
+    buf.fill(0x20, at + 4 + keyLength, valueOffset);
     buf.fill(0, valueOffset, valueOffset + 16);
     this.used = at + size;
     buf.writeInt32LE(this.used, 0);
-    this.positions.set(buf, key, at);
+    this.positions.set(buf, at);
     return valueOffset;
   }
 
@@ -166,7 +177,7 @@ export class MappedFile implements SeriesStore {
       const buf = this.buffer;
       scanEntries(buf, used, HEADER_BYTES, (key, offset) => {
         decodeKey(key); // a malformed key makes the file corrupt, as in the reader
-        this.positions.set(buf, key, offset);
+        this.positions.set(buf, offset);
       });
       this.used = Math.max(used, HEADER_BYTES);
     } catch (err) {

@@ -18,14 +18,19 @@ export declare namespace Counter {
   }
 }
 
-export class CounterSeries extends Series {
-  /** The latest exemplar (prom-client's object), with `enableExemplars`. */
-  exemplar: Exemplar | undefined = undefined;
+/** A counter series' latest exemplar, with `enableExemplars`. */
+export interface CounterExemplar {
+  /** prom-client's object; undefined until the first one. */
+  exemplar: Exemplar | undefined;
   /** Its record in the exemplar file; -1 until the first exemplar in multiprocess mode. */
-  exemplarRecord = -1;
+  record: number;
+  /** The series' `.db` key (the exemplar file names samples by it). */
+  readonly key: string;
+}
 
-  /** `key`: the series' `.db` key with `enableExemplars` (the exemplar file names samples by it), else ''. */
-  constructor(labels: Record<string, string>, private readonly slot: number, readonly key: string) {
+export class CounterSeries extends Series {
+  /** `exemplar`: only with `enableExemplars` (one field, not three, on every series). */
+  constructor(labels: Record<string, string>, private readonly slot: number, readonly exemplar: CounterExemplar | null) {
     super(labels);
   }
 
@@ -55,17 +60,19 @@ function badIncrement(value: unknown): Error {
 export class Counter<T extends string = string> extends Metric<T, CounterSeries> {
   readonly type = 'counter' as const;
   private readonly familyName: string;
+  protected readonly firstSample: { readonly family: string; readonly sample: string };
 
   constructor(config: CounterConfiguration<T>) {
     super(config, 'counter');
     this.familyName = this.name.endsWith('_total') ? this.name.slice(0, -6) : this.name;
+    this.firstSample = { family: this.familyName, sample: `${this.familyName}_total` };
     this.initialize();
   }
 
-  protected createSeries(labels: Record<string, string>, pairs: Array<[string, string]>): CounterSeries {
-    const key = this.key(`${this.familyName}_total`, pairs, this.familyName);
+  protected createSeries(labels: Record<string, string>, pairs: Array<[string, string]>, firstSlot: number): CounterSeries {
     // The key only where exemplars need it: it is in the file already, and ~200 bytes a series.
-    return new CounterSeries(labels, this.store.slotFor(key), this.enableExemplars ? key : '');
+    const exemplar = this.enableExemplars ? { exemplar: undefined, record: -1, key: this.key(this.firstSample.sample, pairs, this.familyName) } : null;
+    return new CounterSeries(labels, firstSlot, exemplar);
   }
 
   /**
@@ -87,7 +94,8 @@ export class Counter<T extends string = string> extends Metric<T, CounterSeries>
       // As prom-client: an exemplar whenever exemplarLabels is given ({} too), its value the increment.
       if (exemplarLabels !== undefined) {
         exemplarNumbers[0] = by ? by : 1;
-        series.exemplarRecord = this.keepExemplar(series, series.key, series.exemplarRecord, exemplarLabels);
+        const kept = series.exemplar!;
+        kept.record = this.keepExemplar(kept, kept.key, kept.record, exemplarLabels);
       }
       return;
     }
@@ -102,8 +110,8 @@ export class Counter<T extends string = string> extends Metric<T, CounterSeries>
     await this.runCollect();
     if (!this.enableExemplars) return this.metricObject(this.singleValues((s) => s.get()));
     // prom-client's value objects carry `exemplar` once one was recorded.
-    return this.metricObject([...this.allSeries()].map((s) => (s.exemplar
-      ? { value: s.get(), labels: s.given as LabelValues<T>, exemplar: s.exemplar }
+    return this.metricObject([...this.allSeries()].map((s) => (s.exemplar?.exemplar
+      ? { value: s.get(), labels: s.given as LabelValues<T>, exemplar: s.exemplar.exemplar }
       : { value: s.get(), labels: s.given as LabelValues<T> })));
   }
 

@@ -82,6 +82,7 @@ export class Gauge<T extends string = string> extends Metric<T, GaugeSeries> {
   readonly type = 'gauge' as const;
   readonly multiprocessMode: GaugeMode;
   readonly stampsTime: boolean;
+  protected readonly firstSample: { readonly family: string; readonly sample: string };
 
   constructor(config: GaugeConfiguration<T>) {
     const mode = config?.multiprocessMode ?? DEFAULT_GAUGE_MODE;
@@ -90,12 +91,13 @@ export class Gauge<T extends string = string> extends Metric<T, GaugeSeries> {
     }
     super(config, 'gauge', mode);
     this.multiprocessMode = mode;
+    this.firstSample = { family: this.name, sample: this.name };
     this.stampsTime = mode === 'mostrecent' || mode === 'livemostrecent';
     this.initialize();
   }
 
-  protected createSeries(labels: Record<string, string>, pairs: Array<[string, string]>): GaugeSeries {
-    return new GaugeSeries(labels, this.store.slotFor(this.key(this.name, pairs)), this);
+  protected createSeries(labels: Record<string, string>, _pairs: Array<[string, string]>, firstSlot: number): GaugeSeries {
+    return new GaugeSeries(labels, firstSlot, this);
   }
 
   set(labels: LabelValues<T> | number, value?: number): void {

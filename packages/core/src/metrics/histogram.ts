@@ -8,6 +8,7 @@ import { invalidNumber, type LabelValue, type LabelValues } from './validation.j
 import { checkExemplarLabels, exemplarNumbers, isEmptyLabelSet, type Exemplar } from './exemplar.js';
 import { currentStorage } from '../storage/storage.js';
 import type { SeriesStore } from '../format/mapped-file.js';
+import { scratchKey } from '../format/key-encoder.js';
 import { DEFAULT_MAX_BUCKET_NUMBER, schemaForFactor } from './exponential-buckets.js';
 import { NativeBucketWriter } from './native-buckets.js';
 
@@ -44,25 +45,27 @@ export interface BucketExemplar {
   /** null (a finite bucket) or undefined (+Inf) until the first one, as prom-client reports them. */
   exemplar: Exemplar | null | undefined;
   record: number;
+  /** The bucket's `.db` key (the exemplar file names samples by it). */
+  readonly key: string;
 }
 
 export class HistogramSeries extends Series {
-  /** Per bucket (+Inf last), with `enableExemplars`: created with the series, updated in place. */
-  exemplars: BucketExemplar[] | undefined;
-
   constructor(
     labels: Record<string, string>,
     private readonly sumSlot: number,
-    /** One slot per bound of `bounds`, then one for +Inf (a small-integer array: less heap than an Int32Array). */
-    private readonly bucketSlots: number[],
+    /**
+     * Each bucket's slot (+Inf last) as an offset from `sumSlot`. A new series' entries
+     * are appended one after the other, so most series of a histogram have one of a few
+     * layouts, and share its array (series creation finds it): no array per series.
+     */
+    private readonly bucketOffsets: readonly number[],
     private readonly bounds: Float64Array,
-    /** Each bucket's `.db` key, with `enableExemplars` (the exemplar file names samples by it). */
-    readonly bucketKeys?: string[],
     /** The exponential buckets of a native histogram, or null. */
     readonly native: NativeBucketWriter | null = null,
+    /** Per bucket (+Inf last), with `enableExemplars`: created with the series, updated in place. */
+    readonly exemplars?: BucketExemplar[],
   ) {
     super(labels);
-    if (bucketKeys) this.exemplars = bucketKeys.map((_, i) => ({ exemplar: i < bounds.length ? null : undefined, record: -1 }));
   }
 
   observe(value: number): void {
@@ -82,7 +85,7 @@ export class HistogramSeries extends Series {
     } else {
       while (b < bounds.length && value > bounds[b]) b++;
     }
-    this.values[this.bucketSlots[b]] += 1;
+    this.values[this.sumSlot + this.bucketOffsets[b]] += 1;
     this.values[this.sumSlot] += value;
     if (this.native !== null) this.native.observe(value);
     return b;
@@ -97,13 +100,13 @@ export class HistogramSeries extends Series {
   snapshot(): { cumulative: number[]; sum: number } {
     const cumulative: number[] = [];
     let running = 0;
-    for (const slot of this.bucketSlots) cumulative.push((running += this.values[slot]));
+    for (const offset of this.bucketOffsets) cumulative.push((running += this.values[this.sumSlot + offset]));
     return { cumulative, sum: this.values[this.sumSlot] };
   }
 
   zero(): void {
     this.values[this.sumSlot] = 0;
-    for (const slot of this.bucketSlots) this.values[slot] = 0;
+    for (const offset of this.bucketOffsets) this.values[this.sumSlot + offset] = 0;
     this.native?.zero();
   }
 }
@@ -118,9 +121,15 @@ export class Histogram<T extends string = string> extends Metric<T, HistogramSer
   readonly nativeSchema: number | null;
   readonly nativeMaxBuckets: number;
   private readonly nativeStore: SeriesStore | null;
+  private readonly bucketName: string;
+  /** Bucket layouts shared by series (at most 64 kept: beyond, a series keeps its own). */
+  private readonly bucketLayouts: number[][] = [];
+  protected readonly firstSample: { readonly family: string; readonly sample: string };
 
   constructor(config: HistogramConfiguration<T>) {
     super(config, 'histogram');
+    this.firstSample = { family: this.name, sample: `${this.name}_sum` };
+    this.bucketName = `${this.name}_bucket`;
     if (this.labelNames.includes('le' as T)) throw new Error('le is a reserved label keyword');
     const buckets = [...(config.buckets ?? DEFAULT_BUCKETS)];
     if (buckets.length > 0 && buckets[buckets.length - 1] === Infinity) buckets.pop();
@@ -142,19 +151,29 @@ export class Histogram<T extends string = string> extends Metric<T, HistogramSer
     this.initialize();
   }
 
-  protected createSeries(labels: Record<string, string>, pairs: Array<[string, string]>): HistogramSeries {
-    const sumSlot = this.store.slotFor(this.key(`${this.name}_sum`, pairs));
-    const bucketName = `${this.name}_bucket`;
-    const keys: string[] = [];
-    const bucketSlots = this.boundLabels.map((le) => {
-      const withLe = sortLabelPairs([...pairs, ['le', le] as [string, string]]);
-      const key = this.key(bucketName, withLe);
-      keys.push(key);
-      return this.store.slotFor(key);
-    });
+  protected createSeries(labels: Record<string, string>, pairs: Array<[string, string]>, sumSlot: number): HistogramSeries {
+    const labelsOfBuckets = this.boundLabels;
+    const offsets: number[] = [];
+    const exemplars: BucketExemplar[] | undefined = this.enableExemplars ? [] : undefined;
+    for (let b = 0; b < labelsOfBuckets.length; b++) {
+      offsets.push(this.slot(this.bucketName, pairs, this.name, 'le', labelsOfBuckets[b]) - sumSlot);
+      // The encoded key is still in the scratch buffer: its text, only where exemplars need it.
+      exemplars?.push({ exemplar: b < this.bounds.length ? null : undefined, record: -1, key: scratchKey.toString() });
+    }
     const native = this.nativeStore === null ? null
       : new NativeBucketWriter(this.nativeStore, this.name, (sampleName) => this.key(sampleName, pairs), this.nativeSchema!, this.nativeMaxBuckets, [...pairs]);
-    return new HistogramSeries(labels, sumSlot, bucketSlots, this.bounds, this.enableExemplars ? keys : undefined, native);
+    return new HistogramSeries(labels, sumSlot, this.sharedLayout(offsets), this.bounds, native, exemplars);
+  }
+
+  /** An equal bucket layout seen before (one of a few: see `HistogramSeries.bucketOffsets`), else `offsets`. */
+  private sharedLayout(offsets: number[]): readonly number[] {
+    for (const layout of this.bucketLayouts) {
+      let same = true;
+      for (let b = 0; b < offsets.length && same; b++) same = layout[b] === offsets[b];
+      if (same) return layout;
+    }
+    if (this.bucketLayouts.length < 64) this.bucketLayouts.push(offsets);
+    return offsets;
   }
 
   /**
@@ -183,7 +202,7 @@ export class Histogram<T extends string = string> extends Metric<T, HistogramSer
     if (exemplarLabels === undefined || isEmptyLabelSet(exemplarLabels)) return;
     const kept = series.exemplars![b];
     exemplarNumbers[0] = data.value;
-    kept.record = this.keepExemplar(kept, series.bucketKeys![b], kept.record, exemplarLabels);
+    kept.record = this.keepExemplar(kept, kept.key, kept.record, exemplarLabels);
   }
 
   /** Starts a timer; the returned function observes the elapsed seconds (with extra labels, if given). */

@@ -1,7 +1,9 @@
 // The base every metric type shares: configuration checks, registration, and the
-// series cache. A label set is resolved to its child once; later calls walk a tree of
-// Maps keyed by the raw label values, so a labeled update builds no hash string.
+// series cache. A label set is resolved to its child once; later calls walk a tree
+// keyed by the raw label values (label-tree.ts), so a labeled update builds no hash string.
 import { encodeKey, sortLabelPairs } from '../format/key.js';
+import { scratchKey } from '../format/key-encoder.js';
+import { LabelTree } from './label-tree.js';
 import type { SeriesStore, ValueHolder } from '../format/mapped-file.js';
 import type { GaugeMode, MetricType as StoredType } from '../format/names.js';
 import { currentStorage, type Storage } from '../storage/storage.js';
@@ -112,11 +114,17 @@ export abstract class Metric<T extends string, Child extends Series> {
   private readonly knownLabel: Record<string, true> = Object.create(null);
   /** The storage's process labels that this metric does not declare itself (added to every series). */
   private readonly processLabels: ReadonlyArray<readonly [string, string]>;
-  /** Canonical label key -> series, in creation order. */
-  private readonly series = new Map<string, Child>();
-  /** Raw label values, level by level in `labelNames` order -> series. A cache of `series`. */
-  private tree = new Map<unknown, unknown>();
+  /** Every series, in creation order. */
+  private readonly series: Child[] = [];
+  /**
+   * Label values, level by level in `labelNames` order -> series: the raw values of every
+   * call that reached a series (200 and '200' both), and its canonical values (strings),
+   * by which a new label set finds a series it shares with another (no label-set string kept).
+   */
+  private tree = new LabelTree<Child>();
   private bare: Child | undefined;
+  /** The first sample of each series (its family and sample name in the key): its slot is the series' identity. */
+  protected abstract readonly firstSample: { readonly family: string; readonly sample: string };
 
   constructor(config: MetricConfiguration<T>, type: StoredType, mode?: GaugeMode) {
     if (config === null || typeof config !== 'object') throw new TypeError('constructor expected a config object');
@@ -151,6 +159,7 @@ export abstract class Metric<T extends string, Child extends Series> {
     if (withProcess !== null) throw new Error(`Invalid label names for ${config.name} with the process labels: ${withProcess}`);
     this.registers = config.registers ?? [globalRegistry];
     this.enableExemplars = config.enableExemplars === true;
+    this.store.attach(this.seriesMemory);
     if (this.enableExemplars && this.registers.some((r) => r.contentType !== OPENMETRICS_CONTENT_TYPE)) {
       throw new TypeError('Exemplars are supported only on OpenMetrics registries');
     }
@@ -190,12 +199,24 @@ export abstract class Metric<T extends string, Child extends Series> {
     if (this.collect) collectOnRefresh(this);
   }
 
-  /** Allocates a new series for canonical labels (`pairs` sorted by name). */
-  protected abstract createSeries(labels: Record<string, string>, pairs: Array<[string, string]>): Child;
+  /**
+   * Allocates a new series for canonical labels (`pairs` sorted by name); `firstSlot` is
+   * the slot of its first sample (`firstSample`), already in the store.
+   */
+  protected abstract createSeries(labels: Record<string, string>, pairs: Array<[string, string]>, firstSlot: number): Child;
 
-  /** Encodes one sample's key in the Python format. */
+  /** Encodes one sample's key in the Python format, as a string (for side files and exemplars). */
   protected key(sampleName: string, pairs: Array<readonly [string, string]>, familyName = this.name): string {
     return encodeKey(familyName, sampleName, pairs, this.help);
+  }
+
+  /**
+   * The slot of one sample of a series, its entry appended the first time. The key is
+   * encoded as bytes in a reused buffer (`scratchKey`, whose text a caller may read right
+   * after); `extraName`/`extraValue` is one more label (a bucket's `le`).
+   */
+  protected slot(sampleName: string, pairs: Array<readonly [string, string]>, familyName = this.name, extraName?: string, extraValue?: string): number {
+    return this.store.slotOf(scratchKey.encode(familyName, sampleName, pairs, this.help, extraName, extraValue));
   }
 
   /** The series for a label object; the hot path of every labeled call. */
@@ -206,16 +227,11 @@ export abstract class Metric<T extends string, Child extends Series> {
     }
     const names = this.labelNames;
     if (names.length === 0) return this.bare ?? this.resolve(labels);
-    let node: unknown = this.tree;
-    for (let i = 0; i < names.length; i++) {
-      node = (node as Map<unknown, unknown>).get(labels[names[i]]);
-      if (node === undefined) return this.resolve(labels);
-    }
-    return (node as Child | undefined) ?? this.resolve(labels);
+    return this.tree.find(labels, names) ?? this.resolve(labels);
   }
 
-  /** Finds or creates the series of a label set and caches it in the tree. */
-  private resolve(labels: LabelValues<T>): Child {
+  /** The canonical pairs of a label set (own labels and process labels, sorted by name). */
+  private canonicalPairs(labels: LabelValues<T>): Array<[string, string]> {
     const pairs: Array<[string, string]> = [];
     for (const name of this.sortedLabelNames) {
       const value = labels[name];
@@ -229,36 +245,67 @@ export abstract class Metric<T extends string, Child extends Series> {
       // the exposition would show anyway; checked here, once per new label set, never per update.
       pairs.push([name, text.isWellFormed() ? text : text.toWellFormed()]);
     }
-    const id = JSON.stringify(pairs);
-    let series = this.series.get(id);
-    if (!series) {
-      if (this.processLabels.length > 0) {
-        for (const pair of this.processLabels) pairs.push([pair[0], pair[1]]);
-        sortLabelPairs(pairs);
-      }
-      // Built from the sorted pairs, so its key order is the exposition's.
-      series = this.createSeries(Object.fromEntries(pairs), pairs);
-      series.given = this.givenLabels(labels, series.labels);
-      this.store.attach(series);
-      this.series.set(id, series);
+    if (this.processLabels.length > 0) {
+      for (const pair of this.processLabels) pairs.push([pair[0], pair[1]]);
+      sortLabelPairs(pairs);
     }
+    return pairs;
+  }
+
+  /** Finds or creates the series of a label set and caches it in the tree. */
+  private resolve(labels: LabelValues<T>): Child {
     const names = this.labelNames;
-    if (names.length === 0) return series;
-    let node = this.tree;
-    for (let i = 0; i < names.length - 1; i++) {
-      let next = node.get(labels[names[i]]) as Map<unknown, unknown> | undefined;
-      if (!next) node.set(labels[names[i]], (next = new Map()));
-      node = next;
+    const pairs = this.canonicalPairs(labels);
+    // Built from the sorted pairs, so its key order is the exposition's.
+    const canonical: Record<string, string> = Object.fromEntries(pairs);
+    let series = (names.length > 0 ? this.tree.find(canonical, names) : this.bare) as Child | undefined;
+    if (!series) {
+      series = this.createSeries(canonical, pairs, this.slot(this.firstSample.sample, pairs, this.firstSample.family));
+      series.given = this.givenLabels(labels, series.labels);
+      // After createSeries: the store may have grown (and moved) while it made the entries.
+      series.values = this.store.values;
+      this.series.push(series);
+      if (names.length > 0) this.tree.add(series.labels, names, series);
+      else this.bare = series;
     }
-    node.set(labels[names[names.length - 1]], series);
+    if (names.length > 0) {
+      let raw = false;
+      for (let i = 0; i < names.length && !raw; i++) raw = labels[names[i]] !== series.labels[names[i]];
+      if (raw) this.tree.add(labels, names, series);
+    }
     return series;
   }
 
+  /** The tree of the canonical values of every series (after a series is forgotten). */
+  private rebuildTree(): void {
+    this.tree = new LabelTree<Child>();
+    if (this.labelNames.length > 0) for (const series of this.series) this.tree.add(series.labels, this.labelNames, series);
+  }
+
+  /** The store's holder for this metric's series (one per metric, not one per series). */
+  private readonly seriesMemory = new SeriesMemory(this.series);
+
   /** The labels as given; the canonical object itself when they are the same (one object less per series). */
   private givenLabels(labels: LabelValues<T>, canonical: Record<string, string>): Record<string, LabelValue> {
+    if (this.processLabels.length === 0 && this.givenInKeyOrder(labels, canonical)) return canonical;
     const given: Record<string, LabelValue> = { ...labels } as Record<string, LabelValue>;
     for (const [name, value] of this.processLabels) given[name] ??= value;
     return sameLabels(given, canonical) ? canonical : given;
+  }
+
+  /** Whether `labels` name the canonical labels in key order with the same strings (checked with no garbage). */
+  private givenInKeyOrder(labels: LabelValues<T>, canonical: Record<string, string>): boolean {
+    const names = this.sortedLabelNames;
+    let next = 0;
+    for (const name in labels) {
+      const value = labels[name as T];
+      if (value === undefined) return false;
+      while (next < names.length && labels[names[next]] === undefined) next++;
+      if (names[next] !== name || canonical[name] !== value) return false;
+      next++;
+    }
+    while (next < names.length && labels[names[next]] === undefined) next++;
+    return next === names.length;
   }
 
   /** Initialises a series at zero without changing it (prom-client's `zero`). */
@@ -273,16 +320,14 @@ export abstract class Metric<T extends string, Child extends Series> {
   remove(...args: Array<LabelValue | LabelValues<T>>): void {
     const labels = labelsFromArgs(this.labelNames, args);
     validateLabel(this.labelNames, labels);
-    const pairs = this.sortedLabelNames.filter((n) => labels[n] !== undefined).map((n) => [n, String(labels[n]).toWellFormed()]);
-    const id = JSON.stringify(pairs);
-    const series = this.series.get(id);
+    const canonical = Object.fromEntries(this.canonicalPairs(labels));
+    const series = (this.labelNames.length > 0 ? this.tree.find(canonical, this.labelNames) : this.bare) as Child | undefined;
     if (!series) return;
-    this.series.delete(id);
+    this.series.splice(this.series.indexOf(series), 1);
     // In memory the series is gone, as in prom-client: created again, it starts at zero.
     // In a file its entry keeps its value: a counter there never goes backwards.
     if (this.inMemory) series.zero();
-    this.store.detach(series);
-    this.tree = new Map();
+    this.rebuildTree();
     if (series === this.bare) this.bare = undefined;
   }
 
@@ -291,12 +336,9 @@ export abstract class Metric<T extends string, Child extends Series> {
    * gets its zero series back unless `keepBare` is false (prom-client's histogram).
    */
   reset(keepBare = true): void {
-    for (const series of this.series.values()) {
-      series.zero();
-      this.store.detach(series);
-    }
-    this.series.clear();
-    this.tree = new Map();
+    for (const series of this.series) series.zero();
+    this.series.length = 0;
+    this.rebuildTree();
     this.bare = undefined;
     if (this.labelNames.length === 0 && keepBare) this.bare = this.seriesFor(EMPTY_LABELS);
   }
@@ -334,6 +376,21 @@ export abstract class Metric<T extends string, Child extends Series> {
 
   /** This process's values as an exposition family. */
   abstract family(): Promise<Family>;
+}
+
+/** Keeps every series' `values` on the store's memory when it moves (growth). */
+class SeriesMemory implements ValueHolder {
+  private current: Float64Array = new Float64Array(0);
+  constructor(private readonly series: readonly ValueHolder[]) {}
+
+  get values(): Float64Array {
+    return this.current;
+  }
+
+  set values(values: Float64Array) {
+    this.current = values;
+    for (const s of this.series) s.values = values;
+  }
 }
 
 /** Same names in the same order with the same string values. */

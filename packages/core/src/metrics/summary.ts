@@ -87,9 +87,11 @@ export class Summary<T extends string = string> extends Metric<T, SummarySeries>
   /** Quantiles need every observation in one place: only without a multiprocess directory. */
   private readonly keepsQuantiles: boolean;
   private readonly windowStore: SeriesStore | null;
+  protected readonly firstSample: { readonly family: string; readonly sample: string };
 
   constructor(config: SummaryConfiguration<T>) {
     super(config, 'summary');
+    this.firstSample = { family: this.name, sample: `${this.name}_count` };
     if (this.labelNames.includes('quantile' as T)) throw new Error('quantile is a reserved label keyword');
     const percentiles = config.percentiles ?? DEFAULT_PERCENTILES;
     for (const p of percentiles) {
@@ -109,9 +111,8 @@ export class Summary<T extends string = string> extends Metric<T, SummarySeries>
     this.initialize();
   }
 
-  protected createSeries(labels: Record<string, string>, pairs: Array<[string, string]>): SummarySeries {
-    const countSlot = this.store.slotFor(this.key(`${this.name}_count`, pairs));
-    const sumSlot = this.store.slotFor(this.key(`${this.name}_sum`, pairs));
+  protected createSeries(labels: Record<string, string>, pairs: Array<[string, string]>, countSlot: number): SummarySeries {
+    const sumSlot = this.slot(`${this.name}_sum`, pairs);
     const quantiles = this.keepsQuantiles
       ? new TimeWindowQuantiles(this.options.maxAgeSeconds, this.options.ageBuckets)
       : undefined;

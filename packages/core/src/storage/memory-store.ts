@@ -1,12 +1,17 @@
 // Series values in plain memory, for processes that are not in multiprocess mode.
 // Same interface as a mapped file, so metric classes do not know which one they use.
 import type { SeriesStore, ValueHolder } from '../format/mapped-file.js';
+import type { EncodedKey } from '../format/key-encoder.js';
 
 export class MemoryStore implements SeriesStore {
   values = new Float64Array(64);
   private next = 0;
   private readonly positions = new Map<string, number>();
   private readonly holders = new Set<ValueHolder>();
+
+  slotOf(key: EncodedKey): number {
+    return this.slotFor(key.toString());
+  }
 
   slotFor(key: string): number {
     const known = this.positions.get(key);
