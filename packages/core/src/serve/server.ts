@@ -99,7 +99,7 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
     } else {
       const format: ExpositionFormat = wantsOpenMetrics(req.headers.accept) ? 'openmetrics' : 'text';
       const scrape = await collector.scrape(format);
-      payload = Buffer.from(scrape.body, 'utf8');
+      payload = scrape.bytes;
       contentType = scrape.contentType;
     }
     const responseHeaders: http.OutgoingHttpHeaders = { 'Content-Type': contentType, Vary: 'Accept, Accept-Encoding' };
