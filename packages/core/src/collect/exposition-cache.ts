@@ -101,7 +101,7 @@ export class CachedExposition {
 
   constructor(private readonly openMetrics: boolean) {}
 
-  render(families: Iterable<Family>, exemplars?: ReadonlyMap<string, string>): Buffer {
+  render(families: readonly Family[], exemplars?: ReadonlyMap<string, string>): Buffer {
     try {
       return this.renderReusing(families, exemplars);
     } catch (err) {
@@ -115,7 +115,7 @@ export class CachedExposition {
     }
   }
 
-  private renderReusing(families: Iterable<Family>, exemplars: ReadonlyMap<string, string> | undefined): Buffer {
+  private renderReusing(families: readonly Family[], exemplars: ReadonlyMap<string, string> | undefined): Buffer {
     const previous = this.previous;
     const old = this.table;
     // While every line is where it was, the table is updated in place (in a steady
@@ -127,7 +127,9 @@ export class CachedExposition {
     let lines = inPlace ? old : this.spare;
     if (!inPlace) lines.truncate(0);
     this.lines = lines;
-    this.out = Buffer.allocUnsafe(previous === null ? 1 << 16 : previous.length + (previous.length >> 4) + 4096);
+    // Room for the previous output and some, or (the first time) for the lines' prefixes
+    // and values: growing by doubling would keep up to twice the bytes alive.
+    this.out = Buffer.allocUnsafe(previous === null ? sizeEstimate(families) : previous.length + (previous.length >> 4) + 4096);
     this.length = this.copyStart = this.copyEnd = this.chunkFrom = this.recorded = 0;
     this.chunk = '';
     let misses = 0;
@@ -285,6 +287,16 @@ export class CachedExposition {
     this.out.copy(bigger, 0, 0, this.length);
     this.out = bigger;
   }
+}
+
+/** About the bytes of a first render: prefixes, values and headers (non-ASCII prefixes take more; the buffer then grows). */
+function sizeEstimate(families: readonly Family[]): number {
+  let bytes = 4096;
+  for (const family of families) {
+    bytes += 2 * family.help.length + 4 * family.name.length + 32;
+    for (const sample of family.samples) bytes += (sample.linePrefix?.length ?? 64) + 24;
+  }
+  return bytes;
 }
 
 function positionsOf(table: LineTable): Map<string, number> {
