@@ -33,6 +33,14 @@ function renderBoth(cached: CachedExposition, families: Family[], openMetrics: b
   const expected = openMetrics ? renderOpenMetrics(families, exemplars) : renderText(families);
   expect(bytes.toString('utf8')).toBe(expected);
   expect(bytes.equals(Buffer.from(expected, 'utf8'))).toBe(true);
+  // Parts end at line ends, in order, inside the output (the server's gzip cuts there).
+  let last = 0;
+  for (const end of cached.partEnds) {
+    expect(end).toBeGreaterThan(last);
+    expect(end).toBeLessThanOrEqual(bytes.length);
+    expect(bytes[end - 1]).toBe(0x0a);
+    last = end;
+  }
   return expected;
 }
 

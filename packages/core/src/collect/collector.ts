@@ -36,11 +36,16 @@ export interface Scrape {
   /** The exposition as a string (decoded from `bytes` when first asked for). */
   readonly body: string;
   readonly contentType: string;
+  /**
+   * Offsets in `bytes` where the exposition may be cut into parts that stay the same
+   * from scrape to scrape while their lines do (the server's gzip reuses them).
+   */
+  readonly partEnds: readonly number[];
 }
 
 class RenderedScrape implements Scrape {
   private text: string | undefined;
-  constructor(readonly bytes: Buffer, readonly contentType: string) {}
+  constructor(readonly bytes: Buffer, readonly contentType: string, readonly partEnds: readonly number[]) {}
   get body(): string {
     return (this.text ??= this.bytes.toString('utf8'));
   }
@@ -195,10 +200,11 @@ export class Collector {
     const started = process.hrtime.bigint();
     let scrape: Scrape;
     if (format !== 'openmetrics') {
-      scrape = new RenderedScrape(this.text.render(families), PROMETHEUS_CONTENT_TYPE);
+      scrape = new RenderedScrape(this.text.render(families), PROMETHEUS_CONTENT_TYPE, this.text.partEnds);
     } else {
       const exemplars = readDirectoryExemplars(this.directory, (p) => this.logOnce(`prom-multiproc: skipped exemplars of ${p.file}: ${p.reason}`));
-      scrape = new RenderedScrape((this.openMetrics ??= new CachedExposition(true)).render(families, exemplars), OPENMETRICS_CONTENT_TYPE);
+      const renderer = (this.openMetrics ??= new CachedExposition(true));
+      scrape = new RenderedScrape(renderer.render(families, exemplars), OPENMETRICS_CONTENT_TYPE, renderer.partEnds);
     }
     this.rendered(started);
     return scrape;

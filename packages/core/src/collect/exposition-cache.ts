@@ -11,6 +11,8 @@ import { OPENMETRICS_EOF, familyExemplars, familyHeader, samplePrefix, type Fami
 
 /** Lines rendered fresh are gathered into a string of about this many characters before one write. */
 const CHUNK_CHARS = 64 * 1024;
+/** Lines of one family per part of the output (see `partEnds`). */
+const LINES_PER_PART = 256;
 /** How far past the expected place a line is looked for in the previous output. */
 const LOOKAHEAD = 8;
 /** Lines not found nearby before every line's place is looked up (a map, built once per render). */
@@ -99,6 +101,14 @@ export class CachedExposition {
   /** The table the output's lines are recorded in. */
   private lines = this.table;
 
+  /**
+   * Byte offsets in the last output where a part ends: before every family but the
+   * first, and every LINES_PER_PART lines of a family. A part's bytes change only when
+   * one of its lines does, so a consumer can keep what it derived from a part (the
+   * server's gzip: serve/gzip-parts.ts).
+   */
+  partEnds: number[] = [];
+
   constructor(private readonly openMetrics: boolean) {}
 
   render(families: readonly Family[], exemplars?: ReadonlyMap<string, string>): Buffer {
@@ -135,10 +145,17 @@ export class CachedExposition {
     let misses = 0;
     let expected = 0; // where in `old` the next line is looked for, once not in place
     let positions: Map<string, number> | undefined;
+    const partEnds: number[] = (this.partEnds = []);
     for (const family of families) {
+      this.endPart(partEnds);
       this.addText(familyHeader(family, this.openMetrics));
       const withExemplars = this.openMetrics ? familyExemplars(family, exemplars) : undefined;
+      let linesInPart = 0;
       for (const sample of family.samples) {
+        if (++linesInPart > LINES_PER_PART) {
+          this.endPart(partEnds);
+          linesInPart = 1;
+        }
         const prefix = sample.linePrefix;
         if (prefix === undefined) {
           // Not a kept line: rendered fresh, not recorded.
@@ -204,6 +221,13 @@ export class CachedExposition {
     this.out = Buffer.alloc(0);
     this.previous = body;
     return body;
+  }
+
+  /** Ends a part here: writes what is pending, so the output's length is where it ends. */
+  private endPart(partEnds: number[]): void {
+    this.flushCopy();
+    this.flushChunk(this.recorded);
+    if (this.length > (partEnds.at(-1) ?? 0)) partEnds.push(this.length);
   }
 
   /** Records line `n` as the previous output's bytes [start, end), copied with the lines around it. */
