@@ -2,11 +2,12 @@
 // costs far more than merging and rendering it (8 MB at 8 workers x 10,000 series: tens
 // of ms at level 6), yet most of its bytes are the same as last time. So the body is
 // compressed in parts (split where the renderer says lines may be cut: at families and
-// every few hundred lines), each part as raw deflate ending in a sync flush, which is
-// independent of the parts before it; a part whose bytes equal a part of the previous
-// body keeps its compressed bytes. The parts, one final empty block, and a gzip header
-// and trailer (CRC-32 and length of the whole body) make one ordinary gzip member
-// (RFC 1951 §3.2.3, RFC 1952), which any gzip reader accepts.
+// every few hundred lines), each part as raw deflate ending in a sync flush, with the
+// DICTIONARY_BYTES before it as its preset dictionary: it depends on those bytes and its
+// own, nothing else. A part whose bytes and dictionary equal those of a part of the
+// previous body keeps its compressed bytes. The parts, one final empty block, and a gzip
+// header and trailer (CRC-32 and length of the whole body) make one ordinary gzip member
+// (RFC 1951, RFC 1952), which any gzip reader accepts.
 import zlib from 'node:zlib';
 
 /** zlib.crc32 (Node >= 20.15); without it the body is compressed whole every time. */
@@ -16,10 +17,18 @@ const crc32 = (zlib as { crc32?: (data: Uint8Array, value?: number) => number })
 const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 0x03]);
 /** A final, empty block with fixed codes: ends the deflate stream after the sync-flushed parts. */
 const FINAL_EMPTY_BLOCK = Buffer.from([0x03, 0x00]);
+/**
+ * The bytes before a part that its back-references may reach (the reader has them in its
+ * window). Measured at 8 x 10,000: parts without one compress to 21% more than the whole
+ * body in one go; with 4 KiB, 6% more; with 32 KiB, 2% more, but slower to compress.
+ */
+const DICTIONARY_BYTES = 4096;
 /** A part's first line is its key; longer ones are cut (the bytes are compared anyway). */
 const KEY_BYTES = 512;
 
 interface Part {
+  /** Where its dictionary starts, where it starts and ends, in the body it was compressed from. */
+  from: number;
   start: number;
   end: number;
   deflated: Buffer;
@@ -43,13 +52,16 @@ export class GzipParts {
       if (end <= start) continue;
       const newline = body.indexOf(0x0a, start);
       const key = body.toString('latin1', start, Math.min(newline < 0 ? end : newline, end, start + KEY_BYTES));
+      const from = Math.max(0, start - DICTIONARY_BYTES);
       const old = this.parts.get(key);
       const bytes = body.subarray(start, end);
-      const deflated =
-        old !== undefined && previous !== null && old.end - old.start === end - start && previous.compare(body, start, end, old.start, old.end) === 0
-          ? old.deflated
-          : zlib.deflateRawSync(bytes, { finishFlush: zlib.constants.Z_SYNC_FLUSH });
-      parts.set(key, { start, end, deflated });
+      const same =
+        old !== undefined && previous !== null && old.start - old.from === start - from && old.end - old.start === end - start &&
+        previous.compare(body, from, end, old.from, old.end) === 0;
+      const deflated = same
+        ? old.deflated
+        : zlib.deflateRawSync(bytes, { finishFlush: zlib.constants.Z_SYNC_FLUSH, ...(from < start ? { dictionary: body.subarray(from, start) } : {}) });
+      parts.set(key, { from, start, end, deflated });
       pieces.push(deflated);
       crc = crc32(bytes, crc);
       start = end;
