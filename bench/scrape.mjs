@@ -15,8 +15,8 @@
 //
 // Ours: W real child processes with PROMETHEUS_MULTIPROC_DIR set write through
 // `@prom-multiproc/core`'s Counter/Histogram, report ready and stay alive, idle. One more
-// child process, the collector, times `collector.scrape('text')` of one
-// `new Collector({directory})` up to the exposition's bytes (what the server sends)
+// child process, the collector, times a text scrape of one `new Collector({directory})`
+// up to the exposition's bytes (`scrapeWith`, what the server compresses and sends)
 // whenever this process asks: its first scrape (cold: every entry parsed) separately, then
 // repeated scrapes (steady state), each also split into merge and render as the collector
 // timed them (`lastMergeSeconds`, `lastRenderSeconds`).
@@ -142,12 +142,12 @@ async function oursCollector() {
     if (message.type === 'memory') process.send({ type: 'memory', memory: memory() });
     if (message.type !== 'scrape') return;
     const started = process.hrtime.bigint();
-    // What the server sends: the exposition's bytes (the string body is decoded only when asked for).
-    const { bytes } = await collector.scrape('text');
+    // Up to the exposition's bytes, as the server gets them to compress (scrapeWith: no copy).
+    const body = await collector.scrapeWith('text', ({ bytes }) => (message.wantBody ? bytes.toString('utf8') : undefined));
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     // The two parts of that scrape, as the collector timed them: merge (collect()) and render.
     const split = { mergeMs: collector.lastMergeSeconds * 1e3, renderMs: collector.lastRenderSeconds * 1e3 };
-    process.send({ type: 'scraped', ms, ...split, body: message.wantBody ? bytes.toString('utf8') : undefined });
+    process.send({ type: 'scraped', ms, ...split, body });
   });
   process.send({ type: 'ready', memory: memory() });
   process.on('disconnect', () => process.exit(0));

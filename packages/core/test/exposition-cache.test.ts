@@ -201,6 +201,13 @@ describe('a collector scraping files whose values change', () => {
         expect(merged(openMetrics.body)).toBe(merged((await new Collector({ directory: dir, log: () => {} }).scrape('openmetrics')).body));
         expect(openMetrics.body.endsWith('# EOF\n')).toBe(true);
       }
+      // A scrape's bytes are its own: later scrapes, which render into the renderer's two
+      // buffers in turn, leave them (and the body decoded from them later) as they were.
+      const kept = await collector.scrape('text');
+      const text = kept.bytes.toString('utf8');
+      for (let i = 0; i < 4; i++) await collector.scrape('text');
+      expect(kept.bytes.toString('utf8')).toBe(text);
+      expect(kept.body).toBe(text);
     } finally {
       file.close();
       counter.close();

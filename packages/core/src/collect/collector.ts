@@ -43,6 +43,13 @@ export interface Scrape {
   readonly partEnds: readonly number[];
 }
 
+/** A text exposition as the collector's renderer holds it: valid only while it is handed over (`scrapeWith`). */
+export interface RenderedExposition {
+  readonly bytes: Buffer;
+  readonly contentType: string;
+  readonly partEnds: readonly number[];
+}
+
 class RenderedScrape implements Scrape {
   private text: string | undefined;
   constructor(readonly bytes: Buffer, readonly contentType: string, readonly partEnds: readonly number[]) {}
@@ -195,19 +202,29 @@ export class Collector {
     return this.self.scrapes;
   }
 
+  /** A scrape: its bytes are the caller's to keep. */
   async scrape(format: ExpositionFormat = 'text'): Promise<Scrape> {
+    return this.scrapeWith(format, (e) => new RenderedScrape(Buffer.from(e.bytes), e.contentType, e.partEnds));
+  }
+
+  /**
+   * A scrape whose bytes `use` gets as the renderer holds them, without a copy: a later
+   * scrape overwrites them, so `use` must be done with them when it returns (the server
+   * compresses or copies them there).
+   */
+  async scrapeWith<T>(format: ExpositionFormat, use: (exposition: RenderedExposition) => T): Promise<T> {
     const families = await this.collect();
     const started = process.hrtime.bigint();
-    let scrape: Scrape;
+    let exposition: RenderedExposition;
     if (format !== 'openmetrics') {
-      scrape = new RenderedScrape(this.text.render(families), PROMETHEUS_CONTENT_TYPE, this.text.partEnds);
+      exposition = { bytes: this.text.render(families), contentType: PROMETHEUS_CONTENT_TYPE, partEnds: this.text.partEnds };
     } else {
       const exemplars = readDirectoryExemplars(this.directory, (p) => this.logOnce(`prom-multiproc: skipped exemplars of ${p.file}: ${p.reason}`));
       const renderer = (this.openMetrics ??= new CachedExposition(true));
-      scrape = new RenderedScrape(renderer.render(families, exemplars), OPENMETRICS_CONTENT_TYPE, renderer.partEnds);
+      exposition = { bytes: renderer.render(families, exemplars), contentType: OPENMETRICS_CONTENT_TYPE, partEnds: renderer.partEnds };
     }
     this.rendered(started);
-    return scrape;
+    return use(exposition);
   }
 
   /** A scrape in the delimited protobuf format (the one that carries native histograms). */

@@ -36,13 +36,15 @@ interface Part {
 
 /** Compresses the successive bodies of one exposition (one format of one collector). */
 export class GzipParts {
+  /** A copy of the previous body (in a buffer of its own, reused: see collect/exposition-cache.ts on why). */
   private previous: Buffer | null = null;
+  private previousLength = 0;
   private parts = new Map<string, Part>();
 
   /** `ends`: byte offsets in `body` where a part may end, ascending. */
   compress(body: Buffer, ends: readonly number[]): Buffer {
     if (crc32 === undefined) return zlib.gzipSync(body);
-    const previous = this.previous;
+    const previous = this.previous?.subarray(0, this.previousLength) ?? null;
     const parts = new Map<string, Part>();
     const pieces: Buffer[] = [GZIP_HEADER];
     let crc = 0;
@@ -70,7 +72,11 @@ export class GzipParts {
     trailer.writeUInt32LE(crc >>> 0, 0);
     trailer.writeUInt32LE(body.length % 2 ** 32, 4);
     pieces.push(FINAL_EMPTY_BLOCK, trailer);
-    this.previous = body;
+    if (this.previous === null || this.previous.length < body.length || this.previous.length > 2 * body.length + 65536) {
+      this.previous = Buffer.allocUnsafeSlow(body.length + (body.length >> 4));
+    }
+    body.copy(this.previous);
+    this.previousLength = body.length;
     this.parts = parts;
     return Buffer.concat(pieces);
   }

@@ -103,14 +103,13 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
       contentType = scrape.contentType;
     } else {
       const format: ExpositionFormat = wantsOpenMetrics(req.headers.accept) ? 'openmetrics' : 'text';
-      const scrape = await collector.scrape(format);
-      payload = scrape.bytes;
-      if (gzip) {
+      // The renderer's own bytes: compressed or copied before anything else runs.
+      [payload, contentType] = await collector.scrapeWith(format, (exposition) => {
+        if (!gzip) return [Buffer.from(exposition.bytes), exposition.contentType] as const;
         let parts = gzipParts.get(format);
         if (!parts) gzipParts.set(format, (parts = new GzipParts()));
-        payload = parts.compress(payload, scrape.partEnds);
-      }
-      contentType = scrape.contentType;
+        return [parts.compress(exposition.bytes, exposition.partEnds), exposition.contentType] as const;
+      });
     }
     const responseHeaders: http.OutgoingHttpHeaders = { 'Content-Type': contentType, Vary: 'Accept, Accept-Encoding' };
     if (gzip) responseHeaders['Content-Encoding'] = 'gzip';
