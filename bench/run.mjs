@@ -157,6 +157,8 @@ function summarise() {
     workers: r.workers,
     series: r.series,
     ours_ms: r.ours_ms,
+    ours_merge_ms: r.ours_merge_ms,
+    ours_render_ms: r.ours_render_ms,
     aggregator_ms: r.aggregator_ms,
     ratio: r.ratio,
     samples: r.samples,

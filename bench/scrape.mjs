@@ -15,9 +15,11 @@
 //
 // Ours: W real child processes with PROMETHEUS_MULTIPROC_DIR set write through
 // `@prom-multiproc/core`'s Counter/Histogram, report ready and stay alive, idle. One more
-// child process, the collector, times `collector.scrape('text')` of one
-// `new Collector({directory})` whenever this process asks: its first scrape (cold: every
-// entry parsed) separately, then repeated scrapes (steady state).
+// child process, the collector, times a text scrape of one `new Collector({directory})`
+// up to the exposition's bytes (`scrapeWith`, what the server compresses and sends)
+// whenever this process asks: its first scrape (cold: every entry parsed) separately, then
+// repeated scrapes (steady state), each also split into merge and render as the collector
+// timed them (`lastMergeSeconds`, `lastRenderSeconds`).
 //
 // prom-client: a child process is a node:cluster primary with W real workers, each
 // holding the same S series in prom-client's global registry; on request it times one
@@ -140,9 +142,12 @@ async function oursCollector() {
     if (message.type === 'memory') process.send({ type: 'memory', memory: memory() });
     if (message.type !== 'scrape') return;
     const started = process.hrtime.bigint();
-    const { body } = await collector.scrape('text');
+    // Up to the exposition's bytes, as the server gets them to compress (scrapeWith: no copy).
+    const body = await collector.scrapeWith('text', ({ bytes }) => (message.wantBody ? bytes.toString('utf8') : undefined));
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
-    process.send({ type: 'scraped', ms, body: message.wantBody ? body : undefined });
+    // The two parts of that scrape, as the collector timed them: merge (collect()) and render.
+    const split = { mergeMs: collector.lastMergeSeconds * 1e3, renderMs: collector.lastRenderSeconds * 1e3 };
+    process.send({ type: 'scraped', ms, ...split, body });
   });
   process.send({ type: 'ready', memory: memory() });
   process.on('disconnect', () => process.exit(0));
@@ -324,11 +329,17 @@ async function orchestrate() {
       const oursFirst = await collector.scrape(true);
       const aggregatorFirst = await aggregator.scrape(true);
       const ours = [];
+      const oursSplit = { mergeMs: [], renderMs: [] };
       const theirs = [];
       const budgetStart = Date.now();
       for (let round = 0; round < ROUNDS && (round < 3 || Date.now() - budgetStart < BUDGET_MS); round++) {
         if (round % 2 === 1) theirs.push((await aggregator.scrape()).ms);
-        for (let i = 0; i < OURS_PER_ROUND; i++) ours.push((await collector.scrape()).ms);
+        for (let i = 0; i < OURS_PER_ROUND; i++) {
+          const scraped = await collector.scrape();
+          ours.push(scraped.ms);
+          oursSplit.mergeMs.push(scraped.mergeMs);
+          oursSplit.renderMs.push(scraped.renderMs);
+        }
         if (round % 2 === 0) theirs.push((await aggregator.scrape()).ms);
       }
       // Metrics files only: the directory also holds each writer's liveness socket.
@@ -372,7 +383,7 @@ async function orchestrate() {
         entries,
         bytesRead,
         replan,
-        ours: { coldMs: oursFirst.ms, times: ours, body: oursFirst.body, memoryReady: collector.ready.memory, memoryAfter, workers: oursWorkers.reports },
+        ours: { coldMs: oursFirst.ms, coldRenderMs: oursFirst.renderMs, times: ours, split: oursSplit, body: oursFirst.body, memoryReady: collector.ready.memory, memoryAfter, workers: oursWorkers.reports },
         aggregator: { coldMs: aggregatorFirst.ms, times: theirs, body: aggregatorFirst.body, memoryReady: aggregator.ready.memory, memoryAfter: await aggregator.memory(), workers: aggregator.ready.workers },
         files: files.length,
         bytes,
@@ -402,7 +413,11 @@ async function orchestrate() {
       series,
       samples: countSamples(agg.body),
       ours_ms: round(median(ours.times)),
+      // The steady scrape's two parts, medians of the same scrapes: merging the files (collect()), rendering the exposition's bytes.
+      ours_merge_ms: round(median(ours.split.mergeMs)),
+      ours_render_ms: round(median(ours.split.renderMs)),
       ours_cold_ms: round(ours.coldMs),
+      ours_cold_render_ms: round(ours.coldRenderMs),
       aggregator_ms: round(median(agg.times)),
       ratio: round(median(agg.times) / median(ours.times), 1),
       ours_ms_range: [round(Math.min(...ours.times)), round(Math.max(...ours.times))],
@@ -446,7 +461,8 @@ async function orchestrate() {
     };
     rows.push(row);
     console.log(
-      `W=${workers} S=${series} (${row.samples} samples): ours ${row.ours_ms} ms (cold ${row.ours_cold_ms} ms), ` +
+      `W=${workers} S=${series} (${row.samples} samples): ours ${row.ours_ms} ms (merge ${row.ours_merge_ms} + render ${row.ours_render_ms}; ` +
+        `cold ${row.ours_cold_ms} ms, of which render ${row.ours_cold_render_ms}), ` +
         `AggregatorRegistry ${row.aggregator_ms} ms, ratio ${row.ratio}×; ` +
         `peak RSS: our collector ${row.ours_peak_rss_mb} MB (${row.ours_rss_file_mb} MB of file pages after the scrapes), AggregatorRegistry primary ${row.aggregator_peak_rss_mb} MB; ` +
         `worker heap per series: ours ${row.ours_worker_heap_bytes_per_series} B + file ${row.file_used_bytes_per_series} B used ` +

@@ -18,7 +18,7 @@ export { MappedFile } from './format/mapped-file.js';
 export type { StorageMode } from './format/file-memory.js';
 export { FLUSH_INTERVAL_MS } from './format/written-memory.js';
 export { DirectoryMerger, type MergeResult, type MergeProblem, type MergeStats } from './collect/merge.js';
-export { Collector, type CollectorOptions, type ExpositionFormat, type Scrape } from './collect/collector.js';
+export { Collector, type CollectorOptions, type ExpositionFormat, type RenderedExposition, type Scrape } from './collect/collector.js';
 export { Compactor, type CompactorOptions, type StartupPolicy } from './collect/compactor.js';
 export { startMetricsServer, type MetricsServer, type MetricsServerOptions } from './serve/server.js';
 export { loadWebConfig, WebConfigError, CLIENT_AUTH_TYPES, type WebConfig, type ClientAuthType, type TlsSettings } from './serve/web-config.js';

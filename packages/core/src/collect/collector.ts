@@ -2,9 +2,8 @@
 // self-metrics, render. Reads files only; never asks a worker for anything.
 import { currentStorageIfChosen } from '../storage/storage.js';
 import type { Registry } from '../metrics/registry.js';
-import {
-  OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, exposedNames, renderOpenMetrics, renderText, type Family,
-} from './exposition.js';
+import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, exposedNames, type Family } from './exposition.js';
+import { CachedExposition } from './exposition-cache.js';
 import type { Compactor } from './compactor.js';
 import { readDirectoryExemplars, readNewestExemplars } from './exemplars.js';
 import { PROTOBUF_CONTENT_TYPE, renderProtobuf } from './protobuf.js';
@@ -32,8 +31,31 @@ export interface CollectorOptions {
 }
 
 export interface Scrape {
-  body: string;
-  contentType: string;
+  /** The exposition as UTF-8 bytes: what the server sends. */
+  readonly bytes: Buffer;
+  /** The exposition as a string (decoded from `bytes` when first asked for). */
+  readonly body: string;
+  readonly contentType: string;
+  /**
+   * Offsets in `bytes` where the exposition may be cut into parts that stay the same
+   * from scrape to scrape while their lines do (the server's gzip reuses them).
+   */
+  readonly partEnds: readonly number[];
+}
+
+/** A text exposition as the collector's renderer holds it: valid only while it is handed over (`scrapeWith`). */
+export interface RenderedExposition {
+  readonly bytes: Buffer;
+  readonly contentType: string;
+  readonly partEnds: readonly number[];
+}
+
+class RenderedScrape implements Scrape {
+  private text: string | undefined;
+  constructor(readonly bytes: Buffer, readonly contentType: string, readonly partEnds: readonly number[]) {}
+  get body(): string {
+    return (this.text ??= this.bytes.toString('utf8'));
+  }
 }
 
 /** Why a file is skipped; each reason is served from the start (at 0), so `increase()` sees the first skip. */
@@ -99,6 +121,12 @@ export class Collector {
   /** Files the previous scrape skipped or merged with a note, and when it ran (for the landing page). */
   lastProblems: readonly MergeProblem[] = [];
   lastScrapeAt: Date | undefined;
+  /** How long the previous scrape took to merge (`collect()`) and to render, in seconds. */
+  lastMergeSeconds = 0;
+  lastRenderSeconds = 0;
+  /** One renderer per text format, each reusing its previous output's unchanged lines. */
+  private readonly text = new CachedExposition(false);
+  private openMetrics: CachedExposition | undefined;
 
   /** Self-metrics of the parts that serve this collector (the server's refusals). */
   private readonly moreSelfMetrics: Array<() => Family[]> = [];
@@ -144,7 +172,9 @@ export class Collector {
       : [];
     this.self.scrapes++;
     this.self.lastStats = stats;
-    this.self.lastDurationSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+    this.lastMergeSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+    // What a caller of collect() alone gets; a scrape sets it to its merge and render.
+    this.self.lastDurationSeconds = this.lastMergeSeconds;
     const more = this.moreSelfMetrics.flatMap((source) => source());
     return [...families, ...local, ...this.self.families(), ...(this.options.compactor?.selfMetrics() ?? []), ...more];
   }
@@ -172,18 +202,45 @@ export class Collector {
     return this.self.scrapes;
   }
 
+  /** A scrape: its bytes are the caller's to keep. */
   async scrape(format: ExpositionFormat = 'text'): Promise<Scrape> {
+    return this.scrapeWith(format, (e) => new RenderedScrape(Buffer.from(e.bytes), e.contentType, e.partEnds));
+  }
+
+  /**
+   * A scrape whose bytes `use` gets as the renderer holds them, without a copy: a later
+   * scrape overwrites them, so `use` must be done with them when it returns (the server
+   * compresses or copies them there).
+   */
+  async scrapeWith<T>(format: ExpositionFormat, use: (exposition: RenderedExposition) => T): Promise<T> {
     const families = await this.collect();
-    if (format !== 'openmetrics') return { body: renderText(families), contentType: PROMETHEUS_CONTENT_TYPE };
-    const exemplars = readDirectoryExemplars(this.directory, (p) => this.logOnce(`prom-multiproc: skipped exemplars of ${p.file}: ${p.reason}`));
-    return { body: renderOpenMetrics(families, exemplars), contentType: OPENMETRICS_CONTENT_TYPE };
+    const started = process.hrtime.bigint();
+    let exposition: RenderedExposition;
+    if (format !== 'openmetrics') {
+      exposition = { bytes: this.text.render(families), contentType: PROMETHEUS_CONTENT_TYPE, partEnds: this.text.partEnds };
+    } else {
+      const exemplars = readDirectoryExemplars(this.directory, (p) => this.logOnce(`prom-multiproc: skipped exemplars of ${p.file}: ${p.reason}`));
+      const renderer = (this.openMetrics ??= new CachedExposition(true));
+      exposition = { bytes: renderer.render(families, exemplars), contentType: OPENMETRICS_CONTENT_TYPE, partEnds: renderer.partEnds };
+    }
+    this.rendered(started);
+    return use(exposition);
   }
 
   /** A scrape in the delimited protobuf format (the one that carries native histograms). */
   async scrapeProtobuf(): Promise<{ body: Uint8Array; contentType: string }> {
     const families = await this.collect();
+    const started = process.hrtime.bigint();
     const exemplars = readNewestExemplars(this.directory, (p) => this.logOnce(`prom-multiproc: skipped exemplars of ${p.file}: ${p.reason}`));
-    return { body: renderProtobuf(families, exemplars), contentType: PROTOBUF_CONTENT_TYPE };
+    const body = renderProtobuf(families, exemplars);
+    this.rendered(started);
+    return { body, contentType: PROTOBUF_CONTENT_TYPE };
+  }
+
+  /** Notes a scrape's render time; the next scrape serves merge + render as its duration self-metric. */
+  private rendered(started: bigint): void {
+    this.lastRenderSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+    this.self.lastDurationSeconds = this.lastMergeSeconds + this.lastRenderSeconds;
   }
 
   private note(problems: readonly MergeProblem[]): void {

@@ -14,7 +14,8 @@ export interface Sample {
   value: number;
   /**
    * `samplePrefix(name, labels)`, when the producer keeps it: merged samples do, so a
-   * scrape does not escape the same names and labels again.
+   * scrape does not escape the same names and labels again. A renderer may reuse a
+   * line it rendered before with the same prefix and value (collect/exposition-cache.ts).
    */
   readonly linePrefix?: string;
 }
@@ -125,9 +126,30 @@ export function samplePrefix(name: string, labels: LabelPairs): string {
   return parts.join('');
 }
 
+/**
+ * A family's `# HELP` and `# TYPE` lines. Text 0.0.4 names a counter by its `_total`
+ * sample; OpenMetrics names it without, escapes `"` in the help and calls untyped `unknown`.
+ */
+export function familyHeader(family: Family, openMetrics: boolean): string {
+  if (openMetrics) {
+    const name = metricName(family.name);
+    const type = family.type === 'untyped' ? 'unknown' : family.type;
+    return `# HELP ${name} ${escapeHelpOpenMetrics(family.help)}\n# TYPE ${name} ${type}\n`;
+  }
+  const name = metricName(family.type === 'counter' ? `${family.name}_total` : family.name);
+  return `# HELP ${name} ${escapeHelp(family.help)}\n# TYPE ${name} ${family.type}\n`;
+}
+
+/** The exemplars a family's samples may carry in OpenMetrics: counters' and histograms' only. */
+export function familyExemplars(family: Family, exemplars: ReadonlyMap<string, string> | undefined): ReadonlyMap<string, string> | undefined {
+  return exemplars !== undefined && exemplars.size > 0 && (family.type === 'counter' || family.type === 'histogram') ? exemplars : undefined;
+}
+
+export const OPENMETRICS_EOF = '# EOF\n';
+
 function renderSamples(samples: readonly Sample[], exemplars?: ReadonlyMap<string, string>): string {
   let out = '';
-  if (exemplars === undefined || exemplars.size === 0) {
+  if (exemplars === undefined) {
     for (const sample of samples) {
       out += (sample.linePrefix ?? samplePrefix(sample.name, sample.labels)) + floatToGoString(sample.value) + '\n';
     }
@@ -142,11 +164,7 @@ function renderSamples(samples: readonly Sample[], exemplars?: ReadonlyMap<strin
 
 export function renderText(families: Iterable<Family>): string {
   let out = '';
-  for (const family of families) {
-    const name = metricName(family.type === 'counter' ? `${family.name}_total` : family.name);
-    out += `# HELP ${name} ${escapeHelp(family.help)}\n# TYPE ${name} ${family.type}\n`;
-    out += renderSamples(family.samples);
-  }
+  for (const family of families) out += familyHeader(family, false) + renderSamples(family.samples);
   return out;
 }
 
@@ -156,11 +174,6 @@ export function renderText(families: Iterable<Family>): string {
  */
 export function renderOpenMetrics(families: Iterable<Family>, exemplars?: ReadonlyMap<string, string>): string {
   let out = '';
-  for (const family of families) {
-    const name = metricName(family.name);
-    const type = family.type === 'untyped' ? 'unknown' : family.type;
-    out += `# HELP ${name} ${escapeHelpOpenMetrics(family.help)}\n# TYPE ${name} ${type}\n`;
-    out += renderSamples(family.samples, family.type === 'counter' || family.type === 'histogram' ? exemplars : undefined);
-  }
-  return out + '# EOF\n';
+  for (const family of families) out += familyHeader(family, true) + renderSamples(family.samples, familyExemplars(family, exemplars));
+  return out + OPENMETRICS_EOF;
 }

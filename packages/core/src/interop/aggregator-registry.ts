@@ -101,8 +101,8 @@ export class AggregatorRegistry<T extends RegistryContentType = RegistryContentT
     // No process has written anything yet: prom-client without workers returns '' too.
     if (!hasMetricFiles(state.shared.directory)) return '';
     const collector = await state.shared.collector;
-    const scrape = await collector.scrape((this.contentType as RegistryContentType) === OPENMETRICS_CONTENT_TYPE ? 'openmetrics' : 'text');
-    return scrape.body;
+    const format = (this.contentType as RegistryContentType) === OPENMETRICS_CONTENT_TYPE ? 'openmetrics' : 'text';
+    return collector.scrapeWith(format, (exposition) => exposition.bytes.toString('utf8'));
   }
 
   /** Stops the primary's compaction and removes a private directory (prom-client has no such call; for tests and clean shutdowns). */

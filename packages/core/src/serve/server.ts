@@ -15,6 +15,7 @@ import { gzipSync } from 'node:zlib';
 import type { Collector, ExpositionFormat } from '../collect/collector.js';
 import type { Family } from '../collect/exposition.js';
 import { BasicAuth } from './basic-auth.js';
+import { GzipParts } from './gzip-parts.js';
 import { refuseClient, requestsCertificate } from './client-certificate.js';
 import { wantsProtobuf } from '../collect/protobuf.js';
 import { LANDING_PAGE_CSP, renderLandingPage } from './landing-page.js';
@@ -89,24 +90,29 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
     log(message);
   };
 
+  // Per text format: the compressed parts of its previous body, reused where the bytes are the same.
+  const gzipParts = new Map<ExpositionFormat, GzipParts>();
   const serveMetrics: RequestHandler = async (req, res) => {
     let payload: Buffer;
     let contentType: string;
+    const gzip = acceptsGzip(req.headers['accept-encoding']);
     if (wantsProtobuf(req.headers.accept)) {
       const scrape = await collector.scrapeProtobuf();
       payload = Buffer.from(scrape.body.buffer, scrape.body.byteOffset, scrape.body.byteLength);
+      if (gzip) payload = gzipSync(payload);
       contentType = scrape.contentType;
     } else {
       const format: ExpositionFormat = wantsOpenMetrics(req.headers.accept) ? 'openmetrics' : 'text';
-      const scrape = await collector.scrape(format);
-      payload = Buffer.from(scrape.body, 'utf8');
-      contentType = scrape.contentType;
+      // The renderer's own bytes: compressed or copied before anything else runs.
+      [payload, contentType] = await collector.scrapeWith(format, (exposition) => {
+        if (!gzip) return [Buffer.from(exposition.bytes), exposition.contentType] as const;
+        let parts = gzipParts.get(format);
+        if (!parts) gzipParts.set(format, (parts = new GzipParts()));
+        return [parts.compress(exposition.bytes, exposition.partEnds), exposition.contentType] as const;
+      });
     }
     const responseHeaders: http.OutgoingHttpHeaders = { 'Content-Type': contentType, Vary: 'Accept, Accept-Encoding' };
-    if (acceptsGzip(req.headers['accept-encoding'])) {
-      payload = gzipSync(payload);
-      responseHeaders['Content-Encoding'] = 'gzip';
-    }
+    if (gzip) responseHeaders['Content-Encoding'] = 'gzip';
     responseHeaders['Content-Length'] = payload.length;
     res.writeHead(200, responseHeaders);
     res.end(req.method === 'HEAD' ? undefined : payload);

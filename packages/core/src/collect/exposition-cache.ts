@@ -1,0 +1,344 @@
+// Renders the exposition of every scrape as UTF-8 bytes, reusing the previous scrape's
+// bytes: a merged sample keeps its rendered `name{labels} ` prefix from scrape to scrape
+// (collect/merge.ts), and most values do not change between two scrapes, so a line with
+// the same prefix, value (and exemplar) as in the previous output is copied from there
+// instead of formatted and encoded again; runs of such lines are one copy each.
+// Whatever cannot be reused (a changed value, a sample without `linePrefix`, the HELP
+// and TYPE lines) is rendered as `renderText` / `renderOpenMetrics` render it, so the
+// bytes equal theirs (tested).
+import { floatToGoString } from '../format/number.js';
+import { OPENMETRICS_EOF, familyExemplars, familyHeader, samplePrefix, type Family } from './exposition.js';
+
+/** Lines rendered fresh are gathered into a string of about this many characters before one write. */
+const CHUNK_CHARS = 64 * 1024;
+/** Lines of one family per part of the output (see `partEnds`). */
+const LINES_PER_PART = 256;
+/** How far past the expected place a line is looked for in the previous output. */
+const LOOKAHEAD = 8;
+/** Lines not found nearby before every line's place is looked up (a map, built once per render). */
+const MISSES_BEFORE_INDEX = 64;
+
+/** Where each reusable line is in an output, in order: its prefix, byte range, the value it shows. */
+class LineTable {
+  prefixes: string[] = [];
+  /** The exemplar suffix each line ends with (OpenMetrics only). */
+  suffixes: string[] = [];
+  starts = new Int32Array(1024);
+  ends = new Int32Array(1024);
+  values = new Float64Array(1024);
+  count = 0;
+
+  push(prefix: string, start: number, end: number, value: number, suffix: string | undefined): void {
+    const i = this.count++;
+    if (i === this.starts.length) this.grow(i + 1);
+    this.prefixes[i] = prefix;
+    if (suffix !== undefined) this.suffixes[i] = suffix;
+    this.starts[i] = start;
+    this.ends[i] = end;
+    this.values[i] = value;
+  }
+
+  /** Becomes the first `count` lines of `other`. */
+  copyFrom(other: LineTable, count: number): void {
+    if (count > this.starts.length) this.grow(count);
+    this.prefixes = other.prefixes.slice(0, count);
+    this.suffixes = other.suffixes.slice(0, count);
+    this.starts.set(other.starts.subarray(0, count));
+    this.ends.set(other.ends.subarray(0, count));
+    this.values.set(other.values.subarray(0, count));
+    this.count = count;
+  }
+
+  /** Keeps the first `count` lines; forgets the strings of the rest. */
+  truncate(count: number): void {
+    this.count = count;
+    if (this.prefixes.length > count) this.prefixes.length = count;
+    if (this.suffixes.length > count) this.suffixes.length = count;
+  }
+
+  private grow(atLeast: number): void {
+    let size = this.starts.length * 2;
+    while (size < atLeast) size *= 2;
+    const starts = new Int32Array(size);
+    starts.set(this.starts);
+    const ends = new Int32Array(size);
+    ends.set(this.ends);
+    const values = new Float64Array(size);
+    values.set(this.values);
+    this.starts = starts;
+    this.ends = ends;
+    this.values = values;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** The same number for the exposition: -0 is not 0 (`-0.0`), NaN is NaN. */
+const sameNumber = (a: number, b: number) => (a === b ? a !== 0 || 1 / a === 1 / b : a !== a && b !== b);
+
+/**
+ * One format's renderer of one collector. It renders into one of two buffers of its own,
+ * reading the other (the previous output), and returns a view of it: valid until the next
+ * render, so copy or consume it before rendering again. (A new buffer per render would
+ * leave a dead 8 MB buffer per scrape at 75,000 samples, which the garbage collector
+ * frees only in a full collection: tens of MB of RSS until then.)
+ */
+export class CachedExposition {
+  /** The previous output: `previous[0, previousLength)`. */
+  private previous: Buffer | null = null;
+  private previousLength = 0;
+  /** The buffer the next output is written into (the one before the previous). */
+  private spareBuffer: Buffer | null = null;
+  /** The lines of `previous`; updated in place while the lines come in the same order. */
+  private table = new LineTable();
+  private spare = new LineTable();
+
+  // The output being written.
+  private out: Buffer = EMPTY;
+  private length = 0;
+  /** A range of `previous` not yet copied into `out` (it grows while lines are reused). */
+  private copyStart = 0;
+  private copyEnd = 0;
+  /**
+   * Text rendered fresh, not yet written into `out`; the recorded lines from `chunkFrom`
+   * to `recorded` are at character offsets into it until it is written.
+   */
+  private chunk = '';
+  private chunkFrom = 0;
+  /** Lines recorded for the output being written. */
+  private recorded = 0;
+  /** The table the output's lines are recorded in. */
+  private lines = this.table;
+
+  /**
+   * Byte offsets in the last output where a part ends: before every family but the
+   * first, and every LINES_PER_PART lines of a family. A part's bytes change only when
+   * one of its lines does, so a consumer can keep what it derived from a part (the
+   * server's gzip: serve/gzip-parts.ts).
+   */
+  partEnds: number[] = [];
+
+  constructor(private readonly openMetrics: boolean) {}
+
+  render(families: readonly Family[], exemplars?: ReadonlyMap<string, string>): Buffer {
+    try {
+      return this.renderReusing(families, exemplars);
+    } catch (err) {
+      // The table may be half updated in place: start over from nothing next time.
+      this.previous = this.spareBuffer = null;
+      this.table.truncate(0);
+      this.spare.truncate(0);
+      this.out = EMPTY;
+      this.chunk = '';
+      throw err;
+    }
+  }
+
+  private renderReusing(families: readonly Family[], exemplars: ReadonlyMap<string, string> | undefined): Buffer {
+    const previous = this.previous;
+    const old = this.table;
+    // While every line is where it was, the table is updated in place (in a steady
+    // scrape: only the changed values and shifted offsets are written). From the first
+    // line that is not, the lines go to the spare table and `old` is only read, from
+    // `oldFrom` on (its lines before were already overwritten).
+    let inPlace = previous !== null;
+    let oldFrom = 0;
+    let lines = inPlace ? old : this.spare;
+    if (!inPlace) lines.truncate(0);
+    this.lines = lines;
+    // Room for the previous output and some, or (the first time) for the lines' prefixes
+    // and values: growing by doubling would keep up to twice the bytes alive.
+    const room = previous === null ? sizeEstimate(families) : this.previousLength + (this.previousLength >> 4) + 4096;
+    const spare = this.spareBuffer;
+    this.out = spare !== null && spare.length >= room && spare.length <= 2 * room ? spare : Buffer.allocUnsafeSlow(room);
+    this.spareBuffer = null;
+    this.length = this.copyStart = this.copyEnd = this.chunkFrom = this.recorded = 0;
+    this.chunk = '';
+    let misses = 0;
+    let expected = 0; // where in `old` the next line is looked for, once not in place
+    let positions: Map<string, number> | undefined;
+    const partEnds: number[] = (this.partEnds = []);
+    for (const family of families) {
+      this.endPart(partEnds);
+      this.addText(familyHeader(family, this.openMetrics));
+      const withExemplars = this.openMetrics ? familyExemplars(family, exemplars) : undefined;
+      let linesInPart = 0;
+      for (const sample of family.samples) {
+        if (++linesInPart > LINES_PER_PART) {
+          this.endPart(partEnds);
+          linesInPart = 1;
+        }
+        const prefix = sample.linePrefix;
+        if (prefix === undefined) {
+          // Not a kept line: rendered fresh, not recorded.
+          const own = samplePrefix(sample.name, sample.labels);
+          this.addText(own + floatToGoString(sample.value) + (withExemplars?.get(own) ?? '') + '\n');
+          continue;
+        }
+        const value = sample.value;
+        const suffix = this.openMetrics ? (withExemplars?.get(prefix) ?? '') : undefined;
+        const n = this.recorded;
+        if (inPlace) {
+          if (n < old.count && old.prefixes[n] === prefix) {
+            if (sameNumber(old.values[n], value) && (suffix === undefined || old.suffixes[n] === suffix)) {
+              this.reuse(old.starts[n], old.ends[n], n);
+            } else {
+              old.values[n] = value;
+              if (suffix !== undefined) old.suffixes[n] = suffix;
+              this.fresh(prefix + floatToGoString(value) + (suffix ?? '') + '\n', n);
+            }
+            this.recorded++;
+            continue;
+          }
+          // Lines were added or removed here: record the rest apart.
+          inPlace = false;
+          oldFrom = expected = n;
+          lines = this.lines = this.spare;
+          lines.copyFrom(old, n);
+        }
+        // Look for the line a little past where it was expected, then (after many misses
+        // in one render, as when a family is gone) by its prefix among all lines.
+        let at = -1;
+        for (let i = expected, to = Math.min(expected + LOOKAHEAD, old.count); i < to; i++) {
+          if (old.prefixes[i] === prefix) {
+            at = i;
+            break;
+          }
+        }
+        if (at < 0 && old.count > oldFrom && ++misses > MISSES_BEFORE_INDEX) {
+          const found = (positions ??= positionsOf(old)).get(prefix);
+          if (found !== undefined && found >= oldFrom) at = found;
+        }
+        if (at >= 0) expected = at + 1;
+        lines.push(prefix, 0, 0, value, suffix);
+        if (at >= 0 && sameNumber(old.values[at], value) && (suffix === undefined || old.suffixes[at] === suffix)) {
+          this.reuse(old.starts[at], old.ends[at], n);
+        } else {
+          this.fresh(prefix + floatToGoString(value) + (suffix ?? '') + '\n', n);
+        }
+        this.recorded++;
+      }
+    }
+    if (this.openMetrics) this.addText(OPENMETRICS_EOF);
+    this.flushCopy();
+    this.flushChunk(this.recorded);
+    if (inPlace) {
+      old.truncate(this.recorded);
+    } else {
+      this.table = lines;
+      this.spare = old;
+      old.truncate(0);
+    }
+    const body = this.out.subarray(0, this.length);
+    this.spareBuffer = previous;
+    this.previous = this.out;
+    this.previousLength = this.length;
+    this.out = EMPTY;
+    return body;
+  }
+
+  /** Ends a part here: writes what is pending, so the output's length is where it ends. */
+  private endPart(partEnds: number[]): void {
+    this.flushCopy();
+    this.flushChunk(this.recorded);
+    if (this.length > (partEnds.at(-1) ?? 0)) partEnds.push(this.length);
+  }
+
+  /** Records line `n` as the previous output's bytes [start, end), copied with the lines around it. */
+  private reuse(start: number, end: number, n: number): void {
+    this.flushChunk(n);
+    if (start !== this.copyEnd || this.copyStart === this.copyEnd) {
+      this.flushCopy();
+      this.copyStart = this.copyEnd = start;
+    }
+    const here = this.length + (this.copyEnd - this.copyStart);
+    this.copyEnd = end;
+    const lines = this.lines;
+    lines.starts[n] = here;
+    lines.ends[n] = here + end - start;
+    this.chunkFrom = n + 1;
+  }
+
+  /** Records line `n` as rendered fresh. */
+  private fresh(line: string, n: number): void {
+    this.flushCopy();
+    const lines = this.lines;
+    lines.starts[n] = this.chunk.length;
+    this.chunk += line;
+    lines.ends[n] = this.chunk.length;
+    if (this.chunk.length >= CHUNK_CHARS) this.flushChunk(n + 1);
+  }
+
+  /** Queues text rendered fresh that is not a kept line (a header, a sample without `linePrefix`). */
+  private addText(text: string): void {
+    this.flushCopy();
+    this.chunk += text;
+    if (this.chunk.length >= CHUNK_CHARS) this.flushChunk(this.recorded);
+  }
+
+  /** Writes the fresh text, and turns the character offsets of its lines (up to `upTo`) into byte offsets. */
+  private flushChunk(upTo: number): void {
+    const text = this.chunk;
+    if (text === '') return;
+    this.chunk = '';
+    const base = this.length;
+    this.writeString(text);
+    const { starts, ends } = this.lines;
+    if (this.length - base === text.length) {
+      // ASCII only (anything else takes more bytes than characters): offsets are bytes.
+      for (let i = this.chunkFrom; i < upTo; i++) {
+        starts[i] += base;
+        ends[i] += base;
+      }
+    } else {
+      let chars = 0;
+      let bytes = base;
+      for (let i = this.chunkFrom; i < upTo; i++) {
+        bytes += Buffer.byteLength(text.slice(chars, starts[i]));
+        const lineBytes = Buffer.byteLength(text.slice(starts[i], ends[i]));
+        chars = ends[i];
+        starts[i] = bytes;
+        ends[i] = bytes += lineBytes;
+      }
+    }
+    this.chunkFrom = upTo;
+  }
+
+  private flushCopy(): void {
+    const bytes = this.copyEnd - this.copyStart;
+    if (bytes === 0) return;
+    this.reserve(bytes);
+    this.previous!.copy(this.out, this.length, this.copyStart, this.copyEnd);
+    this.length += bytes;
+    this.copyStart = this.copyEnd = 0;
+  }
+
+  private writeString(text: string): void {
+    // At most 3 bytes per UTF-16 unit; ASCII text needs exactly its length.
+    this.reserve(text.length * 3);
+    this.length += this.out.write(text, this.length, 'utf8');
+  }
+
+  private reserve(bytes: number): void {
+    if (this.length + bytes <= this.out.length) return;
+    const bigger = Buffer.allocUnsafeSlow(Math.max(this.out.length * 2, this.length + bytes));
+    this.out.copy(bigger, 0, 0, this.length);
+    this.out = bigger;
+  }
+}
+
+/** About the bytes of a first render: prefixes, values and headers (non-ASCII prefixes take more; the buffer then grows). */
+function sizeEstimate(families: readonly Family[]): number {
+  let bytes = 4096;
+  for (const family of families) {
+    bytes += 2 * family.help.length + 4 * family.name.length + 32;
+    for (const sample of family.samples) bytes += (sample.linePrefix?.length ?? 64) + 24;
+  }
+  return bytes;
+}
+
+function positionsOf(table: LineTable): Map<string, number> {
+  const positions = new Map<string, number>();
+  for (let i = 0; i < table.count; i++) positions.set(table.prefixes[i], i);
+  return positions;
+}
