@@ -259,6 +259,22 @@ describe('merge rules on hand-written files', () => {
     );
   });
 
+  it('the same keys in many files: each file\'s NaN bucket bound is a bucket of its own, the other keys merge', () => {
+    const dir = tempDirWith();
+    for (const id of [1, 2, 3]) {
+      writeDbFile(path.join(dir, `histogram_${id}.db`), [
+        { metric: 'h', sample: 'h_sum', value: id },
+        { metric: 'h', sample: 'h_bucket', labels: [['le', '1.0']], value: 1 },
+        { metric: 'h', sample: 'h_bucket', labels: [['le', 'NaN']], value: id },
+        { metric: 'h', sample: 'h_bucket', labels: [['le', '+Inf']], value: 0 },
+      ]);
+    }
+    expect(renderText(mergeDir(dir).families)).toBe(
+      '# HELP h h help\n# TYPE h histogram\nh_sum 6.0\n' +
+        'h_bucket{le="1.0"} 3.0\nh_bucket{le="NaN"} 4.0\nh_bucket{le="+Inf"} 4.0\nh_bucket{le="NaN"} 6.0\nh_bucket{le="NaN"} 9.0\nh_count 9.0\n',
+    );
+  });
+
   it('type and help come from the first file that names a family', () => {
     const dir = tempDirWith();
     writeDbFile(path.join(dir, 'counter_1.db'), [{ metric: 'x', sample: 'x_total', help: 'first', value: 1 }]);

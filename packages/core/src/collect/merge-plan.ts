@@ -139,7 +139,12 @@ export class MergePlan {
       }
     }
 
-    // Pass 2: the new entries placed, in merge order.
+    // Pass 2: the new entries placed, in merge order. The workers of one app write the same
+    // keys: a key that an earlier entry of this pass placed by SUM or BUCKET feeds the same
+    // sample or cell again (a later entry moves no birth), so it takes that step with no
+    // lookup. Not other rules (gauges: they depend on the timestamp or on what came first),
+    // nor a NaN bound, which is never equal to a known one: each such entry gets a cell.
+    const epoch = ++placements;
     for (const planned of files) {
       const { prepared, familyOf, reader } = planned.file;
       const timestamps = reader!.timestamps;
@@ -147,11 +152,22 @@ export class MergePlan {
       if (planned.steps.length < n) planned.steps = grown(planned.steps, n);
       const { steps, families } = planned;
       for (let i = planned.length; i < n; i++) {
+        const key = prepared[i];
+        if (key.placedIn === epoch) {
+          steps[i] = key.placedStep;
+          continue;
+        }
+        const placed = (steps[i] = families[familyOf[i]].add(key, timestamps[i], planned, i));
+        const op = placed & STEP_OP_MASK;
+        if (op === Op.SUM || (op === Op.BUCKET && !Number.isNaN(key.bucket!.bound))) {
+          key.placedIn = epoch;
+          key.placedStep = placed;
+          continue;
+        }
+        if (op !== Op.IGNORE) continue;
         const family = families[familyOf[i]];
-        steps[i] = family.add(prepared[i], timestamps[i], planned, i);
-        if ((steps[i] & STEP_OP_MASK) !== Op.IGNORE) continue;
         if (family.skipped === null) planned.invalidBuckets++;
-        else if (planned.unexposable++ === 0) planned.firstReason = `${JSON.stringify(prepared[i].sampleName)}: ${family.skipped}`;
+        else if (planned.unexposable++ === 0) planned.firstReason = `${JSON.stringify(key.sampleName)}: ${family.skipped}`;
       }
       planned.length = n;
       planned.generation = planned.file.generation;
@@ -330,6 +346,9 @@ export class MergePlan {
     return true;
   }
 }
+
+/** Numbers each placement pass of any plan, so a key's remembered step (PreparedKey.placedIn) is used only within its own pass. */
+let placements = 0;
 
 const compareBirth = (a: FamilyMerge, b: FamilyMerge) => a.bornIn!.rank - b.bornIn!.rank || a.bornAt - b.bornAt;
 

@@ -75,6 +75,13 @@ export interface PreparedKey {
   readonly labelsWithoutPid: LabelSet;
   /** Set when the labels include `le`. */
   readonly bucket: BucketEntry | null;
+  /**
+   * The step (SUM or BUCKET) this key was given in the plan placement pass numbered
+   * `placedIn` (merge-plan.ts): the same key in a later file of that pass gets the same
+   * step with no lookup.
+   */
+  placedIn: number;
+  placedStep: number;
 }
 
 /** An `le` value as the merge uses it: its bound, and the text the merged bucket is labelled with. */
@@ -104,7 +111,6 @@ export class KeyCache {
   private values: string[] = [];
   private ids: number[] = [];
   private count = 0;
-  private readonly codes: number[] = [];
 
   /**
    * The shared preparation of the key in bytes [start, end) of `buf`. Throws a
@@ -269,18 +275,23 @@ export class KeyCache {
       }
       bucket = { bound: le.bound, invalidLe: le.invalidLe, series, labels: rendered };
     }
-    return { pid, metricName, help, sampleName, labels, labelsWithoutPid, bucket };
+    return { pid, metricName, help, sampleName, labels, labelsWithoutPid, bucket, placedIn: 0, placedStep: 0 };
   }
 
   /** The LabelSet of the loaded labels, leaving out the one at `skip` (-1: none). */
   private labelSet(skip: number): LabelSet {
-    const codes = this.codes;
-    codes.length = 0;
+    // Arrays of exactly the needed length, reused: emptying one (`length = 0`) is a runtime call, slow at one per key.
+    const size = 4 * (skip < 0 ? this.count : this.count - 1);
+    const codes = (this.codesBySize[size] ??= new Array<number>(size).fill(0));
+    let c = 0;
     for (let i = 0; i < this.count; i++) {
       if (i === skip) continue;
       const name = this.ids[2 * i];
       const value = this.ids[2 * i + 1];
-      codes.push(name & 0xffff, name >>> 16, value & 0xffff, value >>> 16);
+      codes[c++] = name & 0xffff;
+      codes[c++] = name >>> 16;
+      codes[c++] = value & 0xffff;
+      codes[c++] = value >>> 16;
     }
     // The previous key's set, with or without a label left out, is the likely one (a series' keys follow each other).
     const recent = skip < 0 ? 0 : 1;
@@ -295,12 +306,14 @@ export class KeyCache {
       this.labelSets.set(key, set);
     }
     this.recentSets[recent] = set;
-    const kept = this.recentCodes[recent];
-    kept.length = 0;
-    for (let i = 0; i < codes.length; i++) kept.push(codes[i]);
+    let kept = this.recentCodes[recent];
+    if (kept.length !== size) kept = this.recentCodes[recent] = new Array<number>(size).fill(0);
+    for (let i = 0; i < size; i++) kept[i] = codes[i];
     return set;
   }
 
+  /** Scratch arrays for `labelSet`, by length. */
+  private readonly codesBySize: number[][] = [];
   /** The last label set made with all labels (0) and with one left out (1), and their ids. */
   private recentSets: Array<LabelSet | undefined> = [undefined, undefined];
   private recentCodes: number[][] = [[], []];
