@@ -73,7 +73,21 @@ else await orchestrate();
 /** This process's memory, bytes: now, and its peak RSS so far. */
 function memory() {
   const m = process.memoryUsage();
-  return { rss: m.rss, heap_used: m.heapUsed, external: m.external, array_buffers: m.arrayBuffers, peak_rss: process.resourceUsage().maxRSS * 1024, rss_file: fileRss() };
+  return { rss: m.rss, heap_used: m.heapUsed, external: m.external, array_buffers: m.arrayBuffers, peak_rss: process.resourceUsage().maxRSS * 1024, rss_file: fileRss(), ...rollup() };
+}
+
+/**
+ * PSS (shared pages divided among the processes mapping them) and the anonymous part of
+ * RSS (the process's own memory: heap, array buffers, stacks), bytes; 0 elsewhere than Linux.
+ */
+function rollup() {
+  try {
+    const text = fs.readFileSync('/proc/self/smaps_rollup', 'utf8');
+    const kb = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0);
+    return { pss: kb('Pss') * 1024, rss_anon: kb('Anonymous') * 1024 };
+  } catch {
+    return { pss: 0, rss_anon: 0 };
+  }
 }
 
 /**
@@ -327,6 +341,7 @@ async function orchestrate() {
       // All workers are alive and idle from here on: a scrape of ours reads only their files.
       const collector = await startServer(['--role', 'ours-collector', '--dir', dir], `our collector of ${workers} workers × ${series} series`, pids);
       const oursFirst = await collector.scrape(true);
+      const memoryFirst = await collector.memory(); // its peak so far: the first scrape's
       const aggregatorFirst = await aggregator.scrape(true);
       const ours = [];
       const oursSplit = { mergeMs: [], renderMs: [] };
@@ -383,7 +398,7 @@ async function orchestrate() {
         entries,
         bytesRead,
         replan,
-        ours: { coldMs: oursFirst.ms, coldRenderMs: oursFirst.renderMs, times: ours, split: oursSplit, body: oursFirst.body, memoryReady: collector.ready.memory, memoryAfter, workers: oursWorkers.reports },
+        ours: { coldMs: oursFirst.ms, coldRenderMs: oursFirst.renderMs, times: ours, split: oursSplit, body: oursFirst.body, memoryReady: collector.ready.memory, memoryFirst, memoryAfter, workers: oursWorkers.reports },
         aggregator: { coldMs: aggregatorFirst.ms, times: theirs, body: aggregatorFirst.body, memoryReady: aggregator.ready.memory, memoryAfter: await aggregator.memory(), workers: aggregator.ready.workers },
         files: files.length,
         bytes,
@@ -443,6 +458,11 @@ async function orchestrate() {
       ours_peak_rss_mb: mb(ours.memoryAfter.peak_rss),
       // Of our collector's RSS after the scrapes: mapped file pages (the workers' files, and Node's own binary).
       ours_rss_file_mb: mb(ours.memoryAfter.rss_file),
+      // The rest of it after the scrapes: anonymous (the collector's own memory); and its PSS, shared pages divided among their mappers.
+      ours_rss_anon_mb: mb(ours.memoryAfter.rss_anon),
+      ours_pss_mb: mb(ours.memoryAfter.pss),
+      // Peak RSS right after the first scrape (before any file is mapped: the first read parses from read()).
+      ours_peak_rss_first_scrape_mb: mb(ours.memoryFirst.peak_rss),
       ours_heap_used_mb: mb(ours.memoryAfter.heap_used),
       aggregator_rss_ready_mb: mb(agg.memoryReady.rss),
       aggregator_rss_mb: mb(agg.memoryAfter.rss),
@@ -464,7 +484,7 @@ async function orchestrate() {
       `W=${workers} S=${series} (${row.samples} samples): ours ${row.ours_ms} ms (merge ${row.ours_merge_ms} + render ${row.ours_render_ms}; ` +
         `cold ${row.ours_cold_ms} ms, of which render ${row.ours_cold_render_ms}), ` +
         `AggregatorRegistry ${row.aggregator_ms} ms, ratio ${row.ratio}×; ` +
-        `peak RSS: our collector ${row.ours_peak_rss_mb} MB (${row.ours_rss_file_mb} MB of file pages after the scrapes), AggregatorRegistry primary ${row.aggregator_peak_rss_mb} MB; ` +
+        `peak RSS: our collector ${row.ours_peak_rss_mb} MB (${row.ours_peak_rss_first_scrape_mb} MB after its first scrape; after the scrapes ${row.ours_rss_mb} MB RSS = ${row.ours_rss_anon_mb} MB anonymous + ${row.ours_rss_file_mb} MB file pages, PSS ${row.ours_pss_mb} MB), AggregatorRegistry primary ${row.aggregator_peak_rss_mb} MB; ` +
         `worker heap per series: ours ${row.ours_worker_heap_bytes_per_series} B + file ${row.file_used_bytes_per_series} B used ` +
         `(${row.file_bytes_per_series} B on disk), prom-client ${row.promclient_worker_heap_bytes_per_series} B; ` +
         `steady scrape reads ${row.bytes_read_per_value_byte}× the value bytes; after a new series ${row.ours_after_new_series_ms} ms (${row.new_series_vs_steady}× steady), ` +

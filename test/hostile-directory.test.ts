@@ -142,8 +142,9 @@ describe('the directory removed', () => {
       setInterval(() => {}, 1000);
     `, clustered]);
     expect(sampleValue((await httpGet(readOnly.url)).body, 'prom_multiproc_compactor')).toBe(0);
-    fs.rmSync(served, { recursive: true });
-    fs.rmSync(clustered, { recursive: true });
+    // The servers may create a file (a lock, a journal) while the directory is being removed: retry (ENOTEMPTY).
+    fs.rmSync(served, { recursive: true, maxRetries: 10 });
+    fs.rmSync(clustered, { recursive: true, maxRetries: 10 });
     // The lock holders notice when the lock's next update fails (every 10 s), then retry
     // the lock at each sweep: wait for that, then for several retries that failed.
     for (const running of [compacting, primary]) {

@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Collector, DirectoryMerger } from '../src/index.js';
 import { buildFileImage, type ImageEntry } from '../src/format/file-image.js';
 import { encodeKey } from '../src/format/key.js';
-import { DbFileReader, ReadBuffer } from '../src/format/reader.js';
+import { DbFileReader, PARSE_WINDOW_BYTES, ReadBuffer } from '../src/format/reader.js';
 import { tempDir } from './helpers/fixtures.js';
 
 const dirs: string[] = [];
@@ -70,6 +70,41 @@ function setValueInPlace(file: string, valueOffset: number, value: number): void
 }
 
 describe('steady reads copy values out of a read-only mapping', () => {
+  it('parses keys from bounded windows: entries cut by a window end or larger than a window come out whole, the read buffer stays one window', () => {
+    const dir = newDir();
+    // ~3.5 MB of entries whose key lengths vary, so window ends fall at every place in an entry.
+    const varied = (count: number, first: number, giantAt = -1): ImageEntry[] => Array.from({ length: count }, (_, k) => ({
+      key: encodeKey('c', 'c_total', [['i', String(first + k)], ['pad', (first + k) === giantAt ? 'y'.repeat(1.5 * PARSE_WINDOW_BYTES) : 'x'.repeat((first + k) % 61)]], 'A counter.'),
+      value: (first + k) * 0.5,
+      timestamp: first + k,
+    }));
+    const check = (reader: DbFileReader, expected: ImageEntry[]) => {
+      expect(reader.entryCount).toBe(expected.length);
+      expect(reader.entries.map((e) => e.key)).toEqual(expected.map((e) => e.key));
+      expect(Array.from(reader.values)).toEqual(expected.map((e) => e.value));
+      expect(Array.from(reader.timestamps)).toEqual(expected.map((e) => e.timestamp));
+    };
+    for (const giantAt of [-1, 12_345]) {
+      const file = path.join(dir, `counter_${giantAt < 0 ? 1 : 2}.db`);
+      const first = varied(30_000, 0, giantAt);
+      fs.writeFileSync(file, buildFileImage(first));
+      expect(usedOf(file)).toBeGreaterThan(3 * PARSE_WINDOW_BYTES);
+      const reader = new DbFileReader(file);
+      const scratch = new ReadBuffer();
+      expect(reader.read(scratch)).toEqual({ ok: true, newEntries: 30_000 });
+      check(reader, first);
+      // One window (two for the entry larger than one), not the file's used size.
+      expect(scratch.buf.length).toBeLessThanOrEqual(giantAt < 0 ? PARSE_WINDOW_BYTES : 2 * PARSE_WINDOW_BYTES);
+      // Growth by more than a window: the new keys are parsed in windows, every value comes from the mapping.
+      const more = varied(20_000, 30_000);
+      appendInPlace(file, first, more);
+      expect(reader.read(scratch)).toEqual({ ok: true, newEntries: 20_000 });
+      check(reader, [...first, ...more]);
+      expect(mappingsOf(file).live).toBe(1);
+      reader.close();
+    }
+  });
+
   it('reads the whole file once, then only its header and 16 bytes per entry; a value written in place is seen', () => {
     const dir = newDir();
     const file = path.join(dir, 'counter_1.db');

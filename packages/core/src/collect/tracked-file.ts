@@ -10,8 +10,8 @@ export class TrackedFile {
   readonly reader: DbFileReader | null;
   /** Each entry's prepared key, in file order. */
   prepared: PreparedKey[] = [];
-  /** Each entry's family: an index into `familyNames`. */
-  familyOf: number[] = [];
+  /** Each entry's family (an index into `familyNames`) for entries [0, prepared.length); the rest is room to grow. */
+  familyOf = new Int32Array(64);
   /** Metric names in the order this file first mentions them, with the help of that first entry. */
   familyNames: string[] = [];
   familyHelp: string[] = [];
@@ -44,7 +44,8 @@ export class TrackedFile {
     const pid = this.parsedName!.type === 'gauge' ? this.parsedName!.id : null;
     this.prepared.push(pid === null ? shared : this.keys.preparedWithPid(shared, pid));
     // Entries of one metric mostly follow each other: the previous entry's family is the first guess.
-    const last = this.familyOf.length - 1;
+    const at = this.prepared.length - 1;
+    const last = at - 1;
     let family = last >= 0 && this.familyNames[this.familyOf[last]] === shared.metricName ? this.familyOf[last] : this.familyIndex.get(shared.metricName);
     if (family === undefined) {
       family = this.familyNames.length;
@@ -52,7 +53,12 @@ export class TrackedFile {
       this.familyHelp.push(shared.help);
       this.familyIndex.set(shared.metricName, family);
     }
-    this.familyOf.push(family);
+    if (at === this.familyOf.length) {
+      const grown = new Int32Array(at * 2);
+      grown.set(this.familyOf);
+      this.familyOf = grown;
+    }
+    this.familyOf[at] = family;
     this.generation++;
   }
 
@@ -63,7 +69,7 @@ export class TrackedFile {
     }
     this.generation++;
     this.prepared = [];
-    this.familyOf = [];
+    this.familyOf = new Int32Array(64);
     this.familyNames = [];
     this.familyHelp = [];
     this.familyIndex.clear();

@@ -90,6 +90,46 @@ export function scanEntryBytes(
 }
 
 /**
+ * scanEntryBytes over a window of the file: `buf` holds file bytes [base, base + length),
+ * `used` is the file's. Stops before an entry that ends past the window (returns its file
+ * offset, to be read again in the next window) unless the window ends at `used`, where
+ * that is corruption with the same reasons as scanEntryBytes. `keyStart` is an index into
+ * `buf`; `offset` and `valueOffset` are file offsets.
+ */
+export function scanEntryWindow(
+  buf: Buffer,
+  base: number,
+  length: number,
+  used: number,
+  onEntry: (keyStart: number, keyLength: number, offset: number, valueOffset: number) => void,
+): number {
+  if (length > buf.length || base + length > used) throw new CorruptFileError(`window [${base}, ${base + length}) is beyond the bytes read or used (${used})`);
+  const end = base + length;
+  let pos = base;
+  while (pos < end) {
+    if (pos + 4 > end) {
+      if (end === used) throw new CorruptFileError(`entry at offset ${pos} has no room for its length before used (${used})`);
+      break;
+    }
+    const keyLength = buf.readInt32LE(pos - base);
+    if (keyLength < 0) throw new CorruptFileError(`entry at offset ${pos} has a negative key length (${keyLength})`);
+    const valueOffset = pos + 4 + keyLength + paddingFor(keyLength);
+    if (valueOffset + 16 > used) {
+      throw new CorruptFileError(`entry at offset ${pos} (key length ${keyLength}) runs past used (${used})`);
+    }
+    if (valueOffset + 16 > end) break;
+    try {
+      onEntry(pos - base + 4, keyLength, pos, valueOffset);
+    } catch (err) {
+      if (err instanceof KeyFormatError) throw new CorruptFileError(`key at offset ${pos}: ${err.message}`);
+      throw err;
+    }
+    pos = valueOffset + 16;
+  }
+  return pos;
+}
+
+/**
  * Walks the entries as scanEntryBytes does and calls `onKey` with each entry's key text
  * (strict UTF-8) and where the entry and its value are.
  */
@@ -118,7 +158,7 @@ export function keyTextOf(buf: Buffer, start: number, end: number): string {
  * by us are ASCII (json.dumps escapes the rest), which needs no validation beyond the
  * byte check and decodes as one-byte text.
  */
-function keyText(buf: Buffer, start: number, end: number): string | null {
+export function keyText(buf: Buffer, start: number, end: number): string | null {
   for (let i = start; i < end; i++) {
     if (buf[i] > 0x7f) {
       try {

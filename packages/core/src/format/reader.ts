@@ -1,14 +1,15 @@
-// Reads a metrics file again and again. The first read `read()`s the used bytes into a
-// reused buffer (as GitLab's reader does) and parses every entry; later reads `pread()`
-// only the bytes added since ([parsedTo, used)) to parse the new entries, and copy each
-// entry's value and timestamp (16 bytes) out of a read-only mapping of the file kept by
-// our addon (native/mmap.c), in C, under a SIGBUS guard: a file truncated under the
-// mapping is reported, never read as a wrong value nor a crash. Where the addon does not
+// Reads a metrics file again and again. Every read `pread()`s the bytes not parsed yet
+// (all the used bytes the first time, [parsedTo, used) later) a bounded window at a time
+// into a reused buffer (as GitLab's reader does) and parses the entries in them, taking
+// the values too the first time; later reads copy each entry's value and timestamp
+// (16 bytes) out of a read-only mapping of the file kept by our addon (native/mmap.c), in
+// C, under a SIGBUS guard: a file truncated under the mapping is reported, never read as a
+// wrong value nor a crash. Where the addon does not
 // load (or PROM_MULTIPROC_STORAGE=fallback), every read reads the whole used size.
 import fs from 'node:fs';
 import os from 'node:os';
 import { decodeKey } from './key.js';
-import { CorruptFileError, HEADER_BYTES, paddingFor, readUsed, scanEntries, scanEntryBytes, type ParsedEntry } from './entries.js';
+import { CorruptFileError, HEADER_BYTES, keyText, paddingFor, readUsed, scanEntries, scanEntryBytes, scanEntryWindow, type ParsedEntry } from './entries.js';
 import { looksLikePre018File, PRE_018_HINT } from './legacy.js';
 import { COPY_OK, COPY_FAULT, loadMmap, type MmapAddon, type ReadMapping } from './mmap.js';
 import { isOpenProblem, openRegularForRead } from './safe-files.js';
@@ -45,6 +46,13 @@ export const MAX_USED_BYTES = 256 * 1024 * 1024;
  * the collector for good.
  */
 export const KEPT_READ_BUFFER_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Where values come out of the mapping, keys are parsed from windows of this many bytes
+ * (a larger one for an entry that does not fit): the read buffer stays this size instead
+ * of growing to the largest file's used size.
+ */
+export const PARSE_WINDOW_BYTES = 1024 * 1024;
 
 /**
  * A growable buffer shared by every read of one collector, so a scrape allocates nothing
@@ -203,8 +211,9 @@ export class DbFileReader {
     let used: number;
     let buf: Buffer | undefined;
     let from: number;
+    let windowed: boolean;
     try {
-      ({ used, buf, from } = this.readImage(fd, stat, scratch, hadGoodImage));
+      ({ used, buf, from, windowed } = this.readImage(fd, stat, scratch, hadGoodImage));
       if (hadGoodImage) checkImage(buf, used);
     } catch (err) {
       if (!hadGoodImage || !(err instanceof CorruptFileError)) throw err;
@@ -223,7 +232,8 @@ export class DbFileReader {
     if (this.mappedInode !== stat.ino) this.close(); // the replaced file's pages go now
     if (used < this.parsedTo) this.forget();
     const before = this.entryCount;
-    if (buf && this.parsedTo < used) this.parsedTo = this.parseEntries(buf, used);
+    if (windowed && this.parsedTo < used) this.parsedTo = this.parseWindows(fd, used, scratch, from === 0);
+    else if (buf && this.parsedTo < used) this.parsedTo = this.parseEntries(buf, used);
     if (this.values.length !== this.entryCount) {
       this.values = new Float64Array(this.entryCount);
       this.timestamps = new Float64Array(this.entryCount);
@@ -231,8 +241,9 @@ export class DbFileReader {
     if (used > 0) {
       // The whole image was just read: its values are in the buffer. Otherwise only what
       // was added since is: the values come out of the mapping.
-      if (from === 0) this.readValues(scratch);
-      else if (!this.copyMappedValues(fd, stat, used)) this.readValues(this.readWhole(fd, used, scratch));
+      if (from === 0) {
+        if (!windowed) this.readValues(scratch); // else they were taken from the windows
+      } else if (!this.copyMappedValues(fd, stat, used)) this.readValues(this.readWhole(fd, used, scratch));
       // Cut short while it was read: the rest of the page where it was cut reads as zeros
       // (through a mapping, or a read() that saw the old size), which only its size now tells.
       if (fs.fstatSync(fd).size < used) throw new CorruptFileError(`file was truncated below its used size (${used} bytes) while it was read`);
@@ -247,16 +258,19 @@ export class DbFileReader {
    * that must be checked whole, and where no mapping can be had; else only the bytes added
    * since the last parse (`from` = where it stopped; nothing for a file that did not grow).
    */
-  private readImage(fd: number, stat: fs.Stats, scratch: ReadBuffer, wholeImage: boolean): { used: number; buf: Buffer | undefined; from: number } {
+  private readImage(fd: number, stat: fs.Stats, scratch: ReadBuffer, wholeImage: boolean): { used: number; buf: Buffer | undefined; from: number; windowed: boolean } {
     const header = scratch.ensure(HEADER_BYTES);
     const headerBytes = readRange(fd, header, 0, Math.min(stat.size, HEADER_BYTES));
     this.bytesRead = headerBytes;
     const used = readUsed(header, stat.size);
     if (used > MAX_USED_BYTES) throw new TooLargeError(`its header says ${used} bytes are used, more than the ${MAX_USED_BYTES} a file may have`);
-    if (used === 0) return { used, buf: undefined, from: 0 };
+    if (used === 0) return { used, buf: undefined, from: 0, windowed: false };
+    const mappable = valueMapper() !== null && this.unmappable === undefined;
     const sameFile = stat.ino === this.inode && used >= this.parsedTo && !wholeImage;
-    const from = sameFile && this.parsedTo > HEADER_BYTES && valueMapper() !== null && this.unmappable === undefined ? this.parsedTo : 0;
-    if (from === used) return { used, buf: undefined, from }; // nothing new to parse
+    const from = sameFile && this.parsedTo > HEADER_BYTES && mappable ? this.parsedTo : 0;
+    // Values will come out of the mapping: the keys are read and parsed a window at a time (parseWindows).
+    if (mappable && !wholeImage) return { used, buf: undefined, from, windowed: true };
+    if (from === used) return { used, buf: undefined, from, windowed: false }; // nothing new to parse
     const buf = scratch.ensure(used);
     if (from === 0) {
       // The header was read a moment ago: not again.
@@ -269,7 +283,68 @@ export class DbFileReader {
       this.bytesRead += got;
       if (from + got < used) throw new CorruptFileError(`file ended after ${from + got} of ${used} used bytes`);
     }
-    return { used, buf, from };
+    return { used, buf, from, windowed: false };
+  }
+
+  /**
+   * Parses the entries in [parsedTo, used) from windows of PARSE_WINDOW_BYTES read in
+   * turn into the scratch buffer; returns where parsing stopped. An entry cut by a
+   * window's end is read again at the start of the next; one larger than a window gets a
+   * window that holds it. With `takeValues` (a first read: no mapping is made for it, so a
+   * one-off read maps nothing) the values and timestamps are taken from the windows too;
+   * otherwise they come out of the mapping afterwards.
+   */
+  private parseWindows(fd: number, used: number, scratch: ReadBuffer, takeValues: boolean): number {
+    const onKey = this.onKey;
+    let pos = this.parsedTo;
+    let window = PARSE_WINDOW_BYTES;
+    while (pos < used) {
+      const length = Math.min(used - pos, window);
+      const buf = scratch.ensure(length);
+      const f64 = scratch.f64; // over `buf`; `pos` is an entry's start, so 8-aligned like the values
+      const got = readAt(fd, buf, length, pos);
+      this.bytesRead += got;
+      if (got < length) throw new CorruptFileError(`file ended after ${pos + got} of ${used} used bytes`);
+      const base = pos;
+      const next = scanEntryWindow(buf, pos, length, used, (keyStart, keyLength, offset, valueOffset) => {
+        if (onKey) onKey(buf, keyStart, keyStart + keyLength, this.entryCount);
+        else {
+          const key = keyText(buf, keyStart, keyStart + keyLength);
+          if (key === null) throw new CorruptFileError(`key at offset ${offset} is not valid UTF-8`);
+          this.entries.push({ ...decodeKey(key), key, offset, keyLength, pad: paddingFor(keyLength), valueOffset });
+        }
+        if (takeValues) this.takeValue(buf, f64, valueOffset - base);
+        this.addValueOffset(valueOffset);
+      });
+      window = next === pos ? window * 2 : PARSE_WINDOW_BYTES;
+      pos = next;
+    }
+    if (takeValues && this.values.length !== this.entryCount) {
+      this.values = this.values.slice(0, this.entryCount);
+      this.timestamps = this.timestamps.slice(0, this.entryCount);
+    }
+    return pos;
+  }
+
+  /** Stores the value and timestamp at byte `at` of a window as entry `entryCount`'s, growing the arrays by doubling. */
+  private takeValue(buf: Buffer, f64: Float64Array, at: number): void {
+    const i = this.entryCount;
+    if (i >= this.values.length) {
+      const size = Math.max(64, this.values.length * 2);
+      const values = new Float64Array(size);
+      const timestamps = new Float64Array(size);
+      values.set(this.values.subarray(0, i));
+      timestamps.set(this.timestamps.subarray(0, i));
+      this.values = values;
+      this.timestamps = timestamps;
+    }
+    if (NATIVE_LITTLE_ENDIAN) {
+      this.values[i] = f64[at / 8];
+      this.timestamps[i] = f64[at / 8 + 1];
+    } else {
+      this.values[i] = buf.readDoubleLE(at);
+      this.timestamps[i] = buf.readDoubleLE(at + 8);
+    }
   }
 
   /**
@@ -382,6 +457,17 @@ function signatureOf(stat: fs.Stats): string {
 function checkImage(buf: Buffer | undefined, used: number): void {
   if (!buf || used === 0) throw new CorruptFileError('it has no entries');
   scanEntries(buf, used, HEADER_BYTES, (key) => void decodeKey(key));
+}
+
+/** Reads `length` bytes of the file from `position` into the start of `buf`; returns how many it got. */
+function readAt(fd: number, buf: Buffer, length: number, position: number): number {
+  let got = 0;
+  while (got < length) {
+    const n = fs.readSync(fd, buf, got, length - got, position + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got;
 }
 
 /** Reads bytes [from, to) of the file into the same offsets of `buf`; returns how many it got. */
