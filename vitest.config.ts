@@ -17,6 +17,7 @@ const FALLBACK_SUITE = [
   'packages/core/test/summary-window.test.ts',
   'packages/core/test/collector-churn.test.ts',
   'packages/core/test/series-cache.test.ts',
+  'packages/core/test/rewritten-in-place.test.ts',
 ];
 
 export default defineConfig({

@@ -54,6 +54,9 @@ export const KEPT_READ_BUFFER_BYTES = 16 * 1024 * 1024;
  */
 export const PARSE_WINDOW_BYTES = 1024 * 1024;
 
+/** How much of an entry's bytes before its value the known-entry check compares (all of any usual key). */
+const KNOWN_HEAD_BYTES = 4096;
+
 /**
  * A growable buffer shared by every read of one collector, so a scrape allocates nothing
  * per file. It starts on its own 8-aligned ArrayBuffer (never a slice of Node's pool), so
@@ -144,6 +147,16 @@ export class DbFileReader {
   private inode = -1;
   private readonly onKey: OnKeyBytes | undefined;
   private readonly replacedOnly: boolean;
+  /**
+   * The first and the last known entry (length, key and padding: the bytes before its
+   * value) and where they start: checked on every read, so a file rewritten in place with
+   * another layout is parsed again instead of read at offsets that now hold other series.
+   */
+  private knownHeads: Array<{ at: number; bytes: Buffer }> = [];
+  private headCheck = Buffer.alloc(0);
+  private lastEntryAt = 0;
+  private lastValueAt = 0;
+  private firstValueAt = 0;
   /** inode, size and mtime of the last successful read, for `replacedOnly` files. */
   private readSignature = '';
   /** The outcome of the last read if it failed on the file's bytes, and the file it failed on. */
@@ -224,7 +237,9 @@ export class DbFileReader {
       this.bytesRead = 0;
       return { ok: true, newEntries: 0, stale: err.reason };
     }
-    // A different inode, or a file that shrank, is a new file under the same name.
+    // A different inode, or a file that shrank, is a new file under the same name; so is
+    // one whose known entries are no longer where they were (rewritten in place).
+    if (stat.ino === this.inode && this.entryCount > 0 && this.knownEntriesMoved(fd)) this.forget();
     if (stat.ino !== this.inode) {
       this.forget();
       this.inode = stat.ino;
@@ -234,6 +249,7 @@ export class DbFileReader {
     const before = this.entryCount;
     if (windowed && this.parsedTo < used) this.parsedTo = this.parseWindows(fd, used, scratch, from === 0);
     else if (buf && this.parsedTo < used) this.parsedTo = this.parseEntries(buf, used);
+    if (this.entryCount > before) this.keepKnownHeads(fd);
     if (this.values.length !== this.entryCount) {
       this.values = new Float64Array(this.entryCount);
       this.timestamps = new Float64Array(this.entryCount);
@@ -314,7 +330,7 @@ export class DbFileReader {
           this.entries.push({ ...decodeKey(key), key, offset, keyLength, pad: paddingFor(keyLength), valueOffset });
         }
         if (takeValues) this.takeValue(buf, f64, valueOffset - base);
-        this.addValueOffset(valueOffset);
+        this.addValueOffset(offset, valueOffset);
       });
       window = next === pos ? window * 2 : PARSE_WINDOW_BYTES;
       pos = next;
@@ -397,18 +413,22 @@ export class DbFileReader {
   private parseEntries(buf: Buffer, used: number): number {
     const onKey = this.onKey;
     if (onKey) {
-      return scanEntryBytes(buf, used, this.parsedTo, (keyStart, keyLength, _offset, valueOffset) => {
+      return scanEntryBytes(buf, used, this.parsedTo, (keyStart, keyLength, offset, valueOffset) => {
         onKey(buf, keyStart, keyStart + keyLength, this.entryCount);
-        this.addValueOffset(valueOffset);
+        this.addValueOffset(offset, valueOffset);
       });
     }
     return scanEntries(buf, used, this.parsedTo, (key, offset, keyLength, valueOffset) => {
       this.entries.push({ ...decodeKey(key), key, offset, keyLength, pad: paddingFor(keyLength), valueOffset });
-      this.addValueOffset(valueOffset);
+      this.addValueOffset(offset, valueOffset);
     });
   }
 
-  private addValueOffset(valueOffset: number): void {
+  /** Records entry `entryCount`: where its value is (and, for the known-entry check, where it starts). */
+  private addValueOffset(offset: number, valueOffset: number): void {
+    if (this.entryCount === 0) this.firstValueAt = valueOffset;
+    this.lastEntryAt = offset;
+    this.lastValueAt = valueOffset;
     if (this.entryCount === this.valueIndex.length) {
       const grown = new Int32Array(this.valueIndex.length * 2);
       grown.set(this.valueIndex);
@@ -443,6 +463,31 @@ export class DbFileReader {
     this.entries.length = 0;
     this.entryCount = 0;
     this.parsedTo = HEADER_BYTES;
+    this.knownHeads = [];
+  }
+
+  /** Keeps the bytes before the value of the first and of the last entry parsed (at most KNOWN_HEAD_BYTES of each). */
+  private keepKnownHeads(fd: number): void {
+    const heads: Array<{ at: number; bytes: Buffer }> = [];
+    for (const [at, end] of [[HEADER_BYTES, this.firstValueAt], [this.lastEntryAt, this.lastValueAt]]) {
+      const bytes = Buffer.allocUnsafe(Math.min(end - at, KNOWN_HEAD_BYTES));
+      const got = readAt(fd, bytes, bytes.length, at);
+      this.bytesRead += got;
+      // Cut short since it was parsed: the next read's size checks report it.
+      if (got === bytes.length) heads.push({ at, bytes });
+    }
+    this.knownHeads = heads;
+  }
+
+  /** Whether the first or the last known entry is not what was parsed there (the file was rewritten in place). */
+  private knownEntriesMoved(fd: number): boolean {
+    for (const { at, bytes } of this.knownHeads) {
+      if (this.headCheck.length < bytes.length) this.headCheck = Buffer.allocUnsafe(Math.max(bytes.length, 256));
+      const got = readAt(fd, this.headCheck, bytes.length, at);
+      this.bytesRead += got;
+      if (got !== bytes.length || this.headCheck.compare(bytes, 0, bytes.length, 0, bytes.length) !== 0) return true;
+    }
+    return false;
   }
 }
 
