@@ -249,7 +249,6 @@ export class DbFileReader {
     const before = this.entryCount;
     if (windowed && this.parsedTo < used) this.parsedTo = this.parseWindows(fd, used, scratch, from === 0);
     else if (buf && this.parsedTo < used) this.parsedTo = this.parseEntries(buf, used);
-    if (this.entryCount > before) this.keepKnownHeads(fd);
     if (this.values.length !== this.entryCount) {
       this.values = new Float64Array(this.entryCount);
       this.timestamps = new Float64Array(this.entryCount);
@@ -322,6 +321,7 @@ export class DbFileReader {
       this.bytesRead += got;
       if (got < length) throw new CorruptFileError(`file ended after ${pos + got} of ${used} used bytes`);
       const base = pos;
+      const countBefore = this.entryCount;
       const next = scanEntryWindow(buf, pos, length, used, (keyStart, keyLength, offset, valueOffset) => {
         if (onKey) onKey(buf, keyStart, keyStart + keyLength, this.entryCount);
         else {
@@ -332,6 +332,7 @@ export class DbFileReader {
         if (takeValues) this.takeValue(buf, f64, valueOffset - base);
         this.addValueOffset(offset, valueOffset);
       });
+      this.keepKnownHeads(buf, base, countBefore);
       window = next === pos ? window * 2 : PARSE_WINDOW_BYTES;
       pos = next;
     }
@@ -412,16 +413,18 @@ export class DbFileReader {
   /** Parses the entries in [parsedTo, used) of `buf`; returns where parsing stopped. */
   private parseEntries(buf: Buffer, used: number): number {
     const onKey = this.onKey;
-    if (onKey) {
-      return scanEntryBytes(buf, used, this.parsedTo, (keyStart, keyLength, offset, valueOffset) => {
+    const countBefore = this.entryCount;
+    const parsedTo = onKey
+      ? scanEntryBytes(buf, used, this.parsedTo, (keyStart, keyLength, offset, valueOffset) => {
         onKey(buf, keyStart, keyStart + keyLength, this.entryCount);
         this.addValueOffset(offset, valueOffset);
+      })
+      : scanEntries(buf, used, this.parsedTo, (key, offset, keyLength, valueOffset) => {
+        this.entries.push({ ...decodeKey(key), key, offset, keyLength, pad: paddingFor(keyLength), valueOffset });
+        this.addValueOffset(offset, valueOffset);
       });
-    }
-    return scanEntries(buf, used, this.parsedTo, (key, offset, keyLength, valueOffset) => {
-      this.entries.push({ ...decodeKey(key), key, offset, keyLength, pad: paddingFor(keyLength), valueOffset });
-      this.addValueOffset(offset, valueOffset);
-    });
+    this.keepKnownHeads(buf, 0, countBefore);
+    return parsedTo;
   }
 
   /** Records entry `entryCount`: where its value is (and, for the known-entry check, where it starts). */
@@ -466,17 +469,16 @@ export class DbFileReader {
     this.knownHeads = [];
   }
 
-  /** Keeps the bytes before the value of the first and of the last entry parsed (at most KNOWN_HEAD_BYTES of each). */
-  private keepKnownHeads(fd: number): void {
-    const heads: Array<{ at: number; bytes: Buffer }> = [];
-    for (const [at, end] of [[HEADER_BYTES, this.firstValueAt], [this.lastEntryAt, this.lastValueAt]]) {
-      const bytes = Buffer.allocUnsafe(Math.min(end - at, KNOWN_HEAD_BYTES));
-      const got = readAt(fd, bytes, bytes.length, at);
-      this.bytesRead += got;
-      // Cut short since it was parsed: the next read's size checks report it.
-      if (got === bytes.length) heads.push({ at, bytes });
-    }
-    this.knownHeads = heads;
+  /**
+   * Keeps the bytes before the value of the first and of the last entry parsed (at most
+   * KNOWN_HEAD_BYTES of each), from the buffer they were just parsed from (file offset
+   * `base` at its start): entries from `countBefore` on were parsed from it.
+   */
+  private keepKnownHeads(buf: Buffer, base: number, countBefore: number): void {
+    if (this.entryCount === countBefore) return;
+    const head = (at: number, end: number) => ({ at, bytes: Buffer.from(buf.subarray(at - base, Math.min(end, at + KNOWN_HEAD_BYTES) - base)) });
+    if (countBefore === 0) this.knownHeads = [head(HEADER_BYTES, this.firstValueAt)];
+    this.knownHeads[1] = head(this.lastEntryAt, this.lastValueAt);
   }
 
   /** Whether the first or the last known entry is not what was parsed there (the file was rewritten in place). */
