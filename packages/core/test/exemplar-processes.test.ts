@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Collector } from '../src/index.js';
 import { compactDeadProcesses } from '../src/collect/compaction.js';
 import { exemplarFileName, readExemplarFile } from '../src/format/exemplar-file.js';
+import { waitForLine } from './helpers/child-output.js';
 import { tempDir } from './helpers/fixtures.js';
 import { decodeFamilies } from './helpers/protobuf.js';
 // @ts-expect-error: a plain .mjs helper
@@ -24,19 +25,6 @@ function startWriter(args: string[]): ChildProcess {
   });
   children.push(child);
   return child;
-}
-
-function waitForLine(child: ChildProcess, pattern: RegExp): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let err = '';
-    child.stderr!.on('data', (d) => (err += d));
-    child.stdout!.on('data', (d) => {
-      out += d;
-      if (pattern.test(out)) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`writer exited (${code}) before printing ${pattern}: ${err}`)));
-  });
 }
 
 function stop(child: ChildProcess): Promise<void> {

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readDbFile } from '../src/index.js';
+import { waitForLine } from './helpers/child-output.js';
 import { tempDir } from './helpers/fixtures.js';
 
 const WRITER = path.join(__dirname, 'helpers', 'writer-process.mjs');
@@ -17,20 +18,6 @@ function startWriter(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess 
   });
   children.push(child);
   return child;
-}
-
-function waitForLine(child: ChildProcess, pattern: RegExp): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let err = '';
-    child.stderr!.on('data', (d) => (err += d));
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const match = out.match(pattern);
-      if (match) resolve(match[0]);
-    });
-    child.once('exit', (code) => reject(new Error(`writer exited (${code}) before printing ${pattern}: ${err}`)));
-  });
 }
 
 /** Sums every series over all files of the directory, read in a separate process. */
