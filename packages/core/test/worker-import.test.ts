@@ -80,6 +80,23 @@ describe('a worker imports only the worker side', () => {
     expect(['jobs_total', 'latency_seconds']).toContain(result.protobufName);
   });
 
+  it('where an ES module cannot be require()d (Node < 20.19), everything loads at import and works', () => {
+    const script = `
+      import { Counter, Collector, startMetricsServer } from '@prom-multiproc/core';
+      new Counter({ name: 'jobs_total', help: 'Jobs.' }).inc(2);
+      process.stderr.write('worker ready ' + process.features.require_module + '\\n');
+      const text = (await new Collector({ directory: process.env.PROMETHEUS_MULTIPROC_DIR }).scrape('text')).body.toString();
+      process.stdout.write(JSON.stringify({ text, server: typeof startMetricsServer }));
+    `;
+    const { stdout, stderr } = runNode(['--no-experimental-require-module', '--import', LOG_HOOK, '--input-type=module', '-e', script]);
+    const beforeUse = stderr.slice(0, stderr.indexOf('worker ready'));
+    expect(stderr).toContain('worker ready false');
+    expect(beforeUse).toMatch(/^loaded .*\/dist\/esm\/collect\/collector\.js$/m);
+    const result = JSON.parse(stdout);
+    expect(result.text).toContain('jobs_total 2.0\n');
+    expect(result.server).toBe('function');
+  });
+
   it('CommonJS build: require() loads none of the collector side until it is used', () => {
     const script = `
       const core = require('@prom-multiproc/core');
