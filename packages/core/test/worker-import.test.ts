@@ -3,9 +3,11 @@
 // (the collector, the server, the web config with yaml and bcryptjs, protobufjs, the
 // cluster primary, node:http/tls). Those load on first use and work as before: checked
 // in fresh processes on the built package, with the ES module loader's own log, and for
-// the CommonJS build with require.cache.
+// the CommonJS build with require.cache; and bundled by esbuild (ES module and CommonJS
+// output), where the collector side must be in the bundle.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -80,21 +82,24 @@ describe('a worker imports only the worker side', () => {
     expect(['jobs_total', 'latency_seconds']).toContain(result.protobufName);
   });
 
-  it('where an ES module cannot be require()d (Node < 20.19), everything loads at import and works', () => {
+  it('where an ES module cannot be require()d (Node < 20.19), the collector side loads from the CommonJS build on first use', () => {
     const script = `
-      import { Counter, Collector, startMetricsServer } from '@prom-multiproc/core';
+      import { createRequire } from 'node:module';
+      import { Counter, Collector, startMetricsServer, currentStorage } from '@prom-multiproc/core';
       new Counter({ name: 'jobs_total', help: 'Jobs.' }).inc(2);
       process.stderr.write('worker ready ' + process.features.require_module + '\\n');
       const text = (await new Collector({ directory: process.env.PROMETHEUS_MULTIPROC_DIR }).scrape('text')).body.toString();
-      process.stdout.write(JSON.stringify({ text, server: typeof startMetricsServer }));
+      const cached = Object.keys(createRequire(import.meta.url).cache);
+      process.stdout.write(JSON.stringify({ text, server: typeof startMetricsServer, cached }));
     `;
     const { stdout, stderr } = runNode(['--no-experimental-require-module', '--import', LOG_HOOK, '--input-type=module', '-e', script]);
     const beforeUse = stderr.slice(0, stderr.indexOf('worker ready'));
     expect(stderr).toContain('worker ready false');
-    expect(beforeUse).toMatch(/^loaded .*\/dist\/esm\/collect\/collector\.js$/m);
+    expect([...beforeUse.matchAll(/^loaded (.+)$/gm)].map((m) => m[1]!).filter((url) => COLLECTOR_SIDE.some((heavy) => heavy.test(url)))).toEqual([]);
     const result = JSON.parse(stdout);
     expect(result.text).toContain('jobs_total 2.0\n');
     expect(result.server).toBe('function');
+    expect(result.cached.some((file: string) => file.endsWith('/dist/commonjs/collect/collector.js'))).toBe(true);
   });
 
   it('CommonJS build: require() loads none of the collector side until it is used', () => {
@@ -112,6 +117,26 @@ describe('a worker imports only the worker side', () => {
     expect(result.before.filter((file) => COLLECTOR_SIDE.some((heavy) => heavy.test(file)))).toEqual([]);
     expect(result.after.some((file) => file.endsWith('/dist/commonjs/collect/collector.js'))).toBe(true);
     expect(result.text).toContain('queue_depth');
+  });
+});
+
+describe('an app bundled with esbuild', () => {
+  // esbuild is the PM2 module's bundler. (A bundle of the ES module build to CommonJS does
+  // not run: import.meta.url is empty there, as for the mmap addon's loader.)
+  const esbuild = createRequire(path.join(CORE, '..', 'pm2-module', 'package.json'))('esbuild') as typeof import('esbuild');
+  const app = `
+    import { Counter, Collector } from '@prom-multiproc/core';
+    new Counter({ name: 'bundled_total', help: 'Bundled.' }).inc(5);
+    new Collector({ directory: process.env.PROMETHEUS_MULTIPROC_DIR }).scrape('text').then((s) => process.stdout.write(s.body.toString()));
+  `;
+  it('the collector side is in the bundle, loaded on first use, and works', async () => {
+    const outfile = path.join(dir, 'app.mjs');
+    // The mmap addon cannot be bundled (the PM2 module's bundle leaves it out too): the bundled app writes in fallback mode.
+    await esbuild.build({ stdin: { contents: app, resolveDir: CORE, sourcefile: 'app.mjs' }, bundle: true, platform: 'node', format: 'esm', outfile, logLevel: 'silent', external: ['node-gyp-build'] });
+    const result = spawnSync(process.execPath, [outfile], { cwd: dir, encoding: 'utf8', timeout: 60_000, env: { ...process.env, PROMETHEUS_MULTIPROC_DIR: dir, PROM_MULTIPROC_STORAGE: 'fallback', NODE_OPTIONS: '' } });
+    expect(`${result.stderr}`).not.toMatch(/Error/);
+    // The collector's own metrics: it ran (the app's counter reaches the file within 100 ms, in fallback mode).
+    expect(result.stdout).toContain('# TYPE prom_multiproc_scrapes_total counter\nprom_multiproc_scrapes_total 1.0\n');
   });
 });
 

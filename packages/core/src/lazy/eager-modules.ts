@@ -1,7 +1,6 @@
 // The modules only a collector, a server or a cluster primary needs, all loaded up front.
-// `heavy-modules.ts` loads them on first use instead; this file is what it falls back to
-// where a synchronous load of an ES module is not possible (Node before 20.19, tests that
-// run the TypeScript source), and what the PM2 module's bundle uses in its place.
+// `heavy-modules.ts` loads them on first use instead; the tests that run the TypeScript
+// source use this file in its place (vitest.config.ts), and its type names them all.
 import * as aggregatorRegistry from '../interop/aggregator-registry.js';
 import * as collector from '../collect/collector.js';
 import * as compaction from '../collect/compaction.js';

@@ -1,25 +1,53 @@
 // Loads the modules only a collector, a server or a cluster primary needs (with yaml,
 // protobufjs, bcryptjs, node:http/tls) on first use, so a worker that imports the package
-// for its metrics does not hold them (~10 MB of RSS). The API stays synchronous: an ES
-// module is loaded synchronously with require() (Node >= 20.19, 22.12), into the same
-// module graph as import. Where that is not possible (an older Node, or the TypeScript
-// source run by the tests) everything is loaded up front, as before. The CommonJS build
-// uses heavy-modules-cjs.cts in place of this file.
+// for its metrics does not hold them (~10 MB of RSS). The API stays synchronous:
+// - each module is named in a literal require() below, which a bundler (esbuild, webpack)
+//   follows and bundles, still evaluated on first use;
+// - in Node's ES module loader there is no `require`: an ES module is loaded with
+//   createRequire's require() (Node >= 20.19, 22.12) into the same module graph as import;
+// - a Node without require(esm) loads the package's CommonJS build of the module instead
+//   (both builds share one registry and one storage: process-state.ts).
+// No top-level await: a bundle to CommonJS of this build must stay possible. The CommonJS
+// build uses heavy-modules-cjs.cts in place of this file; the tests that run the
+// TypeScript source take eager-modules.ts instead (vitest.config.ts).
 import { createRequire } from 'node:module';
 import type { HeavyModules } from './eager-modules.js';
 import { HEAVY_MODULE_PATHS } from './heavy-module-paths.js';
 
-// The ts-ignores: tshy type-checks this file as CommonJS too, where it is not emitted.
-// @ts-ignore TS1470 in the CommonJS pass
-const here: string = import.meta.url;
-const requireModule = createRequire(here);
-const canRequireEsm = (process.features as { require_module?: boolean }).require_module === true && !here.endsWith('.ts');
-// @ts-ignore TS1309 in the CommonJS pass
-const eager = canRequireEsm ? undefined : await import('./eager-modules.js');
+// @ts-ignore TS1470 in the CommonJS pass (tshy type-checks this file as CommonJS too; it is not emitted there)
+const requireHere = createRequire(import.meta.url);
+const canRequireEsm = (process.features as { require_module?: boolean }).require_module === true;
+
+type Loaders = { readonly [K in keyof HeavyModules]: () => HeavyModules[K] };
+const BUNDLED: Loaders = {
+  aggregatorRegistry: () => require('../interop/aggregator-registry.js'),
+  collector: () => require('../collect/collector.js'),
+  compaction: () => require('../collect/compaction.js'),
+  compactor: () => require('../collect/compactor.js'),
+  liveness: () => require('../collect/liveness.js'),
+  merge: () => require('../collect/merge.js'),
+  primary: () => require('../cluster/primary.js'),
+  protobuf: () => require('../collect/protobuf.js'),
+  pushgateway: () => require('../interop/pushgateway.js'),
+  reader: () => require('../format/reader.js'),
+  server: () => require('../serve/server.js'),
+  webConfig: () => require('../serve/web-config.js'),
+};
+
 const loaded: Partial<HeavyModules> = {};
+
+function load<K extends keyof HeavyModules>(name: K): HeavyModules[K] {
+  try {
+    return BUNDLED[name]();
+  } catch (err) {
+    // Only "require is not defined" (not bundled: Node's ES module loader) falls through.
+    if (!(err instanceof ReferenceError) || !/\brequire\b/.test(err.message)) throw err;
+  }
+  const file = HEAVY_MODULE_PATHS[name];
+  return requireHere(canRequireEsm ? file : `../../commonjs/${file.slice('../'.length)}`) as HeavyModules[K];
+}
 
 /** The module `name`, loaded now if it was not. */
 export function heavy<K extends keyof HeavyModules>(name: K): HeavyModules[K] {
-  if (eager) return eager.heavy(name);
-  return (loaded[name] ??= requireModule(HEAVY_MODULE_PATHS[name]) as HeavyModules[K]);
+  return (loaded[name] ??= load(name));
 }
