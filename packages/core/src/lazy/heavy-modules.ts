@@ -1,13 +1,14 @@
 // Loads the modules only a collector, a server or a cluster primary needs (with yaml,
 // protobufjs, bcryptjs, node:http/tls) on first use, so a worker that imports the package
 // for its metrics does not hold them (~10 MB of RSS). The API stays synchronous:
-// - each module is named in a literal require() below, which a bundler (esbuild, webpack)
-//   follows and bundles, still evaluated on first use;
+// - each module is named in a literal require() below, which a bundler follows (esbuild:
+//   tested) and bundles, still evaluated on first use;
 // - in Node's ES module loader there is no `require`: an ES module is loaded with
 //   createRequire's require() (Node >= 20.19, 22.12) into the same module graph as import;
 // - a Node without require(esm) loads the package's CommonJS build of the module instead
 //   (both builds share one registry and one storage: process-state.ts).
-// No top-level await: a bundle to CommonJS of this build must stay possible. The CommonJS
+// No top-level await: a module graph with one cannot be require()d, and esbuild refuses it
+// in CommonJS output. The CommonJS
 // build uses heavy-modules-cjs.cts in place of this file; the tests that run the
 // TypeScript source take eager-modules.ts instead (vitest.config.ts).
 import { createRequire } from 'node:module';
