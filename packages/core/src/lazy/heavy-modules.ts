@@ -8,9 +8,8 @@
 // - a Node without require(esm) loads the package's CommonJS build of the module instead
 //   (both builds share one registry and one storage: process-state.ts).
 // No top-level await: a module graph with one cannot be require()d, and esbuild refuses it
-// in CommonJS output. The CommonJS
-// build uses heavy-modules-cjs.cts in place of this file; the tests that run the
-// TypeScript source take eager-modules.ts instead (vitest.config.ts).
+// in CommonJS output. The CommonJS build uses heavy-modules-cjs.cts in place of this file;
+// the tests that run the TypeScript source take eager-modules.ts (vitest.config.ts).
 import { createRequire } from 'node:module';
 import type { HeavyModules } from './eager-modules.js';
 import { HEAVY_MODULE_PATHS } from './heavy-module-paths.js';
