@@ -3,8 +3,8 @@
 // for its metrics does not hold them (~10 MB of RSS). The API stays synchronous:
 // - each module is named in a literal require() below, which a bundler follows (esbuild:
 //   tested) and bundles, still evaluated on first use;
-// - in Node's ES module loader there is no `require`: an ES module is loaded with
-//   createRequire's require() (Node >= 20.19, 22.12) into the same module graph as import;
+// - unbundled, an ES module is loaded with createRequire's require() (Node >= 20.19,
+//   22.12) into the same module graph as import;
 // - a Node without require(esm) loads the package's CommonJS build of the module instead
 //   (both builds share one registry and one storage: process-state.ts).
 // No top-level await: a module graph with one cannot be require()d, and esbuild refuses it
@@ -15,8 +15,12 @@ import type { HeavyModules } from './eager-modules.js';
 import { HEAVY_MODULE_PATHS } from './heavy-module-paths.js';
 
 // @ts-ignore TS1470 in the CommonJS pass (tshy type-checks this file as CommonJS too; it is not emitted there)
-const requireHere = createRequire(import.meta.url);
+const here: string = import.meta.url;
+const requireHere = createRequire(here);
 const canRequireEsm = (process.features as { require_module?: boolean }).require_module === true;
+// In a bundle this file is not where the package puts it. Unbundled, a `require` in scope
+// is not ours (`node -e` and the REPL make one global, relative to the working directory).
+const bundled = !here.endsWith('/dist/esm/lazy/heavy-modules.js');
 
 type Loaders = { readonly [K in keyof HeavyModules]: () => HeavyModules[K] };
 const BUNDLED: Loaders = {
@@ -37,12 +41,7 @@ const BUNDLED: Loaders = {
 const loaded: Partial<HeavyModules> = {};
 
 function load<K extends keyof HeavyModules>(name: K): HeavyModules[K] {
-  try {
-    return BUNDLED[name]();
-  } catch (err) {
-    // Only "require is not defined" (not bundled: Node's ES module loader) falls through.
-    if (!(err instanceof ReferenceError) || !/\brequire\b/.test(err.message)) throw err;
-  }
+  if (bundled) return BUNDLED[name]();
   const file = HEAVY_MODULE_PATHS[name];
   return requireHere(canRequireEsm ? file : `../../commonjs/${file.slice('../'.length)}`) as HeavyModules[K];
 }
