@@ -138,6 +138,19 @@ describe('an app bundled with esbuild', () => {
     // The collector's own metrics: it ran (the app's counter reaches the file within 100 ms, in fallback mode).
     expect(result.stdout).toContain('# TYPE prom_multiproc_scrapes_total counter\nprom_multiproc_scrapes_total 1.0\n');
   });
+
+  it('a CommonJS app: the CommonJS build\'s collector side is in the bundle and works', async () => {
+    const outfile = path.join(dir, 'app.cjs');
+    const cjsApp = `
+      const { Counter, Collector } = require('@prom-multiproc/core');
+      new Counter({ name: 'bundled_total', help: 'Bundled.' }).inc(5);
+      new Collector({ directory: process.env.PROMETHEUS_MULTIPROC_DIR }).scrape('text').then((s) => process.stdout.write(s.body.toString()));
+    `;
+    await esbuild.build({ stdin: { contents: cjsApp, resolveDir: CORE, sourcefile: 'app.cjs' }, bundle: true, platform: 'node', format: 'cjs', outfile, logLevel: 'silent', external: ['node-gyp-build'] });
+    const result = spawnSync(process.execPath, [outfile], { cwd: dir, encoding: 'utf8', timeout: 60_000, env: { ...process.env, PROMETHEUS_MULTIPROC_DIR: dir, PROM_MULTIPROC_STORAGE: 'fallback', NODE_OPTIONS: '' } });
+    expect(`${result.stderr}`).not.toMatch(/Error/);
+    expect(result.stdout).toContain('# TYPE prom_multiproc_scrapes_total counter\nprom_multiproc_scrapes_total 1.0\n');
+  });
 });
 
 describe('a stand-in for a class that loads on first use', () => {
