@@ -1,4 +1,17 @@
-import { defineConfig } from 'vitest/config';
+import path from 'node:path';
+import { defineConfig, type Plugin } from 'vitest/config';
+
+// Core's TypeScript source loads its collector side up front in the tests: its lazy loader
+// (src/lazy/heavy-modules.ts) require()s compiled .js files, which the source does not have.
+const CORE_LAZY = path.resolve(__dirname, 'packages/core/src/lazy');
+const eagerCoreSource: Plugin = {
+  name: 'eager-core-source',
+  enforce: 'pre',
+  resolveId(source, importer) {
+    if (source === './heavy-modules.js' && importer && path.dirname(importer) === CORE_LAZY) return path.join(CORE_LAZY, 'eager-modules.ts');
+    return null;
+  },
+};
 
 // The core's file-format, merge and lifecycle tests run twice: with the mmap addon, and
 // with the storage that works where no binary loads (PROM_MULTIPROC_STORAGE=fallback).
@@ -21,6 +34,7 @@ const FALLBACK_SUITE = [
 ];
 
 export default defineConfig({
+  plugins: [eagerCoreSource],
   test: {
     // Tests start real processes; each file runs in its own forked process.
     pool: 'forks',

@@ -51,6 +51,10 @@ import { fileURLToPath } from 'node:url';
 import { METRICS_PER_TYPE, OBSERVED, runWorkload, seriesLabels } from './workload.mjs';
 
 const thisFile = fileURLToPath(import.meta.url);
+// Node flags of our collector process: those of the PM2 module (package.json `apps`
+// node_args); `prom-multiproc serve` sets the same limit itself (bin/prom-multiproc.js).
+// A collector in an app's own process (the cluster primary) runs with the app's flags.
+const COLLECTOR_EXEC_ARGV = ['--max-semi-space-size=1'];
 const here = path.dirname(thisFile);
 const args = process.argv.slice(2);
 const argValue = (name) => {
@@ -301,8 +305,8 @@ async function orchestrate() {
    * A serving child of this script (our collector, or the aggregator's cluster primary),
    * ready; `scrape()` times one scrape there, `memory()` asks for its memory.
    */
-  async function startServer(childArgs, what, pids) {
-    const { child, exited } = spawnChild(childArgs, { ...process.env, PROMETHEUS_MULTIPROC_DIR: '' });
+  async function startServer(childArgs, what, pids, execArgv = []) {
+    const { child, exited } = spawnChild(childArgs, { ...process.env, PROMETHEUS_MULTIPROC_DIR: '' }, execArgv);
     pids.push(child.pid);
     let answer = null;
     let memoryAnswer = null;
@@ -339,7 +343,9 @@ async function orchestrate() {
       pids.push(...oursWorkers.pids);
       const aggregator = await startServer(['--role', 'aggregator-primary', '--workers', String(workers), '--series', String(series)], `AggregatorRegistry with ${workers} workers × ${series} series`, pids);
       // All workers are alive and idle from here on: a scrape of ours reads only their files.
-      const collector = await startServer(['--role', 'ours-collector', '--dir', dir], `our collector of ${workers} workers × ${series} series`, pids);
+      // Our collector process runs as the PM2 module and `prom-multiproc serve` run it: with the
+      // young generation kept small (COLLECTOR_EXEC_ARGV).
+      const collector = await startServer(['--role', 'ours-collector', '--dir', dir], `our collector of ${workers} workers × ${series} series`, pids, COLLECTOR_EXEC_ARGV);
       const oursFirst = await collector.scrape(true);
       const memoryFirst = await collector.memory(); // its peak so far: the first scrape's
       const aggregatorFirst = await aggregator.scrape(true);
@@ -484,8 +490,8 @@ async function orchestrate() {
       `W=${workers} S=${series} (${row.samples} samples): ours ${row.ours_ms} ms (merge ${row.ours_merge_ms} + render ${row.ours_render_ms}; ` +
         `cold ${row.ours_cold_ms} ms, of which render ${row.ours_cold_render_ms}), ` +
         `AggregatorRegistry ${row.aggregator_ms} ms, ratio ${row.ratio}×; ` +
-        `peak RSS: our collector ${row.ours_peak_rss_mb} MB (${row.ours_peak_rss_first_scrape_mb} MB after its first scrape; after the scrapes ${row.ours_rss_mb} MB RSS = ${row.ours_rss_anon_mb} MB anonymous + ${row.ours_rss_file_mb} MB file pages, PSS ${row.ours_pss_mb} MB), AggregatorRegistry primary ${row.aggregator_peak_rss_mb} MB; ` +
-        `worker heap per series: ours ${row.ours_worker_heap_bytes_per_series} B + file ${row.file_used_bytes_per_series} B used ` +
+        `peak RSS: our collector (${COLLECTOR_EXEC_ARGV.join(' ')}) ${row.ours_peak_rss_mb} MB (${row.ours_peak_rss_first_scrape_mb} MB after its first scrape; after the scrapes ${row.ours_rss_mb} MB RSS = ${row.ours_rss_anon_mb} MB anonymous + ${row.ours_rss_file_mb} MB file pages, PSS ${row.ours_pss_mb} MB), AggregatorRegistry primary ${row.aggregator_peak_rss_mb} MB; ` +
+        `worker RSS: ours ${row.ours_worker_rss_mb} MB, prom-client ${row.promclient_worker_rss_mb} MB; worker heap per series: ours ${row.ours_worker_heap_bytes_per_series} B + file ${row.file_used_bytes_per_series} B used ` +
         `(${row.file_bytes_per_series} B on disk), prom-client ${row.promclient_worker_heap_bytes_per_series} B; ` +
         `steady scrape reads ${row.bytes_read_per_value_byte}× the value bytes; after a new series ${row.ours_after_new_series_ms} ms (${row.new_series_vs_steady}× steady), ` +
         `after a new worker's files ${row.ours_after_new_file_ms} ms (${row.new_file_vs_steady}× steady)`,

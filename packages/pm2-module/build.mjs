@@ -27,6 +27,9 @@ const result = await build({
 const inputs = Object.keys(result.metafile.inputs);
 const native = inputs.filter((f) => /node-gyp-build|\.node$|native\/mmap/.test(f));
 if (native.length > 0) throw new Error(`the bundle must not contain the mmap addon: ${native.join(', ')}`);
+// Core loads its collector side on first use through literal require()s (lazy/heavy-modules.js),
+// which esbuild follows: the collector must be in the bundle, not looked for at run time.
+if (!inputs.some((f) => f.endsWith('collect/collector.js'))) throw new Error('the bundle must contain core\'s collector (lazy/heavy-modules.js)');
 
 // The bundled packages' licenses travel with the bundle.
 const packages = new Map();

@@ -12,11 +12,10 @@ import { Registry, globalRegistry, settableGlobalRegistry, type RegistryContentT
 import { Summary } from './metrics/summary.js';
 import { validateLabelName, validateMetricName } from './metrics/validation.js';
 import { aggregators } from './interop/aggregate.js';
-import { AggregatorRegistry } from './interop/aggregator-registry.js';
 import { collectDefaultMetrics } from './interop/default-metrics/index.js';
 import { bridgePromClient } from './interop/prom-client-bridge.js';
-import { Pushgateway } from './interop/pushgateway.js';
-import { startClusterCollector } from './cluster/primary.js';
+// Loaded on first use, as from the package's index.
+import { AggregatorRegistry, Pushgateway, startClusterCollector } from './lazy/exports.js';
 
 export const register = globalRegistry;
 export const prometheusContentType = PROMETHEUS_CONTENT_TYPE;

@@ -17,7 +17,7 @@ async function main(): Promise<void> {
   const { config, problems } = readConfig(pkg.config ?? {});
   for (const problem of problems) console.error(`${MODULE_NAME}: ${problem}`);
   const { api, from } = loadPm2();
-  log(`${MODULE_NAME} ${pkg.version ?? ''} (pm2 from ${from}): ${JSON.stringify(config)}`);
+  log(`${MODULE_NAME} ${pkg.version ?? ''} (pm2 from ${from}, node flags ${process.execArgv.join(' ') || 'none'}): ${JSON.stringify(config)}`);
 
   let stopping = false;
   let started: Promise<Pm2Collector | undefined> = Promise.resolve(undefined);

@@ -10,13 +10,9 @@ import type { StoredExemplar } from '../format/exemplar-file.js';
 import { exemplarLabelPairs, type NewestExemplars } from './exemplars.js';
 import { samplePrefix, type Family, type NativeSeries, type Sample } from './exposition.js';
 
-export const PROTOBUF_CONTENT_TYPE = 'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited';
+// Negotiation lives apart, so a server can decide without loading protobufjs.
+export { PROTOBUF_CONTENT_TYPE, wantsProtobuf } from './protobuf-negotiation.js';
 
-/** True when an Accept header asks for the delimited MetricFamily protobuf format. */
-export function wantsProtobuf(accept: string | undefined): boolean {
-  return accept !== undefined && /application\/vnd\.google\.protobuf/.test(accept) && /proto=io\.prometheus\.client\.MetricFamily/.test(accept)
-    && /encoding=delimited/.test(accept) && !/application\/vnd\.google\.protobuf[^,]*;\s*q=0(\.0+)?\s*(,|$)/.test(accept);
-}
 
 const field = (id: number, type: string, rule?: 'repeated') => (rule ? { id, type, rule } : { id, type });
 

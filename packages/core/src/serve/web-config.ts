@@ -8,12 +8,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import tls from 'node:tls';
 import { parse as parseYaml } from 'yaml';
+import { CLIENT_AUTH_TYPES, type ClientAuthType } from './client-auth-types.js';
 import { parseGoDuration } from './rate-limit.js';
 
-export const CLIENT_AUTH_TYPES = [
-  'NoClientCert', 'RequestClientCert', 'RequireAnyClientCert', 'VerifyClientCertIfGiven', 'RequireAndVerifyClientCert',
-] as const;
-export type ClientAuthType = (typeof CLIENT_AUTH_TYPES)[number];
+export { CLIENT_AUTH_TYPES, type ClientAuthType };
 
 /** A web config that cannot be used: `field` is its path in the file, e.g. `tls_server_config.min_version`. */
 export class WebConfigError extends Error {
