@@ -66,6 +66,8 @@ export interface PlanContext {
    */
   bornIn: Array<EntrySource | null>;
   bornAt: number[];
+  /** The bucket table of each cell, by cell id (a known bucket key's birth is its table's). */
+  cellTables: BucketTable[];
 }
 
 /** A sample of the merged output. Reused by every merge of one plan: only `value` changes. */
@@ -312,7 +314,9 @@ export class FamilyMerge {
       if (table.planned && (Number.isNaN(bucket.bound) || cells.some((c) => Number.isNaN(c.bound)))) throw new PlanConflict('NaN bucket bound');
       found = 0;
       while (found < cells.length && !(bucket.bound < cells[found].bound)) found++;
-      cells.splice(found, 0, { id: this.ctx.cells++, bound: bucket.bound, labels: bucket.labels, output: null });
+      const id = this.ctx.cells++;
+      cells.splice(found, 0, { id, bound: bucket.bound, labels: bucket.labels, output: null });
+      this.ctx.cellTables[id] = table;
       this.dirty = true;
       if (table.planned) this.ctx.tablesChanged = true;
     } else if (table.planned && cells[found].labels !== bucket.labels && leOf(cells[found].labels) !== leOf(bucket.labels)) {
