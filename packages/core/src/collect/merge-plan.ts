@@ -144,8 +144,8 @@ export class MergePlan {
     // Pass 2: the new entries placed, in merge order. The workers of one app write the same
     // keys: a key that this plan placed by SUM or BUCKET before (in any file, in this pass
     // or an earlier one) feeds the same sample or cell again, so it takes that step with no
-    // lookup, unless this entry comes before the birth of its family, sample or bucket
-    // table (a new file that sorts before the others): then `add` moves the birth. Not other
+    // lookup, unless this entry comes before the birth of that sample or bucket table (a
+    // new file that sorts before the others): then `add` moves the birth. Not other
     // rules (gauges: they depend on the timestamp or on what came first), nor a NaN bound,
     // which is never equal to a known one: each such entry gets a cell.
     const { serial, ctx } = this;
@@ -160,12 +160,13 @@ export class MergePlan {
         const key = prepared[i];
         const family = families[familyOf[i]];
         if (key.placedIn === serial) {
-          // Known: the step is right unless this entry is born before what it feeds.
+          // Known: the step is right unless this entry comes before the birth of what it
+          // feeds (which is no earlier than its family's: that needs no check of its own).
           const known = key.placedStep;
           const target = known >> STEP_OP_BITS;
           const birth = (known & STEP_OP_MASK) === Op.SUM ? bornIn[target]! : cellTables[target].bornIn;
           const at = (known & STEP_OP_MASK) === Op.SUM ? bornAt[target] : cellTables[target].bornAt;
-          if ((birth.rank < rank || (birth === planned && at < i)) && (family.bornIn!.rank < rank || (family.bornIn === planned && family.bornAt < i))) {
+          if (birth.rank < rank || (birth === planned && at < i)) {
             steps[i] = known;
             continue;
           }
