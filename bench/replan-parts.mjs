@@ -11,7 +11,9 @@
 // or build are timed by wrapping them (the times of one `merge()` + `renderText`). Then 3
 // times: one new series appended to worker 0's counter file by a child process; then 3
 // times: a copy of worker 0's files under a new id (`--new-id` + i: 90000000… sorts after
-// the workers' pids, 1… before them), as a restarted worker writes the same series.
+// the workers' pids, 1… before them), as a restarted worker writes the same series; then 3
+// times the same with the series in another order (`withSeriesShuffled`, under `--new-id`
+// + 5 + i), as a worker that created them in another order writes them.
 // Prints ms per case: total, read+parse, plan, and the median steady merge. Not part of
 // `pnpm bench`: a diagnostic, no targets.
 import { execFileSync } from 'node:child_process';
@@ -31,6 +33,7 @@ const newId = arg('--new-id', '90000000');
 const core = path.join(root, 'packages/core/dist/esm');
 const { DirectoryMerger, renderText } = await import(path.join(core, 'index.js'));
 const { MergePlan } = await import(path.join(core, 'collect/merge-plan.js'));
+const { withSeriesShuffled } = await import(path.join(root, 'bench/workload.mjs'));
 
 const parts = { read: 0, plan: 0 };
 const timed = (owner, name, part) => {
@@ -95,7 +98,16 @@ for (const [workers, series] of cells) {
       newFile.push(scrape());
       scrape();
     }
-    console.log(JSON.stringify({ workers, series, steady_ms: round(median(steady)), new_series: newSeries, new_file: newFile }));
+    const shuffledFile = [];
+    for (let i = 0; i < newFiles; i++) {
+      for (const f of files.filter((name) => name.endsWith(`_${zero}.db`))) {
+        const image = withSeriesShuffled(fs.readFileSync(path.join(dir, f)), 1 + i);
+        fs.writeFileSync(path.join(dir, f.replace(`_${zero}.db`, `_${newId}${5 + i}.db`)), image);
+      }
+      shuffledFile.push(scrape());
+      scrape();
+    }
+    console.log(JSON.stringify({ workers, series, steady_ms: round(median(steady)), new_series: newSeries, new_file: newFile, shuffled_file: shuffledFile }));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
