@@ -160,6 +160,22 @@ describe('a new file whose keys are known', () => {
     expect(outRoutes).toEqual(firstRoutes);
   });
 
+  it('orders series by the new first file when it lists them in another order, histogram series with buckets only too', () => {
+    const dir = tempDir();
+    const bucket = (route: string, le: string) => ({ key: encodeKey('lat', 'lat_bucket', [['le', le], ['route', route]], 'Latency.'), value: 1, timestamp: 0 });
+    const buckets = (route: string) => ['1.0', '+Inf'].map((le) => bucket(route, le));
+    write(dir, 'histogram_2000.db', [...buckets('/a'), ...buckets('/b'), ...buckets('/c')]);
+    const merger = new DirectoryMerger(dir);
+    merger.merge();
+    const build = vi.spyOn(MergePlan, 'build');
+    // Sorts first, the same bucket keys, series in another order: Python lists /c, /a, /b now.
+    write(dir, 'histogram_1000.db', [...buckets('/c'), ...buckets('/a'), ...buckets('/b')]);
+    const out = observable(merger.merge());
+    expect(build).not.toHaveBeenCalled();
+    expect(out).toBe(observable(new DirectoryMerger(dir).merge()));
+    expect([...out.matchAll(/^lat_count\{route="([^"]+)"\}/gm)].map((m) => m[1])).toEqual(['/c', '/a', '/b']);
+  });
+
   it('takes a key that differs from a known one in one byte for another series', () => {
     const { dir, same, builds } = directory();
     const entries = workerSeries(routes).flat();
