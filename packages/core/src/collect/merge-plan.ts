@@ -55,8 +55,12 @@ export class MergePlan {
   /** Every family, in output order once `publish` ran. */
   private readonly order: FamilyMerge[] = [];
   private readonly ctx: PlanContext = { samples: 0, cells: 0, recent: [], newTables: [], tablesChanged: false, bornIn: [], bornAt: [], cellTables: [] };
-  /** Names this plan in the keys' `placedIn`. */
-  private readonly serial = ++plans;
+  /**
+   * The first placement pass of this plan: a key whose `placedIn` is this or later was
+   * placed by this plan (a collector's keys are its own, and it drops a plan before it
+   * builds the next).
+   */
+  private readonly firstPass = placements + 1;
   /** Merged value of each output sample, by sample id (capacity: may be longer). */
   private values = new Float64Array(0);
   /** Kept timestamp of each mostrecent sample, by sample id (null when no family is mostrecent). */
@@ -148,7 +152,8 @@ export class MergePlan {
     // new file that sorts before the others): then `add` moves the birth. Not other
     // rules (gauges: they depend on the timestamp or on what came first), nor a NaN bound,
     // which is never equal to a known one: each such entry gets a cell.
-    const { serial, ctx } = this;
+    const pass = ++placements;
+    const { firstPass, ctx } = this;
     const { bornIn, bornAt, cellTables } = ctx;
     for (const planned of files) {
       const { prepared, familyOf, reader } = planned.file;
@@ -159,9 +164,14 @@ export class MergePlan {
       for (let i = planned.length; i < n; i++) {
         const key = prepared[i];
         const family = families[familyOf[i]];
-        if (key.placedIn === serial) {
-          // Known: the step is right unless this entry comes before the birth of what it
-          // feeds (which is no earlier than its family's: that needs no check of its own).
+        if (key.placedIn === pass) {
+          // Placed earlier in this pass, so by an entry before this one: no birth moves.
+          steps[i] = key.placedStep;
+          continue;
+        }
+        if (key.placedIn >= firstPass) {
+          // Placed by this plan: the step is right unless this entry comes before the birth
+          // of what it feeds (no earlier than its family's: that needs no check of its own).
           const known = key.placedStep;
           const target = known >> STEP_OP_BITS;
           const birth = (known & STEP_OP_MASK) === Op.SUM ? bornIn[target]! : cellTables[target].bornIn;
@@ -174,7 +184,7 @@ export class MergePlan {
         const placed = (steps[i] = family.add(key, timestamps[i], planned, i));
         const op = placed & STEP_OP_MASK;
         if (op === Op.SUM || (op === Op.BUCKET && !Number.isNaN(key.bucket!.bound))) {
-          key.placedIn = serial;
+          key.placedIn = pass;
           key.placedStep = placed;
           continue;
         }
@@ -361,8 +371,8 @@ export class MergePlan {
 }
 
 /** Numbers each placement pass of any plan, so a key's remembered step (PreparedKey.placedIn) is used only within its own pass. */
-/** Plans made so far: a key's `placedIn` names the plan (its steps' ids mean nothing in another). */
-let plans = 0;
+/** Placement passes so far, over all plans: a key's `placedIn` is the pass that placed it. */
+let placements = 0;
 
 const compareBirth = (a: FamilyMerge, b: FamilyMerge) => a.bornIn!.rank - b.bornIn!.rank || a.bornAt - b.bornAt;
 
