@@ -164,14 +164,11 @@ export class MergePlan {
       for (let i = planned.length; i < n; i++) {
         const key = prepared[i];
         const family = families[familyOf[i]];
-        if (key.placedIn === pass) {
-          // Placed earlier in this pass, so by an entry before this one: no birth moves.
-          steps[i] = key.placedStep;
-          continue;
-        }
         if (key.placedIn >= firstPass) {
           // Placed by this plan: the step is right unless this entry comes before the birth
           // of what it feeds (no earlier than its family's: that needs no check of its own).
+          // Checked in a first build's later files too, so this code has run (and is
+          // optimized) by the time a new worker's file needs it.
           const known = key.placedStep;
           const target = known >> STEP_OP_BITS;
           const birth = (known & STEP_OP_MASK) === Op.SUM ? bornIn[target]! : cellTables[target].bornIn;
