@@ -22,9 +22,12 @@ const NEXT = 3;
 
 /** Values keyed by byte strings; the bytes are copied into an arena outside the JS heap. */
 export class ByteKeyTable<T> {
-  private hashes = new Int32Array(1024);
-  /** Slot + 1 of each cell's value; 0 for a free cell. */
-  private cells = new Int32Array(1024);
+  /**
+   * Per cell, its hash and the slot + 1 of its value (0: a free cell), side by side: a
+   * key not expected next (a worker whose series come in another order) costs one cache
+   * miss in the table, not two.
+   */
+  private cells = new Int32Array(2 * 1024);
   private values: T[] = [];
   private slots = new Int32Array(4 * 1024);
   private chunks: Uint8Array[] = [];
@@ -51,11 +54,11 @@ export class ByteKeyTable<T> {
     }
     const hash = hashBytes(buf, start, end);
     this.missedHash = hash;
-    const mask = this.cells.length - 1;
+    const mask = (this.cells.length >>> 1) - 1;
     for (let cell = hash & mask; ; cell = (cell + 1) & mask) {
-      const slot = this.cells[cell] - 1;
+      const slot = this.cells[2 * cell + 1] - 1;
       if (slot < 0) return undefined;
-      if (this.hashes[cell] === hash && this.holds(slot, buf, start, end)) {
+      if (this.cells[2 * cell] === hash && this.holds(slot, buf, start, end)) {
         this.follows(slot);
         return this.values[slot];
       }
@@ -89,7 +92,7 @@ export class ByteKeyTable<T> {
     this.slots[4 * slot + START] = at;
     this.slots[4 * slot + LENGTH] = length;
     this.slots[4 * slot + NEXT] = -1;
-    if (this.values.length * 2 > this.cells.length) this.rehash(this.cells.length * 2);
+    if (this.values.length * 4 > this.cells.length) this.rehash(this.cells.length);
     this.place(hashed ? this.missedHash : hashBytes(buf, start, end), slot + 1);
     this.follows(slot);
   }
@@ -102,8 +105,7 @@ export class ByteKeyTable<T> {
     this.chunks = [];
     this.chunkWords = [];
     this.chunkUsed = CHUNK_BYTES;
-    this.hashes = new Int32Array(1024);
-    this.cells = new Int32Array(1024);
+    this.cells = new Int32Array(2 * 1024);
     for (let slot = 0; slot < values.length; slot++) {
       if (!keep(values[slot])) continue;
       const start = slots[4 * slot + START];
@@ -159,18 +161,18 @@ export class ByteKeyTable<T> {
   }
 
   private place(hash: number, slotPlusOne: number): void {
-    const mask = this.cells.length - 1;
+    const mask = (this.cells.length >>> 1) - 1;
     let cell = hash & mask;
-    while (this.cells[cell] !== 0) cell = (cell + 1) & mask;
-    this.cells[cell] = slotPlusOne;
-    this.hashes[cell] = hash;
+    while (this.cells[2 * cell + 1] !== 0) cell = (cell + 1) & mask;
+    this.cells[2 * cell] = hash;
+    this.cells[2 * cell + 1] = slotPlusOne;
   }
 
+  /** Grows the table to `size` cells. */
   private rehash(size: number): void {
-    const { hashes, cells } = this;
-    this.hashes = new Int32Array(size);
-    this.cells = new Int32Array(size);
-    for (let i = 0; i < cells.length; i++) if (cells[i] !== 0) this.place(hashes[i], cells[i]);
+    const { cells } = this;
+    this.cells = new Int32Array(2 * size);
+    for (let i = 0; i < cells.length; i += 2) if (cells[i + 1] !== 0) this.place(cells[i], cells[i + 1]);
   }
 }
 
