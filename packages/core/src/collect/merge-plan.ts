@@ -367,7 +367,6 @@ export class MergePlan {
   }
 }
 
-/** Numbers each placement pass of any plan, so a key's remembered step (PreparedKey.placedIn) is used only within its own pass. */
 /** Placement passes so far, over all plans: a key's `placedIn` is the pass that placed it. */
 let placements = 0;
 
