@@ -3,17 +3,20 @@
 // against placing the new entries into the merge plan, against a steady merge of the same
 // directory. scrape.mjs measures the whole scrape in a collector process; this splits it.
 //
-//   node --expose-gc bench/replan-parts.mjs [--cells 1x1000,8x10000] [--new-files 3] [--new-id 90000000]
+//   node --expose-gc bench/replan-parts.mjs [--cells 1x1000,8x10000] [--new-files 3] [--new-id 9999999]
 //
 // Set-up: W real worker processes (one after another) write scrape.mjs's workload into a
 // temp directory through our Counter/Histogram and exit. A DirectoryMerger merges it; its
 // listing read (`readListing`: read, parse new keys, prepare them) and the plan's update
 // or build are timed by wrapping them (the times of one `merge()` + `renderText`). Then 3
-// times: one new series appended to worker 0's counter file by a child process; then 3
-// times: a copy of worker 0's files under a new id (`--new-id` + i: 90000000… sorts after
-// the workers' pids, 1… before them), as a restarted worker writes the same series.
-// Prints ms per case: total, read+parse, plan, and the median steady merge. Not part of
-// `pnpm bench`: a diagnostic, no targets.
+// times: one new series appended to worker 0's counter file by a child process; then
+// `--new-files` rounds (3): a copy of worker 0's files under a new id (`--new-id` + i:
+// 9999999… sorts after any pid, 0… before them), as a restarted worker writes the same
+// series, removed again after the round; then as many rounds with the series in another
+// order (`withSeriesShuffled`), as a worker that created them in another order writes them.
+// Prints ms per case: total, read+parse (all files), the new files' read alone, plan, and
+// the median steady merge; for the new-worker cases each round and the minimum. Not part
+// of `pnpm bench`: a diagnostic, no targets.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -27,12 +30,27 @@ const arg = (name, fallback) => {
 };
 const cells = arg('--cells', '1x1000,8x10000').split(',').map((c) => c.split('x').map(Number));
 const newFiles = Number(arg('--new-files', '3'));
-const newId = arg('--new-id', '90000000');
+const newId = arg('--new-id', '9999999');
 const core = path.join(root, 'packages/core/dist/esm');
 const { DirectoryMerger, renderText } = await import(path.join(core, 'index.js'));
 const { MergePlan } = await import(path.join(core, 'collect/merge-plan.js'));
+const { withSeriesShuffled } = await import(path.join(root, 'bench/workload.mjs'));
 
-const parts = { read: 0, plan: 0 };
+const parts = { read: 0, plan: 0, newRead: 0 };
+/** Paths of the new worker's files: their reads are timed apart (`newFilesRead`). */
+const newReaders = new Set();
+const { DbFileReader } = await import(path.join(core, 'format/reader.js'));
+{
+  const original = DbFileReader.prototype.read;
+  DbFileReader.prototype.read = function (...args) {
+    const started = performance.now();
+    try {
+      return original.apply(this, args);
+    } finally {
+      if (newReaders.has(this.path)) parts.newRead += performance.now() - started;
+    }
+  };
+}
 const timed = (owner, name, part) => {
   const original = owner[name];
   owner[name] = function (...args) {
@@ -66,10 +84,10 @@ for (const [workers, series] of cells) {
     }
     const merger = new DirectoryMerger(dir);
     const scrape = () => {
-      parts.read = parts.plan = 0;
+      parts.read = parts.plan = parts.newRead = 0;
       const started = performance.now();
       renderText(merger.merge().families);
-      return { total: round(performance.now() - started), readParse: round(parts.read), plan: round(parts.plan) };
+      return { total: round(performance.now() - started), readParse: round(parts.read), newFilesRead: round(parts.newRead), plan: round(parts.plan) };
     };
     for (let i = 0; i < 6; i++) scrape();
     const steady = [];
@@ -87,15 +105,33 @@ for (const [workers, series] of cells) {
       newSeries.push(scrape());
       scrape();
     }
-    const newFile = [];
-    for (let i = 0; i < newFiles; i++) {
-      for (const f of files.filter((name) => name.endsWith(`_${zero}.db`))) {
-        fs.copyFileSync(path.join(dir, f), path.join(dir, f.replace(`_${zero}.db`, `_${newId}${i}.db`)));
+    // A new worker's files, as a copy or with the series shuffled: each round adds them,
+    // times the scrape that first sees them, then removes them again (two untimed scrapes
+    // build the plan anew), so every round starts from the same directory.
+    const newWorker = (shuffled) => {
+      const rounds = [];
+      for (let i = 0; i < newFiles; i++) {
+        const added = [];
+        for (const f of files.filter((name) => name.endsWith(`_${zero}.db`))) {
+          const to = path.join(dir, f.replace(`_${zero}.db`, `_${newId}${i}.db`));
+          if (shuffled) fs.writeFileSync(to, withSeriesShuffled(fs.readFileSync(path.join(dir, f)), 1 + i));
+          else fs.copyFileSync(path.join(dir, f), to);
+          added.push(to);
+        }
+        newReaders.clear();
+        for (const to of added) newReaders.add(to);
+        rounds.push(scrape());
+        scrape();
+        for (const to of added) fs.rmSync(to);
+        scrape();
+        scrape();
       }
-      newFile.push(scrape());
-      scrape();
-    }
-    console.log(JSON.stringify({ workers, series, steady_ms: round(median(steady)), new_series: newSeries, new_file: newFile }));
+      const min = (key) => round(Math.min(...rounds.map((r) => r[key])));
+      return { rounds, min: { total: min('total'), readParse: min('readParse'), newFilesRead: min('newFilesRead'), plan: min('plan') } };
+    };
+    const newFile = newWorker(false);
+    const shuffledFile = newWorker(true);
+    console.log(JSON.stringify({ workers, series, steady_ms: round(median(steady)), new_series: newSeries, new_file: newFile, shuffled_file: shuffledFile }));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -174,6 +174,8 @@ function summarise() {
     after_new_file_ms: r.ours_after_new_file_ms,
     new_series_vs_steady: r.new_series_vs_steady,
     new_file_vs_steady: r.new_file_vs_steady,
+    after_shuffled_file_ms: r.ours_after_shuffled_file_ms,
+    shuffled_file_vs_steady: r.shuffled_file_vs_steady,
     ...(headlineCell(r) ? { target_ratio: scrape.target.ratio, target_met: r.ratio >= scrape.target.ratio } : {}),
   }));
   const c = churnResult.churn;
@@ -295,7 +297,7 @@ function issue15Targets(rows, memory) {
       { what: 'steady scrape 8 × 10,000', target: '≥ 150× AggregatorRegistry', value: `${big.ratio}×`, met: big.ratio >= 150, also: `reads ${big.bytes_read_per_value_byte}× the bytes of the values` },
       { what: 'first scrape 8 × 10,000', target: '≥ 5× AggregatorRegistry', value: `${big.first_ratio}×`, met: big.first_ratio >= 5 },
       { what: 'scrape after one new series, 8 × 10,000', target: '≤ 3× steady', value: `${big.new_series_vs_steady}×`, met: big.new_series_vs_steady <= 3 },
-      { what: "scrape after a new worker's files, 8 × 10,000", target: '≤ 3× steady', value: `${big.new_file_vs_steady}×`, met: big.new_file_vs_steady <= 3 },
+      { what: "scrape after a new worker's files, 8 × 10,000", target: '≤ 3× steady', value: `${big.new_file_vs_steady}×`, met: big.new_file_vs_steady <= 3, also: `${big.shuffled_file_vs_steady}× with the series in another order` },
     );
   }
   if (small) out.push({ what: 'first scrape 1 × 1,000', target: '≥ 1× AggregatorRegistry', value: `${small.first_ratio}×`, met: small.first_ratio >= 1 });

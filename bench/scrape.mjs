@@ -48,7 +48,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { METRICS_PER_TYPE, OBSERVED, runWorkload, seriesLabels } from './workload.mjs';
+import { METRICS_PER_TYPE, OBSERVED, runWorkload, seriesLabels, withSeriesShuffled } from './workload.mjs';
 
 const thisFile = fileURLToPath(import.meta.url);
 // Node flags of our collector process: those of the PM2 module (package.json `apps`
@@ -386,7 +386,7 @@ async function orchestrate() {
       // Re-plan cases, after every other measurement of the cell: the first scrape after
       // one new series in one worker, and after a new worker's files appear (a copy of
       // worker 0's files under a new id, as a restarted worker writes the same series).
-      const replan = { newSeriesMs: [], newFileMs: [] };
+      const replan = { newSeriesMs: [], newFileMs: [], shuffledFileMs: [] };
       for (let i = 0; i < 3; i++) {
         await oursWorkers.addSeries();
         replan.newSeriesMs.push((await collector.scrape()).ms);
@@ -398,6 +398,16 @@ async function orchestrate() {
           fs.copyFileSync(path.join(dir, f), path.join(dir, f.replace(`_${workerZero}.db`, `_${90_000_000 + i}.db`)));
         }
         replan.newFileMs.push((await collector.scrape()).ms);
+        await collector.scrape();
+      }
+      // Then a new worker that created the same series in another order (worker 0's files
+      // with their series shuffled): its keys are known, but not in the order seen last.
+      for (let i = 0; i < 3; i++) {
+        for (const f of files.filter((name) => name.endsWith(`_${workerZero}.db`))) {
+          const image = withSeriesShuffled(fs.readFileSync(path.join(dir, f)), 1 + i);
+          fs.writeFileSync(path.join(dir, f.replace(`_${workerZero}.db`, `_${90_000_100 + i}.db`)), image);
+        }
+        replan.shuffledFileMs.push((await collector.scrape()).ms);
         await collector.scrape();
       }
       return {
@@ -458,6 +468,9 @@ async function orchestrate() {
       ours_after_new_file_ms: round(median(replan.newFileMs)),
       new_series_vs_steady: round(median(replan.newSeriesMs) / median(ours.times), 1),
       new_file_vs_steady: round(median(replan.newFileMs) / median(ours.times), 1),
+      // The same after a new worker's files with the same series in another order (3 times, after the above).
+      ours_after_shuffled_file_ms: round(median(replan.shuffledFileMs)),
+      shuffled_file_vs_steady: round(median(replan.shuffledFileMs) / median(ours.times), 1),
       // Memory, MB (10^6 bytes). Serving process: ours is the collector, prom-client's the cluster primary.
       ours_rss_ready_mb: mb(ours.memoryReady.rss),
       ours_rss_mb: mb(ours.memoryAfter.rss),
@@ -494,7 +507,8 @@ async function orchestrate() {
         `worker RSS: ours ${row.ours_worker_rss_mb} MB, prom-client ${row.promclient_worker_rss_mb} MB; worker heap per series: ours ${row.ours_worker_heap_bytes_per_series} B + file ${row.file_used_bytes_per_series} B used ` +
         `(${row.file_bytes_per_series} B on disk), prom-client ${row.promclient_worker_heap_bytes_per_series} B; ` +
         `steady scrape reads ${row.bytes_read_per_value_byte}× the value bytes; after a new series ${row.ours_after_new_series_ms} ms (${row.new_series_vs_steady}× steady), ` +
-        `after a new worker's files ${row.ours_after_new_file_ms} ms (${row.new_file_vs_steady}× steady)`,
+        `after a new worker's files ${row.ours_after_new_file_ms} ms (${row.new_file_vs_steady}× steady; ` +
+        `series in another order ${row.ours_after_shuffled_file_ms} ms, ${row.shuffled_file_vs_steady}×)`,
     );
   }
   clearTimeout(runTimer);

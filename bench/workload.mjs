@@ -47,3 +47,33 @@ export function runWorkload(lib, series, worker, registers) {
   }
   return metrics;
 }
+
+/**
+ * A worker's file image with the same entries, its series in another (seeded) order: the
+ * entries of one series (a counter's sample; a histogram's `_sum` and buckets) stay
+ * together, as a worker creating that series writes them. What a restarted worker that
+ * created its series in another order leaves (the values aside).
+ */
+export function withSeriesShuffled(image, seed) {
+  const used = image.readInt32LE(0);
+  const runs = [];
+  let last = null;
+  for (let pos = 8; pos < used;) {
+    const keyLength = image.readInt32LE(pos);
+    const size = 4 + keyLength + (8 - ((keyLength + 4) % 8)) + 16;
+    const [metric, , labels] = JSON.parse(image.toString('utf8', pos + 4, pos + 4 + keyLength));
+    const { le, ...rest } = labels;
+    const series = JSON.stringify([metric, rest]);
+    if (series !== last) runs.push([]);
+    last = series;
+    runs.at(-1).push(image.subarray(pos, pos + size));
+    pos += size;
+  }
+  let state = seed >>> 0;
+  for (let i = runs.length - 1; i > 0; i--) {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    const j = state % (i + 1);
+    [runs[i], runs[j]] = [runs[j], runs[i]];
+  }
+  return Buffer.concat([image.subarray(0, 8), ...runs.flat(), image.subarray(used)]);
+}

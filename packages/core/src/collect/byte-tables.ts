@@ -5,6 +5,13 @@
 // confirmed by comparing the bytes.
 import { bytesEqualString, copyBytes, hashBytes, hashString, sameBytes } from '../format/key-bytes.js';
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+/**
+ * Buffers up to this size have their word view kept between lookups (the reader's windows
+ * are 1 MiB; a one-off larger buffer is not held alive by the table).
+ */
+const KEPT_VIEW_BYTES = 16 * 1024 * 1024;
+
 /** Bytes of one arena chunk: keys are copied into chunks, so the arena grows without copying what it holds. */
 const CHUNK_BYTES = 1024 * 1024;
 /** Per slot in `slots`: chunk, start in it, length, slot of the key that followed it last time (-1: none). */
@@ -15,9 +22,12 @@ const NEXT = 3;
 
 /** Values keyed by byte strings; the bytes are copied into an arena outside the JS heap. */
 export class ByteKeyTable<T> {
-  private hashes = new Int32Array(1024);
-  /** Slot + 1 of each cell's value; 0 for a free cell. */
-  private cells = new Int32Array(1024);
+  /**
+   * Per cell, its hash and the slot + 1 of its value (0: a free cell), side by side: a
+   * key not expected next (a worker whose series come in another order) costs one cache
+   * miss in the table, not two.
+   */
+  private cells = new Int32Array(2 * 1024);
   private values: T[] = [];
   private slots = new Int32Array(4 * 1024);
   private chunks: Uint8Array[] = [];
@@ -44,11 +54,11 @@ export class ByteKeyTable<T> {
     }
     const hash = hashBytes(buf, start, end);
     this.missedHash = hash;
-    const mask = this.cells.length - 1;
+    const mask = (this.cells.length >>> 1) - 1;
     for (let cell = hash & mask; ; cell = (cell + 1) & mask) {
-      const slot = this.cells[cell] - 1;
+      const slot = this.cells[2 * cell + 1] - 1;
       if (slot < 0) return undefined;
-      if (this.hashes[cell] === hash && this.holds(slot, buf, start, end)) {
+      if (this.cells[2 * cell] === hash && this.holds(slot, buf, start, end)) {
         this.follows(slot);
         return this.values[slot];
       }
@@ -82,7 +92,7 @@ export class ByteKeyTable<T> {
     this.slots[4 * slot + START] = at;
     this.slots[4 * slot + LENGTH] = length;
     this.slots[4 * slot + NEXT] = -1;
-    if (this.values.length * 2 > this.cells.length) this.rehash(this.cells.length * 2);
+    if (this.values.length * 4 > this.cells.length) this.rehash(this.cells.length);
     this.place(hashed ? this.missedHash : hashBytes(buf, start, end), slot + 1);
     this.follows(slot);
   }
@@ -95,8 +105,7 @@ export class ByteKeyTable<T> {
     this.chunks = [];
     this.chunkWords = [];
     this.chunkUsed = CHUNK_BYTES;
-    this.hashes = new Int32Array(1024);
-    this.cells = new Int32Array(1024);
+    this.cells = new Int32Array(2 * 1024);
     for (let slot = 0; slot < values.length; slot++) {
       if (!keep(values[slot])) continue;
       const start = slots[4 * slot + START];
@@ -105,11 +114,45 @@ export class ByteKeyTable<T> {
     this.lastSlot = -1;
   }
 
-  /** Whether `slot` holds bytes [start, end) of `buf`. */
+  /** The buffer of the last lookup, its byte offset and an Int32Array over its ArrayBuffer (null: not 4-aligned, or not kept). */
+  private viewOf: Uint8Array | null = null;
+  private viewOffset = 0;
+  private view: Int32Array | null = null;
+
+  /**
+   * Whether `slot` holds bytes [start, end) of `buf`. A key in a file window (4-aligned)
+   * is compared a word at a time, its last 1-3 bytes in one masked word (a chunk holds
+   * whole words; an entry's padding and value follow its key in the window), with the
+   * window's word view kept from the last call: that lookup is most of a known file's read.
+   */
   private holds(slot: number, buf: Uint8Array, start: number, end: number): boolean {
-    if (this.slots[4 * slot + LENGTH] !== end - start) return false;
+    const length = end - start;
+    if (this.slots[4 * slot + LENGTH] !== length) return false;
     const chunk = this.slots[4 * slot + CHUNK];
-    return sameBytes(buf, start, end, this.chunks[chunk], this.chunkWords[chunk], this.slots[4 * slot + START]);
+    const at = this.slots[4 * slot + START];
+    if (buf !== this.viewOf) this.keepView(buf);
+    const words = this.view;
+    const from = this.viewOffset + start;
+    if (words === null || (from & 3) !== 0) return sameBytes(buf, start, end, this.chunks[chunk], this.chunkWords[chunk], at);
+    const known = this.chunkWords[chunk];
+    const a = from >>> 2;
+    const b = at >>> 2;
+    const n = length >>> 2;
+    for (let w = 0; w < n; w++) if (words[a + w] !== known[b + w]) return false;
+    const tail = length & 3;
+    if (tail === 0) return true;
+    // The word holding the tail lies inside both: the chunk's (a whole word is reserved per key) and,
+    // for a key not at the very end of `buf`, the buffer's; otherwise compare the bytes.
+    if (from + length + 4 - tail > words.length * 4) return sameBytes(buf, start + 4 * n, end, this.chunks[chunk], known, at + 4 * n);
+    return ((words[a + n] ^ known[b + n]) & ((1 << (tail << 3)) - 1)) === 0;
+  }
+
+  private keepView(buf: Uint8Array): void {
+    this.viewOf = buf;
+    this.viewOffset = buf.byteOffset;
+    const memory = buf.buffer;
+    this.view = LITTLE_ENDIAN && memory.byteLength <= KEPT_VIEW_BYTES && (buf.byteOffset & 3) === 0 ? new Int32Array(memory, 0, memory.byteLength >>> 2) : null;
+    if (this.view === null) this.viewOf = null; // not kept: a large one-off buffer is not held by the table
   }
 
   private follows(slot: number): void {
@@ -118,18 +161,18 @@ export class ByteKeyTable<T> {
   }
 
   private place(hash: number, slotPlusOne: number): void {
-    const mask = this.cells.length - 1;
+    const mask = (this.cells.length >>> 1) - 1;
     let cell = hash & mask;
-    while (this.cells[cell] !== 0) cell = (cell + 1) & mask;
-    this.cells[cell] = slotPlusOne;
-    this.hashes[cell] = hash;
+    while (this.cells[2 * cell + 1] !== 0) cell = (cell + 1) & mask;
+    this.cells[2 * cell] = hash;
+    this.cells[2 * cell + 1] = slotPlusOne;
   }
 
+  /** Grows the table to `size` cells. */
   private rehash(size: number): void {
-    const { hashes, cells } = this;
-    this.hashes = new Int32Array(size);
-    this.cells = new Int32Array(size);
-    for (let i = 0; i < cells.length; i++) if (cells[i] !== 0) this.place(hashes[i], cells[i]);
+    const { cells } = this;
+    this.cells = new Int32Array(2 * size);
+    for (let i = 0; i < cells.length; i += 2) if (cells[i + 1] !== 0) this.place(cells[i], cells[i + 1]);
   }
 }
 

@@ -66,6 +66,8 @@ export interface PlanContext {
    */
   bornIn: Array<EntrySource | null>;
   bornAt: number[];
+  /** The bucket table of each cell, by cell id (a known bucket key's birth is its table's). */
+  cellTables: BucketTable[];
 }
 
 /** A sample of the merged output. Reused by every merge of one plan: only `value` changes. */
@@ -312,7 +314,9 @@ export class FamilyMerge {
       if (table.planned && (Number.isNaN(bucket.bound) || cells.some((c) => Number.isNaN(c.bound)))) throw new PlanConflict('NaN bucket bound');
       found = 0;
       while (found < cells.length && !(bucket.bound < cells[found].bound)) found++;
-      cells.splice(found, 0, { id: this.ctx.cells++, bound: bucket.bound, labels: bucket.labels, output: null });
+      const id = this.ctx.cells++;
+      cells.splice(found, 0, { id, bound: bucket.bound, labels: bucket.labels, output: null });
+      this.ctx.cellTables[id] = table;
       this.dirty = true;
       if (table.planned) this.ctx.tablesChanged = true;
     } else if (table.planned && cells[found].labels !== bucket.labels && leOf(cells[found].labels) !== leOf(bucket.labels)) {
@@ -388,6 +392,9 @@ export class FamilyMerge {
   }
 
   private sortByBirth(): void {
+    // A new file that sorts first with the same series in the same order moves every birth
+    // but no order: then nothing is sorted (or copied).
+    if (this.inBirthOrder()) return;
     const { bornIn, bornAt } = this.ctx;
     const bySampleBirth = (a: MergedSample, b: MergedSample) => bornIn[a.id]!.rank - bornIn[b.id]!.rank || bornAt[a.id] - bornAt[b.id];
     const groups = [...this.groups];
@@ -396,7 +403,35 @@ export class FamilyMerge {
     this.groups = new Map(groups);
     if (this.bucketTables) this.bucketTables = new Map([...this.bucketTables].sort((a, b) => byBirth(a[1], b[1])));
   }
+
+  /** Whether groups, each group's samples and bucket tables are each in birth order already. */
+  private inBirthOrder(): boolean {
+    const { bornIn, bornAt } = this.ctx;
+    let lastIn: EntrySource | null = null;
+    let lastAt = 0;
+    for (const group of this.groups.values()) {
+      const first = group[0].id;
+      if (lastIn !== null && !bornAfter(bornIn[first]!, bornAt[first], lastIn, lastAt)) return false;
+      lastIn = bornIn[first]!;
+      lastAt = bornAt[first];
+      for (let i = 1; i < group.length; i++) {
+        const a = group[i - 1].id;
+        const b = group[i].id;
+        if (!bornAfter(bornIn[b]!, bornAt[b], bornIn[a]!, bornAt[a])) return false;
+      }
+    }
+    if (this.bucketTables === null) return true;
+    let last: BucketTable | null = null;
+    for (const table of this.bucketTables.values()) {
+      if (last !== null && !bornAfter(table.bornIn, table.bornAt, last.bornIn, last.bornAt)) return false;
+      last = table;
+    }
+    return true;
+  }
 }
+
+/** Whether `a` was born (strictly) after `b`, by their files' ranks and entries. */
+const bornAfter = (aIn: EntrySource, aAt: number, bIn: EntrySource, bAt: number) => aIn.rank > bIn.rank || (aIn.rank === bIn.rank && aAt > bAt);
 
 function pushBuckets(samples: MergedSample[], table: BucketTable): void {
   for (const cell of table.cells) samples.push(cell.output!);

@@ -54,7 +54,13 @@ export class MergePlan {
   private readonly byName = new Map<string, FamilyMerge>();
   /** Every family, in output order once `publish` ran. */
   private readonly order: FamilyMerge[] = [];
-  private readonly ctx: PlanContext = { samples: 0, cells: 0, recent: [], newTables: [], tablesChanged: false, bornIn: [], bornAt: [] };
+  private readonly ctx: PlanContext = { samples: 0, cells: 0, recent: [], newTables: [], tablesChanged: false, bornIn: [], bornAt: [], cellTables: [] };
+  /**
+   * The first placement pass of this plan: a key whose `placedIn` is this or later was
+   * placed by this plan (a collector's keys are its own, and it drops a plan before it
+   * builds the next).
+   */
+  private readonly firstPass = placements + 1;
   /** Merged value of each output sample, by sample id (capacity: may be longer). */
   private values = new Float64Array(0);
   /** Kept timestamp of each mostrecent sample, by sample id (null when no family is mostrecent). */
@@ -140,32 +146,46 @@ export class MergePlan {
     }
 
     // Pass 2: the new entries placed, in merge order. The workers of one app write the same
-    // keys: a key that an earlier entry of this pass placed by SUM or BUCKET feeds the same
-    // sample or cell again (a later entry moves no birth), so it takes that step with no
-    // lookup. Not other rules (gauges: they depend on the timestamp or on what came first),
-    // nor a NaN bound, which is never equal to a known one: each such entry gets a cell.
-    const epoch = ++placements;
+    // keys: a key that this plan placed by SUM or BUCKET before (in any file, in this pass
+    // or an earlier one) feeds the same sample or cell again, so it takes that step with no
+    // lookup, unless this entry comes before the birth of that sample or bucket table (a
+    // new file that sorts before the others): then `add` moves the birth. Not other
+    // rules (gauges: they depend on the timestamp or on what came first), nor a NaN bound,
+    // which is never equal to a known one: each such entry gets a cell.
+    const pass = ++placements;
+    const { firstPass, ctx } = this;
+    const { bornIn, bornAt, cellTables } = ctx;
     for (const planned of files) {
       const { prepared, familyOf, reader } = planned.file;
       const timestamps = reader!.timestamps;
       const n = prepared.length;
       if (planned.steps.length < n) planned.steps = grown(planned.steps, n);
-      const { steps, families } = planned;
+      const { steps, families, rank } = planned;
       for (let i = planned.length; i < n; i++) {
         const key = prepared[i];
-        if (key.placedIn === epoch) {
-          steps[i] = key.placedStep;
-          continue;
+        const family = families[familyOf[i]];
+        if (key.placedIn >= firstPass) {
+          // Placed by this plan: the step is right unless this entry comes before the birth
+          // of what it feeds (no earlier than its family's: that needs no check of its own).
+          // Checked in a first build's later files too, so this code has run (and is
+          // optimized) by the time a new worker's file needs it.
+          const known = key.placedStep;
+          const target = known >> STEP_OP_BITS;
+          const birth = (known & STEP_OP_MASK) === Op.SUM ? bornIn[target]! : cellTables[target].bornIn;
+          const at = (known & STEP_OP_MASK) === Op.SUM ? bornAt[target] : cellTables[target].bornAt;
+          if (birth.rank < rank || (birth === planned && at < i)) {
+            steps[i] = known;
+            continue;
+          }
         }
-        const placed = (steps[i] = families[familyOf[i]].add(key, timestamps[i], planned, i));
+        const placed = (steps[i] = family.add(key, timestamps[i], planned, i));
         const op = placed & STEP_OP_MASK;
         if (op === Op.SUM || (op === Op.BUCKET && !Number.isNaN(key.bucket!.bound))) {
-          key.placedIn = epoch;
+          key.placedIn = pass;
           key.placedStep = placed;
           continue;
         }
         if (op !== Op.IGNORE) continue;
-        const family = families[familyOf[i]];
         if (family.skipped === null) planned.invalidBuckets++;
         else if (planned.unexposable++ === 0) planned.firstReason = `${JSON.stringify(key.sampleName)}: ${family.skipped}`;
       }
@@ -347,7 +367,7 @@ export class MergePlan {
   }
 }
 
-/** Numbers each placement pass of any plan, so a key's remembered step (PreparedKey.placedIn) is used only within its own pass. */
+/** Placement passes so far, over all plans: a key's `placedIn` is the pass that placed it. */
 let placements = 0;
 
 const compareBirth = (a: FamilyMerge, b: FamilyMerge) => a.bornIn!.rank - b.bornIn!.rank || a.bornAt - b.bornAt;

@@ -76,9 +76,9 @@ export interface PreparedKey {
   /** Set when the labels include `le`. */
   readonly bucket: BucketEntry | null;
   /**
-   * The step (SUM or BUCKET) this key was given in the plan placement pass numbered
-   * `placedIn` (merge-plan.ts): the same key in a later file of that pass gets the same
-   * step with no lookup.
+   * The step (SUM or BUCKET) this key was given by the merge plan placement pass
+   * numbered `placedIn` (merge-plan.ts): the same key in another file of that plan gets
+   * the same step with no lookup, unless the entry comes before what the step feeds was born.
    */
   placedIn: number;
   placedStep: number;

@@ -144,7 +144,12 @@ export class DbFileReader {
   /** Each entry's value offset divided by 8: its index in a Float64Array over the file image. */
   private valueIndex = new Int32Array(64);
   private parsedTo = HEADER_BYTES;
-  private inode = -1;
+  /**
+   * The inode parsed, NaN for none (never a file's): a double from the start, as inodes
+   * are, so the reader's shape never changes under code optimized for it (a new file's
+   * first read would fall back to unoptimized code).
+   */
+  private inode = NaN;
   private readonly onKey: OnKeyBytes | undefined;
   private readonly replacedOnly: boolean;
   /**
@@ -166,7 +171,7 @@ export class DbFileReader {
   private staleReason: string | undefined;
   /** The read-only mapping values are copied from after the first read, its file's inode and its length. */
   private mapping: ReadMapping | undefined;
-  private mappedInode = -1;
+  private mappedInode = NaN;
   private mappedLength = 0;
   /** Why this file cannot be mapped (a file system without shared mappings, say): it is read() whole instead. */
   private unmappable: string | undefined;
@@ -189,7 +194,7 @@ export class DbFileReader {
       this.close();
       if (err instanceof CorruptFileError) {
         this.forget();
-        this.inode = -1;
+        this.inode = NaN;
         // Not read again until it changes: a bad file costs one read, not one per scrape.
         this.failedSignature = signatureOf(stat);
         const tooLarge = err instanceof TooLargeError;
@@ -233,7 +238,7 @@ export class DbFileReader {
       this.readSignature = signature;
       this.staleReason = err.reason;
       this.close();
-      this.inode = -1; // whatever comes next is parsed from its first entry
+      this.inode = NaN; // whatever comes next is parsed from its first entry
       this.bytesRead = 0;
       return { ok: true, newEntries: 0, stale: err.reason };
     }
@@ -406,7 +411,7 @@ export class DbFileReader {
     if (this.mapping === undefined) return;
     valueMapper()!.unmapRead(this.mapping);
     this.mapping = undefined;
-    this.mappedInode = -1;
+    this.mappedInode = NaN;
     this.mappedLength = 0;
   }
 
