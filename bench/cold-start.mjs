@@ -1,15 +1,25 @@
 // Cold-start benchmark: the first scrape of a NEW collector process, many times over the
 // same directory, to see the first scrape's cost with less noise than scrape.mjs's one
-// sample per cell (a loaded machine moves one sample by 2x).
+// sample per cell (a loaded machine moves one sample by 2x). Not part of the suite.
 //
-//   node bench/cold-start.mjs [--cells 1x1000,8x10000] [--runs 7] [--cpu-prof DIR] [--trace-gc]
+//   node bench/cold-start.mjs [--cells 1x1000,8x10000] [--runs 7] [--ab DIST]
+//                             [--cpu-prof DIR] [--trace-gc] [--script FILE]
 //
 // For each cell: W workers of scrape.mjs's workload write S series each into one temp
 // directory and stay alive, idle. Then, RUNS times, a fresh `node` process imports the
 // package, makes a Collector, and times its first text scrape up to the body's string
-// (as scrape.mjs's cold figure does): wall time, its CPU time (user + system, which load
-// from other processes moves less), and the split into merge and render. Reported: the
-// median and range of each. --cpu-prof DIR writes each collector's CPU profile there.
+// (as scrape.mjs's cold figure does): wall time; the CPU time of the process's main
+// thread (Linux: /proc/thread-self/schedstat), which load from other processes moves
+// least (it leaves out the engine's compiler and GC helper threads, and time spent
+// waiting for a core); the process's CPU time (all threads); the split into merge and
+// render. Reported: the median and range of each.
+//
+// --ab DIST: every other run imports the package from DIST (the dist/esm directory of
+// another build, copied somewhere under packages/core so that it finds the package's
+// dependencies) instead: a before/after pair under the same load, reported apart.
+// --cpu-prof DIR writes each collector's CPU profile there; --trace-gc prints the first
+// run's GC trace; --script FILE runs FILE as the collector instead (it gets --dir, and
+// prints one line of JSON whose numbers are reported).
 //
 // Every child is killed by pid when its cell is done; temp dirs are removed.
 import { execFileSync, fork } from 'node:child_process';
@@ -29,18 +39,29 @@ const argValue = (name) => {
 if (argValue('--role') === 'collector') await collector();
 else await orchestrate();
 
+/** Main-thread CPU time so far, ms (Linux), or NaN. */
+function mainThreadCpuMs() {
+  try {
+    return Number(fs.readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 /** One fresh collector: imports the package, times its first scrape, prints one JSON line. */
 async function collector() {
   const importStarted = process.hrtime.bigint();
-  const { Collector } = await import('@prom-multiproc/core');
+  const { Collector } = await import(process.env.DIST ? path.join(process.env.DIST, 'index.js') : '@prom-multiproc/core');
   const importMs = Number(process.hrtime.bigint() - importStarted) / 1e6;
   const c = new Collector({ directory: argValue('--dir'), log: () => {} });
   const cpu = process.cpuUsage();
+  const mainCpu = mainThreadCpuMs();
   const started = process.hrtime.bigint();
   const body = await c.scrapeWith('text', ({ bytes }) => bytes.toString('utf8'));
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  const mainCpuMs = mainThreadCpuMs() - mainCpu;
   const used = process.cpuUsage(cpu);
-  process.stdout.write(`${JSON.stringify({ importMs, ms, cpuMs: (used.user + used.system) / 1e3, mergeMs: c.lastMergeSeconds * 1e3, renderMs: c.lastRenderSeconds * 1e3, bytes: body.length })}\n`);
+  process.stdout.write(`${JSON.stringify({ ms, mainCpuMs, cpuMs: (used.user + used.system) / 1e3, mergeMs: c.lastMergeSeconds * 1e3, renderMs: c.lastRenderSeconds * 1e3, importMs, bytes: body.length })}\n`);
 }
 
 async function orchestrate() {
@@ -77,7 +98,7 @@ async function orchestrate() {
     const results = [];
     for (let r = 0; r < runs; r++) {
       const execArgv = [];
-      if (profDir) execArgv.push('--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-name', `cold-${workers}x${series}-${r}.cpuprofile`);
+      if (profDir) execArgv.push('--cpu-prof', '--cpu-prof-interval', '250', '--cpu-prof-dir', profDir, '--cpu-prof-name', `cold-${workers}x${series}-${r}.cpuprofile`);
       if (traceGc) execArgv.push('--trace-gc');
       const script = argValue('--script') ? path.resolve(argValue('--script')) : thisFile;
       // --ab DIST: every other run imports the package from DIST instead (a before/after pair under the same load).
@@ -86,16 +107,14 @@ async function orchestrate() {
       if (traceGc && r === 0) process.stdout.write(out.split('\n').filter((l) => !l.startsWith('{')).join('\n') + '\n');
       results.push(JSON.parse(out.split('\n').find((l) => l.startsWith('{'))));
     }
-    const pick = (k) => results.map((x) => x[k]);
-    if (argValue('--ab') !== undefined) {
-      for (const [label, parity] of [['A (this build)', 0], ['B (--ab)', 1]]) {
-        const mine = results.filter((_, i) => i % 2 === parity);
-        console.log(`${workers}x${series} ${label}: ` + Object.keys(mine[0]).map((k) => `${k} ${summary(mine.map((x) => x[k]))}`).join(', '));
-      }
-    } else if (argValue('--script')) {
-      console.log(`${workers}x${series}: ` + Object.keys(results[0]).map((k) => `${k} ${summary(pick(k))}`).join(', '));
-    } else {
-    console.log(`${workers}x${series}: first scrape ${summary(pick('ms'))} ms wall, cpu ${summary(pick('cpuMs'))} ms, merge ${summary(pick('mergeMs'))}, render ${summary(pick('renderMs'))}; import ${summary(pick('importMs'))} ms; ${results[0].bytes} bytes; load ${os.loadavg()[0].toFixed(1)}`);
+    const report = (label, rows) => {
+      const line = Object.keys(rows[0]).map((k) => `${k} ${summary(rows.map((x) => x[k]))}`).join(', ');
+      console.log(`${workers}x${series}${label}: ${line}; load ${os.loadavg()[0].toFixed(1)}`);
+    };
+    if (argValue('--ab') === undefined) report('', results);
+    else {
+      report(' A (this build)', results.filter((_, i) => i % 2 === 0));
+      report(` B (${argValue('--ab')})`, results.filter((_, i) => i % 2 === 1));
     }
     for (const pid of pids) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } children.delete(pid); }
     fs.rmSync(dir, { recursive: true, force: true });
