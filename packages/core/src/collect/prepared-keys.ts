@@ -13,15 +13,16 @@ import { metricName, samplePrefix, sortedPairs, unexposableLabels } from './expo
  * Sorted label pairs, and the exposition prefix (`name{labels} `) of each sample name they
  * are rendered with: made once and kept, since a merge plan is rebuilt whenever a series
  * appears, and rendering every prefix again each time would cost more than the rest of it.
- * The escaped `{labels} ` part is made once per label set and shared by its names (a
- * histogram series' `_sum` and `_count`, the metrics of an app that share label values).
+ * A label set rendered with a second name keeps its escaped `{labels} ` part (a slice of
+ * the first prefix) for its further names: a histogram series' `_sum` and `_count`, the
+ * metrics of an app whose series share label values. One with a single name keeps no more.
  */
 export class RenderedLabels {
   private firstName: string | undefined;
   private firstPrefix = '';
   /** Further names: a histogram series is rendered as `_sum` and `_count`. */
   private more: Map<string, string> | null = null;
-  /** `{labels} ` escaped (or ` ` for no labels), once a prefix was asked for. */
+  /** `{labels} ` escaped (or ` ` for no labels), once a second name was asked for. */
   private tail: string | null = null;
 
   /** Why Prometheus could not parse a sample with these labels (checked once per label set), or null. */
@@ -35,7 +36,7 @@ export class RenderedLabels {
     if (sampleName === this.firstName) return this.firstPrefix;
     if (this.firstName === undefined) {
       this.firstName = sampleName;
-      this.firstPrefix = this.render(sampleName);
+      this.firstPrefix = samplePrefix(sampleName, this.pairs);
       return this.firstPrefix;
     }
     this.more ??= new Map();
@@ -47,9 +48,9 @@ export class RenderedLabels {
     return prefix;
   }
 
-  /** `samplePrefix(sampleName, pairs)`: the escaped name, then the label set's part (an empty name escapes to nothing). */
+  /** `samplePrefix(sampleName, pairs)` for a further name: its escaped name, then the labels' part of the first prefix. */
   private render(sampleName: string): string {
-    this.tail ??= samplePrefix('', this.pairs);
+    this.tail ??= this.firstPrefix.slice(metricName(this.firstName!).length);
     // Joined, not concatenated: a flat string, as samplePrefix makes (a rope kept per sample costs more).
     return [metricName(sampleName), this.tail].join('');
   }
