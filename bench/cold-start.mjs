@@ -2,7 +2,7 @@
 // same directory, to see the first scrape's cost with less noise than scrape.mjs's one
 // sample per cell (a loaded machine moves one sample by 2x). Not part of the suite.
 //
-//   node bench/cold-start.mjs [--cells 1x1000,8x10000] [--runs 7] [--ab DIST]
+//   node bench/cold-start.mjs [--cells 1x1000,8x10000] [--runs 7] [--ab DIST] [--default-gc]
 //                             [--cpu-prof DIR] [--trace-gc] [--script FILE]
 //
 // For each cell: W workers of scrape.mjs's workload write S series each into one temp
@@ -14,9 +14,12 @@
 // waiting for a core); the process's CPU time (all threads); the split into merge and
 // render. Reported: the median and range of each.
 //
-// --ab DIST: every other run imports the package from DIST (the dist/esm directory of
-// another build, copied somewhere under packages/core so that it finds the package's
-// dependencies) instead: a before/after pair under the same load, reported apart.
+// Each collector runs with --max-semi-space-size=1, as scrape.mjs runs its collector (a
+// small young generation, as our collector processes keep it); --default-gc leaves V8's default.
+// --ab DIST: every other run imports the package from DIST instead (the dist/esm directory
+// of another build, its dist/ copied somewhere under packages/core, e.g.
+// packages/core/.base/dist, so that it finds the package's dependencies and loads its
+// collector side as the package does): a before/after pair under the same load, reported apart.
 // --cpu-prof DIR writes each collector's CPU profile there; --trace-gc prints the first
 // run's GC trace; --script FILE runs FILE as the collector instead (it gets --dir, and
 // prints one line of JSON whose numbers are reported).
@@ -97,7 +100,7 @@ async function orchestrate() {
     await Promise.all(ready);
     const results = [];
     for (let r = 0; r < runs; r++) {
-      const execArgv = [];
+      const execArgv = args.includes('--default-gc') ? [] : ['--max-semi-space-size=1'];
       if (profDir) execArgv.push('--cpu-prof', '--cpu-prof-interval', '250', '--cpu-prof-dir', profDir, '--cpu-prof-name', `cold-${workers}x${series}-${r}.cpuprofile`);
       if (traceGc) execArgv.push('--trace-gc');
       const script = argValue('--script') ? path.resolve(argValue('--script')) : thisFile;
