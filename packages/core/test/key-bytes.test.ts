@@ -8,8 +8,9 @@ import { encodeKey } from '../src/format/key.js';
 import { PlainKeyFields } from '../src/format/key-bytes.js';
 import { buildFileImage } from '../src/format/file-image.js';
 import { ByteKeyTable } from '../src/collect/byte-tables.js';
-import { sortedPairs } from '../src/collect/exposition.js';
-import { KeyCache } from '../src/collect/prepared-keys.js';
+import { samplePrefix, sortedPairs, unexposableLabels } from '../src/collect/exposition.js';
+import { floatToGoString } from '../src/format/number.js';
+import { KeyCache, parsePythonFloat } from '../src/collect/prepared-keys.js';
 import { DirectoryMerger } from '../src/collect/merge.js';
 import { renderText } from '../src/collect/exposition.js';
 import { readDbFile } from '../src/format/reader.js';
@@ -29,12 +30,15 @@ function text(next: () => number, plain: boolean): string {
   return s;
 }
 
+/** Label names with meaning for the merge or the exposition (`__name__` is reserved; `a-b`, `a.b` and `a_b` are one name once escaped). */
+const LABEL_NAMES = ['le', 'pid', '1', '10', 'a', '__proto__', '__name__', 'a-b', 'a.b', 'a_b', 'quantile'];
+
 /** A key as Python writes it (sorted, ", " and ": "), or one of the other spellings JSON allows. */
 function fuzzKey(next: () => number): string {
   const plain = next() < 0.5;
   const labels: Array<[string, string]> = [];
   const count = Math.floor(next() * 5);
-  for (let i = 0; i < count; i++) labels.push([next() < 0.3 ? ['le', 'pid', '1', '10', 'a', '__proto__'][Math.floor(next() * 6)] : text(next, plain), text(next, plain)]);
+  for (let i = 0; i < count; i++) labels.push([next() < 0.3 ? LABEL_NAMES[Math.floor(next() * LABEL_NAMES.length)] : text(next, plain), text(next, plain)]);
   const metric = text(next, plain);
   const sample = text(next, plain);
   const help = text(next, plain);
@@ -112,6 +116,20 @@ describe('keys read as bytes', () => {
       if (/[\ud800-\udfff]/.test(JSON.stringify(JSON.parse(key)))) continue;
       const p = keys.prepared(key);
       expect({ metricName: p.metricName, sampleName: p.sampleName, help: p.help, pairs: p.labels.pairs.map((q) => [...q]) }, key).toEqual(expected);
+      // What the exposition makes of those labels, found once per label set: the same as from the pairs.
+      expect(p.labels.problem, key).toBe(unexposableLabels(expected.pairs));
+      expect(p.labels.prefix(p.sampleName), key).toBe(samplePrefix(p.sampleName, expected.pairs));
+      expect(p.labels.prefix(`${p.sampleName}_x`), key).toBe(samplePrefix(`${p.sampleName}_x`, expected.pairs));
+      if (p.bucket) {
+        // A bucket is labelled with its `le` as Go formats the bound (Python's float() of the text).
+        const le = expected.pairs.find((q) => q[0] === 'le')![1];
+        const bound = parsePythonFloat(le);
+        expect(p.bucket.bound, key).toBe(bound ?? NaN);
+        const relabelled = expected.pairs.map(([k, v]): [string, string] => [k, k === 'le' ? floatToGoString(bound ?? NaN) : v]);
+        expect(p.bucket.labels.pairs.map((q) => [...q]), key).toEqual(relabelled);
+        expect(p.bucket.labels.prefix('b_bucket'), key).toBe(samplePrefix('b_bucket', relabelled));
+        expect(p.bucket.series.pairs.map((q) => [...q]), key).toEqual(expected.pairs.filter((q) => q[0] !== 'le'));
+      }
       // Seen again (from other bytes, at another alignment): the same preparation.
       const padded = Buffer.concat([Buffer.from('xyz'), Buffer.from(key, 'utf8')]);
       expect(keys.preparedAt(padded, 3, padded.length)).toBe(p);
@@ -126,6 +144,18 @@ describe('keys read as bytes', () => {
     expect(bucket.bucket!.series).toBe(sum.labels);
     expect(bucket.bucket!.bound).toBe(0.5);
     expect(other.labels).not.toBe(sum.labels);
+    // Another histogram's bucket with the same labels shares the bucket entry; another bound, or the same bound written otherwise, does not.
+    const sameLabels = keys.prepared(encodeKey('g', 'g_bucket', [['le', '0.5'], ['route', '/a']], 'y'));
+    expect(sameLabels.bucket).toBe(bucket.bucket);
+    const one = keys.prepared(encodeKey('h', 'h_bucket', [['le', '1'], ['route', '/a']], 'x'));
+    const oneAgain = keys.prepared(encodeKey('h', 'h_bucket', [['le', '1.0'], ['route', '/a']], 'x'));
+    expect(one.bucket).not.toBe(oneAgain.bucket);
+    expect([one.bucket!.bound, oneAgain.bucket!.bound]).toEqual([1, 1]);
+    expect(one.bucket!.series).toBe(sum.labels);
+    expect(one.bucket!.labels.prefix('h_bucket')).toBe('h_bucket{le="1.0",route="/a"} ');
+    expect(oneAgain.bucket!.labels).toBe(oneAgain.labels);
+    expect(oneAgain.bucket!.labels.prefix('h_bucket')).toBe('h_bucket{le="1.0",route="/a"} ');
+    expect(bucket.bucket!.labels.prefix('h_bucket')).toBe('h_bucket{le="0.5",route="/a"} ');
     // Only the bucket key stays in use: its series (the set of h_sum) must stay the one label set.
     keys.noteDropped();
     keys.retain([[bucket]]);

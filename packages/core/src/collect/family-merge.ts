@@ -72,7 +72,12 @@ export interface PlanContext {
 
 /** A sample of the merged output. Reused by every merge of one plan: only `value` changes. */
 export class MergedSample implements Sample {
-  value = 0;
+  /**
+   * Set by every merge before the sample is served. Starts as a double (not the small
+   * integer 0), so the merge's first store of a double does not change the field's
+   * representation: that would migrate every sample of a new plan, one runtime call each.
+   */
+  value = Number.NaN;
   readonly labels: LabelPairs;
   /** `name{labels} ` as the exposition writes it. */
   readonly linePrefix: string;

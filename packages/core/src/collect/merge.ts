@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { compareCodePoints } from '../format/key.js';
 import { ARCHIVE_ID, FALLBACK_MARKER_PREFIX, dbFileName, isRetiredProcessId, parseDbFileName } from '../format/names.js';
-import { ReadBuffer } from '../format/reader.js';
+import { loadValueMapper, ReadBuffer } from '../format/reader.js';
 import type { Family } from './exposition.js';
 import { visibleFiles } from './compaction.js';
 import { JOURNAL_NAME } from './journal.js';
@@ -137,7 +137,9 @@ export class DirectoryMerger {
    * `reserved`: names, escaped, that the caller serves next to the merge (the collector's
    * self-metrics): a merged metric exposed under one of them is left out as a name collision.
    */
-  constructor(readonly dir: string, private readonly reserved: ReadonlyMap<string, string> = new Map()) {}
+  constructor(readonly dir: string, private readonly reserved: ReadonlyMap<string, string> = new Map()) {
+    loadValueMapper();
+  }
 
   /**
    * Lists `dir/*.db` (not dot-files) in code-point order and merges every readable file.

@@ -7,24 +7,29 @@ import { decodeKey, sortLabelPairs, type LabelPairs } from '../format/key.js';
 import { bytesEqualString, PlainKeyFields } from '../format/key-bytes.js';
 import { floatToGoString } from '../format/number.js';
 import { ByteKeyTable, InternedStrings } from './byte-tables.js';
-import { samplePrefix, sortedPairs, unexposableLabels } from './exposition.js';
+import { metricName, samplePrefix, sortedPairs, unexposableLabels } from './exposition.js';
 
 /**
  * Sorted label pairs, and the exposition prefix (`name{labels} `) of each sample name they
  * are rendered with: made once and kept, since a merge plan is rebuilt whenever a series
  * appears, and rendering every prefix again each time would cost more than the rest of it.
+ * A label set rendered with a second name keeps its escaped `{labels} ` part (a slice of
+ * the first prefix) for its further names: a histogram series' `_sum` and `_count`, the
+ * metrics of an app whose series share label values. One with a single name keeps no more.
  */
 export class RenderedLabels {
   private firstName: string | undefined;
   private firstPrefix = '';
   /** Further names: a histogram series is rendered as `_sum` and `_count`. */
   private more: Map<string, string> | null = null;
+  /** `{labels} ` escaped (or ` ` for no labels), once a second name was asked for. */
+  private tail: string | null = null;
 
   /** Why Prometheus could not parse a sample with these labels (checked once per label set), or null. */
   readonly problem: string | null;
 
   constructor(readonly pairs: LabelPairs) {
-    this.problem = unexposableLabels(pairs);
+    this.problem = plainLabelNames(pairs) ? null : unexposableLabels(pairs);
   }
 
   prefix(sampleName: string): string {
@@ -37,15 +42,40 @@ export class RenderedLabels {
     this.more ??= new Map();
     let prefix = this.more.get(sampleName);
     if (prefix === undefined) {
-      prefix = samplePrefix(sampleName, this.pairs);
+      prefix = this.render(sampleName);
       this.more.set(sampleName, prefix);
     }
     return prefix;
   }
+
+  /** `samplePrefix(sampleName, pairs)` for a further name: its escaped name, then the labels' part of the first prefix. */
+  private render(sampleName: string): string {
+    this.tail ??= this.firstPrefix.slice(metricName(this.firstName!).length);
+    // Joined, not concatenated: a flat string, as samplePrefix makes (a rope kept per sample costs more).
+    return [metricName(sampleName), this.tail].join('');
+  }
+}
+
+const LEGACY_LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+/**
+ * True when `pairs` (sorted by name) can have no problem `unexposableLabels` finds: every
+ * name legacy-valid (so its own escape, never empty), none `__name__`, no two equal. The
+ * common case, checked without the Map `unexposableLabels` makes per label set.
+ */
+function plainLabelNames(pairs: LabelPairs): boolean {
+  for (let i = 0; i < pairs.length; i++) {
+    const name = pairs[i][0];
+    if (name === '__name__' || !LEGACY_LABEL_NAME.test(name) || (i > 0 && !(pairs[i - 1][0] < name))) return false;
+  }
+  return true;
 }
 
 /** Rendered labels with a string naming exactly that set, for use as a Map key. */
 export class LabelSet extends RenderedLabels {
+  /** The bucket entry of every key with exactly these labels, `le` among them (made by the first). */
+  bucket: BucketEntry | null = null;
+
   constructor(pairs: LabelPairs, readonly key: string) {
     super(pairs);
   }
@@ -262,20 +292,24 @@ export class KeyCache {
     }
     const labels = this.labelSet(-1);
     const labelsWithoutPid = pidAt >= 0 ? this.labelSet(pidAt) : labels;
-    let bucket: BucketEntry | null = null;
-    if (leAt >= 0) {
-      const le = this.leBound(this.values[leAt]);
-      const series = this.labelSet(leAt);
-      let rendered: RenderedLabels = labels;
-      if (le.rendered !== this.values[leAt]) {
-        // The series' pairs with `le` re-rendered, in the place `le` had: only that pair is this key's own.
-        const pairs = series.pairs.slice();
-        pairs.splice(leAt, 0, ['le', le.rendered]);
-        rendered = new RenderedLabels(pairs);
-      }
-      bucket = { bound: le.bound, invalidLe: le.invalidLe, series, labels: rendered };
-    }
+    // A bucket entry depends on the labels only: the keys of one label set in several
+    // histograms (their series share label values) share one, and its `le` label's prefixes.
+    const bucket = leAt < 0 ? null : (labels.bucket ??= this.bucketEntry(labels, leAt));
     return { pid, metricName, help, sampleName, labels, labelsWithoutPid, bucket, placedIn: 0, placedStep: 0 };
+  }
+
+  /** The bucket entry of the loaded labels (`labels`), whose `le` is at `leAt`. */
+  private bucketEntry(labels: LabelSet, leAt: number): BucketEntry {
+    const le = this.leBound(this.values[leAt]);
+    const series = this.labelSet(leAt);
+    let rendered: RenderedLabels = labels;
+    if (le.rendered !== this.values[leAt]) {
+      // The series' pairs with `le` re-rendered, in the place `le` had: only that pair is this key's own.
+      const pairs = series.pairs.slice();
+      pairs.splice(leAt, 0, ['le', le.rendered]);
+      rendered = new RenderedLabels(pairs);
+    }
+    return { bound: le.bound, invalidLe: le.invalidLe, series, labels: rendered };
   }
 
   /** The LabelSet of the loaded labels, leaving out the one at `skip` (-1: none). */

@@ -27,6 +27,14 @@ function valueMapper(): ValueMapper | null {
   return mapper;
 }
 
+/**
+ * Loads the addon's read-only side now (a merger does when it is made), so that a new
+ * collector's first scrape does not also load the binary: ~2 ms that a scraper would wait.
+ */
+export function loadValueMapper(): void {
+  valueMapper();
+}
+
 /** Values are float64s at 8-aligned offsets, so a Float64Array over the buffer reads them without DataView calls. */
 const NATIVE_LITTLE_ENDIAN = os.endianness() === 'LE';
 
