@@ -7,7 +7,7 @@
 // and TYPE lines) is rendered as `renderText` / `renderOpenMetrics` render it, so the
 // bytes equal theirs (tested).
 import { floatToGoString } from '../format/number.js';
-import { OPENMETRICS_EOF, familyExemplars, familyHeader, samplePrefix, type Family } from './exposition.js';
+import { OPENMETRICS_EOF, familyExemplars, familyHeader, samplePrefix, sampleValues, type Family, type Sample } from './exposition.js';
 
 /** Lines rendered fresh are gathered into a string of about this many characters before one write. */
 const CHUNK_CHARS = 64 * 1024;
@@ -27,6 +27,14 @@ class LineTable {
   ends = new Int32Array(1024);
   values = new Float64Array(1024);
   count = 0;
+  /**
+   * Per family of the output, in order: its samples array when every one of its lines is
+   * recorded here, from line `groupFirst[f]` on, without exemplars, and the array has
+   * values kept as numbers (`sampleValues`); else null. The same array at the same line
+   * next time means the same lines (prefixes) in the same order: only values are compared.
+   */
+  groupSamples: Array<readonly Sample[] | null> = [];
+  groupFirst: number[] = [];
 
   push(prefix: string, start: number, end: number, value: number, suffix: string | undefined): void {
     const i = this.count++;
@@ -38,8 +46,10 @@ class LineTable {
     this.values[i] = value;
   }
 
-  /** Becomes the first `count` lines of `other`. */
-  copyFrom(other: LineTable, count: number): void {
+  /** Becomes the first `count` lines and `groups` families of `other`. */
+  copyFrom(other: LineTable, count: number, groups: number): void {
+    this.groupSamples = other.groupSamples.slice(0, groups);
+    this.groupFirst = other.groupFirst.slice(0, groups);
     if (count > this.starts.length) this.grow(count);
     this.prefixes = other.prefixes.slice(0, count);
     this.suffixes = other.suffixes.slice(0, count);
@@ -50,8 +60,9 @@ class LineTable {
   }
 
   /** Keeps the first `count` lines; forgets the strings of the rest. */
-  truncate(count: number): void {
+  truncate(count: number, groups = 0): void {
     this.count = count;
+    this.groupSamples.length = this.groupFirst.length = groups;
     if (this.prefixes.length > count) this.prefixes.length = count;
     if (this.suffixes.length > count) this.suffixes.length = count;
   }
@@ -158,10 +169,18 @@ export class CachedExposition {
     let expected = 0; // where in `old` the next line is looked for, once not in place
     let positions: Map<string, number> | undefined;
     const partEnds: number[] = (this.partEnds = []);
-    for (const family of families) {
+    for (let f = 0; f < families.length; f++) {
+      const family = families[f];
       this.endPart(partEnds);
       this.addText(familyHeader(family, this.openMetrics));
       const withExemplars = this.openMetrics ? familyExemplars(family, exemplars) : undefined;
+      const values = withExemplars === undefined ? sampleValues.get(family.samples) : undefined;
+      const first = this.recorded;
+      if (inPlace && values !== undefined && old.groupSamples[f] === family.samples && old.groupFirst[f] === first) {
+        // The family's lines are where they were, in the same order: compare values only.
+        this.renderValues(family.samples, values, partEnds);
+        continue;
+      }
       let linesInPart = 0;
       for (const sample of family.samples) {
         if (++linesInPart > LINES_PER_PART) {
@@ -194,7 +213,7 @@ export class CachedExposition {
           inPlace = false;
           oldFrom = expected = n;
           lines = this.lines = this.spare;
-          lines.copyFrom(old, n);
+          lines.copyFrom(old, n, f);
         }
         // Look for the line a little past where it was expected, then (after many misses
         // in one render, as when a family is gone) by its prefix among all lines.
@@ -218,13 +237,17 @@ export class CachedExposition {
         }
         this.recorded++;
       }
+      const whole = values !== undefined && values.length === family.samples.length && this.recorded - first === values.length;
+      lines.groupSamples[f] = whole ? family.samples : null;
+      lines.groupFirst[f] = first;
     }
     if (this.openMetrics) this.addText(OPENMETRICS_EOF);
     this.flushCopy();
     this.flushChunk(this.recorded);
     if (inPlace) {
-      old.truncate(this.recorded);
+      old.truncate(this.recorded, families.length);
     } else {
+      lines.truncate(this.recorded, families.length);
       this.table = lines;
       this.spare = old;
       old.truncate(0);
@@ -235,6 +258,29 @@ export class CachedExposition {
     this.previousLength = this.length;
     this.out = EMPTY;
     return body;
+  }
+
+  /**
+   * The lines of a family recorded in place from line `recorded` on with these samples, in
+   * this order: a line is copied from the previous output unless its value changed.
+   */
+  private renderValues(samples: readonly Sample[], values: Float64Array, partEnds: number[]): void {
+    const table = this.table;
+    const { starts, ends } = table;
+    const known = table.values;
+    let n = this.recorded;
+    for (let k = 0; k < values.length; k++, n++) {
+      if (k > 0 && k % LINES_PER_PART === 0) this.endPart(partEnds);
+      const value = values[k];
+      const was = known[n];
+      if (value === was ? value !== 0 || 1 / value === 1 / was : value !== value && was !== was) {
+        this.reuse(starts[n], ends[n], n);
+      } else {
+        known[n] = value;
+        this.fresh(samples[k].linePrefix! + floatToGoString(value) + '\n', n);
+      }
+      this.recorded = n + 1;
+    }
   }
 
   /** Ends a part here: writes what is pending, so the output's length is where it ends. */

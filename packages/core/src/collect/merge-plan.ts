@@ -10,8 +10,8 @@
 // again, the others keep their samples. Where that could differ from a fresh build (a
 // file shrank, was replaced or vanished; a gauge's mode changes; see PlanConflict), the
 // plan says so and is built again.
-import { metricName, type Family } from './exposition.js';
-import { FamilyMerge, Op, PlanConflict, STEP_OP_BITS, STEP_OP_MASK, type BucketTable, type EntrySource, type PlanContext } from './family-merge.js';
+import { metricName, sampleValues, type Family } from './exposition.js';
+import { FamilyMerge, Op, PlanConflict, STEP_OP_BITS, STEP_OP_MASK, type BucketTable, type EntrySource, type MergedSample, type PlanContext } from './family-merge.js';
 import type { MergeProblem } from './merge.js';
 import type { TrackedFile } from './tracked-file.js';
 
@@ -77,6 +77,16 @@ export class MergePlan {
   private tableCounts = new Int32Array(0);
   /** Tables laid out in the flat arrays. */
   private flatTables = 0;
+  /**
+   * The served samples in output order: their ids, and their values as of the last merge
+   * (each family's part registered in `sampleValues`). A merge writes a sample object only
+   * when its value changed: a steady scrape touches no object.
+   */
+  private outputIds = new Int32Array(0);
+  private outputSamples: MergedSample[] = [];
+  private outputValues = new Float64Array(0);
+  /** False until a merge has written every output sample (after `publish`). */
+  private outputSynced = false;
 
   private constructor(private readonly accumulate: boolean, private readonly reserved: ReadonlyMap<string, string>) {}
 
@@ -296,6 +306,19 @@ export class MergePlan {
     this.served = served;
     this.problems = problems;
     this.series = series;
+    const outputIds = (this.outputIds = new Int32Array(series));
+    const outputValues = (this.outputValues = new Float64Array(series));
+    const outputSamples: MergedSample[] = (this.outputSamples = []);
+    let at = 0;
+    for (const family of served) {
+      const { samples } = family;
+      sampleValues.set(samples, outputValues.subarray(at, at + samples.length));
+      for (const sample of samples) {
+        outputIds[at++] = sample.id;
+        outputSamples.push(sample);
+      }
+    }
+    this.outputSynced = false;
   }
 
   /**
@@ -359,10 +382,18 @@ export class MergePlan {
       start = end;
     }
 
-    for (const family of this.served) {
-      const { samples } = family;
-      for (let s = 0; s < samples.length; s++) samples[s].value = values[samples[s].id];
+    // Into output order; a sample object is written only when its value changed (the
+    // same number for the exposition: -0 is not 0, NaN is NaN).
+    const { outputIds, outputValues, outputSamples } = this;
+    const all = !this.outputSynced;
+    for (let k = 0; k < outputIds.length; k++) {
+      const value = values[outputIds[k]];
+      const old = outputValues[k];
+      if (!all && (value === old ? value !== 0 || 1 / value === 1 / old : value !== value && old !== old)) continue;
+      outputValues[k] = value;
+      outputSamples[k].value = value;
     }
+    this.outputSynced = true;
     return true;
   }
 }
