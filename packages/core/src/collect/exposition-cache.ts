@@ -35,6 +35,7 @@ class LineTable {
    */
   groupSamples: Array<readonly Sample[] | null> = [];
   groupFirst: number[] = [];
+  groupLength: number[] = [];
 
   push(prefix: string, start: number, end: number, value: number, suffix: string | undefined): void {
     const i = this.count++;
@@ -50,6 +51,7 @@ class LineTable {
   copyFrom(other: LineTable, count: number, groups: number): void {
     this.groupSamples = other.groupSamples.slice(0, groups);
     this.groupFirst = other.groupFirst.slice(0, groups);
+    this.groupLength = other.groupLength.slice(0, groups);
     if (count > this.starts.length) this.grow(count);
     this.prefixes = other.prefixes.slice(0, count);
     this.suffixes = other.suffixes.slice(0, count);
@@ -62,7 +64,7 @@ class LineTable {
   /** Keeps the first `count` lines; forgets the strings of the rest. */
   truncate(count: number, groups = 0): void {
     this.count = count;
-    this.groupSamples.length = this.groupFirst.length = groups;
+    this.groupSamples.length = this.groupFirst.length = this.groupLength.length = groups;
     if (this.prefixes.length > count) this.prefixes.length = count;
     if (this.suffixes.length > count) this.suffixes.length = count;
   }
@@ -168,18 +170,31 @@ export class CachedExposition {
     let misses = 0;
     let expected = 0; // where in `old` the next line is looked for, once not in place
     let positions: Map<string, number> | undefined;
+    let groups: Map<readonly Sample[], number> | undefined;
     const partEnds: number[] = (this.partEnds = []);
     for (let f = 0; f < families.length; f++) {
       const family = families[f];
       this.endPart(partEnds);
       this.addText(familyHeader(family, this.openMetrics));
       const withExemplars = this.openMetrics ? familyExemplars(family, exemplars) : undefined;
-      const values = withExemplars === undefined ? sampleValues.get(family.samples) : undefined;
+      let values = withExemplars === undefined ? sampleValues.get(family.samples) : undefined;
+      if (values !== undefined && values.length !== family.samples.length) values = undefined;
       const first = this.recorded;
-      if (inPlace && values !== undefined && old.groupSamples[f] === family.samples && old.groupFirst[f] === first) {
-        // The family's lines are where they were, in the same order: compare values only.
-        this.renderValues(family.samples, values, partEnds);
-        continue;
+      if (values !== undefined) {
+        // The family's lines in the previous output, in the same order: compare values only.
+        if (inPlace && old.groupSamples[f] === family.samples && old.groupFirst[f] === first && old.groupLength[f] === values.length) {
+          this.renderValues(family.samples, values, old, first, partEnds);
+          continue;
+        }
+        const g = inPlace ? undefined : (groups ??= groupsOf(old)).get(family.samples);
+        if (g !== undefined && old.groupFirst[g] >= oldFrom && old.groupLength[g] === values.length) {
+          this.renderValues(family.samples, values, old, old.groupFirst[g], partEnds);
+          expected = old.groupFirst[g] + values.length;
+          lines.groupSamples[f] = family.samples;
+          lines.groupFirst[f] = first;
+          lines.groupLength[f] = values.length;
+          continue;
+        }
       }
       let linesInPart = 0;
       for (const sample of family.samples) {
@@ -237,9 +252,9 @@ export class CachedExposition {
         }
         this.recorded++;
       }
-      const whole = values !== undefined && values.length === family.samples.length && this.recorded - first === values.length;
-      lines.groupSamples[f] = whole ? family.samples : null;
+      lines.groupSamples[f] = values !== undefined && this.recorded - first === values.length ? family.samples : null;
       lines.groupFirst[f] = first;
+      lines.groupLength[f] = this.recorded - first;
     }
     if (this.openMetrics) this.addText(OPENMETRICS_EOF);
     this.flushCopy();
@@ -261,22 +276,27 @@ export class CachedExposition {
   }
 
   /**
-   * The lines of a family recorded in place from line `recorded` on with these samples, in
-   * this order: a line is copied from the previous output unless its value changed.
+   * A family whose lines `old` recorded from line `from` on, for these samples in this
+   * order (so with their prefixes, and without exemplars): a line is copied from the
+   * previous output unless its value changed. In place (`old` is the table being written,
+   * `from` the next line) the table is only updated where a value changed.
    */
-  private renderValues(samples: readonly Sample[], values: Float64Array, partEnds: number[]): void {
-    const table = this.table;
-    const { starts, ends } = table;
-    const known = table.values;
-    let n = this.recorded;
-    for (let k = 0; k < values.length; k++, n++) {
+  private renderValues(samples: readonly Sample[], values: Float64Array, old: LineTable, from: number, partEnds: number[]): void {
+    const lines = this.lines;
+    const inPlace = lines === old;
+    const suffix = this.openMetrics ? '' : undefined;
+    const known = old.values;
+    for (let k = 0; k < values.length; k++) {
       if (k > 0 && k % LINES_PER_PART === 0) this.endPart(partEnds);
+      const n = this.recorded;
+      const at = from + k;
       const value = values[k];
-      const was = known[n];
+      const was = known[at];
+      if (!inPlace) lines.push(old.prefixes[at], 0, 0, value, suffix);
       if (value === was ? value !== 0 || 1 / value === 1 / was : value !== value && was !== was) {
-        this.reuse(starts[n], ends[n], n);
+        this.reuse(old.starts[at], old.ends[at], n);
       } else {
-        known[n] = value;
+        if (inPlace) known[at] = value;
         this.fresh(samples[k].linePrefix! + floatToGoString(value) + '\n', n);
       }
       this.recorded = n + 1;
@@ -381,6 +401,16 @@ function sizeEstimate(families: readonly Family[]): number {
     for (const sample of family.samples) bytes += (sample.linePrefix?.length ?? 64) + 24;
   }
   return bytes;
+}
+
+/** Where each family of `table` with kept values is, by its samples array. */
+function groupsOf(table: LineTable): Map<readonly Sample[], number> {
+  const groups = new Map<readonly Sample[], number>();
+  for (let g = 0; g < table.groupSamples.length; g++) {
+    const samples = table.groupSamples[g];
+    if (samples !== null) groups.set(samples, g);
+  }
+  return groups;
 }
 
 function positionsOf(table: LineTable): Map<string, number> {
