@@ -183,12 +183,12 @@ export class CachedExposition {
       if (values !== undefined) {
         // The family's lines in the previous output, in the same order: compare values only.
         if (inPlace && old.groupSamples[f] === family.samples && old.groupFirst[f] === first && old.groupLength[f] === values.length) {
-          this.renderValues(family.samples, values, old, first, partEnds);
+          this.renderValues(values, old, first, partEnds);
           continue;
         }
         const g = inPlace ? undefined : (groups ??= groupsOf(old)).get(family.samples);
         if (g !== undefined && old.groupFirst[g] >= oldFrom && old.groupLength[g] === values.length) {
-          this.renderValues(family.samples, values, old, old.groupFirst[g], partEnds);
+          this.renderValues(values, old, old.groupFirst[g], partEnds);
           expected = old.groupFirst[g] + values.length;
           lines.groupSamples[f] = family.samples;
           lines.groupFirst[f] = first;
@@ -281,7 +281,7 @@ export class CachedExposition {
    * previous output unless its value changed. In place (`old` is the table being written,
    * `from` the next line) the table is only updated where a value changed.
    */
-  private renderValues(samples: readonly Sample[], values: Float64Array, old: LineTable, from: number, partEnds: number[]): void {
+  private renderValues(values: Float64Array, old: LineTable, from: number, partEnds: number[]): void {
     const lines = this.lines;
     const inPlace = lines === old;
     const suffix = this.openMetrics ? '' : undefined;
@@ -297,10 +297,32 @@ export class CachedExposition {
         this.reuse(old.starts[at], old.ends[at], n);
       } else {
         if (inPlace) known[at] = value;
-        this.fresh(samples[k].linePrefix! + floatToGoString(value) + '\n', n);
+        this.rewriteValue(old.starts[at], old.ends[at], value, n);
       }
       this.recorded = n + 1;
     }
+  }
+
+  /**
+   * Records line `n` as the previous output's line [start, end) (`prefix value\n`, no
+   * exemplar) with another value: its prefix is copied with the lines before it, the value
+   * written after it as bytes (ASCII).
+   */
+  private rewriteValue(start: number, end: number, value: number, n: number): void {
+    const previous = this.previous!;
+    // The value follows the prefix's last space (a value has none; a label value may).
+    let valueAt = end - 1;
+    while (valueAt > start && previous[valueAt - 1] !== 0x20) valueAt--;
+    this.reuse(start, valueAt, n);
+    this.flushCopy();
+    const text = floatToGoString(value);
+    this.reserve(text.length + 1);
+    const out = this.out;
+    let at = this.length;
+    for (let i = 0; i < text.length; i++) out[at++] = text.charCodeAt(i);
+    out[at++] = 0x0a;
+    this.length = at;
+    this.lines.ends[n] = at;
   }
 
   /** Ends a part here: writes what is pending, so the output's length is where it ends. */
