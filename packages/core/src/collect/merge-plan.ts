@@ -78,15 +78,13 @@ export class MergePlan {
   /** Tables laid out in the flat arrays. */
   private flatTables = 0;
   /**
-   * The served samples in output order: their ids, and their values as of the last merge
+   * The served samples in output order: their ids, and the values their objects hold
    * (each family's part registered in `sampleValues`). A merge writes a sample object only
    * when its value changed: a steady scrape touches no object.
    */
   private outputIds = new Int32Array(0);
   private outputSamples: MergedSample[] = [];
   private outputValues = new Float64Array(0);
-  /** False until a merge has written every output sample (after `publish`). */
-  private outputSynced = false;
 
   private constructor(private readonly accumulate: boolean, private readonly reserved: ReadonlyMap<string, string>) {}
 
@@ -314,11 +312,11 @@ export class MergePlan {
       const { samples } = family;
       sampleValues.set(samples, outputValues.subarray(at, at + samples.length));
       for (const sample of samples) {
-        outputIds[at++] = sample.id;
+        outputIds[at] = sample.id;
+        outputValues[at++] = sample.value;
         outputSamples.push(sample);
       }
     }
-    this.outputSynced = false;
   }
 
   /**
@@ -385,15 +383,13 @@ export class MergePlan {
     // Into output order; a sample object is written only when its value changed (the
     // same number for the exposition: -0 is not 0, NaN is NaN).
     const { outputIds, outputValues, outputSamples } = this;
-    const all = !this.outputSynced;
     for (let k = 0; k < outputIds.length; k++) {
       const value = values[outputIds[k]];
       const old = outputValues[k];
-      if (!all && (value === old ? value !== 0 || 1 / value === 1 / old : value !== value && old !== old)) continue;
+      if (value === old ? value !== 0 || 1 / value === 1 / old : value !== value && old !== old) continue;
       outputValues[k] = value;
       outputSamples[k].value = value;
     }
-    this.outputSynced = true;
     return true;
   }
 }
