@@ -284,23 +284,59 @@ export class CachedExposition {
   private renderValues(values: Float64Array, old: LineTable, from: number, partEnds: number[]): void {
     const lines = this.lines;
     const inPlace = lines === old;
-    const suffix = this.openMetrics ? '' : undefined;
     const known = old.values;
-    for (let k = 0; k < values.length; k++) {
+    const count = values.length;
+    for (let k = 0; k < count; ) {
       if (k > 0 && k % LINES_PER_PART === 0) this.endPart(partEnds);
-      const n = this.recorded;
-      const at = from + k;
-      const value = values[k];
-      const was = known[at];
-      if (!inPlace) lines.push(old.prefixes[at], 0, 0, value, suffix);
-      if (value === was ? value !== 0 || 1 / value === 1 / was : value !== value && was !== was) {
-        this.reuse(old.starts[at], old.ends[at], n);
-      } else {
-        if (inPlace) known[at] = value;
-        this.rewriteValue(old.starts[at], old.ends[at], value, n);
+      const partEnd = Math.min(count, k - (k % LINES_PER_PART) + LINES_PER_PART);
+      // A run of lines whose values did not change, then (if the part goes on) one that did.
+      let j = k;
+      for (; j < partEnd; j++) {
+        const value = values[j];
+        const was = known[from + j];
+        if (!(value === was ? value !== 0 || 1 / value === 1 / was : value !== value && was !== was)) break;
       }
-      this.recorded = n + 1;
+      if (j > k) this.reuseRun(old, from + k, j - k);
+      if (j < partEnd) {
+        const at = from + j;
+        const value = values[j];
+        if (inPlace) known[at] = value;
+        else lines.push(old.prefixes[at], 0, 0, value, this.openMetrics ? '' : undefined);
+        this.rewriteValue(old.starts[at], old.ends[at], value, this.recorded++);
+        j++;
+      }
+      k = j;
     }
+  }
+
+  /**
+   * Records `count` lines from line `from` of `old` as the previous output's bytes, in one
+   * copy with what is pending (their offsets move by one amount; in place, not at all
+   * while nothing before them changed length).
+   */
+  private reuseRun(old: LineTable, from: number, count: number): void {
+    const n = this.recorded;
+    const start = old.starts[from];
+    const end = old.ends[from + count - 1];
+    this.flushChunk(n);
+    if (start !== this.copyEnd || this.copyStart === this.copyEnd) {
+      this.flushCopy();
+      this.copyStart = this.copyEnd = start;
+    }
+    const shift = this.length + (this.copyEnd - this.copyStart) - start;
+    this.copyEnd = end;
+    const lines = this.lines;
+    if (lines !== old) {
+      const suffix = this.openMetrics ? '' : undefined;
+      for (let i = from; i < from + count; i++) lines.push(old.prefixes[i], old.starts[i] + shift, old.ends[i] + shift, old.values[i], suffix);
+    } else if (shift !== 0) {
+      for (let i = from; i < from + count; i++) {
+        lines.starts[i] += shift;
+        lines.ends[i] += shift;
+      }
+    }
+    this.recorded = n + count;
+    this.chunkFrom = n + count;
   }
 
   /**

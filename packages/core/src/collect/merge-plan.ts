@@ -31,6 +31,12 @@ class PlannedFile implements EntrySource {
   unexposable = 0;
   firstReason = '';
   invalidBuckets = 0;
+  /**
+   * Every step placed is SUM, BUCKET or IGNORE (a counter, histogram or summary file, or a
+   * gauge file in sum mode): replayed by a loop without the other rules. A step is only
+   * ever rewritten from SET (min/max: a birth moved), which already cleared this.
+   */
+  sumsOnly = true;
 
   constructor(readonly file: TrackedFile, public rank: number) {
     this.name = file.name;
@@ -188,6 +194,7 @@ export class MergePlan {
         }
         const placed = (steps[i] = family.add(key, timestamps[i], planned, i));
         const op = placed & STEP_OP_MASK;
+        if (op !== Op.SUM && op !== Op.BUCKET && op !== Op.IGNORE) planned.sumsOnly = false;
         if (op === Op.SUM || (op === Op.BUCKET && !Number.isNaN(key.bucket!.bound))) {
           key.placedIn = pass;
           key.placedStep = placed;
@@ -332,6 +339,15 @@ export class MergePlan {
     for (let f = 0; f < files.length; f++) {
       const { values: fileValues, timestamps } = files[f].file.reader!;
       const { steps, length } = files[f];
+      if (files[f].sumsOnly) {
+        // Most files: fewer branches per entry (half the time of the general loop below).
+        for (let i = 0; i < length; i++) {
+          const op = steps[i] & STEP_OP_MASK;
+          if (op === Op.SUM) values[steps[i] >> STEP_OP_BITS] += fileValues[i];
+          else if (op === Op.BUCKET) cells[steps[i] >> STEP_OP_BITS] += fileValues[i];
+        }
+        continue;
+      }
       for (let i = 0; i < length; i++) {
         const target = steps[i] >> STEP_OP_BITS;
         const value = fileValues[i];
