@@ -6,6 +6,11 @@
 // Whatever cannot be reused (a changed value, a sample without `linePrefix`, the HELP
 // and TYPE lines) is rendered as `renderText` / `renderOpenMetrics` render it, so the
 // bytes equal theirs (tested).
+//
+// A merged family (its values kept as numbers: `sampleValues`) is known by its samples
+// array: a merge makes a new array whenever the family's samples change, so the same
+// array means the same lines in the same order as last time, and only its values are
+// compared, as numbers, without visiting the samples (unless exemplars may be on its lines).
 import { floatToGoString } from '../format/number.js';
 import { OPENMETRICS_EOF, familyExemplars, familyHeader, samplePrefix, sampleValues, type Family, type Sample } from './exposition.js';
 
@@ -276,10 +281,10 @@ export class CachedExposition {
   }
 
   /**
-   * A family whose lines `old` recorded from line `from` on, for these samples in this
-   * order (so with their prefixes, and without exemplars): a line is copied from the
-   * previous output unless its value changed. In place (`old` is the table being written,
-   * `from` the next line) the table is only updated where a value changed.
+   * A known family: `old` recorded its lines from line `from` on for the same samples
+   * array (so the same prefixes in the same order, without exemplars). A line is copied
+   * from the previous output unless its value changed. In place (`old` is the table being
+   * written, `from` the next line) the table is only updated where a value changed.
    */
   private renderValues(values: Float64Array, old: LineTable, from: number, partEnds: number[]): void {
     const lines = this.lines;
