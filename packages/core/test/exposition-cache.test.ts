@@ -336,6 +336,29 @@ describe('a long-lived merger and renderers, after every change, against a fresh
     }
   });
 
+  it('renders a known family line by line again while it has, or just had, an exemplar (OpenMetrics)', () => {
+    const dir = tempDir('cached-exemplar-');
+    dirs.push(dir);
+    const counter = MappedFile.open(path.join(dir, 'counter_1.db'));
+    const slots = Array.from({ length: 4 }, (_, i) => counter.slotFor(encodeKey('a', 'a_total', [['i', String(i)]], 'A.')));
+    const other = counter.slotFor(encodeKey('b', 'b_total', [], 'B.'));
+    try {
+      slots.forEach((slot, i) => (counter.values[slot] = i));
+      counter.values[other] = 7;
+      flushWrites();
+      const merger = new DirectoryMerger(dir);
+      const openMetrics = new CachedExposition(true);
+      const on = (i: number, id: string) => new Map([[samplePrefix('a_total', [['i', String(i)]]), ` # {trace_id="${id}"} 1.0`]]);
+      // Known, no exemplar; an exemplar appears; changes; goes (nothing else changes); another on b only.
+      for (const exemplars of [undefined, undefined, on(1, 'x'), on(1, 'y'), on(2, 'y'), undefined, undefined, new Map([[samplePrefix('b_total', []), ' # {} 2.0']]), new Map()]) {
+        const families = merger.merge().families;
+        expect(openMetrics.render(families, exemplars).toString('utf8')).toBe(renderOpenMetrics(new DirectoryMerger(dir).merge().families, exemplars));
+      }
+    } finally {
+      counter.close();
+    }
+  });
+
   it('takes the lines of a known family only from where the previous output still has them', () => {
     // Families in an order no merge gives (one twice), so that the second A's lines in the
     // previous output were overwritten by the first A's, moved by a longer value.

@@ -10,9 +10,10 @@
 // A merged family (its values kept as numbers: `sampleValues`) is known by its samples
 // array: a merge makes a new array whenever the family's samples change, so the same
 // array means the same lines in the same order as last time, and only its values are
-// compared, as numbers, without visiting the samples (unless exemplars may be on its lines).
+// compared, as numbers, without visiting the samples (unless an exemplar may be on one of
+// its lines: one whose sample name is among the family's).
 import { floatToGoString } from '../format/number.js';
-import { OPENMETRICS_EOF, familyExemplars, familyHeader, samplePrefix, sampleValues, type Family, type Sample } from './exposition.js';
+import { OPENMETRICS_EOF, familyExemplars, familyHeader, metricName, samplePrefix, sampleValues, type Family, type Sample } from './exposition.js';
 
 /** Lines rendered fresh are gathered into a string of about this many characters before one write. */
 const CHUNK_CHARS = 64 * 1024;
@@ -41,6 +42,8 @@ class LineTable {
   groupSamples: Array<readonly Sample[] | null> = [];
   groupFirst: number[] = [];
   groupLength: number[] = [];
+  /** The sample names (as exposed) of each such family: an exemplar of another name is not on its lines. */
+  groupNames: Array<ReadonlySet<string> | null> = [];
 
   push(prefix: string, start: number, end: number, value: number, suffix: string | undefined): void {
     const i = this.count++;
@@ -57,6 +60,7 @@ class LineTable {
     this.groupSamples = other.groupSamples.slice(0, groups);
     this.groupFirst = other.groupFirst.slice(0, groups);
     this.groupLength = other.groupLength.slice(0, groups);
+    this.groupNames = other.groupNames.slice(0, groups);
     if (count > this.starts.length) this.grow(count);
     this.prefixes = other.prefixes.slice(0, count);
     this.suffixes = other.suffixes.slice(0, count);
@@ -69,7 +73,7 @@ class LineTable {
   /** Keeps the first `count` lines; forgets the strings of the rest. */
   truncate(count: number, groups = 0): void {
     this.count = count;
-    this.groupSamples.length = this.groupFirst.length = this.groupLength.length = groups;
+    this.groupSamples.length = this.groupFirst.length = this.groupLength.length = this.groupNames.length = groups;
     if (this.prefixes.length > count) this.prefixes.length = count;
     if (this.suffixes.length > count) this.suffixes.length = count;
   }
@@ -176,31 +180,40 @@ export class CachedExposition {
     let expected = 0; // where in `old` the next line is looked for, once not in place
     let positions: Map<string, number> | undefined;
     let groups: Map<readonly Sample[], number> | undefined;
+    // The sample names that have an exemplar (OpenMetrics): a known family with none of them has none.
+    const exemplarNames = this.openMetrics && exemplars !== undefined && exemplars.size > 0 ? namesOf(exemplars) : undefined;
     const partEnds: number[] = (this.partEnds = []);
     for (let f = 0; f < families.length; f++) {
       const family = families[f];
       this.endPart(partEnds);
       this.addText(familyHeader(family, this.openMetrics));
       const withExemplars = this.openMetrics ? familyExemplars(family, exemplars) : undefined;
-      let values = withExemplars === undefined ? sampleValues.get(family.samples) : undefined;
+      let values = sampleValues.get(family.samples);
       if (values !== undefined && values.length !== family.samples.length) values = undefined;
       const first = this.recorded;
       if (values !== undefined) {
         // The family's lines in the previous output, in the same order: compare values only.
-        if (inPlace && old.groupSamples[f] === family.samples && old.groupFirst[f] === first && old.groupLength[f] === values.length) {
+        if (inPlace && old.groupSamples[f] === family.samples && old.groupFirst[f] === first && old.groupLength[f] === values.length &&
+          (withExemplars === undefined || !sharesName(exemplarNames!, old.groupNames[f]!))) {
           this.renderValues(values, old, first, partEnds);
           continue;
         }
         const g = inPlace ? undefined : (groups ??= groupsOf(old)).get(family.samples);
-        if (g !== undefined && old.groupFirst[g] >= oldFrom && old.groupLength[g] === values.length) {
+        if (g !== undefined && old.groupFirst[g] >= oldFrom && old.groupLength[g] === values.length &&
+          (withExemplars === undefined || !sharesName(exemplarNames!, old.groupNames[g]!))) {
           this.renderValues(values, old, old.groupFirst[g], partEnds);
           expected = old.groupFirst[g] + values.length;
           lines.groupSamples[f] = family.samples;
           lines.groupFirst[f] = first;
           lines.groupLength[f] = values.length;
+          lines.groupNames[f] = old.groupNames[g];
           continue;
         }
       }
+      // The family's sample names as exposed, and whether any line has an exemplar (for the next render).
+      const names = values !== undefined ? new Set<string>() : null;
+      let lastName: string | undefined;
+      let suffixed = false;
       let linesInPart = 0;
       for (const sample of family.samples) {
         if (++linesInPart > LINES_PER_PART) {
@@ -216,6 +229,8 @@ export class CachedExposition {
         }
         const value = sample.value;
         const suffix = this.openMetrics ? (withExemplars?.get(prefix) ?? '') : undefined;
+        if (suffix) suffixed = true;
+        if (names !== null && sample.name !== lastName) names.add(metricName((lastName = sample.name)));
         const n = this.recorded;
         if (inPlace) {
           if (n < old.count && old.prefixes[n] === prefix) {
@@ -257,9 +272,10 @@ export class CachedExposition {
         }
         this.recorded++;
       }
-      lines.groupSamples[f] = values !== undefined && this.recorded - first === values.length ? family.samples : null;
+      lines.groupSamples[f] = values !== undefined && !suffixed && this.recorded - first === values.length ? family.samples : null;
       lines.groupFirst[f] = first;
       lines.groupLength[f] = this.recorded - first;
+      lines.groupNames[f] = names;
     }
     if (this.openMetrics) this.addText(OPENMETRICS_EOF);
     this.flushCopy();
@@ -464,6 +480,22 @@ function sizeEstimate(families: readonly Family[]): number {
     for (const sample of family.samples) bytes += (sample.linePrefix?.length ?? 64) + 24;
   }
   return bytes;
+}
+
+/** The sample names of the lines that have an exemplar: each key is a line's prefix, `name{labels} ` or `name `. */
+function namesOf(exemplars: ReadonlyMap<string, string>): Set<string> {
+  const names = new Set<string>();
+  for (const prefix of exemplars.keys()) {
+    const brace = prefix.indexOf('{');
+    names.add(prefix.slice(0, brace >= 0 ? brace : prefix.indexOf(' ')));
+  }
+  return names;
+}
+
+function sharesName(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  const [small, large] = a.size <= b.size ? [a, b] : [b, a];
+  for (const name of small) if (large.has(name)) return true;
+  return false;
 }
 
 /** Where each family of `table` with kept values is, by its samples array. */
