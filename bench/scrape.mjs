@@ -602,8 +602,7 @@ async function orchestrate() {
         `(${row.file_bytes_per_series} B on disk), prom-client ${row.promclient_worker_heap_bytes_per_series} B; ` +
         `steady scrape reads ${row.bytes_read_per_value_byte}× the value bytes; after a new series ${row.ours_after_new_series_ms} ms (${row.new_series_vs_steady}× steady), ` +
         `after a new worker's files ${row.ours_after_new_file_ms} ms (${row.new_file_vs_steady}× steady; ` +
-        `series in another order ${row.ours_after_shuffled_file_ms} ms, ${row.shuffled_file_vs_steady}×)`,
-        `after a new worker's files ${row.ours_after_new_file_ms} ms (${row.new_file_vs_steady}× steady)` +
+        `series in another order ${row.ours_after_shuffled_file_ms} ms, ${row.shuffled_file_vs_steady}×)` +
         (CHANGING > 0 ? `; with ${CHANGING * 100}% of series changing before each scrape: ours ${row.ours_changing_ms} ms (merge ${row.ours_changing_merge_ms} + render ${row.ours_changing_render_ms}), AggregatorRegistry ${row.aggregator_changing_ms} ms, ratio ${row.changing_ratio}×` : ''),
     );
   }
