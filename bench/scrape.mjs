@@ -3,7 +3,7 @@
 // AggregatorRegistry (a node:cluster primary asking its workers over IPC), in one run.
 //
 //   node bench/scrape.mjs [--quick] [--out <file>] [--workers 1,2,4,8] [--series 1000,10000]
-//                         [--cells 1x1000,8x10000]
+//                         [--cells 1x1000,8x10000] [--changing 0.1]
 //
 // --quick: workers 1 and 8 only, fewer repeated scrapes (~30 s), written to
 // bench/results/tmp/scrape.json instead of the committed bench/results/scrape.json.
@@ -37,6 +37,12 @@
 // same load from the rest of the machine. Reported: the median of each side's repeated
 // scrapes (and their range), the first scrape of each separately.
 //
+// Changing values (--changing SHARE, default 0.1; 0 skips it): the workers are idle
+// between the rounds above, so nothing changes between two steady scrapes. Then more
+// rounds where, before each scrape of either side, every worker of both sides updates the
+// same SHARE of its series (updateWorkload: the same series in every worker, counters +1,
+// histograms one observation), untimed; the scrapes are timed as above.
+//
 // Guard: both expositions are parsed and must hold the same samples with the same values
 // (relative 1e-9: float sums may be added in another order), else the run fails.
 //
@@ -48,7 +54,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { METRICS_PER_TYPE, OBSERVED, runWorkload, seriesLabels, withSeriesShuffled } from './workload.mjs';
+import { METRICS_PER_TYPE, OBSERVED, runWorkload, seriesLabels, updateWorkload, withSeriesShuffled } from './workload.mjs';
 
 const thisFile = fileURLToPath(import.meta.url);
 // Node flags of our collector process: those of the PM2 module (package.json `apps`
@@ -134,6 +140,11 @@ async function oursWorker() {
   // app_requests_0_total, as an app meets a new route.
   let added = 0;
   process.on('message', (message) => {
+    if (message?.type === 'update') {
+      updateWorkload(keptMetrics, Number(argValue('--series')), message.tick, message.share);
+      process.send({ type: 'updated' });
+      return;
+    }
     if (message?.type !== 'add-series') return;
     const counter = new lib.Counter({ name: 'app_requests_0_total', help: 'Requests handled by handler 0.', labelNames: ['method', 'route', 'status'], registers: [] });
     counter.inc(seriesLabels(1_000_000 + added++));
@@ -149,6 +160,11 @@ async function aggregatorWorker() {
   // Constructing an AggregatorRegistry installs the worker's listener for the primary's
   // requests (prom-client's own cluster example does this in every process).
   new promClient.AggregatorRegistry();
+  process.on('message', (message) => {
+    if (message?.type !== 'bench:update') return;
+    updateWorkload(keptMetrics, Number(process.env.SCRAPE_BENCH_SERIES), message.tick, message.share);
+    process.send({ type: 'bench:updated' });
+  });
   process.send({ type: 'bench:ready', heap_growth: heap.growth, rss_no_gc: heap.rssNoGc, memory: memory() });
 }
 
@@ -185,14 +201,24 @@ async function aggregatorPrimary() {
     });
   });
   const pids = [];
+  const forked = [];
+  let updatesPending = 0;
+  cluster.on('message', (_worker, message) => {
+    if (message?.type === 'bench:updated' && --updatesPending === 0) process.send({ type: 'updated' });
+  });
   for (let w = 0; w < workers; w++) {
     const worker = cluster.fork({ SCRAPE_BENCH_ROLE: 'aggregator-worker', SCRAPE_BENCH_SERIES: String(series), SCRAPE_BENCH_INDEX: String(w) });
     pids.push(worker.process.pid);
+    forked.push(worker);
   }
   process.send({ type: 'pids', pids });
   await allReady;
   process.on('message', async (message) => {
     if (message.type === 'memory') process.send({ type: 'memory', memory: memory() });
+    if (message.type === 'update') {
+      updatesPending = forked.length;
+      for (const worker of forked) worker.send({ type: 'bench:update', tick: message.tick, share: message.share });
+    }
     if (message.type !== 'scrape') return;
     const started = process.hrtime.bigint();
     const body = await registry.clusterMetrics();
@@ -224,6 +250,10 @@ async function orchestrate() {
   const STEP_TIMEOUT_MS = quick ? 30_000 : 180_000; // workers getting ready, one side's scrapes
   const RUN_TIMEOUT_MS = quick ? 120_000 : 25 * 60_000; // quick takes ~30 s; this only bounds a stuck run
   const TARGET_RATIO = 20;
+  // Share of each worker's series updated before every scrape of the changing rounds (0: none).
+  const CHANGING = Number(argValue('--changing') ?? 0.1);
+  const CHANGING_ROUNDS = quick ? 3 : 4;
+  if (!(CHANGING >= 0 && CHANGING <= 1)) throw new Error(`--changing wants a share of series between 0 and 1, not ${argValue('--changing')}`);
 
   const loadAtStart = os.loadavg().map((x) => round(x, 2));
 
@@ -292,13 +322,26 @@ async function orchestrate() {
       ready.push(Promise.race([exited, new Promise((resolve) => child.on('message', (m) => m.type === 'ready' && resolve(m)))]));
     }
     const reports = await withTimeout(Promise.all(ready), STEP_TIMEOUT_MS, `${workers} workers of ours writing ${series} series`);
+    /** Every worker updates `share` of its series (updateWorkload); resolves once all did. */
+    const update = (tick, share) => withTimeout(Promise.all(handles.map((handle) => {
+      const updated = new Promise((resolve) => {
+        const onMessage = (m) => {
+          if (m.type !== 'updated') return;
+          handle.off('message', onMessage);
+          resolve();
+        };
+        handle.on('message', onMessage);
+      });
+      handle.send({ type: 'update', tick, share });
+      return updated;
+    })), STEP_TIMEOUT_MS, 'workers updating series');
     /** Worker 0 adds one new series; resolves once it is in the file. */
     const addSeries = () => {
       const added = new Promise((resolve) => handles[0].once('message', (m) => m.type === 'added' && resolve()));
       handles[0].send({ type: 'add-series' });
       return withTimeout(added, STEP_TIMEOUT_MS, 'a worker adding a series');
     };
-    return { pids, reports, addSeries };
+    return { pids, reports, addSeries, update };
   }
 
   /**
@@ -310,12 +353,14 @@ async function orchestrate() {
     pids.push(child.pid);
     let answer = null;
     let memoryAnswer = null;
+    let updateAnswer = null;
     const ready = new Promise((resolve) => {
       child.on('message', (m) => {
         if (m.type === 'pids') for (const pid of m.pids) { pids.push(pid); children.add(pid); }
         if (m.type === 'ready') resolve(m);
         if (m.type === 'scraped') answer?.(m);
         if (m.type === 'memory') memoryAnswer?.(m.memory);
+        if (m.type === 'updated') updateAnswer?.();
       });
     });
     const readyMessage = await withTimeout(Promise.race([exited, ready]), STEP_TIMEOUT_MS, what);
@@ -325,6 +370,12 @@ async function orchestrate() {
         const scraped = new Promise((resolve) => { answer = resolve; });
         child.send({ type: 'scrape', wantBody });
         return withTimeout(Promise.race([exited, scraped]), STEP_TIMEOUT_MS, `${what}: scrape`);
+      },
+      /** The aggregator's workers update `share` of their series; resolves once all did. */
+      update: (tick, share) => {
+        const updated = new Promise((resolve) => { updateAnswer = resolve; });
+        child.send({ type: 'update', tick, share });
+        return withTimeout(Promise.race([exited, updated]), STEP_TIMEOUT_MS, `${what}: update`);
       },
       memory: () => {
         const got = new Promise((resolve) => { memoryAnswer = resolve; });
@@ -362,6 +413,36 @@ async function orchestrate() {
           oursSplit.renderMs.push(scraped.renderMs);
         }
         if (round % 2 === 0) theirs.push((await aggregator.scrape()).ms);
+      }
+      // Changing values: before every scrape of either side, both sides' workers update the
+      // same share of their series (untimed); then the two expositions are compared again.
+      const changing = { times: [], mergeMs: [], renderMs: [], theirs: [], oursBody: '', aggregatorBody: '' };
+      if (CHANGING > 0) {
+        let tick = 0;
+        const updateBoth = () => {
+          tick++;
+          return Promise.all([oursWorkers.update(tick, CHANGING), aggregator.update(tick, CHANGING)]);
+        };
+        for (let round = 0; round < CHANGING_ROUNDS; round++) {
+          if (round % 2 === 1) {
+            await updateBoth();
+            changing.theirs.push((await aggregator.scrape()).ms);
+          }
+          for (let i = 0; i < OURS_PER_ROUND; i++) {
+            await updateBoth();
+            const scraped = await collector.scrape();
+            changing.times.push(scraped.ms);
+            changing.mergeMs.push(scraped.mergeMs);
+            changing.renderMs.push(scraped.renderMs);
+          }
+          if (round % 2 === 0) {
+            await updateBoth();
+            changing.theirs.push((await aggregator.scrape()).ms);
+          }
+        }
+        await updateBoth();
+        changing.oursBody = (await collector.scrape(true)).body;
+        changing.aggregatorBody = (await aggregator.scrape(true)).body;
       }
       // Metrics files only: the directory also holds each writer's liveness socket.
       const files = fs.readdirSync(dir).filter((f) => f.endsWith('.db'));
@@ -414,6 +495,7 @@ async function orchestrate() {
         entries,
         bytesRead,
         replan,
+        changing,
         ours: { coldMs: oursFirst.ms, coldRenderMs: oursFirst.renderMs, times: ours, split: oursSplit, body: oursFirst.body, memoryReady: collector.ready.memory, memoryFirst, memoryAfter, workers: oursWorkers.reports },
         aggregator: { coldMs: aggregatorFirst.ms, times: theirs, body: aggregatorFirst.body, memoryReady: aggregator.ready.memory, memoryAfter: await aggregator.memory(), workers: aggregator.ready.workers },
         files: files.length,
@@ -436,9 +518,12 @@ async function orchestrate() {
 
   const rows = [];
   for (const [workers, series] of cells) {
-    const { ours, aggregator: agg, files, bytes, usedBytes, entries, bytesRead, replan } = await measureCell(workers, series);
+    const { ours, aggregator: agg, files, bytes, usedBytes, entries, bytesRead, replan, changing } = await measureCell(workers, series);
     const check = compareExpositions(ours.body, agg.body);
     if (check) throw new Error(`${workers} workers × ${series} series: the two expositions differ: ${check}`);
+    const changingCheck = CHANGING > 0 ? compareExpositions(changing.oursBody, changing.aggregatorBody) : null;
+    if (changingCheck) throw new Error(`${workers} workers × ${series} series, values changing: the two expositions differ: ${changingCheck}`);
+    if (CHANGING > 0 && changing.oursBody === ours.body) throw new Error(`${workers} workers × ${series} series: the changing rounds changed nothing`);
     const row = {
       workers,
       series,
@@ -471,6 +556,15 @@ async function orchestrate() {
       // The same after a new worker's files with the same series in another order (3 times, after the above).
       ours_after_shuffled_file_ms: round(median(replan.shuffledFileMs)),
       shuffled_file_vs_steady: round(median(replan.shuffledFileMs) / median(ours.times), 1),
+      // Changing values: the same scrapes with CHANGING of every worker's series updated before each (both sides).
+      ...(CHANGING > 0 ? {
+        changing_share: CHANGING,
+        ours_changing_ms: round(median(changing.times)),
+        ours_changing_merge_ms: round(median(changing.mergeMs)),
+        ours_changing_render_ms: round(median(changing.renderMs)),
+        aggregator_changing_ms: round(median(changing.theirs)),
+        changing_ratio: round(median(changing.theirs) / median(changing.times), 1),
+      } : {}),
       // Memory, MB (10^6 bytes). Serving process: ours is the collector, prom-client's the cluster primary.
       ours_rss_ready_mb: mb(ours.memoryReady.rss),
       ours_rss_mb: mb(ours.memoryAfter.rss),
@@ -508,7 +602,8 @@ async function orchestrate() {
         `(${row.file_bytes_per_series} B on disk), prom-client ${row.promclient_worker_heap_bytes_per_series} B; ` +
         `steady scrape reads ${row.bytes_read_per_value_byte}× the value bytes; after a new series ${row.ours_after_new_series_ms} ms (${row.new_series_vs_steady}× steady), ` +
         `after a new worker's files ${row.ours_after_new_file_ms} ms (${row.new_file_vs_steady}× steady; ` +
-        `series in another order ${row.ours_after_shuffled_file_ms} ms, ${row.shuffled_file_vs_steady}×)`,
+        `series in another order ${row.ours_after_shuffled_file_ms} ms, ${row.shuffled_file_vs_steady}×)` +
+        (CHANGING > 0 ? `; with ${CHANGING * 100}% of series changing before each scrape: ours ${row.ours_changing_ms} ms (merge ${row.ours_changing_merge_ms} + render ${row.ours_changing_render_ms}), AggregatorRegistry ${row.aggregator_changing_ms} ms, ratio ${row.changing_ratio}×` : ''),
     );
   }
   clearTimeout(runTimer);

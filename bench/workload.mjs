@@ -77,3 +77,28 @@ export function withSeriesShuffled(image, seed) {
   }
   return Buffer.concat([image.subarray(0, 8), ...runs.flat(), image.subarray(used)]);
 }
+
+/**
+ * Updates a share of the series `runWorkload` made (the metrics it returned): the series
+ * with `i % every === tick % every` in each metric (every = 1 / share), the same series in
+ * every worker, as the hot routes of a balanced cluster are. Counters get +1, histograms
+ * one more observation; the same calls give the same values with either library.
+ */
+export function updateWorkload(metrics, series, tick, share) {
+  const perMetric = Math.ceil(series / 2 / METRICS_PER_TYPE);
+  const every = Math.max(1, Math.round(1 / share));
+  let made = 0;
+  for (let m = 0; m < METRICS_PER_TYPE; m++) {
+    const counter = metrics[2 * m];
+    const histogram = metrics[2 * m + 1];
+    for (let i = 0; i < perMetric && made < series; i++) {
+      const hot = i % every === tick % every;
+      const labels = hot ? seriesLabels(i) : undefined;
+      if (hot) counter.inc(labels, 1);
+      made++;
+      if (made >= series) break;
+      if (hot) histogram.observe(labels, OBSERVED[(i + tick) % OBSERVED.length]);
+      made++;
+    }
+  }
+}

@@ -4,13 +4,16 @@
 // that has changed since would be a wrong value on the wire.
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Collector, DirectoryMerger, renderOpenMetrics, renderText, type Family, type Sample } from '../src/index.js';
 import { CachedExposition } from '../src/collect/exposition-cache.js';
 import { samplePrefix } from '../src/collect/exposition.js';
+import { GzipParts } from '../src/serve/gzip-parts.js';
 import { encodeKey, type LabelPairs } from '../src/format/key.js';
 import { MappedFile } from '../src/format/mapped-file.js';
 import { FIXTURES, fixtureNames, flushWrites, tempDir } from './helpers/fixtures.js';
+import { seededRandom } from './helpers/seeded-random.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -211,6 +214,176 @@ describe('a collector scraping files whose values change', () => {
     } finally {
       file.close();
       counter.close();
+    }
+  });
+});
+
+describe('a long-lived merger and renderers, after every change, against a fresh merger', () => {
+  // A merge keeps each family's values as numbers (sampleValues) and writes only changed
+  // values into its sample objects; the renderer copies a known family's lines whose value
+  // did not change. Each step here changes something a real directory sees between two
+  // scrapes, then checks the long-lived side's bytes (text and OpenMetrics, their parts
+  // and their gzip) and its sample objects against a fresh merger's: a value that changed
+  // without its line changing, or a sample object left behind, fails.
+  it('values, timestamps of mostrecent gauges, new series, a file gone and back, exemplars', () => {
+    const dir = tempDir('cached-merge-');
+    dirs.push(dir);
+    const next = seededRandom(1515);
+    const files = new Map<string, MappedFile>();
+    const open = (name: string) => {
+      let file = files.get(name);
+      if (!file) files.set(name, (file = MappedFile.open(path.join(dir, name))));
+      return file;
+    };
+    const gone = new Set<string>();
+    // Every entry written, to change later.
+    const entries: Array<{ file: string; key: string; slot: number; recent: boolean }> = [];
+    const add = (file: string, metric: string, sample: string, labels: LabelPairs, help: string) => {
+      const key = encodeKey(metric, sample, labels, help);
+      if (gone.has(file)) {
+        entries.push({ file, key, slot: -1, recent: false }); // written when the file is back
+        return;
+      }
+      const slot = open(file).slotFor(key);
+      entries.push({ file, key, slot, recent: file.includes('mostrecent') });
+      open(file).values[slot] = 1 + Math.floor(next() * 9);
+      if (file.includes('mostrecent')) open(file).values[slot + 1] = 1 + next();
+    };
+    let series = 0;
+    const addSeries = () => {
+      const i = series++;
+      const route = [['route', `/r${i}`]] as LabelPairs;
+      for (const pid of ['1', '2']) {
+        add(`counter_${pid}.db`, 'jobs', 'jobs_total', route, 'Jobs.');
+        add(`histogram_${pid}.db`, 'lat', 'lat_sum', route, 'Latency.');
+        for (const le of ['0.5', '1.0', '+Inf']) add(`histogram_${pid}.db`, 'lat', 'lat_bucket', [...route, ['le', le]], 'Latency.');
+        add(`gauge_mostrecent_${pid}.db`, 'temp', 'temp', route, 'Temperature.');
+        add(`gauge_max_${pid}.db`, 'peak', 'peak', route, 'Peak.');
+        add(`gauge_all_${pid}.db`, 'up', 'up', route, 'Up.');
+      }
+    };
+    // More than one part (256 lines) per family for the histogram.
+    for (let i = 0; i < 70; i++) addSeries();
+    const merger = new DirectoryMerger(dir);
+    const text = new CachedExposition(false);
+    const openMetrics = new CachedExposition(true);
+    const gzip = new GzipParts();
+    let exemplars = new Map<string, string>();
+    const changes = { values: 0, timestamps: 0, series: 0, fileGone: 0, exemplars: 0 };
+    try {
+      for (let step = 0; step < 120; step++) {
+        const action = next();
+        if (step > 0 && action < 0.08) {
+          // A new series (the plan places it), while values of known samples go to 0.
+          addSeries();
+          for (const entry of entries) if (files.has(entry.file) && next() < 0.1) files.get(entry.file)!.values[entry.slot] = 0;
+          changes.series++;
+        } else if (step > 0 && action < 0.14) {
+          // A file gone (its process folded: its samples leave), later written again from
+          // nothing, its keys in another order.
+          const name = 'gauge_all_2.db';
+          const own = entries.filter((entry) => entry.file === name);
+          if (!gone.has(name)) {
+            gone.add(name);
+            files.get(name)!.close();
+            files.delete(name);
+            fs.rmSync(path.join(dir, name));
+            changes.fileGone++;
+          } else {
+            gone.delete(name);
+            for (const entry of own.reverse()) open(name).values[(entry.slot = open(name).slotFor(entry.key))] = step;
+          }
+        } else if (step > 0 && action < 0.3) {
+          // Only timestamps of mostrecent gauges: the other process's value may win now.
+          for (const entry of entries) if (entry.recent && next() < 0.2) files.get(entry.file)!.values[entry.slot + 1] = 1 + next();
+          changes.timestamps++;
+        } else if (step > 0 && action < 0.42) {
+          // An exemplar on a counter line appears, changes or goes.
+          const prefix = samplePrefix('jobs_total', [['route', `/r${Math.floor(next() * 3)}`]]);
+          exemplars = new Map(exemplars);
+          if (exemplars.has(prefix) && next() < 0.5) exemplars.delete(prefix);
+          else exemplars.set(prefix, ` # {trace_id="${step}"} 1.0`);
+          changes.exemplars++;
+        } else if (step > 0) {
+          // A share of the values, some to values that render the same length, -0, NaN.
+          const share = next() < 0.3 ? 0.01 : 0.2;
+          for (const entry of entries) {
+            const file = files.get(entry.file);
+            if (file !== undefined && next() < share) file.values[entry.slot] = next() < 0.3 ? TRICKY[Math.floor(next() * TRICKY.length)] : Math.floor(next() * 100);
+          }
+          changes.values++;
+        }
+        flushWrites();
+        const families = merger.merge().families;
+        const fresh = new DirectoryMerger(dir).merge().families;
+        // The sample objects hold this merge's values (only changed ones were written).
+        expect(renderText(families)).toBe(renderText(fresh));
+        for (const [renderer, openMetricsFormat] of [[text, false], [openMetrics, true]] as const) {
+          const bytes = renderer.render(families, openMetricsFormat ? exemplars : undefined);
+          const expected = openMetricsFormat ? renderOpenMetrics(fresh, exemplars) : renderText(fresh);
+          expect(bytes.toString('utf8')).toBe(expected);
+          // The same parts a first render of the same lines has.
+          const first = new CachedExposition(openMetricsFormat);
+          first.render(fresh, openMetricsFormat ? exemplars : undefined);
+          expect(renderer.partEnds).toEqual(first.partEnds);
+          expect(zlib.gunzipSync(gzip.compress(bytes, renderer.partEnds)).equals(bytes)).toBe(true);
+        }
+      }
+      // Every kind of change happened, more than once.
+      for (const count of Object.values(changes)) expect(count).toBeGreaterThan(1);
+    } finally {
+      for (const file of files.values()) file.close();
+    }
+  });
+
+  it('renders a known family line by line again while it has, or just had, an exemplar (OpenMetrics)', () => {
+    const dir = tempDir('cached-exemplar-');
+    dirs.push(dir);
+    const counter = MappedFile.open(path.join(dir, 'counter_1.db'));
+    const slots = Array.from({ length: 4 }, (_, i) => counter.slotFor(encodeKey('a', 'a_total', [['i', String(i)]], 'A.')));
+    const other = counter.slotFor(encodeKey('b', 'b_total', [], 'B.'));
+    try {
+      slots.forEach((slot, i) => (counter.values[slot] = i));
+      counter.values[other] = 7;
+      flushWrites();
+      const merger = new DirectoryMerger(dir);
+      const openMetrics = new CachedExposition(true);
+      const on = (i: number, id: string) => new Map([[samplePrefix('a_total', [['i', String(i)]]), ` # {trace_id="${id}"} 1.0`]]);
+      // Known, no exemplar; an exemplar appears; changes; goes (nothing else changes); another on b only.
+      for (const exemplars of [undefined, undefined, on(1, 'x'), on(1, 'y'), on(2, 'y'), undefined, undefined, new Map([[samplePrefix('b_total', []), ' # {} 2.0']]), new Map()]) {
+        const families = merger.merge().families;
+        expect(openMetrics.render(families, exemplars).toString('utf8')).toBe(renderOpenMetrics(new DirectoryMerger(dir).merge().families, exemplars));
+      }
+    } finally {
+      counter.close();
+    }
+  });
+
+  it('takes the lines of a known family only from where the previous output still has them', () => {
+    // Families in an order no merge gives (one twice), so that the second A's lines in the
+    // previous output were overwritten by the first A's, moved by a longer value.
+    const dir = tempDir('cached-moved-');
+    dirs.push(dir);
+    const counter = MappedFile.open(path.join(dir, 'counter_1.db'));
+    const slots = Array.from({ length: 5 }, (_, i) => counter.slotFor(encodeKey('a', 'a_total', [['i', String(i)]], 'A.')));
+    const gauge = MappedFile.open(path.join(dir, 'gauge_all_1.db'));
+    gauge.values[gauge.slotFor(encodeKey('b', 'b', [], 'B.'))] = 2;
+    gauge.values[gauge.slotFor(encodeKey('c', 'c', [], 'C.'))] = 3;
+    try {
+      slots.forEach((slot, i) => (counter.values[slot] = i));
+      flushWrites();
+      const merger = new DirectoryMerger(dir);
+      const [a, b, c] = merger.merge().families;
+      const text = new CachedExposition(false);
+      renderBoth(text, [a, b], false);
+      counter.values[slots[0]] = 123456789;
+      flushWrites();
+      merger.merge();
+      renderBoth(text, [a, c, a], false);
+      renderBoth(text, [c, a, b, a], false);
+    } finally {
+      counter.close();
+      gauge.close();
     }
   });
 });

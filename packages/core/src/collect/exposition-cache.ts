@@ -6,8 +6,14 @@
 // Whatever cannot be reused (a changed value, a sample without `linePrefix`, the HELP
 // and TYPE lines) is rendered as `renderText` / `renderOpenMetrics` render it, so the
 // bytes equal theirs (tested).
+//
+// A merged family (its values kept as numbers: `sampleValues`) is known by its samples
+// array: a merge makes a new array whenever the family's samples change, so the same
+// array means the same lines in the same order as last time, and only its values are
+// compared, as numbers, without visiting the samples (unless an exemplar may be on one of
+// its lines: one whose sample name is among the family's).
 import { floatToGoString } from '../format/number.js';
-import { OPENMETRICS_EOF, familyExemplars, familyHeader, samplePrefix, type Family } from './exposition.js';
+import { OPENMETRICS_EOF, familyExemplars, familyHeader, metricName, samplePrefix, sampleValues, type Family, type Sample } from './exposition.js';
 
 /** Lines rendered fresh are gathered into a string of about this many characters before one write. */
 const CHUNK_CHARS = 64 * 1024;
@@ -27,6 +33,17 @@ class LineTable {
   ends = new Int32Array(1024);
   values = new Float64Array(1024);
   count = 0;
+  /**
+   * Per family of the output, in order: its samples array when every one of its lines is
+   * recorded here, from line `groupFirst[f]` on, without exemplars, and the array has
+   * values kept as numbers (`sampleValues`); else null. The same array at the same line
+   * next time means the same lines (prefixes) in the same order: only values are compared.
+   */
+  groupSamples: Array<readonly Sample[] | null> = [];
+  groupFirst: number[] = [];
+  groupLength: number[] = [];
+  /** The sample names (as exposed) of each such family: an exemplar of another name is not on its lines. */
+  groupNames: Array<ReadonlySet<string> | null> = [];
 
   push(prefix: string, start: number, end: number, value: number, suffix: string | undefined): void {
     const i = this.count++;
@@ -38,8 +55,12 @@ class LineTable {
     this.values[i] = value;
   }
 
-  /** Becomes the first `count` lines of `other`. */
-  copyFrom(other: LineTable, count: number): void {
+  /** Becomes the first `count` lines and `groups` families of `other`. */
+  copyFrom(other: LineTable, count: number, groups: number): void {
+    this.groupSamples = other.groupSamples.slice(0, groups);
+    this.groupFirst = other.groupFirst.slice(0, groups);
+    this.groupLength = other.groupLength.slice(0, groups);
+    this.groupNames = other.groupNames.slice(0, groups);
     if (count > this.starts.length) this.grow(count);
     this.prefixes = other.prefixes.slice(0, count);
     this.suffixes = other.suffixes.slice(0, count);
@@ -50,8 +71,9 @@ class LineTable {
   }
 
   /** Keeps the first `count` lines; forgets the strings of the rest. */
-  truncate(count: number): void {
+  truncate(count: number, groups = 0): void {
     this.count = count;
+    this.groupSamples.length = this.groupFirst.length = this.groupLength.length = this.groupNames.length = groups;
     if (this.prefixes.length > count) this.prefixes.length = count;
     if (this.suffixes.length > count) this.suffixes.length = count;
   }
@@ -157,11 +179,41 @@ export class CachedExposition {
     let misses = 0;
     let expected = 0; // where in `old` the next line is looked for, once not in place
     let positions: Map<string, number> | undefined;
+    let groups: Map<readonly Sample[], number> | undefined;
+    // The sample names that have an exemplar (OpenMetrics): a known family with none of them has none.
+    const exemplarNames = this.openMetrics && exemplars !== undefined && exemplars.size > 0 ? namesOf(exemplars) : undefined;
     const partEnds: number[] = (this.partEnds = []);
-    for (const family of families) {
+    for (let f = 0; f < families.length; f++) {
+      const family = families[f];
       this.endPart(partEnds);
       this.addText(familyHeader(family, this.openMetrics));
       const withExemplars = this.openMetrics ? familyExemplars(family, exemplars) : undefined;
+      let values = sampleValues.get(family.samples);
+      if (values !== undefined && values.length !== family.samples.length) values = undefined;
+      const first = this.recorded;
+      if (values !== undefined) {
+        // The family's lines in the previous output, in the same order: compare values only.
+        if (inPlace && old.groupSamples[f] === family.samples && old.groupFirst[f] === first && old.groupLength[f] === values.length &&
+          (withExemplars === undefined || !sharesName(exemplarNames!, old.groupNames[f]!))) {
+          this.renderValues(values, old, first, partEnds);
+          continue;
+        }
+        const g = inPlace ? undefined : (groups ??= groupsOf(old)).get(family.samples);
+        if (g !== undefined && old.groupFirst[g] >= oldFrom && old.groupLength[g] === values.length &&
+          (withExemplars === undefined || !sharesName(exemplarNames!, old.groupNames[g]!))) {
+          this.renderValues(values, old, old.groupFirst[g], partEnds);
+          expected = old.groupFirst[g] + values.length;
+          lines.groupSamples[f] = family.samples;
+          lines.groupFirst[f] = first;
+          lines.groupLength[f] = values.length;
+          lines.groupNames[f] = old.groupNames[g];
+          continue;
+        }
+      }
+      // The family's sample names as exposed, and whether any line has an exemplar (for the next render).
+      const names = values !== undefined ? new Set<string>() : null;
+      let lastName: string | undefined;
+      let suffixed = false;
       let linesInPart = 0;
       for (const sample of family.samples) {
         if (++linesInPart > LINES_PER_PART) {
@@ -177,6 +229,8 @@ export class CachedExposition {
         }
         const value = sample.value;
         const suffix = this.openMetrics ? (withExemplars?.get(prefix) ?? '') : undefined;
+        if (suffix) suffixed = true;
+        if (names !== null && sample.name !== lastName) names.add(metricName((lastName = sample.name)));
         const n = this.recorded;
         if (inPlace) {
           if (n < old.count && old.prefixes[n] === prefix) {
@@ -194,7 +248,7 @@ export class CachedExposition {
           inPlace = false;
           oldFrom = expected = n;
           lines = this.lines = this.spare;
-          lines.copyFrom(old, n);
+          lines.copyFrom(old, n, f);
         }
         // Look for the line a little past where it was expected, then (after many misses
         // in one render, as when a family is gone) by its prefix among all lines.
@@ -218,13 +272,18 @@ export class CachedExposition {
         }
         this.recorded++;
       }
+      lines.groupSamples[f] = values !== undefined && !suffixed && this.recorded - first === values.length ? family.samples : null;
+      lines.groupFirst[f] = first;
+      lines.groupLength[f] = this.recorded - first;
+      lines.groupNames[f] = names;
     }
     if (this.openMetrics) this.addText(OPENMETRICS_EOF);
     this.flushCopy();
     this.flushChunk(this.recorded);
     if (inPlace) {
-      old.truncate(this.recorded);
+      old.truncate(this.recorded, families.length);
     } else {
+      lines.truncate(this.recorded, families.length);
       this.table = lines;
       this.spare = old;
       old.truncate(0);
@@ -235,6 +294,92 @@ export class CachedExposition {
     this.previousLength = this.length;
     this.out = EMPTY;
     return body;
+  }
+
+  /**
+   * A known family: `old` recorded its lines from line `from` on for the same samples
+   * array (so the same prefixes in the same order, without exemplars). A line is copied
+   * from the previous output unless its value changed. In place (`old` is the table being
+   * written, `from` the next line) the table is only updated where a value changed.
+   */
+  private renderValues(values: Float64Array, old: LineTable, from: number, partEnds: number[]): void {
+    const lines = this.lines;
+    const inPlace = lines === old;
+    const known = old.values;
+    const count = values.length;
+    for (let k = 0; k < count; ) {
+      if (k > 0 && k % LINES_PER_PART === 0) this.endPart(partEnds);
+      const partEnd = Math.min(count, k - (k % LINES_PER_PART) + LINES_PER_PART);
+      // A run of lines whose values did not change, then (if the part goes on) one that did.
+      let j = k;
+      for (; j < partEnd; j++) {
+        const value = values[j];
+        const was = known[from + j];
+        if (!(value === was ? value !== 0 || 1 / value === 1 / was : value !== value && was !== was)) break;
+      }
+      if (j > k) this.reuseRun(old, from + k, j - k);
+      if (j < partEnd) {
+        const at = from + j;
+        const value = values[j];
+        if (inPlace) known[at] = value;
+        else lines.push(old.prefixes[at], 0, 0, value, this.openMetrics ? '' : undefined);
+        this.rewriteValue(old.starts[at], old.ends[at], value, this.recorded++);
+        j++;
+      }
+      k = j;
+    }
+  }
+
+  /**
+   * Records `count` lines from line `from` of `old` as the previous output's bytes, in one
+   * copy with what is pending (their offsets move by one amount; in place, not at all
+   * while nothing before them changed length).
+   */
+  private reuseRun(old: LineTable, from: number, count: number): void {
+    const n = this.recorded;
+    const start = old.starts[from];
+    const end = old.ends[from + count - 1];
+    this.flushChunk(n);
+    if (start !== this.copyEnd || this.copyStart === this.copyEnd) {
+      this.flushCopy();
+      this.copyStart = this.copyEnd = start;
+    }
+    const shift = this.length + (this.copyEnd - this.copyStart) - start;
+    this.copyEnd = end;
+    const lines = this.lines;
+    if (lines !== old) {
+      const suffix = this.openMetrics ? '' : undefined;
+      for (let i = from; i < from + count; i++) lines.push(old.prefixes[i], old.starts[i] + shift, old.ends[i] + shift, old.values[i], suffix);
+    } else if (shift !== 0) {
+      for (let i = from; i < from + count; i++) {
+        lines.starts[i] += shift;
+        lines.ends[i] += shift;
+      }
+    }
+    this.recorded = n + count;
+    this.chunkFrom = n + count;
+  }
+
+  /**
+   * Records line `n` as the previous output's line [start, end) (`prefix value\n`, no
+   * exemplar) with another value: its prefix is copied with the lines before it, the value
+   * written after it as bytes (ASCII).
+   */
+  private rewriteValue(start: number, end: number, value: number, n: number): void {
+    const previous = this.previous!;
+    // The value follows the prefix's last space (a value has none; a label value may).
+    let valueAt = end - 1;
+    while (valueAt > start && previous[valueAt - 1] !== 0x20) valueAt--;
+    this.reuse(start, valueAt, n);
+    this.flushCopy();
+    const text = floatToGoString(value);
+    this.reserve(text.length + 1);
+    const out = this.out;
+    let at = this.length;
+    for (let i = 0; i < text.length; i++) out[at++] = text.charCodeAt(i);
+    out[at++] = 0x0a;
+    this.length = at;
+    this.lines.ends[n] = at;
   }
 
   /** Ends a part here: writes what is pending, so the output's length is where it ends. */
@@ -335,6 +480,32 @@ function sizeEstimate(families: readonly Family[]): number {
     for (const sample of family.samples) bytes += (sample.linePrefix?.length ?? 64) + 24;
   }
   return bytes;
+}
+
+/** The sample names of the lines that have an exemplar: each key is a line's prefix, `name{labels} ` or `name `. */
+function namesOf(exemplars: ReadonlyMap<string, string>): Set<string> {
+  const names = new Set<string>();
+  for (const prefix of exemplars.keys()) {
+    const brace = prefix.indexOf('{');
+    names.add(prefix.slice(0, brace >= 0 ? brace : prefix.indexOf(' ')));
+  }
+  return names;
+}
+
+function sharesName(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  const [small, large] = a.size <= b.size ? [a, b] : [b, a];
+  for (const name of small) if (large.has(name)) return true;
+  return false;
+}
+
+/** Where each family of `table` with kept values is, by its samples array. */
+function groupsOf(table: LineTable): Map<readonly Sample[], number> {
+  const groups = new Map<readonly Sample[], number>();
+  for (let g = 0; g < table.groupSamples.length; g++) {
+    const samples = table.groupSamples[g];
+    if (samples !== null) groups.set(samples, g);
+  }
+  return groups;
 }
 
 function positionsOf(table: LineTable): Map<string, number> {

@@ -20,6 +20,15 @@ export interface Sample {
   readonly linePrefix?: string;
 }
 
+/**
+ * The values of a samples array, in its order, as a typed array, when its producer keeps
+ * one: a merge plan registers each served family's samples here (collect/merge-plan.ts)
+ * and keeps `values[i]` equal to `samples[i].value` after every merge. The renderer then
+ * compares values as numbers without visiting the sample objects (collect/exposition-cache.ts).
+ * Keyed by the array: a consumer that makes a new samples array (summary windows) is not here.
+ */
+export const sampleValues = new WeakMap<readonly Sample[], Float64Array>();
+
 export interface Family {
   /** The family name; for counters without the `_total` suffix. */
   name: string;

@@ -10,8 +10,8 @@
 // again, the others keep their samples. Where that could differ from a fresh build (a
 // file shrank, was replaced or vanished; a gauge's mode changes; see PlanConflict), the
 // plan says so and is built again.
-import { metricName, type Family } from './exposition.js';
-import { FamilyMerge, Op, PlanConflict, STEP_OP_BITS, STEP_OP_MASK, type BucketTable, type EntrySource, type PlanContext } from './family-merge.js';
+import { metricName, sampleValues, type Family } from './exposition.js';
+import { FamilyMerge, Op, PlanConflict, STEP_OP_BITS, STEP_OP_MASK, type BucketTable, type EntrySource, type MergedSample, type PlanContext } from './family-merge.js';
 import type { MergeProblem } from './merge.js';
 import type { TrackedFile } from './tracked-file.js';
 
@@ -31,6 +31,12 @@ class PlannedFile implements EntrySource {
   unexposable = 0;
   firstReason = '';
   invalidBuckets = 0;
+  /**
+   * Every step placed is SUM, BUCKET or IGNORE (a counter, histogram or summary file, or a
+   * gauge file in sum mode): replayed by a loop without the other rules. A step is only
+   * ever rewritten from SET (min/max: a birth moved), which already cleared this.
+   */
+  sumsOnly = true;
 
   constructor(readonly file: TrackedFile, public rank: number) {
     this.name = file.name;
@@ -77,6 +83,14 @@ export class MergePlan {
   private tableCounts = new Int32Array(0);
   /** Tables laid out in the flat arrays. */
   private flatTables = 0;
+  /**
+   * The served samples in output order: their ids, and the values their objects hold
+   * (each family's part registered in `sampleValues`). A merge writes a sample object only
+   * when its value changed: a steady scrape touches no object.
+   */
+  private outputIds = new Int32Array(0);
+  private outputSamples: MergedSample[] = [];
+  private outputValues = new Float64Array(0);
 
   private constructor(private readonly accumulate: boolean, private readonly reserved: ReadonlyMap<string, string>) {}
 
@@ -180,6 +194,7 @@ export class MergePlan {
         }
         const placed = (steps[i] = family.add(key, timestamps[i], planned, i));
         const op = placed & STEP_OP_MASK;
+        if (op !== Op.SUM && op !== Op.BUCKET && op !== Op.IGNORE) planned.sumsOnly = false;
         if (op === Op.SUM || (op === Op.BUCKET && !Number.isNaN(key.bucket!.bound))) {
           key.placedIn = pass;
           key.placedStep = placed;
@@ -296,6 +311,19 @@ export class MergePlan {
     this.served = served;
     this.problems = problems;
     this.series = series;
+    const outputIds = (this.outputIds = new Int32Array(series));
+    const outputValues = (this.outputValues = new Float64Array(series));
+    const outputSamples: MergedSample[] = (this.outputSamples = []);
+    let at = 0;
+    for (const family of served) {
+      const { samples } = family;
+      sampleValues.set(samples, outputValues.subarray(at, at + samples.length));
+      for (const sample of samples) {
+        outputIds[at] = sample.id;
+        outputValues[at++] = sample.value;
+        outputSamples.push(sample);
+      }
+    }
   }
 
   /**
@@ -311,6 +339,15 @@ export class MergePlan {
     for (let f = 0; f < files.length; f++) {
       const { values: fileValues, timestamps } = files[f].file.reader!;
       const { steps, length } = files[f];
+      if (files[f].sumsOnly) {
+        // Most files: fewer branches per entry (half the time of the general loop below).
+        for (let i = 0; i < length; i++) {
+          const op = steps[i] & STEP_OP_MASK;
+          if (op === Op.SUM) values[steps[i] >> STEP_OP_BITS] += fileValues[i];
+          else if (op === Op.BUCKET) cells[steps[i] >> STEP_OP_BITS] += fileValues[i];
+        }
+        continue;
+      }
       for (let i = 0; i < length; i++) {
         const target = steps[i] >> STEP_OP_BITS;
         const value = fileValues[i];
@@ -359,9 +396,15 @@ export class MergePlan {
       start = end;
     }
 
-    for (const family of this.served) {
-      const { samples } = family;
-      for (let s = 0; s < samples.length; s++) samples[s].value = values[samples[s].id];
+    // Into output order; a sample object is written only when its value changed (the
+    // same number for the exposition: -0 is not 0, NaN is NaN).
+    const { outputIds, outputValues, outputSamples } = this;
+    for (let k = 0; k < outputIds.length; k++) {
+      const value = values[outputIds[k]];
+      const old = outputValues[k];
+      if (value === old ? value !== 0 || 1 / value === 1 / old : value !== value && old !== old) continue;
+      outputValues[k] = value;
+      outputSamples[k].value = value;
     }
     return true;
   }

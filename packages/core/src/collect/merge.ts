@@ -80,7 +80,8 @@ export interface MergeStats {
 export interface MergeResult {
   /**
    * The merged families. Their sample objects are reused by the next merge of the same
-   * merger, which updates `value` in place: render or copy them before merging again.
+   * merger, which updates `value` in place: render or copy them before merging again, and
+   * do not change them (a merge writes only the values that changed).
    */
   families: Family[];
   problems: MergeProblem[];
