@@ -136,7 +136,11 @@ const totalsExact = async (what: string) => {
     last = totals(await scrape());
     return last.native === received && last.bridged === received;
   }, 30_000).catch(() => {
-    throw new Error(`${what}: native ${last.native}, bridged ${last.bridged}, responses received ${received}`);
+    // A worker SIGKILLed by PM2 (kill_timeout after a SIGINT it did not act on in time)
+    // loses its bridged updates since its last mirror, as documented; a SIGINT stop loses
+    // nothing. Say which it was.
+    const kills = pm2.daemonLog().split('\n').filter((l) => /still alive after|\[shop:\d+\] exited .*SIGKILL/.test(l));
+    throw new Error(`${what}: native ${last.native}, bridged ${last.bridged}, responses received ${received}; SIGKILLs in the PM2 log: ${kills.length ? kills.join(' | ') : 'none'}`);
   });
 };
 const drive = async (during: () => Promise<unknown>) => {

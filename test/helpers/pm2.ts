@@ -92,6 +92,15 @@ export class Pm2Daemon {
     }
   }
 
+  /** The daemon's own log (starts, stops, the signal each process died of, kill_timeout SIGKILLs). */
+  daemonLog(): string {
+    try {
+      return fs.readFileSync(path.join(this.home, 'pm2.log'), 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
   /** `pm2 kill`, then SIGKILL whatever of the daemon and its processes is left; removes PM2_HOME. */
   async kill(): Promise<void> {
     const daemon = this.daemonPid();

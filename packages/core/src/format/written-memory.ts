@@ -5,7 +5,6 @@
 // the last write-back, nothing else. Files look exactly like the mmap writer's.
 import fs from 'node:fs';
 import path from 'node:path';
-import { isMainThread } from 'node:worker_threads';
 import { onExit } from 'signal-exit';
 import { HEADER_BYTES } from './entries.js';
 import type { FileMemory } from './file-memory.js';
@@ -109,7 +108,8 @@ function startWritingBack(): void {
   if (exitHooked) return;
   exitHooked = true;
   // signal-exit runs the flush on 'exit' and on fatal signals, then lets the signal kill
-  // the process as before. A worker thread gets no signals: its 'exit' is enough.
-  if (isMainThread) onExit(() => flushWrittenFiles());
-  else process.on('exit', flushWrittenFiles);
+  // the process as before. Last of all exit handlers: the bridge's last mirror (and any
+  // other handler's final writes) go into this memory at exit, and must reach the file;
+  // a handler registered after this one would otherwise write after the last write-back.
+  onExit(() => flushWrittenFiles(), { alwaysLast: true });
 }

@@ -6,10 +6,12 @@
 //   handler-stay its SIGINT handler only notes the signal; it keeps running
 //   cluster      a node:cluster primary: forks one worker, lets it count, disconnects it
 // IPC from the test (or the primary): {inc: n} -> n increments and observations, {done: n}.
+// Like an app migrated by the guide, it also has a counter of ours, created before the
+// bridge: its file, and with the fallback storage its write-back at exit, come first.
 import cluster from 'node:cluster';
 import net from 'node:net';
 import promClient from 'prom-client';
-import { bridgePromClient } from '@prom-multiproc/core/prom-client';
+import { Counter, bridgePromClient } from '@prom-multiproc/core/prom-client';
 
 const mode = process.argv[2];
 
@@ -21,6 +23,8 @@ if (mode === 'cluster' && cluster.isPrimary) {
   });
   worker.on('exit', (code, signal) => console.log(`worker exit ${code} ${signal}`));
 } else {
+  const native = new Counter({ name: 'exit_native_jobs_total', help: 'Jobs, counted by prom-multiproc.' });
+  native.inc(0); // its file now exists
   const jobs = new promClient.Counter({ name: 'exit_jobs_total', help: 'Jobs.', labelNames: ['kind'] });
   const seconds = new promClient.Histogram({ name: 'exit_job_seconds', help: 'Job time.', buckets: [0.5] });
   bridgePromClient(promClient.register, { intervalMs: 600_000 });
@@ -35,6 +39,7 @@ if (mode === 'cluster' && cluster.isPrimary) {
     const child = jobs.labels('a');
     for (let i = 0; i < msg.inc; i++) {
       child.inc();
+      native.inc();
       seconds.observe(i % 2);
     }
     process.send({ done: msg.inc });
