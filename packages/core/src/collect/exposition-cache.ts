@@ -12,7 +12,7 @@
 // array means the same lines in the same order as last time, and only its values are
 // compared, as numbers, without visiting the samples (unless an exemplar may be on one of
 // its lines: one whose sample name is among the family's).
-import { floatToGoString } from '../format/number.js';
+import { floatToGoString, sameNumber } from '../format/number.js';
 import { OPENMETRICS_EOF, familyExemplars, familyHeader, metricName, samplePrefix, sampleValues, type Family, type Sample } from './exposition.js';
 
 /** Lines rendered fresh are gathered into a string of about this many characters before one write. */
@@ -95,8 +95,6 @@ class LineTable {
 
 const EMPTY = Buffer.alloc(0);
 
-/** The same number for the exposition: -0 is not 0 (`-0.0`), NaN is NaN. */
-const sameNumber = (a: number, b: number) => (a === b ? a !== 0 || 1 / a === 1 / b : a !== a && b !== b);
 
 /**
  * One format's renderer of one collector. It renders into one of two buffers of its own,
@@ -313,9 +311,7 @@ export class CachedExposition {
       // A run of lines whose values did not change, then (if the part goes on) one that did.
       let j = k;
       for (; j < partEnd; j++) {
-        const value = values[j];
-        const was = known[from + j];
-        if (!(value === was ? value !== 0 || 1 / value === 1 / was : value !== value && was !== was)) break;
+        if (!sameNumber(values[j], known[from + j])) break;
       }
       if (j > k) this.reuseRun(old, from + k, j - k);
       if (j < partEnd) {

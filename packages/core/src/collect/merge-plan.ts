@@ -10,6 +10,7 @@
 // again, the others keep their samples. Where that could differ from a fresh build (a
 // file shrank, was replaced or vanished; a gauge's mode changes; see PlanConflict), the
 // plan says so and is built again.
+import { sameNumber } from '../format/number.js';
 import { metricName, sampleValues, type Family } from './exposition.js';
 import { FamilyMerge, Op, PlanConflict, STEP_OP_BITS, STEP_OP_MASK, type BucketTable, type EntrySource, type MergedSample, type PlanContext } from './family-merge.js';
 import type { MergeProblem } from './merge.js';
@@ -396,13 +397,11 @@ export class MergePlan {
       start = end;
     }
 
-    // Into output order; a sample object is written only when its value changed (the
-    // same number for the exposition: -0 is not 0, NaN is NaN).
+    // Into output order; a sample object is written only when its value changed.
     const { outputIds, outputValues, outputSamples } = this;
     for (let k = 0; k < outputIds.length; k++) {
       const value = values[outputIds[k]];
-      const old = outputValues[k];
-      if (value === old ? value !== 0 || 1 / value === 1 / old : value !== value && old !== old) continue;
+      if (sameNumber(value, outputValues[k])) continue;
       outputValues[k] = value;
       outputSamples[k].value = value;
     }

@@ -69,24 +69,7 @@ export function scanEntryBytes(
   onEntry: (keyStart: number, keyLength: number, offset: number, valueOffset: number) => void,
 ): number {
   if (used > buf.length) throw new CorruptFileError(`used (${used}) is beyond the ${buf.length} bytes read`);
-  let pos = from;
-  while (pos < used) {
-    if (pos + 4 > used) throw new CorruptFileError(`entry at offset ${pos} has no room for its length before used (${used})`);
-    const keyLength = buf.readInt32LE(pos);
-    if (keyLength < 0) throw new CorruptFileError(`entry at offset ${pos} has a negative key length (${keyLength})`);
-    const valueOffset = pos + 4 + keyLength + paddingFor(keyLength);
-    if (valueOffset + 16 > used) {
-      throw new CorruptFileError(`entry at offset ${pos} (key length ${keyLength}) runs past used (${used})`);
-    }
-    try {
-      onEntry(pos + 4, keyLength, pos, valueOffset);
-    } catch (err) {
-      if (err instanceof KeyFormatError) throw new CorruptFileError(`key at offset ${pos}: ${err.message}`);
-      throw err;
-    }
-    pos = valueOffset + 16;
-  }
-  return pos;
+  return walkEntries(buf, 0, from, used, used, onEntry);
 }
 
 /**
@@ -104,8 +87,19 @@ export function scanEntryWindow(
   onEntry: (keyStart: number, keyLength: number, offset: number, valueOffset: number) => void,
 ): number {
   if (length > buf.length || base + length > used) throw new CorruptFileError(`window [${base}, ${base + length}) is beyond the bytes read or used (${used})`);
-  const end = base + length;
-  let pos = base;
+  return walkEntries(buf, base, base, base + length, used, onEntry);
+}
+
+/** The walk of both: file bytes [from, end) are in `buf` from index `from - base`. */
+function walkEntries(
+  buf: Buffer,
+  base: number,
+  from: number,
+  end: number,
+  used: number,
+  onEntry: (keyStart: number, keyLength: number, offset: number, valueOffset: number) => void,
+): number {
+  let pos = from;
   while (pos < end) {
     if (pos + 4 > end) {
       if (end === used) throw new CorruptFileError(`entry at offset ${pos} has no room for its length before used (${used})`);

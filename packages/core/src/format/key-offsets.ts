@@ -5,12 +5,6 @@
 // compares bytes with bytes: no string is made.
 import { hashBytes } from './key-bytes.js';
 
-/** Whether bytes [from, from + length) of `a` equal those of `b` from `at`. */
-function sameBytes(a: Buffer, from: number, length: number, b: Buffer, at: number): boolean {
-  for (let i = 0; i < length; i++) if (a[from + i] !== b[at + i]) return false;
-  return true;
-}
-
 export class KeyOffsets {
   /** Entry offsets (of the entry's 4-byte length); 0 is a free cell (no entry starts there). */
   private offsets = new Int32Array(1024);
@@ -43,7 +37,7 @@ export class KeyOffsets {
     for (let cell = hash & mask; ; cell = (cell + 1) & mask) {
       const at = this.offsets[cell];
       if (at === 0) return -1;
-      if (this.hashes[cell] === hash && file.readInt32LE(at) === length && sameBytes(key, from, length, file, at + 4)) return cell;
+      if (this.hashes[cell] === hash && file.readInt32LE(at) === length && key.compare(file, at + 4, at + 4 + length, from, from + length) === 0) return cell;
     }
   }
 

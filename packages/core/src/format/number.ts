@@ -29,3 +29,6 @@ export function floatToGoString(x: number): string {
   const frac = digits.slice(exp + 1);
   return `${sign}${whole}.${frac === '' ? '0' : frac}`;
 }
+
+/** The same number for the exposition: -0 is not 0 (`-0.0`), NaN is NaN. */
+export const sameNumber = (a: number, b: number): boolean => (a === b ? a !== 0 || 1 / a === 1 / b : a !== a && b !== b);
