@@ -3,7 +3,7 @@
 // sample per cell (a loaded machine moves one sample by 2x). Not part of the suite.
 //
 //   node bench/cold-start.mjs [--cells 1x1000,8x10000] [--runs 7] [--ab DIST] [--default-gc]
-//                             [--cpu-prof DIR] [--trace-gc] [--script FILE]
+//                             [--cpu-prof DIR] [--trace-gc] [--script FILE] [--node-flags "F1 F2"]
 //
 // For each cell: W workers of scrape.mjs's workload write S series each into one temp
 // directory and stay alive, idle. Then, RUNS times, a fresh `node` process imports the
@@ -22,7 +22,8 @@
 // collector side as the package does): a before/after pair under the same load, reported apart.
 // --cpu-prof DIR writes each collector's CPU profile there; --trace-gc prints the first
 // run's GC trace; --script FILE runs FILE as the collector instead (it gets --dir, and
-// prints one line of JSON whose numbers are reported).
+// prints one line of JSON whose numbers are reported); --node-flags adds Node/V8 flags to
+// each collector (e.g. "--v8-pool-size=1").
 //
 // Every child is killed by pid when its cell is done; temp dirs are removed.
 import { execFileSync, fork } from 'node:child_process';
@@ -101,6 +102,7 @@ async function orchestrate() {
     const results = [];
     for (let r = 0; r < runs; r++) {
       const execArgv = args.includes('--default-gc') ? [] : ['--max-semi-space-size=1'];
+      if (argValue('--node-flags')) execArgv.push(...argValue('--node-flags').split(' ').filter(Boolean));
       if (profDir) execArgv.push('--cpu-prof', '--cpu-prof-interval', '250', '--cpu-prof-dir', profDir, '--cpu-prof-name', `cold-${workers}x${series}-${r}.cpuprofile`);
       if (traceGc) execArgv.push('--trace-gc');
       const script = argValue('--script') ? path.resolve(argValue('--script')) : thisFile;
