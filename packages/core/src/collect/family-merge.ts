@@ -385,8 +385,11 @@ export class FamilyMerge {
     this.reorder = false;
     const bucketName = `${this.name}_bucket`;
     const countName = `${this.name}_count`;
-    if (this.bucketTables) {
-      for (const table of this.bucketTables.values()) {
+    // Maps walked with forEach, arrays by index: a new plan runs this before V8 compiles it,
+    // and an iterator there makes an object per step (a [key, value] pair and a result).
+    const { bucketTables: tables, groups } = this;
+    if (tables) {
+      tables.forEach((table) => {
         const { outputs } = table;
         for (let j = 0; j < outputs.length; j++) outputs[j] ??= this.newSample(bucketName, table.cellLabels[j], null, 0);
         if (accumulate && table.count === null) {
@@ -396,20 +399,20 @@ export class FamilyMerge {
         }
         if (!table.planned) this.ctx.newTables.push(table);
         table.planned = true;
-      }
+      });
     }
     const samples: MergedSample[] = [];
-    for (const [key, group] of this.groups) {
-      for (const sample of group) samples.push(sample);
-      const table = this.bucketTables?.get(key);
+    groups.forEach((group, key) => {
+      for (let i = 0; i < group.length; i++) samples.push(group[i]);
+      const table = tables?.get(key);
       if (table) pushBuckets(samples, table);
-    }
-    if (this.bucketTables) for (const [key, table] of this.bucketTables) if (!this.groups.has(key)) pushBuckets(samples, table);
+    });
+    if (tables) tables.forEach((table, key) => { if (!groups.has(key)) pushBuckets(samples, table); });
     this.samples = samples;
     this.merged = { name: this.name, help: this.help, type: this.type, samples };
     const names = new Set(exposedNames(this.merged));
     let last = '';
-    for (const sample of samples) if (sample.name !== last) names.add(metricName((last = sample.name)));
+    for (let i = 0; i < samples.length; i++) if (samples[i].name !== last) names.add(metricName((last = samples[i].name)));
     this.exposed = [...names];
     this.dirty = false;
     this.planned = true;
@@ -458,7 +461,8 @@ export class FamilyMerge {
 const bornAfter = (aIn: EntrySource, aAt: number, bIn: EntrySource, bAt: number) => aIn.rank > bIn.rank || (aIn.rank === bIn.rank && aAt > bAt);
 
 function pushBuckets(samples: MergedSample[], table: BucketTable): void {
-  for (const output of table.outputs) samples.push(output!);
+  const { outputs } = table;
+  for (let j = 0; j < outputs.length; j++) samples.push(outputs[j]!);
   if (table.derivedCount) samples.push(table.count!);
 }
 

@@ -320,7 +320,8 @@ export class MergePlan {
     for (const family of served) {
       const { samples } = family;
       sampleValues.set(samples, outputValues.subarray(at, at + samples.length));
-      for (const sample of samples) {
+      for (let i = 0; i < samples.length; i++) {
+        const sample = samples[i];
         outputIds[at] = sample.id;
         outputValues[at++] = sample.value;
         outputSamples.push(sample);
