@@ -20,8 +20,14 @@ import { metricName, samplePrefix, sortedPairs, unexposableLabels } from './expo
 export class RenderedLabels {
   private firstName: string | undefined;
   private firstPrefix = '';
-  /** Further names: a histogram series is rendered as `_sum` and `_count`. */
-  private more: Map<string, string> | null = null;
+  /**
+   * Further names and their prefixes (a histogram series is rendered as `_sum` and
+   * `_count`): the first few searched in order, the rest in a Map (labels shared by many
+   * metrics, such as none at all).
+   */
+  private moreNames: string[] | null = null;
+  private morePrefixes: string[] | null = null;
+  private many: Map<string, string> | null = null;
   /** `{labels} ` escaped (or ` ` for no labels), once a second name was asked for. */
   private tail: string | null = null;
 
@@ -39,12 +45,16 @@ export class RenderedLabels {
       this.firstPrefix = samplePrefix(sampleName, this.pairs);
       return this.firstPrefix;
     }
-    this.more ??= new Map();
-    let prefix = this.more.get(sampleName);
-    if (prefix === undefined) {
-      prefix = this.render(sampleName);
-      this.more.set(sampleName, prefix);
-    }
+    const names = (this.moreNames ??= []);
+    const prefixes = (this.morePrefixes ??= []);
+    for (let i = 0; i < names.length; i++) if (names[i] === sampleName) return prefixes[i];
+    let prefix = this.many?.get(sampleName);
+    if (prefix !== undefined) return prefix;
+    prefix = this.render(sampleName);
+    if (names.length < FEW_NAMES) {
+      names.push(sampleName);
+      prefixes.push(prefix);
+    } else (this.many ??= new Map()).set(sampleName, prefix);
     return prefix;
   }
 
@@ -55,6 +65,9 @@ export class RenderedLabels {
     return [metricName(sampleName), this.tail].join('');
   }
 }
+
+/** Further names a label set keeps in its arrays before it takes a Map for the rest. */
+const FEW_NAMES = 8;
 
 const LEGACY_LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
