@@ -4,6 +4,7 @@
 //
 //   node bench/cold-start.mjs [--cells 1x1000,8x10000] [--runs 7] [--ab DIST] [--default-gc]
 //                             [--cpu-prof DIR] [--trace-gc] [--script FILE] [--node-flags "F1 F2"]
+//                             [--ab-flags "F1 F2"]
 //
 // For each cell: W workers of scrape.mjs's workload write S series each into one temp
 // directory and stay alive, idle. Then, RUNS times, a fresh `node` process imports the
@@ -14,8 +15,9 @@
 // waiting for a core); the process's CPU time (all threads); the split into merge and
 // render. Reported: the median and range of each.
 //
-// Each collector runs with --max-semi-space-size=1, as scrape.mjs runs its collector (a
-// small young generation, as our collector processes keep it); --default-gc leaves V8's default.
+// Each collector runs with the PM2 module's Node flags, as scrape.mjs runs its collector
+// (package.json `apps` node_args: a small young generation, one V8 helper thread);
+// --default-gc runs it with none (V8's and Node's defaults).
 // --ab DIST: every other run imports the package from DIST instead (the dist/esm directory
 // of another build, its dist/ copied somewhere under packages/core, e.g.
 // packages/core/.base/dist, so that it finds the package's dependencies and loads its
@@ -23,7 +25,8 @@
 // --cpu-prof DIR writes each collector's CPU profile there; --trace-gc prints the first
 // run's GC trace; --script FILE runs FILE as the collector instead (it gets --dir, and
 // prints one line of JSON whose numbers are reported); --node-flags adds Node/V8 flags to
-// each collector (e.g. "--v8-pool-size=1").
+// each collector (e.g. "--v8-pool-size=1"); --ab-flags adds them to every other run only
+// (a pair with and without the flags under the same load, reported apart, like --ab).
 //
 // Every child is killed by pid when its cell is done; temp dirs are removed.
 import { execFileSync, fork } from 'node:child_process';
@@ -35,6 +38,8 @@ import { fileURLToPath } from 'node:url';
 const thisFile = fileURLToPath(import.meta.url);
 const here = path.dirname(thisFile);
 const args = process.argv.slice(2);
+/** Node flags of our collector processes: the PM2 module's (scrape.mjs runs its collector with them too). */
+const COLLECTOR_EXEC_ARGV = JSON.parse(fs.readFileSync(path.join(here, '../packages/pm2-module/package.json'), 'utf8')).apps[0].node_args;
 const argValue = (name) => {
   const at = args.indexOf(name);
   return at >= 0 ? args[at + 1] : undefined;
@@ -101,8 +106,9 @@ async function orchestrate() {
     await Promise.all(ready);
     const results = [];
     for (let r = 0; r < runs; r++) {
-      const execArgv = args.includes('--default-gc') ? [] : ['--max-semi-space-size=1'];
+      const execArgv = args.includes('--default-gc') ? [] : [...COLLECTOR_EXEC_ARGV];
       if (argValue('--node-flags')) execArgv.push(...argValue('--node-flags').split(' ').filter(Boolean));
+      if (argValue('--ab-flags') !== undefined && r % 2 === 1) execArgv.push(...argValue('--ab-flags').split(' ').filter(Boolean));
       if (profDir) execArgv.push('--cpu-prof', '--cpu-prof-interval', '250', '--cpu-prof-dir', profDir, '--cpu-prof-name', `cold-${workers}x${series}-${r}.cpuprofile`);
       if (traceGc) execArgv.push('--trace-gc');
       const script = argValue('--script') ? path.resolve(argValue('--script')) : thisFile;
@@ -116,10 +122,11 @@ async function orchestrate() {
       const line = Object.keys(rows[0]).map((k) => `${k} ${summary(rows.map((x) => x[k]))}`).join(', ');
       console.log(`${workers}x${series}${label}: ${line}; load ${os.loadavg()[0].toFixed(1)}`);
     };
-    if (argValue('--ab') === undefined) report('', results);
+    const alternate = argValue('--ab') ?? (argValue('--ab-flags') !== undefined ? `with ${argValue('--ab-flags')}` : undefined);
+    if (alternate === undefined) report('', results);
     else {
       report(' A (this build)', results.filter((_, i) => i % 2 === 0));
-      report(` B (${argValue('--ab')})`, results.filter((_, i) => i % 2 === 1));
+      report(` B (${alternate})`, results.filter((_, i) => i % 2 === 1));
     }
     for (const pid of pids) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } children.delete(pid); }
     fs.rmSync(dir, { recursive: true, force: true });

@@ -57,11 +57,12 @@ import { fileURLToPath } from 'node:url';
 import { METRICS_PER_TYPE, OBSERVED, runWorkload, seriesLabels, updateWorkload, withSeriesShuffled } from './workload.mjs';
 
 const thisFile = fileURLToPath(import.meta.url);
-// Node flags of our collector process: those of the PM2 module (package.json `apps`
-// node_args); `prom-multiproc serve` sets the same limit itself (bin/prom-multiproc.js).
-// A collector in an app's own process (the cluster primary) runs with the app's flags.
-const COLLECTOR_EXEC_ARGV = ['--max-semi-space-size=1'];
 const here = path.dirname(thisFile);
+// Node flags of our collector process: those of the PM2 module (package.json `apps`
+// node_args: a small young generation, one V8 helper thread). `prom-multiproc serve` keeps
+// the young generation small itself (bin/prom-multiproc.js); a collector in an app's own
+// process (the cluster primary) runs with the app's flags (docs/collector.md, "Memory").
+const COLLECTOR_EXEC_ARGV = JSON.parse(fs.readFileSync(path.join(here, '../packages/pm2-module/package.json'), 'utf8')).apps[0].node_args;
 const args = process.argv.slice(2);
 const argValue = (name) => {
   const at = args.indexOf(name);

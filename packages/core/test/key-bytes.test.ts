@@ -166,6 +166,23 @@ describe('keys read as bytes', () => {
     expect(otherAgain.labels.pairs).toEqual([['route', '/b']]);
   });
 
+  it('a label set rendered with many sample names gives each its own prefix, in any order of asking', () => {
+    // The first few further names are kept in arrays, the rest in a Map: both must answer.
+    const keys = new KeyCache();
+    const shared = keys.prepared(encodeKey('m0', 'm0_total', [['b', 'x"y'], ['a', '1']], 'h')).labels;
+    const none = keys.prepared(encodeKey('n0', 'n0_total', [], 'h')).labels;
+    const names = Array.from({ length: 30 }, (_, i) => `m${i}_total`).concat(['m.dotted_total', 'm0_total']);
+    const random = seededRandom(7);
+    for (const set of [shared, none]) {
+      for (let round = 0; round < 3; round++) {
+        const order = names.map((n) => [random(), n] as const).sort((x, y) => x[0] - y[0]).map((x) => x[1]);
+        for (const name of order) expect(set.prefix(name)).toBe(samplePrefix(name, set.pairs));
+      }
+    }
+    expect(shared.prefix('m7_total')).toBe('m7_total{a="1",b="x\\"y"} ');
+    expect(none.prefix('m.dotted_total')).toBe('m_dotted_total ');
+  });
+
   it('a key is found only by equal bytes: not by its length, its hash slot or the key expected next', () => {
     const table = new ByteKeyTable<string>();
     const buf = (s: string) => Buffer.from(s, 'latin1');

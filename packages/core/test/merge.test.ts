@@ -259,6 +259,32 @@ describe('merge rules on hand-written files', () => {
     );
   });
 
+  it('bucket bounds listed out of order, repeated, or as "1" and "1.0" in one file are sorted and merged', () => {
+    // A series' buckets usually come in ascending order, which the plan appends without a
+    // search; any other order takes the sorted insert.
+    const dir = tempDirWith();
+    writeDbFile(path.join(dir, 'histogram_1.db'), [
+      { metric: 'h', sample: 'h_bucket', labels: [['le', '+Inf']], value: 1 },
+      { metric: 'h', sample: 'h_bucket', labels: [['le', '2.5']], value: 2 },
+      { metric: 'h', sample: 'h_bucket', labels: [['le', '0.5']], value: 4 },
+      { metric: 'h', sample: 'h_bucket', labels: [['le', '1']], value: 8 },
+      { metric: 'h', sample: 'h_bucket', labels: [['le', '5']], value: 16 },
+      { metric: 'h', sample: 'h_bucket', labels: [['le', '1.0']], value: 32 },
+      { metric: 'h', sample: 'h_bucket', labels: [['le', '0.25']], value: 64 },
+      { metric: 'h', sample: 'h_sum', value: 3 },
+    ]);
+    writeDbFile(path.join(dir, 'histogram_2.db'), [
+      { metric: 'h', sample: 'h_bucket', labels: [['le', '0.5']], value: 128 },
+      { metric: 'h', sample: 'h_bucket', labels: [['le', '10']], value: 256 },
+      { metric: 'h', sample: 'h_bucket', labels: [['le', '0.1']], value: 512 },
+    ]);
+    expect(renderText(mergeDir(dir).families)).toBe(
+      '# HELP h h help\n# TYPE h histogram\nh_sum 3.0\n' +
+        'h_bucket{le="0.1"} 512.0\nh_bucket{le="0.25"} 576.0\nh_bucket{le="0.5"} 708.0\nh_bucket{le="1.0"} 748.0\nh_bucket{le="2.5"} 750.0\n' +
+        'h_bucket{le="5.0"} 766.0\nh_bucket{le="10.0"} 1022.0\nh_bucket{le="+Inf"} 1023.0\nh_count 1023.0\n',
+    );
+  });
+
   it('the same keys in many files: each file\'s NaN bucket bound is a bucket of its own, the other keys merge', () => {
     const dir = tempDirWith();
     for (const id of [1, 2, 3]) {

@@ -71,37 +71,39 @@ export interface PlanContext {
 }
 
 /** A sample of the merged output. Reused by every merge of one plan: only `value` changes. */
-export class MergedSample implements Sample {
-  /**
-   * Set by every merge before the sample is served. Starts as a double (not the small
-   * integer 0), so the merge's first store of a double does not change the field's
-   * representation: that would migrate every sample of a new plan, one runtime call each.
-   */
-  value = Number.NaN;
+export interface MergedSample extends Sample {
+  readonly id: number;
+  readonly name: string;
   readonly labels: LabelPairs;
   /** `name{labels} ` as the exposition writes it. */
   readonly linePrefix: string;
-
-  constructor(readonly id: number, readonly name: string, labels: RenderedLabels) {
-    this.labels = labels.pairs;
-    this.linePrefix = labels.prefix(name);
-  }
 }
 
-/** Raw (non-cumulative) sum of one bucket bound of one histogram series. */
-interface BucketCell {
-  readonly id: number;
-  readonly bound: number;
-  /** The series' labels plus `le` re-rendered from `bound`. */
-  readonly labels: RenderedLabels;
-  /** Its `_bucket` output sample, made when the family is finished. */
-  output: MergedSample | null;
-}
+/**
+ * A new merged sample. An object literal, not a class instance: a literal has an
+ * allocation site, and V8 allocates the objects of a site whose objects all survive (a
+ * first plan's 75,000 samples) straight in the old generation, instead of copying each
+ * twice through the young one (bench/README.md, "First scrape"). `value` is set by every
+ * merge before the sample is served; it starts as a double (NaN, not the small integer
+ * 0), so the merge's first store of a double does not change the field's representation:
+ * that would migrate every sample of a new plan, one runtime call each.
+ */
+const mergedSample = (id: number, name: string, labels: RenderedLabels): MergedSample => ({ value: Number.NaN, id, name, labels: labels.pairs, linePrefix: labels.prefix(name) });
 
-/** One histogram series' buckets, bounds in ascending order. */
+/**
+ * One histogram series' buckets, bounds in ascending order. Cell j (the raw, non-cumulative
+ * sum of one bound) is column j of the arrays: kept as columns, not one object per cell, so
+ * a first plan keeps (and the young generation copies) no object and no boxed bound per cell.
+ */
 export interface BucketTable {
   readonly series: LabelSet;
-  readonly cells: BucketCell[];
+  /** Each cell's id (its slot in the plan's cell sums). */
+  readonly cellIds: number[];
+  readonly bounds: number[];
+  /** Each cell's labels: the series' plus `le` re-rendered from the bound. */
+  readonly cellLabels: RenderedLabels[];
+  /** Each cell's `_bucket` output sample, made when the family is finished (null before). */
+  readonly outputs: Array<MergedSample | null>;
   /** Where the next bound is expected: entries list bounds in ascending order. */
   cursor: number;
   bornIn: EntrySource;
@@ -240,7 +242,7 @@ export class FamilyMerge {
     const id = this.ctx.samples++;
     this.ctx.bornIn[id] = file;
     this.ctx.bornAt[id] = at;
-    return new MergedSample(id, name, labels);
+    return mergedSample(id, name, labels);
   }
 
   /** True when entry `at` of `file` comes before the birth of `sample`. */
@@ -302,7 +304,7 @@ export class FamilyMerge {
     this.bucketTables ??= new Map();
     let table = this.bucketTables.get(bucket.series.key);
     if (!table) {
-      table = { series: bucket.series, cells: [], cursor: 0, bornIn: file, bornAt: at, count: null, derivedCount: false, planned: false };
+      table = { series: bucket.series, cellIds: [], bounds: [], cellLabels: [], outputs: [], cursor: 0, bornIn: file, bornAt: at, count: null, derivedCount: false, planned: false };
       this.bucketTables.set(bucket.series.key, table);
       this.dirty = true;
       this.noteBirth(file, at);
@@ -311,25 +313,43 @@ export class FamilyMerge {
       table.bornAt = at;
       this.reorder = this.dirty = true;
     }
-    const { cells } = table;
-    let found = table.cursor < cells.length && cells[table.cursor].bound === bucket.bound ? table.cursor : cells.findIndex((c) => c.bound === bucket.bound);
+    const { bounds, cursor } = table;
+    const { bound } = bucket;
+    const length = bounds.length;
+    // Entries list a series' bounds in ascending order: the next bound is expected at the
+    // cursor, or (a first read) after the last one. indexOf: strict equality, so NaN is never
+    // equal to a known bound (as in Python) and -0 is 0.
+    let found = cursor < length && bounds[cursor] === bound ? cursor : cursor === length && (length === 0 || bounds[length - 1] < bound) ? -1 : bounds.indexOf(bound);
     if (found < 0) {
-      // A new bound (NaN is never equal to a known one, as in Python): insert in order.
-      // Where a NaN goes depends on the order the bounds came in: only a fresh build knows.
-      if (table.planned && (Number.isNaN(bucket.bound) || cells.some((c) => Number.isNaN(c.bound)))) throw new PlanConflict('NaN bucket bound');
-      found = 0;
-      while (found < cells.length && !(bucket.bound < cells[found].bound)) found++;
+      // A new bound: inserted in order. Where a NaN goes depends on the order the bounds
+      // came in: only a fresh build knows.
+      if (table.planned && (Number.isNaN(bound) || bounds.some(Number.isNaN))) throw new PlanConflict('NaN bucket bound');
+      found = length;
+      if (length > 0 && !(bounds[length - 1] < bound)) {
+        found = 0;
+        while (found < length && !(bound < bounds[found])) found++;
+      }
       const id = this.ctx.cells++;
-      cells.splice(found, 0, { id, bound: bucket.bound, labels: bucket.labels, output: null });
+      if (found === length) {
+        table.cellIds.push(id);
+        bounds.push(bound);
+        table.cellLabels.push(bucket.labels);
+        table.outputs.push(null);
+      } else {
+        table.cellIds.splice(found, 0, id);
+        bounds.splice(found, 0, bound);
+        table.cellLabels.splice(found, 0, bucket.labels);
+        table.outputs.splice(found, 0, null);
+      }
       this.ctx.cellTables[id] = table;
       this.dirty = true;
       if (table.planned) this.ctx.tablesChanged = true;
-    } else if (table.planned && cells[found].labels !== bucket.labels && leOf(cells[found].labels) !== leOf(bucket.labels)) {
+    } else if (table.planned && table.cellLabels[found] !== bucket.labels && leOf(table.cellLabels[found]) !== leOf(bucket.labels)) {
       // The cell is labelled by the entry that made it; `-0` and `0` are one bound.
       throw new PlanConflict('bucket bound written two ways');
     }
     table.cursor = found + 1;
-    return step(Op.BUCKET, cells[found].id);
+    return step(Op.BUCKET, table.cellIds[found]);
   }
 
   private find(labels: LabelSet, name: string): MergedSample | undefined {
@@ -345,13 +365,11 @@ export class FamilyMerge {
       // A stored `_count` would take the place of the derived one a fresh build never makes.
       throw new PlanConflict('stored _count of a histogram series');
     }
-    let group = this.groups.get(labels.key);
-    if (!group) {
-      group = [];
-      this.groups.set(labels.key, group);
-    }
     const sample = this.newSample(name, labels, file, at);
-    group.push(sample);
+    const group = this.groups.get(labels.key);
+    // Most groups keep one sample: an array of exactly one (push into [] reserves 17 slots).
+    if (group === undefined) this.groups.set(labels.key, [sample]);
+    else group.push(sample);
     this.dirty = true;
     this.noteBirth(file, at);
     return sample;
@@ -367,9 +385,13 @@ export class FamilyMerge {
     this.reorder = false;
     const bucketName = `${this.name}_bucket`;
     const countName = `${this.name}_count`;
-    if (this.bucketTables) {
-      for (const table of this.bucketTables.values()) {
-        for (const cell of table.cells) cell.output ??= this.newSample(bucketName, cell.labels, null, 0);
+    // Maps walked with forEach, arrays by index: a new plan runs this before V8 compiles it,
+    // and an iterator there makes an object per step (a [key, value] pair and a result).
+    const { bucketTables: tables, groups } = this;
+    if (tables) {
+      tables.forEach((table) => {
+        const { outputs } = table;
+        for (let j = 0; j < outputs.length; j++) outputs[j] ??= this.newSample(bucketName, table.cellLabels[j], null, 0);
         if (accumulate && table.count === null) {
           const stored = this.find(table.series, countName);
           table.count = stored ?? this.newSample(countName, table.series, null, 0);
@@ -377,20 +399,20 @@ export class FamilyMerge {
         }
         if (!table.planned) this.ctx.newTables.push(table);
         table.planned = true;
-      }
+      });
     }
     const samples: MergedSample[] = [];
-    for (const [key, group] of this.groups) {
-      for (const sample of group) samples.push(sample);
-      const table = this.bucketTables?.get(key);
+    groups.forEach((group, key) => {
+      for (let i = 0; i < group.length; i++) samples.push(group[i]);
+      const table = tables?.get(key);
       if (table) pushBuckets(samples, table);
-    }
-    if (this.bucketTables) for (const [key, table] of this.bucketTables) if (!this.groups.has(key)) pushBuckets(samples, table);
+    });
+    if (tables) tables.forEach((table, key) => { if (!groups.has(key)) pushBuckets(samples, table); });
     this.samples = samples;
     this.merged = { name: this.name, help: this.help, type: this.type, samples };
     const names = new Set(exposedNames(this.merged));
     let last = '';
-    for (const sample of samples) if (sample.name !== last) names.add(metricName((last = sample.name)));
+    for (let i = 0; i < samples.length; i++) if (samples[i].name !== last) names.add(metricName((last = samples[i].name)));
     this.exposed = [...names];
     this.dirty = false;
     this.planned = true;
@@ -439,7 +461,8 @@ export class FamilyMerge {
 const bornAfter = (aIn: EntrySource, aAt: number, bIn: EntrySource, bAt: number) => aIn.rank > bIn.rank || (aIn.rank === bIn.rank && aAt > bAt);
 
 function pushBuckets(samples: MergedSample[], table: BucketTable): void {
-  for (const cell of table.cells) samples.push(cell.output!);
+  const { outputs } = table;
+  for (let j = 0; j < outputs.length; j++) samples.push(outputs[j]!);
   if (table.derivedCount) samples.push(table.count!);
 }
 

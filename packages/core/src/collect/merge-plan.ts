@@ -231,7 +231,7 @@ export class MergePlan {
     if (this.flatTables === this.tables.length) return;
     let at = this.flatTables === 0 ? 0 : this.tableEnds[this.flatTables - 1];
     let cellCount = at;
-    for (let t = this.flatTables; t < this.tables.length; t++) cellCount += this.tables[t].cells.length;
+    for (let t = this.flatTables; t < this.tables.length; t++) cellCount += this.tables[t].cellIds.length;
     if (this.tableEnds.length < this.tables.length) {
       const size = grownSize(this.tableEnds.length, this.tables.length);
       this.tableEnds = grown(this.tableEnds, size);
@@ -244,9 +244,10 @@ export class MergePlan {
     }
     for (let t = this.flatTables; t < this.tables.length; t++) {
       const table = this.tables[t];
-      for (const cell of table.cells) {
-        this.bucketCells[at] = cell.id;
-        this.bucketOutputs[at] = cell.output!.id;
+      const { cellIds, outputs } = table;
+      for (let j = 0; j < cellIds.length; j++) {
+        this.bucketCells[at] = cellIds[j];
+        this.bucketOutputs[at] = outputs[j]!.id;
         at++;
       }
       this.tableEnds[t] = at;
@@ -319,7 +320,8 @@ export class MergePlan {
     for (const family of served) {
       const { samples } = family;
       sampleValues.set(samples, outputValues.subarray(at, at + samples.length));
-      for (const sample of samples) {
+      for (let i = 0; i < samples.length; i++) {
+        const sample = samples[i];
         outputIds[at] = sample.id;
         outputValues[at++] = sample.value;
         outputSamples.push(sample);

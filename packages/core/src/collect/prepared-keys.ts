@@ -20,8 +20,14 @@ import { metricName, samplePrefix, sortedPairs, unexposableLabels } from './expo
 export class RenderedLabels {
   private firstName: string | undefined;
   private firstPrefix = '';
-  /** Further names: a histogram series is rendered as `_sum` and `_count`. */
-  private more: Map<string, string> | null = null;
+  /**
+   * Further names and their prefixes (a histogram series is rendered as `_sum` and
+   * `_count`): the first few searched in order, the rest in a Map (labels shared by many
+   * metrics, such as none at all).
+   */
+  private moreNames: string[] | null = null;
+  private morePrefixes: string[] | null = null;
+  private many: Map<string, string> | null = null;
   /** `{labels} ` escaped (or ` ` for no labels), once a second name was asked for. */
   private tail: string | null = null;
 
@@ -39,12 +45,16 @@ export class RenderedLabels {
       this.firstPrefix = samplePrefix(sampleName, this.pairs);
       return this.firstPrefix;
     }
-    this.more ??= new Map();
-    let prefix = this.more.get(sampleName);
-    if (prefix === undefined) {
-      prefix = this.render(sampleName);
-      this.more.set(sampleName, prefix);
-    }
+    const names = (this.moreNames ??= []);
+    const prefixes = (this.morePrefixes ??= []);
+    for (let i = 0; i < names.length; i++) if (names[i] === sampleName) return prefixes[i];
+    let prefix = this.many?.get(sampleName);
+    if (prefix !== undefined) return prefix;
+    prefix = this.render(sampleName);
+    if (names.length < FEW_NAMES) {
+      names.push(sampleName);
+      prefixes.push(prefix);
+    } else (this.many ??= new Map()).set(sampleName, prefix);
     return prefix;
   }
 
@@ -55,6 +65,9 @@ export class RenderedLabels {
     return [metricName(sampleName), this.tail].join('');
   }
 }
+
+/** Further names a label set keeps in its arrays before it takes a Map for the rest. */
+const FEW_NAMES = 8;
 
 const LEGACY_LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
@@ -132,7 +145,7 @@ export class KeyCache {
   private keys = new ByteKeyTable<PreparedKey>();
   private readonly strings = new InternedStrings();
   /** One LabelSet per distinct label set (e.g. shared by a histogram's `_sum` and its buckets), by its strings' ids. */
-  private labelSets = new Map<string, LabelSet>();
+  private labelSets = new LabelSetTable();
   /** `le` values, by text. */
   private bounds = new Map<string, LeBound>();
   private readonly fields = new PlainKeyFields();
@@ -188,11 +201,10 @@ export class KeyCache {
     if (!this.dropped) return;
     this.dropped = false;
     const kept = new Set<PreparedKey>();
-    const labelSets = new Map<string, LabelSet>();
+    const labelSets = new LabelSetTable();
     const strings = new Set<string>();
     const keep = (set: LabelSet) => {
-      if (labelSets.has(set.key)) return;
-      labelSets.set(set.key, set);
+      if (!labelSets.add(set)) return;
       for (const [name, value] of set.pairs) strings.add(name).add(value);
     };
     for (const prepared of inUse) {
@@ -330,27 +342,23 @@ export class KeyCache {
     // The previous key's set, with or without a label left out, is the likely one (a series' keys follow each other).
     const recent = skip < 0 ? 0 : 1;
     const last = this.recentSets[recent];
-    if (last !== undefined && sameCodes(codes, this.recentCodes[recent])) return last;
-    const key = charCodesText(codes);
-    let set = this.labelSets.get(key);
-    if (!set) {
+    if (last !== undefined && sameCodes(codes, last.key)) return last;
+    // Found by the codes themselves: the key string is made only for a new set.
+    let set = this.labelSets.get(codes);
+    if (set === undefined) {
       const pairs: Array<readonly [string, string]> = [];
       for (let i = 0; i < this.count; i++) if (i !== skip) pairs.push([this.names[i], this.values[i]]);
-      set = new LabelSet(pairs, key);
-      this.labelSets.set(key, set);
+      set = new LabelSet(pairs, charCodesText(codes));
+      this.labelSets.add(set);
     }
     this.recentSets[recent] = set;
-    let kept = this.recentCodes[recent];
-    if (kept.length !== size) kept = this.recentCodes[recent] = new Array<number>(size).fill(0);
-    for (let i = 0; i < size; i++) kept[i] = codes[i];
     return set;
   }
 
   /** Scratch arrays for `labelSet`, by length. */
   private readonly codesBySize: number[][] = [];
-  /** The last label set made with all labels (0) and with one left out (1), and their ids. */
+  /** The last label set made with all labels (0) and with one left out (1). */
   private recentSets: Array<LabelSet | undefined> = [undefined, undefined];
-  private recentCodes: number[][] = [[], []];
 
   private leBound(text: string): LeBound {
     let le = this.bounds.get(text);
@@ -364,10 +372,65 @@ export class KeyCache {
   }
 }
 
-function sameCodes(a: readonly number[], b: readonly number[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+/** Whether `key` is the string of the code units `codes`. */
+function sameCodes(codes: readonly number[], key: string): boolean {
+  if (codes.length !== key.length) return false;
+  for (let i = 0; i < codes.length; i++) if (codes[i] !== key.charCodeAt(i)) return false;
   return true;
+}
+
+function hashCodes(codes: readonly number[]): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < codes.length; i++) hash = Math.imul(hash ^ codes[i], 0x01000193);
+  return hash ^ (hash >>> 15);
+}
+
+/**
+ * Label sets by their key's code units (their strings' ids): a set seen before is found
+ * from the codes, with no string made per key (a directory of 70,000 keys has ~6,500 sets).
+ * Open addressing, at most half full.
+ */
+class LabelSetTable {
+  private hashes = new Int32Array(1024);
+  /** Index + 1 of each cell's set in `sets`; 0: a free cell. */
+  private slots = new Int32Array(1024);
+  private sets: LabelSet[] = [];
+
+  get(codes: readonly number[]): LabelSet | undefined {
+    const hash = hashCodes(codes);
+    const mask = this.slots.length - 1;
+    for (let cell = hash & mask; this.slots[cell] !== 0; cell = (cell + 1) & mask) {
+      const set = this.sets[this.slots[cell] - 1];
+      if (this.hashes[cell] === hash && sameCodes(codes, set.key)) return set;
+    }
+    return undefined;
+  }
+
+  /** Adds `set` unless a set with its key is here; false if one was. */
+  add(set: LabelSet): boolean {
+    const codes: number[] = [];
+    for (let i = 0; i < set.key.length; i++) codes.push(set.key.charCodeAt(i));
+    if (this.get(codes) !== undefined) return false;
+    if (2 * (this.sets.length + 1) > this.slots.length) this.grow();
+    this.sets.push(set);
+    this.place(hashCodes(codes), this.sets.length);
+    return true;
+  }
+
+  private place(hash: number, slot: number): void {
+    const mask = this.slots.length - 1;
+    let cell = hash & mask;
+    while (this.slots[cell] !== 0) cell = (cell + 1) & mask;
+    this.hashes[cell] = hash;
+    this.slots[cell] = slot;
+  }
+
+  private grow(): void {
+    const { hashes, slots } = this;
+    this.hashes = new Int32Array(2 * slots.length);
+    this.slots = new Int32Array(2 * slots.length);
+    for (let cell = 0; cell < slots.length; cell++) if (slots[cell] !== 0) this.place(hashes[cell], slots[cell]);
+  }
 }
 
 /** A string of UTF-16 code units (a label set's ids), in chunks: apply() takes a bounded number of arguments. */
