@@ -41,7 +41,8 @@
 //                           out[3i+1], out[3i+2] = key start in the window, key length, known
 //                           slot or -1. Returns the number of entries; stops before an entry not
 //                           whole in the window or not well formed (the JavaScript walk takes it
-//                           from there and names the problem) and when `out` is full.
+//                           from there and names the problem), when `out` is full, and after
+//                           64 new keys in a row.
 //
 // matchKeys reads only JavaScript memory (a read() copy of the file), never a mapping:
 // it needs no SIGBUS guard.
@@ -425,13 +426,17 @@ static inline int32_t read_int32_le(const uint8_t* p) {
   return (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
 }
 
+#define NEW_KEYS_IN_A_ROW 64
+
 // The walk of format/entries.ts walkEntries, stopping (instead of throwing or breaking)
 // wherever it would throw or break.
 static size_t match_window(const uint8_t* window, int64_t from, int64_t end, int64_t base, int64_t used,
                            const KnownKeys* t, int32_t previous, int32_t* out, size_t capacity) {
-  size_t count = 0;
+  size_t count = 0, new_in_a_row = 0;
   int64_t pos = from;  // an index into the window; the file offset is base + pos
-  while (count < capacity && pos + 4 <= end) {
+  // A run of new keys (a file of keys not seen yet: the first worker's) ends the call early:
+  // JavaScript looks each up anyway when it adds it, and stops asking for this read.
+  while (count < capacity && pos + 4 <= end && new_in_a_row < NEW_KEYS_IN_A_ROW) {
     int32_t key_length = read_int32_le(window + pos);
     if (key_length < 0) break;
     int64_t value_at = pos + 4 + key_length + (8 - ((int64_t)key_length + 4) % 8);
@@ -442,6 +447,7 @@ static size_t match_window(const uint8_t* window, int64_t from, int64_t end, int
     out[3 * count + 1] = key_length;
     out[3 * count + 2] = slot;
     count++;
+    new_in_a_row = slot < 0 ? new_in_a_row + 1 : 0;
     previous = slot;
     pos = value_at + 16;
   }

@@ -45,7 +45,7 @@ function walkInJs(buf: Buffer, base: number, end: number, used: number, from: nu
   }
 }
 
-/** All entries ByteKeyTable.match walks from `from`, asked `capacity` at a time: key start, length and slot each. */
+/** All entries ByteKeyTable.match walks from `from`, asked `capacity` at a time (again after each call that walked any): key start, length and slot each. */
 function walkInC(table: ByteKeyTable<number>, buf: Buffer, base: number, end: number, used: number, from: number, capacity: number): Array<[number, number, number]> {
   const out = new Int32Array(3 * capacity);
   const entries: Array<[number, number, number]> = [];
@@ -56,7 +56,7 @@ function walkInC(table: ByteKeyTable<number>, buf: Buffer, base: number, end: nu
       entries.push([out[3 * e], out[3 * e + 1], out[3 * e + 2]]);
       pos = out[3 * e] + out[3 * e + 1] + (8 - ((out[3 * e + 1] + 4) % 8)) + 16;
     }
-    if (n < capacity) return entries;
+    if (n === 0) return entries;
   }
 }
 
@@ -118,6 +118,17 @@ describe.runIf(native)('finding a window\'s known keys in the addon', () => {
       if (ending === 2) expect(js.stop).toMatch(/negative key length/);
       if (ending === 3 && round % 2 === 0) expect(js.stop).toMatch(/runs past used/);
     }
+  });
+
+  it('stops after 64 new keys in a row (a file of keys not seen yet), not after fewer', () => {
+    const table = new ByteKeyTable<number>();
+    const known = Buffer.from('known');
+    table.add(known, 0, known.length, 1);
+    const keys = [...Array.from({ length: 63 }, (_, i) => Buffer.from(`new ${i}`)), known, ...Array.from({ length: 100 }, (_, i) => Buffer.from(`later ${i}`)), known];
+    const buf = Buffer.concat(keys.map(entryOf));
+    const out = new Int32Array(3 * 4096);
+    expect(table.match(buf, 0, buf.length, 0, buf.length, out)).toBe(63 + 1 + 64);
+    expect(out[3 * 63 + 2]).toBeGreaterThanOrEqual(0);
   });
 
   it('refuses a window range outside its buffer, and an empty table finds nothing', () => {

@@ -149,7 +149,8 @@ export interface KnownKeyMatcher {
    * Walks the entries at `buf[from..end)` (file bytes from `base`) and finds their keys
    * among the known ones: per entry `out[3i..3i+2]` = key start in `buf`, key length, the
    * known key's slot or -1. Returns how many entries it walked (from `from` on, each whole
-   * in the window and well formed, at most `out.length / 3`), or -1 when it cannot.
+   * in the window and well formed, at most `out.length / 3`; it may stop early), or -1
+   * when it cannot.
    */
   match(buf: Buffer, from: number, end: number, base: number, used: number, out: Int32Array): number;
   /** Entry `index` has the known key in `slot`. */
