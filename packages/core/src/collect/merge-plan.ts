@@ -185,6 +185,13 @@ export class MergePlan {
           // Checked in a first build's later files too, so this code has run (and is
           // optimized) by the time a new worker's file needs it.
           const known = key.placedStep;
+          // After the family's latest birth (a file sorting after the one the series were
+          // born in: most new files), after every birth: no lookup of this one's.
+          const latest = family.lastBornIn;
+          if (latest !== null && (latest.rank < rank || (latest === planned && family.lastBornAt < i))) {
+            steps[i] = known;
+            continue;
+          }
           const target = known >> STEP_OP_BITS;
           const birth = (known & STEP_OP_MASK) === Op.SUM ? bornIn[target]! : cellTables[target].bornIn;
           const at = (known & STEP_OP_MASK) === Op.SUM ? bornAt[target] : cellTables[target].bornAt;
