@@ -203,6 +203,21 @@ describe('a new file whose keys are known', () => {
     expect(out).toContain('req_total{route="/r9"} 1002.0\n');
   });
 
+  it('reports the entries a new file leaves out though every sample it feeds exists', () => {
+    const { dir, merger, same, builds } = directory();
+    // Not exposable (an empty label name): no sample.
+    const left = { key: encodeKey('req', 'req_total', [['', 'x']], 'Requests.'), value: 1, timestamp: 0 };
+    write(dir, 'counter_9000.db', [...workerSeries(routes).flat(), left]);
+    const before = merger.merge().families;
+    write(dir, 'counter_9500.db', [...workerSeries(routes).flat(), left]);
+    same();
+    const after = merger.merge();
+    expect(builds()).toBe(0);
+    // No family changed: the same merged samples; the new file's problem is reported.
+    expect(after.families.map((f) => f.samples)).toEqual(before.map((f) => f.samples));
+    expect(after.problems.map((p) => `${p.file} ${p.problem}`)).toEqual(['counter_9000.db unexposable', 'counter_9500.db unexposable']);
+  });
+
   it('reads the same bytes as known keys whatever window of the read buffer they lie in', () => {
     const { dir, same, builds } = directory();
     // A key longer than a parse window (1 MiB) makes the reader take a larger buffer
