@@ -104,8 +104,9 @@ export class ByteKeyTable<T> {
    * `out[3i..3i+2]` = its key's start in `buf`, its length and its slot here or -1. Returns
    * the number of entries, which follow each other from `from`: it stops before an entry
    * not whole in [from, end) or not well formed (the caller's JavaScript walk goes on from
-   * there), when `out` is full, and after 64 new keys in a row (keys not seen yet). -1 when the addon cannot (none, an old binary, or the
-   * fallback storage forced). A slot found is taken with `found(slot)`.
+   * there), when `out` is full, and after 64 new keys in a row (keys not seen yet). -1 when
+   * the addon cannot (none, an old binary, or the fallback storage forced). A slot found is
+   * taken with `found(slot)`; the slots stay valid while keys are added (not after `retain`).
    */
   match(buf: Uint8Array, from: number, end: number, base: number, used: number, out: Int32Array): number {
     const matchKeys = keyMatcher();

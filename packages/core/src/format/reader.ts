@@ -388,10 +388,11 @@ export class DbFileReader {
 
   /**
    * The known-key matcher over a window (file bytes [base, base + length) in `buf`; `f64`
-   * over it when the values are taken from it too): takes the entries it walks, known keys through `onKnown`, new ones through `onKey`. Returns
-   * the file offset where the JavaScript walk goes on (the window's end, an entry cut by it,
-   * or one the matcher left because it is not well formed: the walk names the problem), as
-   * a negative number when the matcher should not be asked again during this read.
+   * over it when the values are taken from it too): takes the entries it walks, known keys
+   * through `onKnown`, new ones through `onKey`. Returns the file offset where the
+   * JavaScript walk goes on (the window's end, an entry cut by it, one the matcher left
+   * because it is not well formed: the walk names the problem, or after a run of new keys),
+   * negated when the matcher should not be asked again during this read.
    */
   private matchWindow(buf: Buffer, f64: Float64Array | null, base: number, length: number, used: number): number {
     const { onKey, knownKeys } = this;
