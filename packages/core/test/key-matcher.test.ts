@@ -192,6 +192,7 @@ describe.runIf(native)('a read whose keys the addon finds', () => {
     const count = Math.ceil((1.5 * PARSE_WINDOW_BYTES) / 96);
     const changes: Array<[string, (file: string, image: Buffer) => void]> = [
       ['nothing', () => {}],
+      ['grown', () => {}],
       ['cut short', (file) => fs.truncateSync(file, PARSE_WINDOW_BYTES + 5000)],
       ['garbage', (file) => {
         const fd = fs.openSync(file, 'r+');
@@ -209,6 +210,11 @@ describe.runIf(native)('a read whose keys the addon finds', () => {
         fs.writeFileSync(file, other);
       }],
     ];
+    // A writer adding entries (known and new keys) past the used size the read started with, and moving `used` on.
+    changes[1][1] = (file) => {
+      const grown = buildFileImage(Array.from({ length: count + 500 }, (_, i) => ({ key: i < count ? keyOf(i) : `${keyOf(i)} new`, value: i, timestamp: 0 })));
+      fs.writeFileSync(file, grown);
+    };
     const reads = new Map<string, string>();
     for (const [name, change] of changes) {
       const outcomes = [true, false].map((matcher) => {
@@ -234,6 +240,8 @@ describe.runIf(native)('a read whose keys the addon finds', () => {
     expect(reads.get('garbage')).toContain('negative key length');
     expect(reads.get('keys one byte apart')).toMatch(/\/s\d+/);
     expect(reads.get('rewritten with other keys')).toContain('"ok":true');
+    // Read up to the used size it started with: the entries added since are the next read's.
+    expect(reads.get('grown')).toBe(reads.get('nothing'));
     expect(reads.get('rewritten with other keys')).not.toBe(reads.get('nothing'));
   });
 });
