@@ -3,8 +3,11 @@
 // against placing the new entries into the merge plan, against a steady merge of the same
 // directory. scrape.mjs measures the whole scrape in a collector process; this splits it.
 //
-//   node --expose-gc bench/replan-parts.mjs [--cells 1x1000,8x10000] [--new-files 3] [--new-id 9999999]
+//   node --expose-gc bench/replan-parts.mjs [--cells 1x1000,8x10000] [--new-files 3] [--new-id 9999999] [--dist DIR]
 //
+// --dist DIR: the package's dist/esm of another build (copied under packages/core, e.g.
+// packages/core/.base/dist/esm, so that it finds the package's dependencies): run once with
+// and once without, in turn, for a before/after pair under the same load.
 // Set-up: W real worker processes (one after another) write scrape.mjs's workload into a
 // temp directory through our Counter/Histogram and exit. A DirectoryMerger merges it; its
 // listing read (`readListing`: read, parse new keys, prepare them) and the plan's update
@@ -31,7 +34,7 @@ const arg = (name, fallback) => {
 const cells = arg('--cells', '1x1000,8x10000').split(',').map((c) => c.split('x').map(Number));
 const newFiles = Number(arg('--new-files', '3'));
 const newId = arg('--new-id', '9999999');
-const core = path.join(root, 'packages/core/dist/esm');
+const core = arg('--dist') ? path.resolve(arg('--dist')) : path.join(root, 'packages/core/dist/esm');
 const { DirectoryMerger, renderText } = await import(path.join(core, 'index.js'));
 const { MergePlan } = await import(path.join(core, 'collect/merge-plan.js'));
 const { withSeriesShuffled } = await import(path.join(root, 'bench/workload.mjs'));

@@ -30,10 +30,27 @@
 // fault is inside the mapping being copied, and passes every other SIGBUS to the handler
 // that was there before (or to the default action). That is why the mapping is never
 // given to JavaScript as an ArrayBuffer: a load from JavaScript could not be caught.
+//
+// The collector's key side (a file's new entries, read into a JavaScript buffer):
+//
+//   matchKeys(window, from, end, base, used, cells, slots, chunks, guess, out)
+//                        -> walks the entries at window[from..end) (the window holds file bytes
+//                           from offset `base`), checking every length as the JavaScript walk
+//                           does, and looks each key up in the collector's table of known keys
+//                           (collect/byte-tables.ts, handed over as its typed arrays): out[3i],
+//                           out[3i+1], out[3i+2] = key start in the window, key length, known
+//                           slot or -1. Returns the number of entries; stops before an entry not
+//                           whole in the window or not well formed (the JavaScript walk takes it
+//                           from there and names the problem), when `out` is full, and after
+//                           64 new keys in a row.
+//
+// matchKeys reads only JavaScript memory (a read() copy of the file), never a mapping:
+// it needs no SIGBUS guard.
 #define NAPI_VERSION 7
 #include <node_api.h>
 #include <errno.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -329,6 +346,192 @@ static napi_value copy_values(napi_env env, napi_callback_info info) {
   return out;
 }
 
+
+// ---------------------------------------------------------------- known keys
+
+// The table's layout (collect/byte-tables.ts ByteKeyTable): per cell (hash, slot + 1), 0
+// for a free cell; per slot (chunk, start, length, slot of the key that followed it last).
+enum { SLOT_CHUNK = 0, SLOT_START = 1, SLOT_LENGTH = 2, SLOT_NEXT = 3 };
+
+typedef struct {
+  const int32_t* cells;
+  size_t cell_count;  // cells, a power of two
+  const int32_t* slots;
+  size_t slot_count;
+  const uint8_t** chunks;
+  const size_t* chunk_lengths;
+  size_t chunk_count;
+} KnownKeys;
+
+static inline uint32_t rotl32(uint32_t x, int r) { return (x << r) | (x >> (32 - r)); }
+
+// hashBytes of format/key-bytes.ts, bit for bit: the cells were placed by it.
+static uint32_t hash_bytes(const uint8_t* p, size_t length) {
+  uint32_t h = 0x9747b28cu ^ (uint32_t)length;
+  size_t i = 0;
+  for (; i + 4 <= length; i += 4) {
+    uint32_t w = (uint32_t)p[i] | (uint32_t)p[i + 1] << 8 | (uint32_t)p[i + 2] << 16 | (uint32_t)p[i + 3] << 24;
+    w *= 0xcc9e2d51u;
+    w = rotl32(w, 15);
+    h ^= w * 0x1b873593u;
+    h = rotl32(h, 13);
+    h = h * 5 + 0xe6546b64u;
+  }
+  uint32_t tail = 0;
+  for (int shift = 0; i < length; i++, shift += 8) tail |= (uint32_t)p[i] << shift;
+  if (tail != 0) {
+    tail *= 0xcc9e2d51u;
+    tail = rotl32(tail, 15);
+    h ^= tail * 0x1b873593u;
+  }
+  h ^= h >> 16;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35u;
+  return h ^ (h >> 16);
+}
+
+// Whether `slot` holds exactly the bytes of `key`; every index of the table checked first.
+static bool slot_holds(const KnownKeys* t, int64_t slot, const uint8_t* key, size_t length) {
+  if (slot < 0 || (size_t)slot >= t->slot_count) return false;
+  const int32_t* s = t->slots + 4 * (size_t)slot;
+  if (s[SLOT_LENGTH] < 0 || (size_t)s[SLOT_LENGTH] != length) return false;
+  int32_t chunk = s[SLOT_CHUNK], start = s[SLOT_START];
+  if (chunk < 0 || (size_t)chunk >= t->chunk_count || start < 0 || (size_t)start > t->chunk_lengths[chunk] ||
+      length > t->chunk_lengths[chunk] - (size_t)start) {
+    return false;
+  }
+  return memcmp(t->chunks[chunk] + start, key, length) == 0;
+}
+
+// The slot of `key`, or -1: the key that followed `previous` last time first (no hash),
+// then the cells, as ByteKeyTable.get looks.
+static int32_t find_key(const KnownKeys* t, int32_t previous, const uint8_t* key, size_t length) {
+  if (previous >= 0 && (size_t)previous < t->slot_count) {
+    int32_t guess = t->slots[4 * (size_t)previous + SLOT_NEXT];
+    if (slot_holds(t, guess, key, length)) return guess;
+  }
+  int32_t hash = (int32_t)hash_bytes(key, length);
+  size_t mask = t->cell_count - 1;
+  size_t cell = (size_t)(uint32_t)hash & mask;
+  for (size_t probes = 0; probes < t->cell_count; probes++, cell = (cell + 1) & mask) {
+    int32_t slot = t->cells[2 * cell + 1] - 1;
+    if (slot < 0) return -1;
+    if (t->cells[2 * cell] == hash && slot_holds(t, slot, key, length)) return slot;
+  }
+  return -1;
+}
+
+static inline int32_t read_int32_le(const uint8_t* p) {
+  return (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
+}
+
+#define NEW_KEYS_IN_A_ROW 64
+
+// The walk of format/entries.ts walkEntries, stopping (instead of throwing or breaking)
+// wherever it would throw or break.
+static size_t match_window(const uint8_t* window, int64_t from, int64_t end, int64_t base, int64_t used,
+                           const KnownKeys* t, int32_t previous, int32_t* out, size_t capacity) {
+  size_t count = 0, new_in_a_row = 0;
+  int64_t pos = from;  // an index into the window; the file offset is base + pos
+  // A run of new keys (a file of keys not seen yet: the first worker's) ends the call early:
+  // JavaScript looks each up anyway when it adds it, and stops asking for this read.
+  while (count < capacity && pos + 4 <= end && new_in_a_row < NEW_KEYS_IN_A_ROW) {
+    int32_t key_length = read_int32_le(window + pos);
+    if (key_length < 0) break;
+    int64_t value_at = pos + 4 + key_length + (8 - ((int64_t)key_length + 4) % 8);
+    if (base + value_at + 16 > used || value_at + 16 > end) break;
+    const uint8_t* key = window + pos + 4;
+    int32_t slot = t->cell_count == 0 ? -1 : find_key(t, previous, key, (size_t)key_length);
+    out[3 * count] = (int32_t)(pos + 4);
+    out[3 * count + 1] = key_length;
+    out[3 * count + 2] = slot;
+    count++;
+    new_in_a_row = slot < 0 ? new_in_a_row + 1 : 0;
+    previous = slot;
+    pos = value_at + 16;
+  }
+  return count;
+}
+
+#define MATCH_USAGE "prom-multiproc mmap: matchKeys(window, from, end, base, used, cells, slots, chunks, guess, out)"
+
+static napi_value match_keys(napi_env env, napi_callback_info info) {
+  size_t argc = 10;
+  napi_value argv[10];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int64_t from, end, base, used;
+  int32_t previous;
+  if (argc < 10 || napi_get_value_int64(env, argv[1], &from) != napi_ok || napi_get_value_int64(env, argv[2], &end) != napi_ok ||
+      napi_get_value_int64(env, argv[3], &base) != napi_ok || napi_get_value_int64(env, argv[4], &used) != napi_ok ||
+      napi_get_value_int32(env, argv[8], &previous) != napi_ok) {
+    napi_throw_type_error(env, NULL, MATCH_USAGE);
+    return NULL;
+  }
+  bool is_typed = false;
+  napi_typedarray_type type;
+  size_t window_length = 0, cells_length = 0, slots_length = 0, out_length = 0;
+  void *window = NULL, *cells = NULL, *slots = NULL, *out = NULL;
+  if (napi_is_typedarray(env, argv[0], &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, argv[0], &type, &window_length, &window, NULL, NULL) != napi_ok || type != napi_uint8_array ||
+      napi_is_typedarray(env, argv[5], &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, argv[5], &type, &cells_length, &cells, NULL, NULL) != napi_ok || type != napi_int32_array ||
+      napi_is_typedarray(env, argv[6], &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, argv[6], &type, &slots_length, &slots, NULL, NULL) != napi_ok || type != napi_int32_array ||
+      napi_is_typedarray(env, argv[9], &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, argv[9], &type, &out_length, &out, NULL, NULL) != napi_ok || type != napi_int32_array) {
+    napi_throw_type_error(env, NULL, MATCH_USAGE ": a Uint8Array window, Int32Array cells, slots and out");
+    return NULL;
+  }
+  bool is_array = false;
+  uint32_t chunk_count = 0;
+  if (napi_is_array(env, argv[7], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[7], &chunk_count) != napi_ok) {
+    napi_throw_type_error(env, NULL, MATCH_USAGE ": chunks must be an array of Uint8Arrays");
+    return NULL;
+  }
+  // The window bounds and the table's sizes, checked before any byte is read.
+  if (from < 0 || end < from || (uint64_t)end > window_length || base < 0 || used < base || end > used - base ||
+      (cells_length & (cells_length - 1)) != 0 || cells_length % 2 != 0 || slots_length % 4 != 0) {
+    napi_throw_range_error(env, NULL, MATCH_USAGE ": from/end outside the window or past used, or a table not laid out as ByteKeyTable's");
+    return NULL;
+  }
+  const uint8_t* stack_chunks[64];
+  size_t stack_lengths[64];
+  const uint8_t** chunks = stack_chunks;
+  size_t* chunk_lengths = stack_lengths;
+  if (chunk_count > 64) {
+    chunks = malloc(chunk_count * sizeof *chunks);
+    chunk_lengths = malloc(chunk_count * sizeof *chunk_lengths);
+    if (chunks == NULL || chunk_lengths == NULL) {
+      free(chunks);
+      free(chunk_lengths);
+      return throw_errno(env, "malloc", ENOMEM);
+    }
+  }
+  napi_value result = NULL;
+  for (uint32_t c = 0; c < chunk_count; c++) {
+    napi_value element;
+    void* data = NULL;
+    size_t length = 0;
+    if (napi_get_element(env, argv[7], c, &element) != napi_ok || napi_is_typedarray(env, element, &is_typed) != napi_ok || !is_typed ||
+        napi_get_typedarray_info(env, element, &type, &length, &data, NULL, NULL) != napi_ok || type != napi_uint8_array) {
+      napi_throw_type_error(env, NULL, MATCH_USAGE ": chunks must be an array of Uint8Arrays");
+      goto done;
+    }
+    chunks[c] = (const uint8_t*)data;
+    chunk_lengths[c] = length;
+  }
+  KnownKeys table = {(const int32_t*)cells, cells_length / 2, (const int32_t*)slots, slots_length / 4, chunks, chunk_lengths, chunk_count};
+  size_t count = match_window((const uint8_t*)window, from, end, base, used, &table, previous, (int32_t*)out, out_length / 3);
+  if (napi_create_int32(env, (int32_t)count, &result) != napi_ok) result = NULL;
+done:
+  if (chunks != stack_chunks) {
+    free(chunks);
+    free(chunk_lengths);
+  }
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"map", NULL, map_file, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -336,6 +539,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"mapRead", NULL, map_read, NULL, NULL, NULL, napi_enumerable, NULL},
       {"unmapRead", NULL, unmap_read, NULL, NULL, NULL, napi_enumerable, NULL},
       {"copyValues", NULL, copy_values, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"matchKeys", NULL, match_keys, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties));
   return exports;

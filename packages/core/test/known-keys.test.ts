@@ -1,6 +1,7 @@
 // A file whose keys the collector already knows (a new worker's files; workers 2..W of a
-// first scrape) is read and placed by fast paths: its keys are compared with the known
-// ones a word at a time (collect/byte-tables.ts), and a known key takes the step the plan
+// first scrape) is read and placed by fast paths: its keys are found among the known ones
+// by the addon, a read window per call (native/mmap.c matchKeys; key-matcher.test.ts), or
+// compared with them a word at a time (collect/byte-tables.ts, the fallback storage), and a known key takes the step the plan
 // gave it before (merge-plan.ts). Both must fall back, and give a fresh merge's output,
 // when a key differs in one byte, when the keys come in another order, and when the new
 // file sorts before the files the samples were born in.
@@ -13,12 +14,16 @@ import { DirectoryMerger, type MergeResult } from '../src/collect/merge.js';
 import { MergePlan } from '../src/collect/merge-plan.js';
 import { buildFileImage } from '../src/format/file-image.js';
 import { encodeKey } from '../src/format/key.js';
+import { loadMmap } from '../src/format/mmap.js';
 import { tempDir } from './helpers/fixtures.js';
 import { seededRandom } from './helpers/seeded-random.js';
 
 afterEach(() => {
   vi.restoreAllMocks();
 });
+
+/** Whether a read window's known keys are found by the addon here (the mmap storage); else ByteKeyTable.get finds them. */
+const addonMatches = (process.env.PROM_MULTIPROC_STORAGE ?? '') !== 'fallback' && loadMmap()?.matchKeys !== undefined;
 
 /** Keys laid out as in a file window: each 4-aligned after its length, then padding and 16 value bytes. */
 function windowOf(keys: string[], trailing = true): { buf: Buffer; at: number[] } {
@@ -115,7 +120,8 @@ function write(dir: string, name: string, entries: Entry[]): void {
 describe('a new file whose keys are known', () => {
   const routes = Array.from({ length: 40 }, (_, i) => `/r${i}`);
 
-  function directory(): { dir: string; merger: DirectoryMerger; same: () => string; builds: () => number } {
+  function directory(): { dir: string; merger: DirectoryMerger; same: () => string; builds: () => number; foundByAddon: () => number } {
+    const found = vi.spyOn(ByteKeyTable.prototype, 'found');
     const dir = tempDir();
     for (const id of ['2000', '3000']) write(dir, `counter_${id}.db`, workerSeries(routes).flat());
     const merger = new DirectoryMerger(dir);
@@ -130,11 +136,11 @@ describe('a new file whose keys are known', () => {
     const first = build.mock.calls.length;
     // Builds of the long-lived merger since: each `same()` makes one fresh merger.
     let checks = 0;
-    return { dir, merger, same: () => (checks++, same()), builds: () => build.mock.calls.length - first - checks };
+    return { dir, merger, same: () => (checks++, same()), builds: () => build.mock.calls.length - first - checks, foundByAddon: () => found.mock.calls.length };
   }
 
   it('is placed as a fresh merge places it with its series in another order, sorting after, before or between the others', () => {
-    const { dir, same, builds } = directory();
+    const { dir, same, builds, foundByAddon } = directory();
     const next = seededRandom(15);
     const shuffled = (items: Entry[][]) => {
       const out = items.map((s) => s.map((e) => ({ ...e, value: Math.floor(next() * 10) })));
@@ -154,6 +160,9 @@ describe('a new file whose keys are known', () => {
     write(dir, 'counter_2500.db', [...workerSeries(routes).flat(), ...workerSeries(['/new']).flat()]);
     same();
     expect(builds()).toBe(0);
+    // With the addon, the known keys were found by it (one call per read window); without, by ByteKeyTable.get.
+    if (addonMatches) expect(foundByAddon()).toBeGreaterThan(3 * 40 * 5);
+    else expect(foundByAddon()).toBe(0);
     // The first file's order is the output's (counter_1000 sorts first).
     const firstRoutes = [...fs.readFileSync(path.join(dir, 'counter_1000.db')).toString('latin1').matchAll(/\["req", "req_total", \{"route": "([^"]+)"/g)].map((m) => m[1]);
     const outRoutes = [...out.matchAll(/^req_total\{route="([^"]+)"\}/gm)].map((m) => m[1]);
@@ -177,7 +186,7 @@ describe('a new file whose keys are known', () => {
   });
 
   it('takes a key that differs from a known one in one byte for another series', () => {
-    const { dir, same, builds } = directory();
+    const { dir, same, builds, foundByAddon } = directory();
     const entries = workerSeries(routes).flat();
     // The same series but two keys: one byte of a label value (`/r7` → `/s7`), one of the help text's last bytes.
     const i = entries.findIndex((e) => e.key.includes('"/r7"') && e.key.includes('lat_bucket') && e.key.includes('"1.0"'));
@@ -187,10 +196,26 @@ describe('a new file whose keys are known', () => {
     write(dir, 'counter_9000.db', entries);
     const out = same();
     expect(builds()).toBe(0);
+    if (addonMatches) expect(foundByAddon()).toBeGreaterThan(0);
     expect(out).toContain('lat_bucket{le="1.0",route="/s7"} 100.0\n');
     expect(out).toContain('lat_bucket{le="1.0",route="/r7"} 2.0\n');
     // Same name and labels, other help: one sample, the first file's help (Python's rule), the three values summed.
     expect(out).toContain('req_total{route="/r9"} 1002.0\n');
+  });
+
+  it('reports the entries a new file leaves out though every sample it feeds exists', () => {
+    const { dir, merger, same, builds } = directory();
+    // Not exposable (an empty label name): no sample.
+    const left = { key: encodeKey('req', 'req_total', [['', 'x']], 'Requests.'), value: 1, timestamp: 0 };
+    write(dir, 'counter_9000.db', [...workerSeries(routes).flat(), left]);
+    const before = merger.merge().families;
+    write(dir, 'counter_9500.db', [...workerSeries(routes).flat(), left]);
+    same();
+    const after = merger.merge();
+    expect(builds()).toBe(0);
+    // No family changed: the same merged samples; the new file's problem is reported.
+    expect(after.families.map((f) => f.samples)).toEqual(before.map((f) => f.samples));
+    expect(after.problems.map((p) => `${p.file} ${p.problem}`)).toEqual(['counter_9000.db unexposable', 'counter_9500.db unexposable']);
   });
 
   it('reads the same bytes as known keys whatever window of the read buffer they lie in', () => {

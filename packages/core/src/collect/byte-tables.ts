@@ -4,6 +4,7 @@
 // Open addressing over (hash, slot) in typed arrays, at most half full; a hash match is
 // confirmed by comparing the bytes.
 import { bytesEqualString, copyBytes, hashBytes, hashString, sameBytes } from '../format/key-bytes.js';
+import { loadMmap, type MmapAddon } from '../format/mmap.js';
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 /**
@@ -97,6 +98,28 @@ export class ByteKeyTable<T> {
     this.follows(slot);
   }
 
+  /**
+   * Walks the entries at `buf[from..end)` (file bytes from offset `base`; the file's used
+   * size `used`) and finds their keys in this table in one call to the addon: per entry,
+   * `out[3i..3i+2]` = its key's start in `buf`, its length and its slot here or -1. Returns
+   * the number of entries, which follow each other from `from`: it stops before an entry
+   * not whole in [from, end) or not well formed (the caller's JavaScript walk goes on from
+   * there), when `out` is full, and after 64 new keys in a row (keys not seen yet). -1 when
+   * the addon cannot (none, an old binary, or the fallback storage forced). A slot found is
+   * taken with `found(slot)`; the slots stay valid while keys are added (not after `retain`).
+   */
+  match(buf: Uint8Array, from: number, end: number, base: number, used: number, out: Int32Array): number {
+    const matchKeys = keyMatcher();
+    if (matchKeys === null) return -1;
+    return matchKeys(buf, from, end, base, used, this.cells, this.slots, this.chunks, this.lastSlot, out);
+  }
+
+  /** The value in `slot` (found by `match`), as `get` would have found it: it becomes the last key looked up. */
+  found(slot: number): T {
+    this.follows(slot);
+    return this.values[slot];
+  }
+
   /** Keeps only the values `keep` accepts (the arena made anew: memory follows what is kept). */
   retain(keep: (value: T) => boolean): void {
     const { values, slots, chunks } = this;
@@ -174,6 +197,15 @@ export class ByteKeyTable<T> {
     this.cells = new Int32Array(2 * size);
     for (let i = 0; i < cells.length; i += 2) if (cells[i + 1] !== 0) this.place(cells[i], cells[i + 1]);
   }
+}
+
+type MatchKeys = NonNullable<MmapAddon['matchKeys']>;
+let matcher: MatchKeys | null | undefined;
+
+/** The addon's matchKeys, or null (no addon, a binary from before it, or PROM_MULTIPROC_STORAGE=fallback). */
+function keyMatcher(): MatchKeys | null {
+  if (matcher === undefined) matcher = (process.env.PROM_MULTIPROC_STORAGE ?? '').trim() === 'fallback' ? null : (loadMmap()?.matchKeys ?? null);
+  return matcher;
 }
 
 /**

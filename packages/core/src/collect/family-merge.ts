@@ -135,9 +135,12 @@ export class FamilyMerge {
   dirty = true;
   /** Births moved or were made out of order: groups, samples and tables must be sorted by birth when finishing. */
   private reorder = false;
-  /** The latest birth of a sample or table (at least as late as any). */
-  private lastBornIn: EntrySource | null = null;
-  private lastBornAt = 0;
+  /**
+   * The latest birth of a sample or table (at least as late as any). Read by the plan: a
+   * known key's step needs no birth check of its own for an entry after it.
+   */
+  lastBornIn: EntrySource | null = null;
+  lastBornAt = 0;
   /** Placed into a plan that has been finished. */
   private planned = false;
   /** The merged family, as of the last `finish`, and its samples. */

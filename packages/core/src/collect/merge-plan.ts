@@ -185,6 +185,13 @@ export class MergePlan {
           // Checked in a first build's later files too, so this code has run (and is
           // optimized) by the time a new worker's file needs it.
           const known = key.placedStep;
+          // After the family's latest birth (a file sorting after the one the series were
+          // born in: most new files), after every birth: no lookup of this one's.
+          const latest = family.lastBornIn;
+          if (latest !== null && (latest.rank < rank || (latest === planned && family.lastBornAt < i))) {
+            steps[i] = known;
+            continue;
+          }
           const target = known >> STEP_OP_BITS;
           const birth = (known & STEP_OP_MASK) === Op.SUM ? bornIn[target]! : cellTables[target].bornIn;
           const at = (known & STEP_OP_MASK) === Op.SUM ? bornAt[target] : cellTables[target].bornAt;
@@ -210,9 +217,17 @@ export class MergePlan {
     }
 
     // Only families that gained samples or whose order changed are finished again.
-    for (const family of this.order) if (family.dirty) family.finish(this.accumulate);
+    let finished = false;
+    for (const family of this.order) {
+      if (!family.dirty) continue;
+      family.finish(this.accumulate);
+      finished = true;
+    }
     this.layOut();
-    this.publish();
+    // Entries that all fed samples and cells that exist (a new worker's files, series known):
+    // no family changed, so the output order and its arrays stay; only the problems may not.
+    if (finished || this.order.length !== this.familyProblems.length) this.publish();
+    else this.problems = this.problemsOf(this.fileProblems());
   }
 
   /** Sizes the value arrays and lays out the replay of bucket tables. */
@@ -256,15 +271,8 @@ export class MergePlan {
     this.flatTables = this.tables.length;
   }
 
-  /** Families in first-seen order, the names each claims, and the problems, as a fresh build reports them. */
-  private publish(): void {
-    const { order } = this;
-    for (let i = 1; i < order.length; i++) {
-      if (compareBirth(order[i - 1], order[i]) > 0) {
-        order.sort(compareBirth);
-        break;
-      }
-    }
+  /** The problems of the planned files (entries left out, invalid buckets), in merge order. */
+  private fileProblems(): MergeProblem[] {
     const problems: MergeProblem[] = [];
     for (const planned of this.files) {
       if (planned.unexposable > 0) {
@@ -285,33 +293,57 @@ export class MergePlan {
         });
       }
     }
+    return problems;
+  }
+
+  /** `problems` followed by each family's, in output order, as `publish` found them (a gauge's mode conflict as of now). */
+  private problemsOf(problems: MergeProblem[]): MergeProblem[] {
+    const { order, familyProblems } = this;
+    for (let i = 0; i < order.length; i++) {
+      const problem = familyProblems[i] ?? order[i].modeConflict();
+      if (problem) problems.push(problem);
+    }
+    return problems;
+  }
+
+  /** Per family in `order`, why it is not served (an empty name, a name collision), or null: set by `publish`. */
+  private familyProblems: Array<MergeProblem | null> = [];
+
+  /** Families in first-seen order, the names each claims, and the problems, as a fresh build reports them. */
+  private publish(): void {
+    const { order } = this;
+    for (let i = 1; i < order.length; i++) {
+      if (compareBirth(order[i - 1], order[i]) > 0) {
+        order.sort(compareBirth);
+        break;
+      }
+    }
     // Names once escaped: the first family (in merge order) to claim one keeps it.
     const claimed = new Map<string, string>(this.reserved);
     const families: Family[] = [];
     const served: FamilyMerge[] = [];
     let series = 0;
+    const familyProblems: Array<MergeProblem | null> = (this.familyProblems = []);
     for (const family of order) {
       const merged = family.merged!;
       const firstFile = family.bornIn!.name;
       // Left out, its values are still merged (the plan's ids are allocated); they are just not served.
+      let left: MergeProblem | null = null;
       if (metricName(merged.name) === '') {
-        problems.push({ file: firstFile, problem: 'unexposable', entries: merged.samples.length, reason: `a metric with an empty name: its ${merged.samples.length} samples left out` });
-        continue;
+        left = { file: firstFile, problem: 'unexposable', entries: merged.samples.length, reason: `a metric with an empty name: its ${merged.samples.length} samples left out` };
+      } else {
+        const clash = claimNames(claimed, family);
+        if (clash !== null) left = { file: firstFile, problem: 'name-collision', entries: merged.samples.length, reason: clash };
       }
-      const clash = claimNames(claimed, family);
-      if (clash !== null) {
-        problems.push({ file: firstFile, problem: 'name-collision', entries: merged.samples.length, reason: clash });
-        continue;
-      }
+      familyProblems.push(left);
+      if (left !== null) continue;
       families.push(merged);
       served.push(family);
       series += merged.samples.length;
-      const conflict = family.modeConflict();
-      if (conflict) problems.push(conflict);
     }
     this.families = families;
     this.served = served;
-    this.problems = problems;
+    this.problems = this.problemsOf(this.fileProblems());
     this.series = series;
     const outputIds = (this.outputIds = new Int32Array(series));
     const outputValues = (this.outputValues = new Float64Array(series));

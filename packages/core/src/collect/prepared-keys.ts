@@ -168,6 +168,16 @@ export class KeyCache {
     return prepared;
   }
 
+  /** The known keys of a file window, found in one call to the addon: ByteKeyTable.match. */
+  matchKnown(buf: Buffer, from: number, end: number, base: number, used: number, out: Int32Array): number {
+    return this.keys.match(buf, from, end, base, used, out);
+  }
+
+  /** The shared preparation of the key `matchKnown` found in `slot`. */
+  preparedIn(slot: number): PreparedKey {
+    return this.keys.found(slot);
+  }
+
   /** The shared preparation of a key given as text. */
   prepared(key: string): PreparedKey {
     const buf = Buffer.from(key, 'utf8');

@@ -28,7 +28,11 @@ export class TrackedFile {
   constructor(readonly name: string, readonly parsedName: ParsedFileName | null, filePath: string, private readonly keys: KeyCache) {
     // Archives are only ever replaced by the compactor's rename: unchanged, they need no re-read.
     const replacedOnly = parsedName?.id === ARCHIVE_ID;
-    this.reader = parsedName ? new DbFileReader(filePath, { onKey: (buf, start, end, index) => this.add(buf, start, end, index), replacedOnly }) : null;
+    const knownKeys = {
+      match: (buf: Buffer, from: number, end: number, base: number, used: number, out: Int32Array) => keys.matchKnown(buf, from, end, base, used, out),
+      onKnown: (slot: number, index: number) => this.addPrepared(keys.preparedIn(slot), index),
+    };
+    this.reader = parsedName ? new DbFileReader(filePath, { onKey: (buf, start, end, index) => this.add(buf, start, end, index), knownKeys, replacedOnly }) : null;
   }
 
   /** After a read: drops what the reader dropped (the file was replaced by one with no entries). */
@@ -38,9 +42,13 @@ export class TrackedFile {
 
   /** Prepares entry `index` of the file (its key: bytes [start, end) of `buf`), as the reader parses it. */
   private add(buf: Buffer, start: number, end: number, index: number): void {
+    this.addPrepared(this.keys.preparedAt(buf, start, end), index);
+  }
+
+  /** Entry `index` of the file has the key prepared as `shared`. */
+  private addPrepared(shared: PreparedKey, index: number): void {
     // The reader starts over at entry 0 when the file was replaced.
     if (index === 0) this.reset();
-    const shared = this.keys.preparedAt(buf, start, end);
     const pid = this.parsedName!.type === 'gauge' ? this.parsedName!.id : null;
     this.prepared.push(pid === null ? shared : this.keys.preparedWithPid(shared, pid));
     // Entries of one metric mostly follow each other: the previous entry's family is the first guess.

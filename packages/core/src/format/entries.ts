@@ -74,7 +74,7 @@ export function scanEntryBytes(
 
 /**
  * scanEntryBytes over a window of the file: `buf` holds file bytes [base, base + length),
- * `used` is the file's. Stops before an entry that ends past the window (returns its file
+ * `used` is the file's; the walk starts at file offset `from` (an entry's start). Stops before an entry that ends past the window (returns its file
  * offset, to be read again in the next window) unless the window ends at `used`, where
  * that is corruption with the same reasons as scanEntryBytes. `keyStart` is an index into
  * `buf`; `offset` and `valueOffset` are file offsets.
@@ -85,9 +85,11 @@ export function scanEntryWindow(
   length: number,
   used: number,
   onEntry: (keyStart: number, keyLength: number, offset: number, valueOffset: number) => void,
+  from = base,
 ): number {
   if (length > buf.length || base + length > used) throw new CorruptFileError(`window [${base}, ${base + length}) is beyond the bytes read or used (${used})`);
-  return walkEntries(buf, base, base, base + length, used, onEntry);
+  if (from < base || from > base + length) throw new CorruptFileError(`walk start ${from} is outside the window [${base}, ${base + length})`);
+  return walkEntries(buf, base, from, base + length, used, onEntry);
 }
 
 /** The walk of both: file bytes [from, end) are in `buf` from index `from - base`. */

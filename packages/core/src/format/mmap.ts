@@ -33,6 +33,23 @@ export interface MmapAddon {
    * (the file was truncated under the mapping) or COPY_OUT_OF_RANGE.
    */
   copyValues?(mapping: ReadMapping, used: number, valueIndex: Int32Array, count: number, values: Float64Array, timestamps: Float64Array): number;
+  /**
+   * Walks the entries of `window[from..end)` (file bytes from `base`) and finds each key
+   * in a collector's table of known keys (collect/byte-tables.ts ByteKeyTable's arrays):
+   * see ByteKeyTable.match. Absent from binaries built before it.
+   */
+  matchKeys?(
+    window: Uint8Array,
+    from: number,
+    end: number,
+    base: number,
+    used: number,
+    cells: Int32Array,
+    slots: Int32Array,
+    chunks: Uint8Array[],
+    previous: number,
+    out: Int32Array,
+  ): number;
 }
 
 let addon: MmapAddon | undefined;

@@ -8,7 +8,7 @@
 // load (or PROM_MULTIPROC_STORAGE=fallback), every read reads the whole used size.
 import fs from 'node:fs';
 import os from 'node:os';
-import { decodeKey } from './key.js';
+import { decodeKey, KeyFormatError } from './key.js';
 import { CorruptFileError, HEADER_BYTES, keyText, paddingFor, readUsed, scanEntries, scanEntryBytes, scanEntryWindow, type ParsedEntry } from './entries.js';
 import { looksLikePre018File, PRE_018_HINT } from './legacy.js';
 import { COPY_OK, COPY_FAULT, loadMmap, type MmapAddon, type ReadMapping } from './mmap.js';
@@ -130,6 +130,12 @@ export interface DbFileReaderOptions {
    */
   onKey?: OnKeyBytes;
   /**
+   * With `onKey`: finds the keys of a read window in one call where it can (the addon),
+   * instead of one `onKey` call per entry. Entries it finds are given to `onKnown`, the
+   * others to `onKey`, in file order as always.
+   */
+  knownKeys?: KnownKeyMatcher;
+  /**
    * The file is never written in place, only replaced by a rename (archives): while its
    * inode, size and mtime stay the same, `read()` reuses the values it has.
    */
@@ -137,6 +143,23 @@ export interface DbFileReaderOptions {
 }
 
 export type OnKeyBytes = (buf: Buffer, start: number, end: number, index: number) => void;
+
+export interface KnownKeyMatcher {
+  /**
+   * Walks the entries at `buf[from..end)` (file bytes from `base`) and finds their keys
+   * among the known ones: per entry `out[3i..3i+2]` = key start in `buf`, key length, the
+   * known key's slot or -1. Returns how many entries it walked (from `from` on, each whole
+   * in the window and well formed, at most `out.length / 3`; it may stop early), or -1
+   * when it cannot.
+   */
+  match(buf: Buffer, from: number, end: number, base: number, used: number, out: Int32Array): number;
+  /** Entry `index` has the known key in `slot`. */
+  onKnown(slot: number, index: number): void;
+}
+
+/** Entries per matcher call: `out` is 3 int32s an entry, reused by every reader. */
+const MATCHED_ENTRIES = 4096;
+let matched = new Int32Array(0);
 
 /** The entries of one file and their latest values, re-read on every `read()`. */
 export class DbFileReader {
@@ -159,6 +182,7 @@ export class DbFileReader {
    */
   private inode = NaN;
   private readonly onKey: OnKeyBytes | undefined;
+  private readonly knownKeys: KnownKeyMatcher | undefined;
   private readonly replacedOnly: boolean;
   /**
    * The first and the last known entry (length, key and padding: the bytes before its
@@ -186,6 +210,7 @@ export class DbFileReader {
 
   constructor(readonly path: string, options: DbFileReaderOptions = {}) {
     this.onKey = options.onKey;
+    this.knownKeys = options.onKey ? options.knownKeys : undefined;
     this.replacedOnly = options.replacedOnly ?? false;
   }
 
@@ -326,6 +351,9 @@ export class DbFileReader {
     const onKey = this.onKey;
     let pos = this.parsedTo;
     let window = PARSE_WINDOW_BYTES;
+    // Whether to ask the matcher: until a call of it finds mostly new keys (the file's keys
+    // are not known yet: the JavaScript walk looks each up once anyway).
+    let matching = this.knownKeys !== undefined;
     while (pos < used) {
       const length = Math.min(used - pos, window);
       const buf = scratch.ensure(length);
@@ -335,7 +363,9 @@ export class DbFileReader {
       if (got < length) throw new CorruptFileError(`file ended after ${pos + got} of ${used} used bytes`);
       const base = pos;
       const countBefore = this.entryCount;
-      const next = scanEntryWindow(buf, pos, length, used, (keyStart, keyLength, offset, valueOffset) => {
+      const from = matching ? this.matchWindow(buf, takeValues ? f64 : null, base, length, used) : base;
+      if (from < 0) matching = false;
+      const next = scanEntryWindow(buf, base, length, used, (keyStart, keyLength, offset, valueOffset) => {
         if (onKey) onKey(buf, keyStart, keyStart + keyLength, this.entryCount);
         else {
           const key = keyText(buf, keyStart, keyStart + keyLength);
@@ -344,7 +374,7 @@ export class DbFileReader {
         }
         if (takeValues) this.takeValue(buf, f64, valueOffset - base);
         this.addValueOffset(offset, valueOffset);
-      });
+      }, from < 0 ? -from : from);
       this.keepKnownHeads(buf, base, countBefore);
       window = next === pos ? window * 2 : PARSE_WINDOW_BYTES;
       pos = next;
@@ -354,6 +384,49 @@ export class DbFileReader {
       this.timestamps = this.timestamps.slice(0, this.entryCount);
     }
     return pos;
+  }
+
+  /**
+   * The known-key matcher over a window (file bytes [base, base + length) in `buf`; `f64`
+   * over it when the values are taken from it too): takes the entries it walks, known keys
+   * through `onKnown`, new ones through `onKey`. Returns the file offset where the
+   * JavaScript walk goes on (the window's end, an entry cut by it, one the matcher left
+   * because it is not well formed: the walk names the problem, or after a run of new keys),
+   * negated when the matcher should not be asked again during this read.
+   */
+  private matchWindow(buf: Buffer, f64: Float64Array | null, base: number, length: number, used: number): number {
+    const { onKey, knownKeys } = this;
+    if (matched.length === 0) matched = new Int32Array(3 * MATCHED_ENTRIES);
+    const out = matched;
+    let pos = base;
+    for (;;) {
+      const count = knownKeys!.match(buf, pos - base, length, base, used, out);
+      if (count < 0) return -pos;
+      let known = 0;
+      for (let e = 0; e < count; e++) {
+        const keyStart = out[3 * e];
+        const keyLength = out[3 * e + 1];
+        const slot = out[3 * e + 2];
+        const offset = base + keyStart - 4;
+        const valueOffset = offset + 4 + keyLength + paddingFor(keyLength);
+        if (slot >= 0) {
+          knownKeys!.onKnown(slot, this.entryCount);
+          known++;
+        } else {
+          try {
+            onKey!(buf, keyStart, keyStart + keyLength, this.entryCount);
+          } catch (err) {
+            if (err instanceof KeyFormatError) throw new CorruptFileError(`key at offset ${offset}: ${err.message}`);
+            throw err;
+          }
+        }
+        if (f64 !== null) this.takeValue(buf, f64, valueOffset - base);
+        this.addValueOffset(offset, valueOffset);
+        pos = valueOffset + 16;
+      }
+      if (2 * known < count) return -pos; // mostly new keys: the JavaScript walk does the rest
+      if (count < MATCHED_ENTRIES) return pos;
+    }
   }
 
   /** Stores the value and timestamp at byte `at` of a window as entry `entryCount`'s, growing the arrays by doubling. */

@@ -1,0 +1,247 @@
+// A window's known keys found in one call to the addon (native/mmap.c matchKeys, through
+// ByteKeyTable.match and the reader's KnownKeyMatcher): it must walk the entries exactly as
+// the JavaScript walk does (format/entries.ts), stop where that walk would stop or throw,
+// and find a key only where ByteKeyTable.get finds the same value: keys one byte apart,
+// of every length, cut short, garbage, a file changed between two windows of one read.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ByteKeyTable } from '../src/collect/byte-tables.js';
+import { CorruptFileError, scanEntryWindow } from '../src/format/entries.js';
+import { buildFileImage } from '../src/format/file-image.js';
+import { encodeKey } from '../src/format/key.js';
+import { loadMmap } from '../src/format/mmap.js';
+import { DbFileReader, PARSE_WINDOW_BYTES, ReadBuffer, type KnownKeyMatcher } from '../src/format/reader.js';
+import { tempDir } from './helpers/fixtures.js';
+import { seededRandom } from './helpers/seeded-random.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const native = (process.env.PROM_MULTIPROC_STORAGE ?? '') !== 'fallback' && loadMmap()?.matchKeys !== undefined;
+
+/** Bytes of an entry with a key of `keyLength` bytes: length, key, 1-8 spaces, value and timestamp. */
+const entryBytes = (keyLength: number) => 4 + keyLength + (8 - ((keyLength + 4) % 8)) + 16;
+
+function entryOf(key: Buffer): Buffer {
+  const entry = Buffer.alloc(entryBytes(key.length), 0x20);
+  entry.writeInt32LE(key.length, 0);
+  key.copy(entry, 4);
+  entry.writeDoubleLE(key.length, entry.length - 16);
+  return entry;
+}
+
+/** What the JavaScript walk sees from `from`: each entry's key start and length, and where it stopped or why it threw. */
+function walkInJs(buf: Buffer, base: number, end: number, used: number, from: number): { entries: Array<[number, number]>; stop: string } {
+  const entries: Array<[number, number]> = [];
+  try {
+    const next = scanEntryWindow(buf, base, end, used, (keyStart, keyLength) => void entries.push([keyStart, keyLength]), base + from);
+    return { entries, stop: `at ${next}` };
+  } catch (err) {
+    if (!(err instanceof CorruptFileError)) throw err;
+    return { entries, stop: err.reason };
+  }
+}
+
+/** All entries ByteKeyTable.match walks from `from`, asked `capacity` at a time (again after each call that walked any): key start, length and slot each. */
+function walkInC(table: ByteKeyTable<number>, buf: Buffer, base: number, end: number, used: number, from: number, capacity: number): Array<[number, number, number]> {
+  const out = new Int32Array(3 * capacity);
+  const entries: Array<[number, number, number]> = [];
+  let pos = from;
+  for (;;) {
+    const n = table.match(buf, pos, end, base, used, out);
+    for (let e = 0; e < n; e++) {
+      entries.push([out[3 * e], out[3 * e + 1], out[3 * e + 2]]);
+      pos = out[3 * e] + out[3 * e + 1] + (8 - ((out[3 * e + 1] + 4) % 8)) + 16;
+    }
+    if (n === 0) return entries;
+  }
+}
+
+describe.runIf(native)('finding a window\'s known keys in the addon', () => {
+  it('walks and finds as the JavaScript walk and ByteKeyTable.get do: keys one byte apart, every length, cut windows, garbage', () => {
+    const next = seededRandom(0x15);
+    const randomKey = (length: number) => Buffer.from(Array.from({ length }, () => 0x20 + Math.floor(next() * 0xdf)));
+    for (let round = 0; round < 60; round++) {
+      const table = new ByteKeyTable<number>();
+      const known: Buffer[] = [];
+      const lengths = [0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 149, 150, 151, 1000];
+      for (let i = 0; i < 40 + round * 10; i++) {
+        const key = randomKey(i < lengths.length ? lengths[i] : Math.floor(next() * 300));
+        if (known.some((k) => k.equals(key))) continue;
+        table.add(key, 0, key.length, known.length);
+        known.push(key);
+      }
+      // The window: known keys (in the order added, then shuffled runs), keys one byte
+      // apart from a known one (a byte changed anywhere, one more or one less byte), new keys.
+      const keys: Buffer[] = [];
+      for (let i = 0; i < 80; i++) {
+        const k = known[next() < 0.5 ? i % known.length : Math.floor(next() * known.length)];
+        const roll = next();
+        if (roll < 0.6) keys.push(k);
+        else if (roll < 0.75 && k.length > 0) {
+          const changed = Buffer.from(k);
+          changed[Math.floor(next() * k.length)] ^= 1 << Math.floor(next() * 8);
+          keys.push(changed);
+        } else if (roll < 0.85) keys.push(Buffer.concat([k, randomKey(1)]));
+        else if (roll < 0.92 && k.length > 0) keys.push(k.subarray(0, k.length - 1));
+        else keys.push(randomKey(Math.floor(next() * 200)));
+      }
+      const entries = keys.map(entryOf);
+      // How the window ends: whole entries; cut inside the last entry; a negative length;
+      // a length that runs past `used`; an entry header cut short.
+      const ending = round % 5;
+      let tail = Buffer.alloc(0);
+      if (ending === 1) tail = entries.pop()!.subarray(0, 1 + Math.floor(next() * 20));
+      if (ending === 2) tail = Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+      if (ending === 3) tail = Buffer.from([0x00, 0x10, 0x00, 0x00, 0, 0, 0, 0]);
+      if (ending === 4) tail = Buffer.from([0x05, 0x00]);
+      const skip = Math.floor(next() * 4); // entries before `from`
+      const body = Buffer.concat([...entries, tail]);
+      const buf = Buffer.from(new ArrayBuffer(body.length + 8 * (round % 3)));
+      body.copy(buf);
+      const base = 8 * (1 + round);
+      const end = body.length;
+      // The window ends at `used` (the file's last bytes) in every other round: then a cut entry is corruption, not the next window's.
+      const used = round % 2 === 0 ? base + end : base + end + 64;
+      let from = 0;
+      for (let i = 0; i < skip; i++) from += entries[i].length;
+      const js = walkInJs(buf, base, end, used, from);
+      for (const capacity of [1, 3, 4096]) {
+        const c = walkInC(table, buf, base, end, used, from, capacity);
+        expect(c.map(([s, n]) => [s, n])).toEqual(js.entries);
+        // The value the addon found is the one get() finds; none where get() finds none.
+        expect(c.map(([s, n, slot]) => (slot < 0 ? undefined : table.found(slot)))).toEqual(js.entries.map(([s, n]) => table.get(buf, s, s + n)));
+      }
+      if (ending === 2) expect(js.stop).toMatch(/negative key length/);
+      if (ending === 3 && round % 2 === 0) expect(js.stop).toMatch(/runs past used/);
+    }
+  });
+
+  it('stops after 64 new keys in a row (a file of keys not seen yet), not after fewer', () => {
+    const table = new ByteKeyTable<number>();
+    const known = Buffer.from('known');
+    table.add(known, 0, known.length, 1);
+    const keys = [...Array.from({ length: 63 }, (_, i) => Buffer.from(`new ${i}`)), known, ...Array.from({ length: 100 }, (_, i) => Buffer.from(`later ${i}`)), known];
+    const buf = Buffer.concat(keys.map(entryOf));
+    const out = new Int32Array(3 * 4096);
+    expect(table.match(buf, 0, buf.length, 0, buf.length, out)).toBe(63 + 1 + 64);
+    expect(out[3 * 63 + 2]).toBeGreaterThanOrEqual(0);
+  });
+
+  it('refuses a window range outside its buffer, and an empty table finds nothing', () => {
+    const table = new ByteKeyTable<number>();
+    const buf = Buffer.concat([entryOf(Buffer.from('abc')), entryOf(Buffer.from('defg'))]);
+    const out = new Int32Array(30);
+    expect(() => table.match(buf, 0, buf.length + 1, 0, 1 << 20, out)).toThrow(RangeError);
+    expect(() => table.match(buf, 16, 8, 0, 1 << 20, out)).toThrow(RangeError);
+    expect(() => table.match(buf, 0, buf.length, 8, buf.length, out)).toThrow(RangeError); // the window's end is past `used`
+    expect(table.match(buf, 0, buf.length, 0, 1 << 20, out)).toBe(2);
+    expect([out[2], out[5]]).toEqual([-1, -1]);
+    table.add(Buffer.from('defg'), 0, 4, 7);
+    expect(table.match(buf, 0, buf.length, 0, 1 << 20, out)).toBe(2);
+    expect([out[2], table.found(out[5])]).toEqual([-1, 7]);
+  });
+});
+
+/** A reader's view of a file, entry by entry: the key (as the table's value or its bytes), the value. */
+function readWith(file: string, table: ByteKeyTable<number>, matcher: boolean, change: (index: number) => void): { read: string; foundByAddon: number } {
+  const seen: string[] = [];
+  let foundByAddon = 0;
+  const knownKeys: KnownKeyMatcher | undefined = matcher
+    ? {
+      match: (buf, from, end, base, used, out) => table.match(buf, from, end, base, used, out),
+      onKnown: (slot, index) => {
+        change(index);
+        foundByAddon++;
+        seen[index] = `known ${table.found(slot)}`;
+      },
+    }
+    : undefined;
+  const reader = new DbFileReader(file, {
+    onKey: (buf, start, end, index) => {
+      change(index);
+      const value = table.get(buf, start, end);
+      seen[index] = value === undefined ? `new ${buf.toString('latin1', start, end)}` : `known ${value}`;
+    },
+    knownKeys,
+  });
+  const outcome = reader.read(new ReadBuffer());
+  return { read: JSON.stringify({ outcome, seen: seen.slice(0, reader.entryCount), values: [...reader.values] }), foundByAddon };
+}
+
+describe.runIf(native)('a read whose keys the addon finds', () => {
+  const keyOf = (i: number) => encodeKey('lat', 'lat_bucket', [['le', String(i % 13)], ['route', `/r${Math.floor(i / 13)}`]], 'Latency.');
+
+  function knownFile(count: number): { file: string; table: ByteKeyTable<number>; image: Buffer } {
+    const dir = tempDir();
+    dirs.push(dir);
+    const file = path.join(dir, 'histogram_1.db');
+    const image = buildFileImage(Array.from({ length: count }, (_, i) => ({ key: keyOf(i), value: i, timestamp: 0 })));
+    fs.writeFileSync(file, image);
+    const table = new ByteKeyTable<number>();
+    // Every key but every seventh is known.
+    for (let i = 0; i < count; i++) if (i % 7 !== 3) table.add(Buffer.from(keyOf(i)), 0, Buffer.byteLength(keyOf(i)), i);
+    return { file, table, image };
+  }
+
+  it('gives what the JavaScript path gives when the file changes between two windows of one read', () => {
+    // Over two parse windows: the second is read after the first's entries are taken.
+    const count = Math.ceil((1.5 * PARSE_WINDOW_BYTES) / 96);
+    const changes: Array<[string, (file: string, image: Buffer) => void]> = [
+      ['nothing', () => {}],
+      ['grown', () => {}],
+      ['cut short', (file) => fs.truncateSync(file, PARSE_WINDOW_BYTES + 5000)],
+      ['garbage', (file) => {
+        const fd = fs.openSync(file, 'r+');
+        fs.writeSync(fd, Buffer.alloc(4096, 0xff), 0, 4096, PARSE_WINDOW_BYTES + 4096);
+        fs.closeSync(fd);
+      }],
+      ['keys one byte apart', (file, image) => {
+        const copy = Buffer.from(image.toString('latin1').replace(/"\/r(\d+)"/g, (m, n) => (Number(n) % 3 === 0 ? `"/s${n}"` : m)), 'latin1');
+        const fd = fs.openSync(file, 'r+');
+        fs.writeSync(fd, copy, PARSE_WINDOW_BYTES, copy.length - PARSE_WINDOW_BYTES, PARSE_WINDOW_BYTES);
+        fs.closeSync(fd);
+      }],
+      ['rewritten with other keys', (file) => {
+        const other = buildFileImage(Array.from({ length: count }, (_, i) => ({ key: keyOf(count - 1 - i), value: -i, timestamp: 0 })));
+        fs.writeFileSync(file, other);
+      }],
+    ];
+    // A writer adding entries (known and new keys) past the used size the read started with, and moving `used` on.
+    changes[1][1] = (file) => {
+      const grown = buildFileImage(Array.from({ length: count + 500 }, (_, i) => ({ key: i < count ? keyOf(i) : `${keyOf(i)} new`, value: i, timestamp: 0 })));
+      fs.writeFileSync(file, grown);
+    };
+    const reads = new Map<string, string>();
+    for (const [name, change] of changes) {
+      const outcomes = [true, false].map((matcher) => {
+        const { file, table, image } = knownFile(count);
+        let changed = false;
+        // Once the first window's entries are being taken: the second window is read from the changed file.
+        return readWith(file, table, matcher, (index) => {
+          if (index === 1000 && !changed) {
+            changed = true;
+            change(file, image);
+          }
+        });
+      });
+      expect(outcomes[0].read, name).toBe(outcomes[1].read);
+      expect(outcomes[0].foundByAddon, name).toBeGreaterThan(1000);
+      expect(outcomes[1].foundByAddon).toBe(0);
+      reads.set(name, outcomes[0].read);
+    }
+    // Each change was seen: a corrupt file, or other keys.
+    const newKeys = (name: string) => reads.get(name)!.split('"new ').length - 1;
+    expect(newKeys('keys one byte apart')).toBeGreaterThan(newKeys('nothing'));
+    expect(reads.get('cut short')).toContain('"ok":false');
+    expect(reads.get('garbage')).toContain('negative key length');
+    expect(reads.get('keys one byte apart')).toMatch(/\/s\d+/);
+    expect(reads.get('rewritten with other keys')).toContain('"ok":true');
+    // Read up to the used size it started with: the entries added since are the next read's.
+    expect(reads.get('grown')).toBe(reads.get('nothing'));
+    expect(reads.get('rewritten with other keys')).not.toBe(reads.get('nothing'));
+  });
+});
