@@ -106,6 +106,38 @@ describe('CachedExposition', () => {
     check(1, '1.0');
   });
 
+  it('keeps one buffer: renders over the previous output in it while the output fits, a new one only when it outgrows it', () => {
+    const samples = Array.from({ length: 3000 }, (_, i) => kept('g', [['i', String(i)]], i % 10));
+    const families: Family[] = [{ name: 'g', help: 'g help', type: 'gauge', samples }];
+    const text = new CachedExposition(false);
+    const render = () => {
+      const bytes = text.render(families);
+      expect(bytes.toString('utf8')).toBe(renderText(families));
+      return bytes.buffer;
+    };
+    const memory = render();
+    const steps: Array<(i: number) => void> = [
+      (i) => void (samples[i].value = i % 10 === 9 ? 10 : samples[i].value), // some lines one byte longer: the rest moves right
+      (i) => void (samples[i].value = i % 7 === 0 ? 123456 : 1), // longer and shorter lines mixed
+      () => undefined, // nothing changed
+      (i) => void (samples[i].value = i % 2 === 0 ? 1e21 + i : 2), // every other line longer, the others shorter
+      (i) => void (samples[i].value = 0), // all shorter: everything moves left
+    ];
+    for (const step of steps) {
+      samples.forEach((_, i) => step(i));
+      expect(render()).toBe(memory);
+    }
+    // A few lines more, in the first family: still in place.
+    samples.splice(10, 0, ...Array.from({ length: 5 }, (_, i) => kept('g', [['i', `new${i}`]], 7)));
+    expect(render()).toBe(memory);
+    // Twice the lines: the output outgrows the buffer, renders into a new one, and stays there.
+    samples.push(...Array.from({ length: 3000 }, (_, i) => kept('g', [['i', `more${i}`]], i)));
+    const grown = render();
+    expect(grown).not.toBe(memory);
+    samples.forEach((sample, i) => void (sample.value = i % 3));
+    expect(render()).toBe(grown);
+  });
+
   it('equals a fresh render while lines are added, removed and moved, families come and go', () => {
     const next = random(15);
     const pool = Array.from({ length: 400 }, (_, i) => kept(`m${i % 7}`, [['k', `v${i}`], ['z', 'é'.repeat(i % 3)]]));

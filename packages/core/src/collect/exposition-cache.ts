@@ -97,18 +97,32 @@ const EMPTY = Buffer.alloc(0);
 
 
 /**
- * One format's renderer of one collector. It renders into one of two buffers of its own,
- * reading the other (the previous output), and returns a view of it: valid until the next
- * render, so copy or consume it before rendering again. (A new buffer per render would
- * leave a dead 8 MB buffer per scrape at 75,000 samples, which the garbage collector
- * frees only in a full collection: tens of MB of RSS until then.)
+ * One format's renderer of one collector. It keeps one buffer: a render over a previous
+ * output first records what goes where (runs of the previous bytes to copy, text to
+ * write) and then moves and writes it in that same buffer, and returns a view of it:
+ * valid until the next render, so copy or consume it before rendering again. A second
+ * buffer (8 MB at 75,000 samples) is made only when the output outgrows the buffer or
+ * reuses lines out of their order; the old one is then dropped. (A new buffer per render
+ * would leave a dead 8 MB buffer per scrape, which the garbage collector frees only in a
+ * full collection: tens of MB of RSS until then.)
  */
 export class CachedExposition {
   /** The previous output: `previous[0, previousLength)`. */
   private previous: Buffer | null = null;
   private previousLength = 0;
-  /** The buffer the next output is written into (the one before the previous). */
-  private spareBuffer: Buffer | null = null;
+  /**
+   * While rendering over a previous output, what the output is made of, in order: op `i`
+   * puts `opLength[i]` bytes at `opAt[i]`, copied from `opFrom[i]` of the previous output,
+   * or (`opFrom[i]` < 0) the text `opTexts[-opFrom[i] - 1]`.
+   */
+  private opAt = new Int32Array(1024);
+  private opFrom = new Int32Array(1024);
+  private opLength = new Int32Array(1024);
+  private opTexts: string[] = [];
+  private ops = 0;
+  /** Whether the copies read the previous output in order, each after the one before (then they can be done in place). */
+  private copiesInOrder = true;
+  private lastCopyEnd = 0;
   /** The lines of `previous`; updated in place while the lines come in the same order. */
   private table = new LineTable();
   private spare = new LineTable();
@@ -145,7 +159,9 @@ export class CachedExposition {
       return this.renderReusing(families, exemplars);
     } catch (err) {
       // The table may be half updated in place: start over from nothing next time.
-      this.previous = this.spareBuffer = null;
+      this.previous = null;
+      this.ops = 0;
+      this.opTexts = [];
       this.table.truncate(0);
       this.spare.truncate(0);
       this.out = EMPTY;
@@ -166,12 +182,12 @@ export class CachedExposition {
     let lines = inPlace ? old : this.spare;
     if (!inPlace) lines.truncate(0);
     this.lines = lines;
-    // Room for the previous output and some, or (the first time) for the lines' prefixes
-    // and values: growing by doubling would keep up to twice the bytes alive.
-    const room = previous === null ? sizeEstimate(families) : this.previousLength + (this.previousLength >> 4) + 4096;
-    const spare = this.spareBuffer;
-    this.out = spare !== null && spare.length >= room && spare.length <= 2 * room ? spare : Buffer.allocUnsafeSlow(room);
-    this.spareBuffer = null;
+    // The first time: room for the lines' prefixes and values (growing by doubling would
+    // keep up to twice the bytes alive). Later the output is recorded, and made at the end.
+    this.out = previous === null ? Buffer.allocUnsafeSlow(sizeEstimate(families)) : EMPTY;
+    this.ops = 0;
+    this.copiesInOrder = true;
+    this.lastCopyEnd = 0;
     this.length = this.copyStart = this.copyEnd = this.chunkFrom = this.recorded = 0;
     this.chunk = '';
     let misses = 0;
@@ -286,8 +302,8 @@ export class CachedExposition {
       this.spare = old;
       old.truncate(0);
     }
+    if (previous !== null) this.out = this.make(previous);
     const body = this.out.subarray(0, this.length);
-    this.spareBuffer = previous;
     this.previous = this.out;
     this.previousLength = this.length;
     this.out = EMPTY;
@@ -368,14 +384,12 @@ export class CachedExposition {
     while (valueAt > start && previous[valueAt - 1] !== 0x20) valueAt--;
     this.reuse(start, valueAt, n);
     this.flushCopy();
-    const text = floatToGoString(value);
-    this.reserve(text.length + 1);
-    const out = this.out;
-    let at = this.length;
-    for (let i = 0; i < text.length; i++) out[at++] = text.charCodeAt(i);
-    out[at++] = 0x0a;
-    this.length = at;
-    this.lines.ends[n] = at;
+    // A value is ASCII: as many bytes as characters.
+    const text = floatToGoString(value) + '\n';
+    this.record(-1 - this.opTexts.length, text.length);
+    this.opTexts.push(text);
+    this.length += text.length;
+    this.lines.ends[n] = this.length;
   }
 
   /** Ends a part here: writes what is pending, so the output's length is where it ends. */
@@ -445,19 +459,97 @@ export class CachedExposition {
     this.chunkFrom = upTo;
   }
 
+  /** Records the pending copy of the previous output (only a render over one has copies). */
   private flushCopy(): void {
     const bytes = this.copyEnd - this.copyStart;
     if (bytes === 0) return;
-    this.reserve(bytes);
-    this.previous!.copy(this.out, this.length, this.copyStart, this.copyEnd);
+    if (this.copyStart < this.lastCopyEnd) this.copiesInOrder = false;
+    this.lastCopyEnd = this.copyEnd;
+    this.record(this.copyStart, bytes);
     this.length += bytes;
     this.copyStart = this.copyEnd = 0;
   }
 
   private writeString(text: string): void {
+    if (this.previous !== null) {
+      const bytes = Buffer.byteLength(text, 'utf8');
+      this.record(-1 - this.opTexts.length, bytes);
+      this.opTexts.push(text);
+      this.length += bytes;
+      return;
+    }
     // At most 3 bytes per UTF-16 unit; ASCII text needs exactly its length.
     this.reserve(text.length * 3);
     this.length += this.out.write(text, this.length, 'utf8');
+  }
+
+  /** Records an op: `bytes` at the output's current end, from `from` (see `opFrom`). */
+  private record(from: number, bytes: number): void {
+    const i = this.ops++;
+    if (i === this.opAt.length) {
+      const grow = (a: Int32Array) => {
+        const b = new Int32Array(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      this.opAt = grow(this.opAt);
+      this.opFrom = grow(this.opFrom);
+      this.opLength = grow(this.opLength);
+    }
+    this.opAt[i] = this.length;
+    this.opFrom[i] = from;
+    this.opLength[i] = bytes;
+  }
+
+  /**
+   * Makes the recorded output: in the previous output's own buffer when it fits there and
+   * the copies read it in order, else in a new buffer (with room to grow) from it.
+   */
+  private make(previous: Buffer): Buffer {
+    const ops = this.ops;
+    let out = previous;
+    if (!this.copiesInOrder || this.length > previous.length) {
+      out = Buffer.allocUnsafeSlow(this.length + (this.length >> 4) + 4096);
+      for (let i = 0; i < ops; i++) this.apply(previous, out, i);
+    } else {
+      // In place. Copies read the previous bytes in order and write in order, so a copy
+      // that moves bytes left (or not at all) only overwrites bytes already copied: it is
+      // done at once. One that moves them right would overwrite bytes a later op has not
+      // copied yet: the ops from it up to the next copy that moves left (text ops among
+      // them) are done last to first, each then overwriting only bytes already copied.
+      let waiting = -1; // the first op of the ops not done yet
+      for (let i = 0; i < ops; i++) {
+        const from = this.opFrom[i];
+        if (from >= 0 && this.opAt[i] <= from) {
+          if (waiting >= 0) for (let j = i - 1; j >= waiting; j--) this.apply(previous, out, j);
+          waiting = -1;
+          this.apply(previous, out, i);
+        } else if (waiting < 0) {
+          waiting = i;
+        }
+      }
+      if (waiting >= 0) for (let j = ops - 1; j >= waiting; j--) this.apply(previous, out, j);
+    }
+    this.ops = 0;
+    this.opTexts = [];
+    return out;
+  }
+
+  /** Does op `i`: copies from `previous` into `out` (which may be the same buffer), or writes its text. */
+  private apply(previous: Buffer, out: Buffer, i: number): void {
+    const from = this.opFrom[i];
+    const at = this.opAt[i];
+    if (from >= 0) {
+      if (previous !== out || at !== from) previous.copy(out, at, from, from + this.opLength[i]);
+      return;
+    }
+    const text = this.opTexts[-1 - from];
+    // A value rewritten in place is a few characters, faster written one by one than by Buffer#write.
+    if (text.length <= 32 && text.length === this.opLength[i]) {
+      for (let k = 0; k < text.length; k++) out[at + k] = text.charCodeAt(k);
+    } else {
+      out.write(text, at, this.opLength[i], 'utf8');
+    }
   }
 
   private reserve(bytes: number): void {
