@@ -97,6 +97,21 @@ const EMPTY = Buffer.alloc(0);
 
 
 /**
+ * What a renderer knows of its last output against the one before: the server's gzip
+ * (serve/gzip-parts.ts) keeps the compressed bytes of parts that did not change instead
+ * of a copy of the previous body to compare with.
+ */
+export interface BodyChanges {
+  /** Outputs rendered so far, the last one included. */
+  readonly renders: number;
+  /** Whether bytes [from, end) of the last output are the bytes at the same offsets of the output before it. */
+  unchanged(from: number, end: number): boolean;
+}
+
+/** A text op longer than this is written without comparing it with the bytes it replaces (counted as changed). */
+const COMPARED_TEXT_BYTES = 1024;
+
+/**
  * One format's renderer of one collector. It keeps one buffer: a render over a previous
  * output first records what goes where (runs of the previous bytes to copy, text to
  * write) and then moves and writes it in that same buffer, and returns a view of it:
@@ -106,7 +121,16 @@ const EMPTY = Buffer.alloc(0);
  * would leave a dead 8 MB buffer per scrape, which the garbage collector frees only in a
  * full collection: tens of MB of RSS until then.)
  */
-export class CachedExposition {
+export class CachedExposition implements BodyChanges {
+  renders = 0;
+  /**
+   * The byte ranges of the last output that may differ from the output before at the same
+   * offsets, [start, end) pairs in order, unless `allChanged` (a first output, or one made
+   * in a new buffer).
+   */
+  private changed = new Int32Array(256);
+  private changedPairs = 0;
+  private allChanged = true;
   /** The previous output: `previous[0, previousLength)`. */
   private previous: Buffer | null = null;
   private previousLength = 0;
@@ -119,6 +143,8 @@ export class CachedExposition {
   private opFrom = new Int32Array(1024);
   private opLength = new Int32Array(1024);
   private opTexts: string[] = [];
+  /** Whether op `i` changed the bytes it wrote over (in place; see `apply`). */
+  private opChanged = new Uint8Array(1024);
   private ops = 0;
   /** Whether the copies read the previous output in order, each after the one before (then they can be done in place). */
   private copiesInOrder = true;
@@ -158,7 +184,9 @@ export class CachedExposition {
     try {
       return this.renderReusing(families, exemplars);
     } catch (err) {
-      // The table may be half updated in place: start over from nothing next time.
+      // The table may be half updated in place: start over from nothing next time (and
+      // count the render, so no consumer takes the next output for a change of the last).
+      this.renders++;
       this.previous = null;
       this.ops = 0;
       this.opTexts = [];
@@ -302,7 +330,10 @@ export class CachedExposition {
       this.spare = old;
       old.truncate(0);
     }
+    this.changedPairs = 0;
+    this.allChanged = true;
     if (previous !== null) this.out = this.make(previous);
+    this.renders++;
     const body = this.out.subarray(0, this.length);
     this.previous = this.out;
     this.previousLength = this.length;
@@ -483,6 +514,37 @@ export class CachedExposition {
     this.length += this.out.write(text, this.length, 'utf8');
   }
 
+  unchanged(from: number, end: number): boolean {
+    if (this.allChanged) return false;
+    // The first changed range that ends after `from`: the bytes are the same if it starts at or after `end`.
+    const changed = this.changed;
+    let lo = 0;
+    let hi = this.changedPairs;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (changed[2 * mid + 1] <= from) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo === this.changedPairs || changed[2 * lo] >= end;
+  }
+
+  /** Notes bytes [at, at + bytes) of the output made in place as changed (called in output order). */
+  private noteChanged(at: number, bytes: number): void {
+    const n = this.changedPairs;
+    if (n > 0 && this.changed[2 * n - 1] === at) {
+      this.changed[2 * n - 1] = at + bytes;
+      return;
+    }
+    if (2 * n === this.changed.length) {
+      const grown = new Int32Array(this.changed.length * 2);
+      grown.set(this.changed);
+      this.changed = grown;
+    }
+    this.changed[2 * n] = at;
+    this.changed[2 * n + 1] = at + bytes;
+    this.changedPairs = n + 1;
+  }
+
   /** Records an op: `bytes` at the output's current end, from `from` (see `opFrom`). */
   private record(from: number, bytes: number): void {
     const i = this.ops++;
@@ -512,44 +574,65 @@ export class CachedExposition {
       out = Buffer.allocUnsafeSlow(this.length + (this.length >> 4) + 4096);
       for (let i = 0; i < ops; i++) this.apply(previous, out, i);
     } else {
+      this.allChanged = false;
       // In place. Copies read the previous bytes in order and write in order, so a copy
       // that moves bytes left (or not at all) only overwrites bytes already copied: it is
       // done at once. One that moves them right would overwrite bytes a later op has not
       // copied yet: the ops from it up to the next copy that moves left (text ops among
       // them) are done last to first, each then overwriting only bytes already copied.
+      if (this.opChanged.length < ops) this.opChanged = new Uint8Array(this.opAt.length);
+      const changed = this.opChanged;
       let waiting = -1; // the first op of the ops not done yet
       for (let i = 0; i < ops; i++) {
         const from = this.opFrom[i];
         if (from >= 0 && this.opAt[i] <= from) {
-          if (waiting >= 0) for (let j = i - 1; j >= waiting; j--) this.apply(previous, out, j);
+          if (waiting >= 0) for (let j = i - 1; j >= waiting; j--) changed[j] = this.apply(previous, out, j) ? 1 : 0;
           waiting = -1;
-          this.apply(previous, out, i);
+          changed[i] = this.apply(previous, out, i) ? 1 : 0;
         } else if (waiting < 0) {
           waiting = i;
         }
       }
-      if (waiting >= 0) for (let j = ops - 1; j >= waiting; j--) this.apply(previous, out, j);
+      if (waiting >= 0) for (let j = ops - 1; j >= waiting; j--) changed[j] = this.apply(previous, out, j) ? 1 : 0;
+      for (let i = 0; i < ops; i++) if (changed[i] === 1) this.noteChanged(this.opAt[i], this.opLength[i]);
     }
     this.ops = 0;
     this.opTexts = [];
     return out;
   }
 
-  /** Does op `i`: copies from `previous` into `out` (which may be the same buffer), or writes its text. */
-  private apply(previous: Buffer, out: Buffer, i: number): void {
+  /**
+   * Does op `i`: copies from `previous` into `out`, or writes its text. Returns whether its
+   * bytes may differ from those at the same offsets before: in place (`out` is `previous`)
+   * not for a copy that moves nothing, nor for a text equal to the bytes it replaces (one
+   * past the previous output's end, non-ASCII or long counts as changed, uncompared).
+   */
+  private apply(previous: Buffer, out: Buffer, i: number): boolean {
     const from = this.opFrom[i];
     const at = this.opAt[i];
+    const bytes = this.opLength[i];
+    const inPlace = previous === out;
     if (from >= 0) {
-      if (previous !== out || at !== from) previous.copy(out, at, from, from + this.opLength[i]);
-      return;
+      if (inPlace && at === from) return false;
+      previous.copy(out, at, from, from + bytes);
+      return true;
     }
     const text = this.opTexts[-1 - from];
-    // A value rewritten in place is a few characters, faster written one by one than by Buffer#write.
-    if (text.length <= 32 && text.length === this.opLength[i]) {
-      for (let k = 0; k < text.length; k++) out[at + k] = text.charCodeAt(k);
-    } else {
-      out.write(text, at, this.opLength[i], 'utf8');
+    // ASCII (as many bytes as characters) and short, as values and a family's HELP and TYPE
+    // lines are: written one by one, each compared with the byte it replaces.
+    if (text.length === bytes && bytes <= COMPARED_TEXT_BYTES) {
+      let differs = !inPlace || at + bytes > this.previousLength;
+      for (let k = 0; k < bytes; k++) {
+        const c = text.charCodeAt(k);
+        if (out[at + k] !== c) {
+          out[at + k] = c;
+          differs = true;
+        }
+      }
+      return differs;
     }
+    out.write(text, at, bytes, 'utf8');
+    return true;
   }
 
   private reserve(bytes: number): void {
