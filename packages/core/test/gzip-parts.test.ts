@@ -108,6 +108,15 @@ describe('GzipParts', () => {
     compress(undefined);
   });
 
+  it('keeps each part\'s compressed bytes in memory of their own size, not in zlib\'s 16 KiB output buffer', () => {
+    const gzip = new GzipParts();
+    const body = Buffer.from(Array.from({ length: 2_000 }, (_, i) => `m{i="${i}"} ${i}.0\n`).join(''), 'utf8');
+    gzip.compress(body, lineEnds(body, 100));
+    const parts = [...(gzip as unknown as { parts: Map<number, { deflated: Buffer }> }).parts.values()];
+    expect(parts.length).toBe(20);
+    for (const { deflated } of parts) expect(deflated.buffer.byteLength).toBe(deflated.length);
+  });
+
   it('makes one gzip member that gunzip, and Python-like readers, accept', () => {
     const gzip = new GzipParts();
     const body = Buffer.from('a 1.0\n'.repeat(20_000), 'utf8');

@@ -65,7 +65,7 @@ export class GzipParts {
       const same = old !== undefined && old.from === from && old.end === end && changes!.unchanged(from, end);
       const deflated = same
         ? old.deflated
-        : zlib.deflateRawSync(bytes, { finishFlush: zlib.constants.Z_SYNC_FLUSH, ...(from < start ? { dictionary: body.subarray(from, start) } : {}) });
+        : ownBytes(zlib.deflateRawSync(bytes, { finishFlush: zlib.constants.Z_SYNC_FLUSH, ...(from < start ? { dictionary: body.subarray(from, start) } : {}) }));
       parts.set(start, { from, end, deflated });
       pieces.push(deflated);
       crc = crc32(bytes, crc);
@@ -80,4 +80,16 @@ export class GzipParts {
     this.compressedRender = changes?.renders ?? NaN;
     return Buffer.concat(pieces);
   }
+}
+
+/**
+ * The bytes in a buffer of their own size. zlib's sync calls return their output as a
+ * view of a 16 KiB output buffer: a kept part of ~1 KB would keep all of it (~5 MB for
+ * the ~300 parts of 75,000 samples).
+ */
+function ownBytes(bytes: Buffer): Buffer {
+  if (bytes.byteLength === bytes.buffer.byteLength) return bytes;
+  const own = Buffer.allocUnsafeSlow(bytes.byteLength);
+  bytes.copy(own);
+  return own;
 }
