@@ -110,6 +110,8 @@ export interface BodyChanges {
 
 /** A text op longer than this is written without comparing it with the bytes it replaces (counted as changed). */
 const COMPARED_TEXT_BYTES = 1024;
+/** The buffer of new text stays up to this size between renders (a larger one is made again when needed). */
+const KEPT_TEXT_BYTES = 1024 * 1024;
 
 /**
  * One format's renderer of one collector. It keeps one buffer: a render over a previous
@@ -137,12 +139,13 @@ export class CachedExposition implements BodyChanges {
   /**
    * While rendering over a previous output, what the output is made of, in order: op `i`
    * puts `opLength[i]` bytes at `opAt[i]`, copied from `opFrom[i]` of the previous output,
-   * or (`opFrom[i]` < 0) the text `opTexts[-opFrom[i] - 1]`.
+   * or (`opFrom[i]` < 0) from `-opFrom[i] - 1` of `text`, where new text is written first.
    */
   private opAt = new Int32Array(1024);
   private opFrom = new Int32Array(1024);
   private opLength = new Int32Array(1024);
-  private opTexts: string[] = [];
+  private text = Buffer.allocUnsafeSlow(64 * 1024);
+  private textLength = 0;
   /** Whether op `i` changed the bytes it wrote over (in place; see `apply`). */
   private opChanged = new Uint8Array(1024);
   private ops = 0;
@@ -189,7 +192,7 @@ export class CachedExposition implements BodyChanges {
       this.renders++;
       this.previous = null;
       this.ops = 0;
-      this.opTexts = [];
+      this.textLength = 0;
       this.table.truncate(0);
       this.spare.truncate(0);
       this.out = EMPTY;
@@ -416,10 +419,14 @@ export class CachedExposition implements BodyChanges {
     this.reuse(start, valueAt, n);
     this.flushCopy();
     // A value is ASCII: as many bytes as characters.
-    const text = floatToGoString(value) + '\n';
-    this.record(-1 - this.opTexts.length, text.length);
-    this.opTexts.push(text);
-    this.length += text.length;
+    const text = floatToGoString(value);
+    const into = this.textRoom(text.length + 1);
+    let at = this.textLength;
+    for (let i = 0; i < text.length; i++) into[at++] = text.charCodeAt(i);
+    into[at++] = 0x0a;
+    this.record(-1 - this.textLength, at - this.textLength);
+    this.length += at - this.textLength;
+    this.textLength = at;
     this.lines.ends[n] = this.length;
   }
 
@@ -503,9 +510,9 @@ export class CachedExposition implements BodyChanges {
 
   private writeString(text: string): void {
     if (this.previous !== null) {
-      const bytes = Buffer.byteLength(text, 'utf8');
-      this.record(-1 - this.opTexts.length, bytes);
-      this.opTexts.push(text);
+      const bytes = this.textRoom(text.length * 3).write(text, this.textLength, 'utf8');
+      this.record(-1 - this.textLength, bytes);
+      this.textLength += bytes;
       this.length += bytes;
       return;
     }
@@ -543,6 +550,16 @@ export class CachedExposition implements BodyChanges {
     this.changed[2 * n] = at;
     this.changed[2 * n + 1] = at + bytes;
     this.changedPairs = n + 1;
+  }
+
+  /** The buffer of new text, with room for `bytes` more. */
+  private textRoom(bytes: number): Buffer {
+    if (this.textLength + bytes > this.text.length) {
+      const bigger = Buffer.allocUnsafeSlow(Math.max(this.text.length * 2, this.textLength + bytes));
+      this.text.copy(bigger, 0, 0, this.textLength);
+      this.text = bigger;
+    }
+    return this.text;
   }
 
   /** Records an op: `bytes` at the output's current end, from `from` (see `opFrom`). */
@@ -597,7 +614,8 @@ export class CachedExposition implements BodyChanges {
       for (let i = 0; i < ops; i++) if (changed[i] === 1) this.noteChanged(this.opAt[i], this.opLength[i]);
     }
     this.ops = 0;
-    this.opTexts = [];
+    this.textLength = 0;
+    if (this.text.length > KEPT_TEXT_BYTES) this.text = Buffer.allocUnsafeSlow(64 * 1024);
     return out;
   }
 
@@ -605,7 +623,7 @@ export class CachedExposition implements BodyChanges {
    * Does op `i`: copies from `previous` into `out`, or writes its text. Returns whether its
    * bytes may differ from those at the same offsets before: in place (`out` is `previous`)
    * not for a copy that moves nothing, nor for a text equal to the bytes it replaces (one
-   * past the previous output's end, non-ASCII or long counts as changed, uncompared).
+   * past the previous output's end, or long, counts as changed, uncompared).
    */
   private apply(previous: Buffer, out: Buffer, i: number): boolean {
     const from = this.opFrom[i];
@@ -613,17 +631,19 @@ export class CachedExposition implements BodyChanges {
     const bytes = this.opLength[i];
     const inPlace = previous === out;
     if (from >= 0) {
-      if (inPlace && at === from) return false;
-      previous.copy(out, at, from, from + bytes);
+      if (!inPlace) previous.copy(out, at, from, from + bytes);
+      else if (at === from) return false;
+      else out.copyWithin(at, from, from + bytes); // a builtin memmove: no view made per call, as Buffer#copy makes
       return true;
     }
-    const text = this.opTexts[-1 - from];
-    // ASCII (as many bytes as characters) and short, as values and a family's HELP and TYPE
-    // lines are: written one by one, each compared with the byte it replaces.
-    if (text.length === bytes && bytes <= COMPARED_TEXT_BYTES) {
+    const text = this.text;
+    const start = -1 - from;
+    // Short, as values and a family's HELP and TYPE lines are: written byte by byte, each
+    // compared with the byte it replaces.
+    if (bytes <= COMPARED_TEXT_BYTES) {
       let differs = !inPlace || at + bytes > this.previousLength;
       for (let k = 0; k < bytes; k++) {
-        const c = text.charCodeAt(k);
+        const c = text[start + k];
         if (out[at + k] !== c) {
           out[at + k] = c;
           differs = true;
@@ -631,7 +651,7 @@ export class CachedExposition implements BodyChanges {
       }
       return differs;
     }
-    out.write(text, at, bytes, 'utf8');
+    text.copy(out, at, start, start + bytes);
     return true;
   }
 
