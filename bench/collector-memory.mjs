@@ -1,7 +1,7 @@
 // A collector's memory, in a process of its own, without the rest of scrape.mjs around it
 // (issue 15, collector peak RSS): W worker processes (one after another) write
 // scrape.mjs's workload into a temp directory and exit; then a collector process (with
-// the PM2 module's --max-semi-space-size=1) scrapes it N times, either with
+// the PM2 module's Node flags, as scrape.mjs runs its collector) scrapes it N times, either with
 // `scrapeWith('text')` (what scrape.mjs times) or through `startMetricsServer` over HTTP
 // with gzip (a served collector), and reports its RSS (anonymous part, file pages), PSS,
 // peak RSS, V8 heap and array buffers after its first scrape, after the N, and after a GC.
@@ -29,6 +29,7 @@ const n = Number(arg('--n', '80'));
 const served = process.argv.includes('--served');
 const core = path.join(root, 'packages/core/dist/esm');
 const collectorCore = path.resolve(arg('--dist', core));
+const nodeArgs = JSON.parse(fs.readFileSync(path.join(root, 'packages/pm2-module/package.json'), 'utf8')).apps[0].node_args;
 
 const child = `
 import fs from 'node:fs';
@@ -82,8 +83,8 @@ try {
       const { runWorkload } = await import(${JSON.stringify(path.join(root, 'bench/workload.mjs'))});
       runWorkload(lib, ${series}, ${w}, []);`], { env: { ...process.env, PROMETHEUS_MULTIPROC_DIR: dir }, stdio: ['ignore', 'ignore', 'inherit'] });
   }
-  console.log(`${workers} x ${series}, ${served ? 'served (HTTP, gzip)' : 'scrapeWith(text)'}, collector from ${path.relative(root, collectorCore)}`);
-  const run = spawnSync(process.execPath, ['--max-semi-space-size=1', '--expose-gc', '--input-type=module', '-e', child], {
+  console.log(`${workers} x ${series}, ${served ? 'served (HTTP, gzip)' : 'scrapeWith(text)'}, collector (${nodeArgs.join(' ')}) from ${path.relative(root, collectorCore)}`);
+  const run = spawnSync(process.execPath, [...nodeArgs, '--expose-gc', '--input-type=module', '-e', child], {
     env: { ...process.env, BENCH_DIR: dir, PROMETHEUS_MULTIPROC_DIR: '' }, stdio: 'inherit', timeout: 300_000,
   });
   if (run.status !== 0) throw new Error(`the collector process failed (${run.status ?? run.signal})`);
