@@ -178,11 +178,14 @@ async function oursCollector() {
     if (message.type !== 'scrape') return;
     const started = process.hrtime.bigint();
     // Up to the exposition's bytes, as the server gets them to compress (scrapeWith: no copy).
-    const body = await collector.scrapeWith('text', ({ bytes }) => (message.wantBody ? bytes.toString('utf8') : undefined));
+    // A body asked for goes to a file, straight from the renderer's bytes: sent over IPC it
+    // was an 8 MB string, JSON-encoded, and a write buffer (~24 MB at 75,000 samples) in
+    // this process's peak RSS, which a collector does not pay.
+    await collector.scrapeWith('text', ({ bytes }) => message.bodyFile && fs.writeFileSync(message.bodyFile, bytes));
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     // The two parts of that scrape, as the collector timed them: merge (collect()) and render.
     const split = { mergeMs: collector.lastMergeSeconds * 1e3, renderMs: collector.lastRenderSeconds * 1e3 };
-    process.send({ type: 'scraped', ms, ...split, body });
+    process.send({ type: 'scraped', ms, ...split });
   });
   process.send({ type: 'ready', memory: memory() });
   process.on('disconnect', () => process.exit(0));
@@ -224,7 +227,8 @@ async function aggregatorPrimary() {
     const started = process.hrtime.bigint();
     const body = await registry.clusterMetrics();
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
-    process.send({ type: 'scraped', ms, body: message.wantBody ? body : undefined });
+    if (message.bodyFile) fs.writeFileSync(message.bodyFile, body);
+    process.send({ type: 'scraped', ms });
   });
   process.send({ type: 'ready', memory: memory(), workers: workerReports });
   // The parent kills this process and its workers by pid.
@@ -261,6 +265,9 @@ async function orchestrate() {
   // Everything started, killed by pid on the way out whatever happens.
   const children = new Set();
   const tempDirs = new Set();
+  // Where the serving children write the expositions asked for (see oursCollector).
+  const bodyDir = fs.mkdtempSync(path.join(os.tmpdir(), 'prom-multiproc-scrape-bodies-'));
+  tempDirs.add(bodyDir);
   const killAll = () => {
     for (const pid of children) {
       try {
@@ -367,10 +374,16 @@ async function orchestrate() {
     const readyMessage = await withTimeout(Promise.race([exited, ready]), STEP_TIMEOUT_MS, what);
     return {
       ready: readyMessage,
-      scrape: (wantBody = false) => {
+      /** One scrape; with `wantBody`, its exposition too (written by the child to a file, read here). */
+      scrape: async (wantBody = false) => {
         const scraped = new Promise((resolve) => { answer = resolve; });
-        child.send({ type: 'scrape', wantBody });
-        return withTimeout(Promise.race([exited, scraped]), STEP_TIMEOUT_MS, `${what}: scrape`);
+        const bodyFile = wantBody ? path.join(bodyDir, `body-${child.pid}.txt`) : undefined;
+        child.send({ type: 'scrape', bodyFile });
+        const m = await withTimeout(Promise.race([exited, scraped]), STEP_TIMEOUT_MS, `${what}: scrape`);
+        if (!bodyFile) return m;
+        const body = fs.readFileSync(bodyFile, 'utf8');
+        fs.rmSync(bodyFile);
+        return { ...m, body };
       },
       /** The aggregator's workers update `share` of their series; resolves once all did. */
       update: (tick, share) => {

@@ -106,6 +106,59 @@ describe('CachedExposition', () => {
     check(1, '1.0');
   });
 
+  it('keeps one buffer: renders over the previous output in it while the output fits, a new one only when it outgrows it', () => {
+    const samples = Array.from({ length: 3000 }, (_, i) => kept('g', [['i', String(i)]], i % 10));
+    const families: Family[] = [{ name: 'g', help: 'g help', type: 'gauge', samples }];
+    const text = new CachedExposition(false);
+    const render = () => {
+      const bytes = text.render(families);
+      expect(bytes.toString('utf8')).toBe(renderText(families));
+      return bytes.buffer;
+    };
+    const memory = render();
+    const steps: Array<(i: number) => void> = [
+      (i) => void (samples[i].value = i % 10 === 9 ? 10 : samples[i].value), // some lines one byte longer: the rest moves right
+      (i) => void (samples[i].value = i % 7 === 0 ? 123456 : 1), // longer and shorter lines mixed
+      () => undefined, // nothing changed
+      (i) => void (samples[i].value = i % 2 === 0 ? 1e21 + i : 2), // every other line longer, the others shorter
+      (i) => void (samples[i].value = 0), // all shorter: everything moves left
+    ];
+    for (const step of steps) {
+      samples.forEach((_, i) => step(i));
+      expect(render()).toBe(memory);
+    }
+    // A few lines more, in the first family: still in place.
+    samples.splice(10, 0, ...Array.from({ length: 5 }, (_, i) => kept('g', [['i', `new${i}`]], 7)));
+    expect(render()).toBe(memory);
+    // Twice the lines: the output outgrows the buffer, renders into a new one, and stays there.
+    samples.push(...Array.from({ length: 3000 }, (_, i) => kept('g', [['i', `more${i}`]], i)));
+    const grown = render();
+    expect(grown).not.toBe(memory);
+    samples.forEach((sample, i) => void (sample.value = i % 3));
+    expect(render()).toBe(grown);
+  });
+
+  it("tells the server's gzip which bytes changed: a part whose lines moved, at the same offsets, is compressed again", () => {
+    // Lines of one length: with one line gone, the first part (256 lines) has the same
+    // start and end as before, but its lines from there on moved (no line was rendered anew).
+    const samples = Array.from({ length: 600 }, (_, i) => kept('g', [['i', String(1000 + i)]], 1));
+    const families: Family[] = [{ name: 'g', help: 'g help', type: 'gauge', samples }];
+    const text = new CachedExposition(false);
+    const gzip = new GzipParts();
+    const serve = () => {
+      const bytes = text.render(families);
+      expect(bytes.toString('utf8')).toBe(renderText(families));
+      expect(zlib.gunzipSync(gzip.compress(bytes, text.partEnds, text)).toString('utf8')).toBe(renderText(families));
+      return [...text.partEnds];
+    };
+    const ends = serve();
+    expect(serve()).toEqual(ends);
+    samples.splice(100, 1);
+    expect(serve()[0]).toBe(ends[0]);
+    samples.splice(300, 0, kept('g', [['i', '0000']], 1)); // a line back, in another place
+    serve();
+  });
+
   it('equals a fresh render while lines are added, removed and moved, families come and go', () => {
     const next = random(15);
     const pool = Array.from({ length: 400 }, (_, i) => kept(`m${i % 7}`, [['k', `v${i}`], ['z', 'é'.repeat(i % 3)]]));
@@ -267,7 +320,8 @@ describe('a long-lived merger and renderers, after every change, against a fresh
     const merger = new DirectoryMerger(dir);
     const text = new CachedExposition(false);
     const openMetrics = new CachedExposition(true);
-    const gzip = new GzipParts();
+    // One per renderer, as the server has: each reuses the parts its renderer did not change.
+    const gzip = new Map([[text, new GzipParts()], [openMetrics, new GzipParts()]]);
     let exemplars = new Map<string, string>();
     const changes = { values: 0, timestamps: 0, series: 0, fileGone: 0, exemplars: 0 };
     try {
@@ -326,7 +380,7 @@ describe('a long-lived merger and renderers, after every change, against a fresh
           const first = new CachedExposition(openMetricsFormat);
           first.render(fresh, openMetricsFormat ? exemplars : undefined);
           expect(renderer.partEnds).toEqual(first.partEnds);
-          expect(zlib.gunzipSync(gzip.compress(bytes, renderer.partEnds)).equals(bytes)).toBe(true);
+          expect(zlib.gunzipSync(gzip.get(renderer)!.compress(bytes, renderer.partEnds, renderer)).equals(bytes)).toBe(true);
         }
       }
       // Every kind of change happened, more than once.

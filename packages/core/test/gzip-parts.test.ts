@@ -5,9 +5,10 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Collector, startMetricsServer, type MetricsServer } from '../src/index.js';
 import { GzipParts } from '../src/serve/gzip-parts.js';
+import type { BodyChanges } from '../src/collect/exposition-cache.js';
 import { encodeKey } from '../src/format/key.js';
 import { MappedFile } from '../src/format/mapped-file.js';
 import { flushWrites, tempDir } from './helpers/fixtures.js';
@@ -27,19 +28,48 @@ function lineEnds(body: Buffer, n: number): number[] {
   return ends;
 }
 
+/** A renderer's account of its outputs, made by comparing each body with the one before at the same offsets. */
+class ComparedBodies implements BodyChanges {
+  renders = 0;
+  private previous = Buffer.alloc(0);
+  private body = Buffer.alloc(0);
+
+  next(body: Buffer): this {
+    this.previous = this.body;
+    this.body = Buffer.from(body);
+    this.renders++;
+    return this;
+  }
+
+  unchanged(from: number, end: number): boolean {
+    return end <= this.previous.length && this.previous.compare(this.body, from, end, from, end) === 0;
+  }
+}
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
 describe('GzipParts', () => {
   it('decompresses to each body, while parts change in place, change length, move and repeat their first line', () => {
     const gzip = new GzipParts();
+    const bodies = new ComparedBodies();
+    const deflates = vi.spyOn(zlib, 'deflateRawSync');
     const lines = Array.from({ length: 500 }, (_, i) => `m{i="${i}"} ${i}.0\n`);
     const check = (text: string, every = 7) => {
       const body = Buffer.from(text, 'utf8');
-      const compressed = gzip.compress(body, lineEnds(body, every));
+      deflates.mockClear();
+      const compressed = gzip.compress(body, lineEnds(body, every), bodies.next(body));
       expect(zlib.gunzipSync(compressed).equals(body)).toBe(true);
+      return deflates.mock.calls.length;
     };
-    check(lines.join(''));
-    check(lines.join('')); // the same body: every part reused
-    lines[3] = 'm{i="3"} 4.0\n'; // same length, other byte
-    check(lines.join(''));
+    const parts = check(lines.join(''));
+    expect(parts).toBeGreaterThan(50);
+    expect(check(lines.join(''))).toBe(0); // the same body: every part reused
+    lines[3] = 'm{i="3"} 4.0\n'; // same length, other byte: its part and those whose dictionary holds it
+    const changed = check(lines.join(''));
+    expect(changed).toBeGreaterThan(0);
+    expect(changed).toBeLessThan(parts);
     lines[100] = 'm{i="100"} 12345.0\n'; // longer: every later part moves
     check(lines.join(''));
     lines.splice(50, 1); // a line gone: parts hold other lines from there on
@@ -53,6 +83,38 @@ describe('GzipParts', () => {
     check('# HELP a b\n# TYPE a gauge\na 1.0\n', 1);
     check('no newline at the end', 1);
     check('ünïcödé 😀\n'.repeat(300), 13);
+  });
+
+  it('reuses no part unless the body is the next output of the renderer of the body before', () => {
+    const gzip = new GzipParts();
+    const lines = Array.from({ length: 300 }, (_, i) => `m{i="${i}"} ${i}.0\n`);
+    /** A renderer that says nothing changed, whatever it rendered. */
+    const claims = (renders: number): BodyChanges => ({ renders, unchanged: () => true });
+    const compress = (changes: BodyChanges | undefined) => {
+      const body = Buffer.from(lines.join(''), 'utf8');
+      expect(zlib.gunzipSync(gzip.compress(body, lineEnds(body, 5), changes)).equals(body)).toBe(true);
+    };
+    const renderer = claims(1);
+    compress(renderer);
+    // A render in between that this gzip did not see: its claim is about that output.
+    lines[10] = 'm{i="10"} 99.0\n';
+    (renderer as { renders: number }).renders = 3;
+    compress(renderer);
+    // Another renderer whose count happens to follow.
+    lines[20] = 'm{i="20"} 99.0\n';
+    compress(claims(4));
+    // No account at all.
+    lines[30] = 'm{i="30"} 99.0\n';
+    compress(undefined);
+  });
+
+  it('keeps each part\'s compressed bytes in memory of their own size, not in zlib\'s 16 KiB output buffer', () => {
+    const gzip = new GzipParts();
+    const body = Buffer.from(Array.from({ length: 2_000 }, (_, i) => `m{i="${i}"} ${i}.0\n`).join(''), 'utf8');
+    gzip.compress(body, lineEnds(body, 100));
+    const parts = [...(gzip as unknown as { parts: Map<number, { deflated: Buffer }> }).parts.values()];
+    expect(parts.length).toBe(20);
+    for (const { deflated } of parts) expect(deflated.buffer.byteLength).toBe(deflated.length);
   });
 
   it('makes one gzip member that gunzip, and Python-like readers, accept', () => {

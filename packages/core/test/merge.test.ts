@@ -231,6 +231,36 @@ describe('merge rules on hand-written files', () => {
     expect(renderText(mergeDir(dir).families)).toBe('# HELP m m help\n# TYPE m gauge\nm{k="tie"} 1.0\nm{k="newer"} 5.0\n');
   });
 
+  it("mostrecent: a gauge's entries in another type's file count with timestamp 0, as Python reads them (first and steady reads)", () => {
+    // FORMAT.md §7.1: only gauge files' samples keep their timestamp. A summary file that
+    // sorts after the gauge file feeds the gauge family `m` (born in the gauge file); its
+    // timestamps (10, 20: no writer of ours or Python's writes one there) must not count.
+    const dir = tempDirWith();
+    writeDbFile(path.join(dir, 'gauge_mostrecent_1.db'), [{ metric: 'm', sample: 'm', labels: [['k', 'a']], value: 1, timestamp: 5 }]);
+    const other = path.join(dir, 'summary_2.db');
+    writeDbFile(other, [
+      { metric: 'm', sample: 'm', labels: [['k', 'a']], value: 2, timestamp: 10 },
+      { metric: 'm', sample: 'm', labels: [['k', 'b']], value: 3, timestamp: 20 },
+    ]);
+    const merger = new DirectoryMerger(dir);
+    const expected = '# HELP m m help\n# TYPE m gauge\nm{k="a"} 1.0\n';
+    expect(renderText(merger.merge().families)).toBe(expected);
+    // In place, as a writer updates a value: the next read copies values (mapped, or read whole).
+    const image = fs.readFileSync(other);
+    const fd = fs.openSync(other, 'r+');
+    try {
+      const firstValueAt = 8 + 4 + image.readInt32LE(8) + paddingFor(image.readInt32LE(8));
+      const bytes = Buffer.alloc(16);
+      bytes.writeDoubleLE(6, 0);
+      bytes.writeDoubleLE(30, 8);
+      fs.writeSync(fd, bytes, 0, 16, firstValueAt);
+    } finally {
+      fs.closeSync(fd);
+    }
+    expect(renderText(merger.merge().families)).toBe(expected);
+    expect(renderText(mergeDir(dir).families)).toBe(expected);
+  });
+
   it('min/max keep the first value until a strictly smaller/greater one; a user pid label is dropped in those modes', () => {
     const dir = tempDirWith();
     for (const [id, value] of [[1, 4], [2, -1], [3, 9]] as const) {

@@ -3,7 +3,7 @@
 import { currentStorageIfChosen } from '../storage/storage.js';
 import type { Registry } from '../metrics/registry.js';
 import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, exposedNames, type Family } from './exposition.js';
-import { CachedExposition } from './exposition-cache.js';
+import { CachedExposition, type BodyChanges } from './exposition-cache.js';
 import type { Compactor } from './compactor.js';
 import { readDirectoryExemplars, readNewestExemplars } from './exemplars.js';
 import { PROTOBUF_CONTENT_TYPE, renderProtobuf } from './protobuf.js';
@@ -48,6 +48,8 @@ export interface RenderedExposition {
   readonly bytes: Buffer;
   readonly contentType: string;
   readonly partEnds: readonly number[];
+  /** Which bytes changed since the renderer's output before (the server's gzip reuses the parts that did not). */
+  readonly changes: BodyChanges;
 }
 
 class RenderedScrape implements Scrape {
@@ -217,11 +219,11 @@ export class Collector {
     const started = process.hrtime.bigint();
     let exposition: RenderedExposition;
     if (format !== 'openmetrics') {
-      exposition = { bytes: this.text.render(families), contentType: PROMETHEUS_CONTENT_TYPE, partEnds: this.text.partEnds };
+      exposition = { bytes: this.text.render(families), contentType: PROMETHEUS_CONTENT_TYPE, partEnds: this.text.partEnds, changes: this.text };
     } else {
       const exemplars = readDirectoryExemplars(this.directory, (p) => this.logOnce(`prom-multiproc: skipped exemplars of ${p.file}: ${p.reason}`));
       const renderer = (this.openMetrics ??= new CachedExposition(true));
-      exposition = { bytes: renderer.render(families, exemplars), contentType: OPENMETRICS_CONTENT_TYPE, partEnds: renderer.partEnds };
+      exposition = { bytes: renderer.render(families, exemplars), contentType: OPENMETRICS_CONTENT_TYPE, partEnds: renderer.partEnds, changes: renderer };
     }
     this.rendered(started);
     return use(exposition);

@@ -97,18 +97,61 @@ const EMPTY = Buffer.alloc(0);
 
 
 /**
- * One format's renderer of one collector. It renders into one of two buffers of its own,
- * reading the other (the previous output), and returns a view of it: valid until the next
- * render, so copy or consume it before rendering again. (A new buffer per render would
- * leave a dead 8 MB buffer per scrape at 75,000 samples, which the garbage collector
- * frees only in a full collection: tens of MB of RSS until then.)
+ * What a renderer knows of its last output against the one before: the server's gzip
+ * (serve/gzip-parts.ts) keeps the compressed bytes of parts that did not change instead
+ * of a copy of the previous body to compare with.
  */
-export class CachedExposition {
+export interface BodyChanges {
+  /** Outputs rendered so far, the last one included. */
+  readonly renders: number;
+  /** Whether bytes [from, end) of the last output are the bytes at the same offsets of the output before it. */
+  unchanged(from: number, end: number): boolean;
+}
+
+/** A text op longer than this is written without comparing it with the bytes it replaces (counted as changed). */
+const COMPARED_TEXT_BYTES = 1024;
+/** The buffer of new text stays up to this size between renders (a larger one is made again when needed). */
+const KEPT_TEXT_BYTES = 1024 * 1024;
+
+/**
+ * One format's renderer of one collector. It keeps one buffer: a render over a previous
+ * output first records what goes where (runs of the previous bytes to copy, text to
+ * write) and then moves and writes it in that same buffer, and returns a view of it:
+ * valid until the next render, so copy or consume it before rendering again. A second
+ * buffer (8 MB at 75,000 samples) is made only when the output outgrows the buffer or
+ * reuses lines out of their order; the old one is then dropped. (A new buffer per render
+ * would leave a dead 8 MB buffer per scrape, which the garbage collector frees only in a
+ * full collection: tens of MB of RSS until then.)
+ */
+export class CachedExposition implements BodyChanges {
+  renders = 0;
+  /**
+   * The byte ranges of the last output that may differ from the output before at the same
+   * offsets, [start, end) pairs in order, unless `allChanged` (a first output, or one made
+   * in a new buffer).
+   */
+  private changed = new Int32Array(256);
+  private changedPairs = 0;
+  private allChanged = true;
   /** The previous output: `previous[0, previousLength)`. */
   private previous: Buffer | null = null;
   private previousLength = 0;
-  /** The buffer the next output is written into (the one before the previous). */
-  private spareBuffer: Buffer | null = null;
+  /**
+   * While rendering over a previous output, what the output is made of, in order: op `i`
+   * puts `opLength[i]` bytes at `opAt[i]`, copied from `opFrom[i]` of the previous output,
+   * or (`opFrom[i]` < 0) from `-opFrom[i] - 1` of `text`, where new text is written first.
+   */
+  private opAt = new Int32Array(1024);
+  private opFrom = new Int32Array(1024);
+  private opLength = new Int32Array(1024);
+  private text = Buffer.allocUnsafeSlow(64 * 1024);
+  private textLength = 0;
+  /** Whether op `i` changed the bytes it wrote over (in place; see `apply`). */
+  private opChanged = new Uint8Array(1024);
+  private ops = 0;
+  /** Whether the copies read the previous output in order, each after the one before (then they can be done in place). */
+  private copiesInOrder = true;
+  private lastCopyEnd = 0;
   /** The lines of `previous`; updated in place while the lines come in the same order. */
   private table = new LineTable();
   private spare = new LineTable();
@@ -144,8 +187,12 @@ export class CachedExposition {
     try {
       return this.renderReusing(families, exemplars);
     } catch (err) {
-      // The table may be half updated in place: start over from nothing next time.
-      this.previous = this.spareBuffer = null;
+      // The table may be half updated in place: start over from nothing next time (and
+      // count the render, so no consumer takes the next output for a change of the last).
+      this.renders++;
+      this.previous = null;
+      this.ops = 0;
+      this.textLength = 0;
       this.table.truncate(0);
       this.spare.truncate(0);
       this.out = EMPTY;
@@ -166,12 +213,12 @@ export class CachedExposition {
     let lines = inPlace ? old : this.spare;
     if (!inPlace) lines.truncate(0);
     this.lines = lines;
-    // Room for the previous output and some, or (the first time) for the lines' prefixes
-    // and values: growing by doubling would keep up to twice the bytes alive.
-    const room = previous === null ? sizeEstimate(families) : this.previousLength + (this.previousLength >> 4) + 4096;
-    const spare = this.spareBuffer;
-    this.out = spare !== null && spare.length >= room && spare.length <= 2 * room ? spare : Buffer.allocUnsafeSlow(room);
-    this.spareBuffer = null;
+    // The first time: room for the lines' prefixes and values (growing by doubling would
+    // keep up to twice the bytes alive). Later the output is recorded, and made at the end.
+    this.out = previous === null ? Buffer.allocUnsafeSlow(sizeEstimate(families)) : EMPTY;
+    this.ops = 0;
+    this.copiesInOrder = true;
+    this.lastCopyEnd = 0;
     this.length = this.copyStart = this.copyEnd = this.chunkFrom = this.recorded = 0;
     this.chunk = '';
     let misses = 0;
@@ -286,8 +333,11 @@ export class CachedExposition {
       this.spare = old;
       old.truncate(0);
     }
+    this.changedPairs = 0;
+    this.allChanged = true;
+    if (previous !== null) this.out = this.make(previous);
+    this.renders++;
     const body = this.out.subarray(0, this.length);
-    this.spareBuffer = previous;
     this.previous = this.out;
     this.previousLength = this.length;
     this.out = EMPTY;
@@ -368,14 +418,16 @@ export class CachedExposition {
     while (valueAt > start && previous[valueAt - 1] !== 0x20) valueAt--;
     this.reuse(start, valueAt, n);
     this.flushCopy();
+    // A value is ASCII: as many bytes as characters.
     const text = floatToGoString(value);
-    this.reserve(text.length + 1);
-    const out = this.out;
-    let at = this.length;
-    for (let i = 0; i < text.length; i++) out[at++] = text.charCodeAt(i);
-    out[at++] = 0x0a;
-    this.length = at;
-    this.lines.ends[n] = at;
+    const into = this.textRoom(text.length + 1);
+    let at = this.textLength;
+    for (let i = 0; i < text.length; i++) into[at++] = text.charCodeAt(i);
+    into[at++] = 0x0a;
+    this.record(-1 - this.textLength, at - this.textLength);
+    this.length += at - this.textLength;
+    this.textLength = at;
+    this.lines.ends[n] = this.length;
   }
 
   /** Ends a part here: writes what is pending, so the output's length is where it ends. */
@@ -445,19 +497,162 @@ export class CachedExposition {
     this.chunkFrom = upTo;
   }
 
+  /** Records the pending copy of the previous output (only a render over one has copies). */
   private flushCopy(): void {
     const bytes = this.copyEnd - this.copyStart;
     if (bytes === 0) return;
-    this.reserve(bytes);
-    this.previous!.copy(this.out, this.length, this.copyStart, this.copyEnd);
+    if (this.copyStart < this.lastCopyEnd) this.copiesInOrder = false;
+    this.lastCopyEnd = this.copyEnd;
+    this.record(this.copyStart, bytes);
     this.length += bytes;
     this.copyStart = this.copyEnd = 0;
   }
 
   private writeString(text: string): void {
+    if (this.previous !== null) {
+      const bytes = this.textRoom(text.length * 3).write(text, this.textLength, 'utf8');
+      this.record(-1 - this.textLength, bytes);
+      this.textLength += bytes;
+      this.length += bytes;
+      return;
+    }
     // At most 3 bytes per UTF-16 unit; ASCII text needs exactly its length.
     this.reserve(text.length * 3);
     this.length += this.out.write(text, this.length, 'utf8');
+  }
+
+  unchanged(from: number, end: number): boolean {
+    if (this.allChanged) return false;
+    // The first changed range that ends after `from`: the bytes are the same if it starts at or after `end`.
+    const changed = this.changed;
+    let lo = 0;
+    let hi = this.changedPairs;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (changed[2 * mid + 1] <= from) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo === this.changedPairs || changed[2 * lo] >= end;
+  }
+
+  /** Notes bytes [at, at + bytes) of the output made in place as changed (called in output order). */
+  private noteChanged(at: number, bytes: number): void {
+    const n = this.changedPairs;
+    if (n > 0 && this.changed[2 * n - 1] === at) {
+      this.changed[2 * n - 1] = at + bytes;
+      return;
+    }
+    if (2 * n === this.changed.length) {
+      const grown = new Int32Array(this.changed.length * 2);
+      grown.set(this.changed);
+      this.changed = grown;
+    }
+    this.changed[2 * n] = at;
+    this.changed[2 * n + 1] = at + bytes;
+    this.changedPairs = n + 1;
+  }
+
+  /** The buffer of new text, with room for `bytes` more. */
+  private textRoom(bytes: number): Buffer {
+    if (this.textLength + bytes > this.text.length) {
+      const bigger = Buffer.allocUnsafeSlow(Math.max(this.text.length * 2, this.textLength + bytes));
+      this.text.copy(bigger, 0, 0, this.textLength);
+      this.text = bigger;
+    }
+    return this.text;
+  }
+
+  /** Records an op: `bytes` at the output's current end, from `from` (see `opFrom`). */
+  private record(from: number, bytes: number): void {
+    const i = this.ops++;
+    if (i === this.opAt.length) {
+      const grow = (a: Int32Array) => {
+        const b = new Int32Array(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      this.opAt = grow(this.opAt);
+      this.opFrom = grow(this.opFrom);
+      this.opLength = grow(this.opLength);
+    }
+    this.opAt[i] = this.length;
+    this.opFrom[i] = from;
+    this.opLength[i] = bytes;
+  }
+
+  /**
+   * Makes the recorded output: in the previous output's own buffer when it fits there and
+   * the copies read it in order, else in a new buffer (with room to grow) from it.
+   */
+  private make(previous: Buffer): Buffer {
+    const ops = this.ops;
+    let out = previous;
+    if (!this.copiesInOrder || this.length > previous.length) {
+      out = Buffer.allocUnsafeSlow(this.length + (this.length >> 4) + 4096);
+      for (let i = 0; i < ops; i++) this.apply(previous, out, i);
+    } else {
+      this.allChanged = false;
+      // In place. Copies read the previous bytes in order and write in order, so a copy
+      // that moves bytes left (or not at all) only overwrites bytes already copied: it is
+      // done at once. One that moves them right would overwrite bytes a later op has not
+      // copied yet: the ops from it up to the next copy that moves left (text ops among
+      // them) are done last to first, each then overwriting only bytes already copied.
+      if (this.opChanged.length < ops) this.opChanged = new Uint8Array(this.opAt.length);
+      const changed = this.opChanged;
+      let waiting = -1; // the first op of the ops not done yet
+      for (let i = 0; i < ops; i++) {
+        const from = this.opFrom[i];
+        if (from >= 0 && this.opAt[i] <= from) {
+          if (waiting >= 0) for (let j = i - 1; j >= waiting; j--) changed[j] = this.apply(previous, out, j) ? 1 : 0;
+          waiting = -1;
+          changed[i] = this.apply(previous, out, i) ? 1 : 0;
+        } else if (waiting < 0) {
+          waiting = i;
+        }
+      }
+      if (waiting >= 0) for (let j = ops - 1; j >= waiting; j--) changed[j] = this.apply(previous, out, j) ? 1 : 0;
+      for (let i = 0; i < ops; i++) if (changed[i] === 1) this.noteChanged(this.opAt[i], this.opLength[i]);
+    }
+    this.ops = 0;
+    this.textLength = 0;
+    if (this.text.length > KEPT_TEXT_BYTES) this.text = Buffer.allocUnsafeSlow(64 * 1024);
+    return out;
+  }
+
+  /**
+   * Does op `i`: copies from `previous` into `out`, or writes its text. Returns whether its
+   * bytes may differ from those at the same offsets before: in place (`out` is `previous`)
+   * not for a copy that moves nothing, nor for a text equal to the bytes it replaces (one
+   * past the previous output's end, or long, counts as changed, uncompared).
+   */
+  private apply(previous: Buffer, out: Buffer, i: number): boolean {
+    const from = this.opFrom[i];
+    const at = this.opAt[i];
+    const bytes = this.opLength[i];
+    const inPlace = previous === out;
+    if (from >= 0) {
+      if (!inPlace) previous.copy(out, at, from, from + bytes);
+      else if (at === from) return false;
+      else out.copyWithin(at, from, from + bytes); // a builtin memmove: no view made per call, as Buffer#copy makes
+      return true;
+    }
+    const text = this.text;
+    const start = -1 - from;
+    // Short, as values and a family's HELP and TYPE lines are: written byte by byte, each
+    // compared with the byte it replaces.
+    if (bytes <= COMPARED_TEXT_BYTES) {
+      let differs = !inPlace || at + bytes > this.previousLength;
+      for (let k = 0; k < bytes; k++) {
+        const c = text[start + k];
+        if (out[at + k] !== c) {
+          out[at + k] = c;
+          differs = true;
+        }
+      }
+      return differs;
+    }
+    text.copy(out, at, start, start + bytes);
+    return true;
   }
 
   private reserve(bytes: number): void {

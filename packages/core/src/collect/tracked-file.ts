@@ -32,7 +32,9 @@ export class TrackedFile {
       match: (buf: Buffer, from: number, end: number, base: number, used: number, out: Int32Array) => keys.matchKnown(buf, from, end, base, used, out),
       onKnown: (slot: number, index: number) => this.addPrepared(keys.preparedIn(slot), index),
     };
-    this.reader = parsedName ? new DbFileReader(filePath, { onKey: (buf, start, end, index) => this.add(buf, start, end, index), knownKeys, replacedOnly }) : null;
+    // Only gauge files' timestamps count in a merge (mostrecent); Python reads the others' as 0.
+    const timestamps = parsedName?.type === 'gauge';
+    this.reader = parsedName ? new DbFileReader(filePath, { onKey: (buf, start, end, index) => this.add(buf, start, end, index), knownKeys, replacedOnly, timestamps }) : null;
   }
 
   /** After a read: drops what the reader dropped (the file was replaced by one with no entries). */

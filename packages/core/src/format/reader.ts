@@ -82,6 +82,19 @@ export class ReadBuffer {
     this.f64 = this.keptF64 = new Float64Array(memory);
   }
 
+  /** Where the copy of a file's timestamps goes when its reader does not keep them (see `timestampSink`). */
+  private sink = new Float64Array(0);
+
+  /**
+   * A Float64Array of at least `count` elements whose contents nobody reads: the addon's
+   * copy writes each entry's timestamp with its value, and a reader that keeps no
+   * timestamps has it write them here, one array for all its files instead of one per file.
+   */
+  timestampSink(count: number): Float64Array {
+    if (this.sink.length < count) this.sink = new Float64Array(Math.max(count, this.sink.length * 2));
+    return this.sink;
+  }
+
   /** Bytes this buffer keeps between reads (a one-off large buffer not counted). */
   get keptBytes(): number {
     return this.keptBuf.length;
@@ -136,6 +149,14 @@ export interface DbFileReaderOptions {
    */
   knownKeys?: KnownKeyMatcher;
   /**
+   * Whether to keep each entry's timestamp (default true). Only gauge files' timestamps
+   * mean anything to a merge (Python ignores the timestamps of other files: they are
+   * read as 0). Without, `timestamps` is all zeros (a view of one shared, never written
+   * array) and a read stores no timestamp: 8 bytes less per entry for as long as the
+   * reader lives.
+   */
+  timestamps?: boolean;
+  /**
    * The file is never written in place, only replaced by a rename (archives): while its
    * inode, size and mtime stay the same, `read()` reuses the values it has.
    */
@@ -167,7 +188,10 @@ export class DbFileReader {
   readonly entries: ParsedEntry[] = [];
   /** Entries parsed so far; `values` and `timestamps` have this length. */
   entryCount = 0;
-  /** Values and timestamps of the entries, in file order, as of the last successful read. */
+  /**
+   * Values and timestamps of the entries, in file order, as of the last successful read
+   * (timestamps all 0 for a reader made with `timestamps: false`).
+   */
   values = new Float64Array(0);
   timestamps = new Float64Array(0);
   /** Bytes the last read took from the file: read() or copied out of the mapping. */
@@ -184,6 +208,7 @@ export class DbFileReader {
   private readonly onKey: OnKeyBytes | undefined;
   private readonly knownKeys: KnownKeyMatcher | undefined;
   private readonly replacedOnly: boolean;
+  private readonly keepsTimestamps: boolean;
   /**
    * The first and the last known entry (length, key and padding: the bytes before its
    * value) and where they start: checked on every read, so a file rewritten in place with
@@ -212,6 +237,7 @@ export class DbFileReader {
     this.onKey = options.onKey;
     this.knownKeys = options.onKey ? options.knownKeys : undefined;
     this.replacedOnly = options.replacedOnly ?? false;
+    this.keepsTimestamps = options.timestamps ?? true;
   }
 
   read(scratch: ReadBuffer): ReadOutcome {
@@ -287,16 +313,14 @@ export class DbFileReader {
     const before = this.entryCount;
     if (windowed && this.parsedTo < used) this.parsedTo = this.parseWindows(fd, used, scratch, from === 0);
     else if (buf && this.parsedTo < used) this.parsedTo = this.parseEntries(buf, used);
-    if (this.values.length !== this.entryCount) {
-      this.values = new Float64Array(this.entryCount);
-      this.timestamps = new Float64Array(this.entryCount);
-    }
+    if (this.values.length !== this.entryCount) this.values = new Float64Array(this.entryCount);
+    if (this.timestamps.length !== this.entryCount) this.timestamps = this.keepsTimestamps ? new Float64Array(this.entryCount) : zeroTimestamps(this.entryCount);
     if (used > 0) {
       // The whole image was just read: its values are in the buffer. Otherwise only what
       // was added since is: the values come out of the mapping.
       if (from === 0) {
         if (!windowed) this.readValues(scratch); // else they were taken from the windows
-      } else if (!this.copyMappedValues(fd, stat, used)) this.readValues(this.readWhole(fd, used, scratch));
+      } else if (!this.copyMappedValues(fd, stat, used, scratch)) this.readValues(this.readWhole(fd, used, scratch));
       // Cut short while it was read: the rest of the page where it was cut reads as zeros
       // (through a mapping, or a read() that saw the old size), which only its size now tells.
       if (fs.fstatSync(fd).size < used) throw new CorruptFileError(`file was truncated below its used size (${used} bytes) while it was read`);
@@ -381,7 +405,7 @@ export class DbFileReader {
     }
     if (takeValues && this.values.length !== this.entryCount) {
       this.values = this.values.slice(0, this.entryCount);
-      this.timestamps = this.timestamps.slice(0, this.entryCount);
+      if (this.keepsTimestamps) this.timestamps = this.timestamps.slice(0, this.entryCount);
     }
     return pos;
   }
@@ -429,24 +453,27 @@ export class DbFileReader {
     }
   }
 
-  /** Stores the value and timestamp at byte `at` of a window as entry `entryCount`'s, growing the arrays by doubling. */
+  /** Stores the value (and timestamp, if kept) at byte `at` of a window as entry `entryCount`'s, growing the arrays by doubling. */
   private takeValue(buf: Buffer, f64: Float64Array, at: number): void {
     const i = this.entryCount;
+    const keepsTimestamps = this.keepsTimestamps;
     if (i >= this.values.length) {
       const size = Math.max(64, this.values.length * 2);
       const values = new Float64Array(size);
-      const timestamps = new Float64Array(size);
       values.set(this.values.subarray(0, i));
-      timestamps.set(this.timestamps.subarray(0, i));
       this.values = values;
-      this.timestamps = timestamps;
+      if (keepsTimestamps) {
+        const timestamps = new Float64Array(size);
+        timestamps.set(this.timestamps.subarray(0, i));
+        this.timestamps = timestamps;
+      }
     }
     if (NATIVE_LITTLE_ENDIAN) {
       this.values[i] = f64[at / 8];
-      this.timestamps[i] = f64[at / 8 + 1];
+      if (keepsTimestamps) this.timestamps[i] = f64[at / 8 + 1];
     } else {
       this.values[i] = buf.readDoubleLE(at);
-      this.timestamps[i] = buf.readDoubleLE(at + 8);
+      if (keepsTimestamps) this.timestamps[i] = buf.readDoubleLE(at + 8);
     }
   }
 
@@ -455,7 +482,7 @@ export class DbFileReader {
    * (again) when the reader has none, the file was replaced or it grew past the mapping.
    * False when the file cannot be mapped: the caller reads it whole.
    */
-  private copyMappedValues(fd: number, stat: fs.Stats, used: number): boolean {
+  private copyMappedValues(fd: number, stat: fs.Stats, used: number, scratch: ReadBuffer): boolean {
     const addon = valueMapper()!;
     if (this.mapping && (this.mappedInode !== stat.ino || this.mappedLength < used)) this.close();
     if (!this.mapping) {
@@ -470,7 +497,8 @@ export class DbFileReader {
       this.mappedInode = stat.ino;
       this.mappedLength = length;
     }
-    const result = addon.copyValues(this.mapping, used, this.valueIndex, this.entryCount, this.values, this.timestamps);
+    const timestamps = this.keepsTimestamps ? this.timestamps : scratch.timestampSink(this.entryCount);
+    const result = addon.copyValues(this.mapping, used, this.valueIndex, this.entryCount, this.values, timestamps);
     // A file cut short since its size was checked: a copy from a page past its new end
     // faults (caught in C). The caller drops the values and the mapping; the next read starts over.
     if (result === COPY_FAULT) throw new CorruptFileError(`file was truncated below its used size (${used} bytes) while its values were copied`);
@@ -526,23 +554,24 @@ export class DbFileReader {
     this.valueIndex[this.entryCount++] = valueOffset / 8;
   }
 
-  /** Copies every entry's value and timestamp out of the file image just read. */
+  /** Copies every entry's value (and timestamp, if kept) out of the file image just read. */
   private readValues(scratch: ReadBuffer): void {
     const { values, timestamps, valueIndex } = this;
     const n = this.entryCount;
+    const keepsTimestamps = this.keepsTimestamps;
     if (NATIVE_LITTLE_ENDIAN) {
       const f64 = scratch.f64;
       for (let i = 0; i < n; i++) {
         const at = valueIndex[i];
         values[i] = f64[at];
-        timestamps[i] = f64[at + 1];
+        if (keepsTimestamps) timestamps[i] = f64[at + 1];
       }
     } else {
       const buf = scratch.buf;
       for (let i = 0; i < n; i++) {
         const at = valueIndex[i] * 8;
         values[i] = buf.readDoubleLE(at);
-        timestamps[i] = buf.readDoubleLE(at + 8);
+        if (keepsTimestamps) timestamps[i] = buf.readDoubleLE(at + 8);
       }
     }
   }
@@ -577,6 +606,15 @@ export class DbFileReader {
     }
     return false;
   }
+}
+
+/** Zeros shared by every reader that keeps no timestamps; never written (so its pages cost no memory until read). */
+let sharedZeros: Float64Array<ArrayBuffer> = new Float64Array(0);
+
+/** `count` zero timestamps: a view of the shared zeros, grown when a larger file needs more. */
+function zeroTimestamps(count: number): Float64Array<ArrayBuffer> {
+  if (sharedZeros.length < count) sharedZeros = new Float64Array(Math.max(count, sharedZeros.length * 2));
+  return sharedZeros.subarray(0, count);
 }
 
 /** Thrown for a file beyond MAX_USED_BYTES (reported as `too-large`, not `corrupt`). */

@@ -108,7 +108,7 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
         if (!gzip) return [Buffer.from(exposition.bytes), exposition.contentType] as const;
         let parts = gzipParts.get(format);
         if (!parts) gzipParts.set(format, (parts = new GzipParts()));
-        return [parts.compress(exposition.bytes, exposition.partEnds), exposition.contentType] as const;
+        return [parts.compress(exposition.bytes, exposition.partEnds, exposition.changes), exposition.contentType] as const;
       });
     }
     const responseHeaders: http.OutgoingHttpHeaders = { 'Content-Type': contentType, Vary: 'Accept, Accept-Encoding' };
