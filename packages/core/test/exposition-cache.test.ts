@@ -8,7 +8,7 @@ import zlib from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Collector, DirectoryMerger, renderOpenMetrics, renderText, type Family, type Sample } from '../src/index.js';
 import { CachedExposition } from '../src/collect/exposition-cache.js';
-import { samplePrefix } from '../src/collect/exposition.js';
+import { samplePrefix, sampleValues } from '../src/collect/exposition.js';
 import { GzipParts } from '../src/serve/gzip-parts.js';
 import { encodeKey, type LabelPairs } from '../src/format/key.js';
 import { MappedFile } from '../src/format/mapped-file.js';
@@ -104,6 +104,28 @@ describe('CachedExposition', () => {
     check(NaN, 'NaN');
     check(NaN, 'NaN');
     check(1, '1.0');
+  });
+
+  it('writes every changed value of a merged family (values kept as numbers) as a fresh render does', () => {
+    // A merged family's changed values are written as bytes (whole numbers digit by digit):
+    // the boundaries of that path, and every transition between them, in both signs.
+    const values = [
+      ...TRICKY, 0.5, 1, 9, 10, 99, 100, 999, 1000, 99999, 100000, 999999, 1e6, 1e6 - 0.5, -1, -9, -10, -999999, -1e6, -1e6 + 1,
+      2 ** 31 - 1, 2 ** 31, 2 ** 32 + 5, -(2 ** 31), 1 - 2 ** -52, 1 + 2 ** -52, 123.0, 4, 4, -4,
+    ];
+    const samples = Array.from({ length: 40 }, (_, i) => kept('g', [['i', String(i)]]));
+    const numbers = new Float64Array(samples.length);
+    sampleValues.set(samples, numbers);
+    const families: Family[] = [{ name: 'g', help: 'g help', type: 'gauge', samples }];
+    const text = new CachedExposition(false);
+    const openMetrics = new CachedExposition(true);
+    for (let step = 0; step < values.length * 2; step++) {
+      samples.forEach((sample, i) => {
+        numbers[i] = sample.value = values[(step * (1 + (i % 5)) + i) % values.length];
+      });
+      renderBoth(text, families, false);
+      renderBoth(openMetrics, families, true);
+    }
   });
 
   it('keeps one buffer: renders over the previous output in it while the output fits, a new one only when it outgrows it', () => {

@@ -418,11 +418,25 @@ export class CachedExposition implements BodyChanges {
     while (valueAt > start && previous[valueAt - 1] !== 0x20) valueAt--;
     this.reuse(start, valueAt, n);
     this.flushCopy();
-    // A value is ASCII: as many bytes as characters.
-    const text = floatToGoString(value);
-    const into = this.textRoom(text.length + 1);
+    const into = this.textRoom(32);
     let at = this.textLength;
-    for (let i = 0; i < text.length; i++) into[at++] = text.charCodeAt(i);
+    const magnitude = value < 0 ? -value : value;
+    const whole = magnitude | 0;
+    if (whole === magnitude && whole >= 1 && whole < 1e6) {
+      // A whole number in Python's plain range (counts, buckets): its digits and ".0"
+      // written as bytes, without a string made per value (floatToGoString's `${x}.0`).
+      if (value < 0) into[at++] = 0x2d;
+      let digits = 1;
+      for (let rest = whole; rest >= 10; rest = (rest / 10) | 0) digits++;
+      at += digits;
+      for (let i = at - 1, rest = whole; i >= at - digits; i--, rest = (rest / 10) | 0) into[i] = 0x30 + (rest % 10);
+      into[at++] = 0x2e;
+      into[at++] = 0x30;
+    } else {
+      // A value is ASCII: as many bytes as characters (at most 24).
+      const text = floatToGoString(value);
+      for (let i = 0; i < text.length; i++) into[at++] = text.charCodeAt(i);
+    }
     into[at++] = 0x0a;
     this.record(-1 - this.textLength, at - this.textLength);
     this.length += at - this.textLength;
