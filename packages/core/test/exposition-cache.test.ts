@@ -181,6 +181,41 @@ describe('CachedExposition', () => {
     serve();
   });
 
+  it("tells the server's gzip every byte a merged family's changed values wrote, of the same length or not", () => {
+    // A value as long as the one it replaces is written over the copied line after the
+    // copies: those bytes must count as changed, or the gzip would serve the old ones.
+    const next = random(27);
+    const samples = Array.from({ length: 700 }, (_, i) => kept('h_bucket', [['le', String(i)]], 1 + i));
+    const numbers = new Float64Array(samples.map((sample) => sample.value));
+    sampleValues.set(samples, numbers);
+    const families: Family[] = [
+      { name: 'h', help: 'h help', type: 'histogram', samples },
+      { name: 'c', help: 'c help', type: 'counter', samples: [kept('c_total', [], 1)] },
+    ];
+    const text = new CachedExposition(false);
+    const gzip = new GzipParts();
+    let before = Buffer.from(text.render(families));
+    for (let step = 0; step < 60; step++) {
+      // Some values unchanged, most as long as before (+1 within a decade), some longer or shorter.
+      const share = step % 3 === 0 ? 0.02 : 0.9;
+      samples.forEach((sample, i) => {
+        const r = next();
+        if (r >= share) return;
+        numbers[i] = sample.value = r < share * 0.8 ? sample.value + (sample.value % 10 === 9 ? -1 : 1) : r < share * 0.9 ? sample.value * 10 : 1 + (i % 7);
+      });
+      const bytes = text.render(families);
+      const expected = renderText(families);
+      expect(bytes.toString('utf8')).toBe(expected);
+      for (let p = 0; p <= text.partEnds.length; p++) {
+        const from = p === 0 ? 0 : text.partEnds[p - 1];
+        const end = p === text.partEnds.length ? bytes.length : text.partEnds[p];
+        if (text.unchanged(from, end)) expect(bytes.subarray(from, end).equals(before.subarray(from, end))).toBe(true);
+      }
+      expect(zlib.gunzipSync(gzip.compress(bytes, text.partEnds, text)).toString('utf8')).toBe(expected);
+      before = Buffer.from(bytes);
+    }
+  });
+
   it('equals a fresh render while lines are added, removed and moved, families come and go', () => {
     const next = random(15);
     const pool = Array.from({ length: 400 }, (_, i) => kept(`m${i % 7}`, [['k', `v${i}`], ['z', 'é'.repeat(i % 3)]]));
