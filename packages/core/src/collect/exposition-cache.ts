@@ -418,8 +418,8 @@ export class CachedExposition implements BodyChanges {
 
   /**
    * Records line `n` as the previous output's line [start, end) (`prefix value\n`, no
-   * exemplar) with another value: its prefix is copied with the lines before it, the value
-   * written after it as bytes (ASCII).
+   * exemplar) with another value, written as bytes (ASCII): over the line's copy when as
+   * long as the old value (the line then joins the run of copies), else after its prefix.
    */
   private rewriteValue(start: number, end: number, value: number, n: number): void {
     const previous = this.previous!;
