@@ -8,7 +8,7 @@ import zlib from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Collector, DirectoryMerger, renderOpenMetrics, renderText, type Family, type Sample } from '../src/index.js';
 import { CachedExposition } from '../src/collect/exposition-cache.js';
-import { samplePrefix } from '../src/collect/exposition.js';
+import { samplePrefix, sampleValues } from '../src/collect/exposition.js';
 import { GzipParts } from '../src/serve/gzip-parts.js';
 import { encodeKey, type LabelPairs } from '../src/format/key.js';
 import { MappedFile } from '../src/format/mapped-file.js';
@@ -106,6 +106,28 @@ describe('CachedExposition', () => {
     check(1, '1.0');
   });
 
+  it('writes every changed value of a merged family (values kept as numbers) as a fresh render does', () => {
+    // A merged family's changed values are written as bytes (whole numbers digit by digit):
+    // the boundaries of that path, and every transition between them, in both signs.
+    const values = [
+      ...TRICKY, 0.5, 1, 9, 10, 99, 100, 999, 1000, 99999, 100000, 999999, 1e6, 1e6 - 0.5, -1, -9, -10, -999999, -1e6, -1e6 + 1,
+      2 ** 31 - 1, 2 ** 31, 2 ** 32 + 5, -(2 ** 31), 1 - 2 ** -52, 1 + 2 ** -52, 123.0, 4, 4, -4,
+    ];
+    const samples = Array.from({ length: 40 }, (_, i) => kept('g', [['i', String(i)]]));
+    const numbers = new Float64Array(samples.length);
+    sampleValues.set(samples, numbers);
+    const families: Family[] = [{ name: 'g', help: 'g help', type: 'gauge', samples }];
+    const text = new CachedExposition(false);
+    const openMetrics = new CachedExposition(true);
+    for (let step = 0; step < values.length * 2; step++) {
+      samples.forEach((sample, i) => {
+        numbers[i] = sample.value = values[(step * (1 + (i % 5)) + i) % values.length];
+      });
+      renderBoth(text, families, false);
+      renderBoth(openMetrics, families, true);
+    }
+  });
+
   it('keeps one buffer: renders over the previous output in it while the output fits, a new one only when it outgrows it', () => {
     const samples = Array.from({ length: 3000 }, (_, i) => kept('g', [['i', String(i)]], i % 10));
     const families: Family[] = [{ name: 'g', help: 'g help', type: 'gauge', samples }];
@@ -157,6 +179,41 @@ describe('CachedExposition', () => {
     expect(serve()[0]).toBe(ends[0]);
     samples.splice(300, 0, kept('g', [['i', '0000']], 1)); // a line back, in another place
     serve();
+  });
+
+  it("tells the server's gzip every byte a merged family's changed values wrote, of the same length or not", () => {
+    // A value as long as the one it replaces is written over the copied line after the
+    // copies: those bytes must count as changed, or the gzip would serve the old ones.
+    const next = random(27);
+    const samples = Array.from({ length: 700 }, (_, i) => kept('h_bucket', [['le', String(i)]], 1 + i));
+    const numbers = new Float64Array(samples.map((sample) => sample.value));
+    sampleValues.set(samples, numbers);
+    const families: Family[] = [
+      { name: 'h', help: 'h help', type: 'histogram', samples },
+      { name: 'c', help: 'c help', type: 'counter', samples: [kept('c_total', [], 1)] },
+    ];
+    const text = new CachedExposition(false);
+    const gzip = new GzipParts();
+    let before = Buffer.from(text.render(families));
+    for (let step = 0; step < 60; step++) {
+      // Some values unchanged, most as long as before (+1 within a decade), some longer or shorter.
+      const share = step % 3 === 0 ? 0.02 : 0.9;
+      samples.forEach((sample, i) => {
+        const r = next();
+        if (r >= share) return;
+        numbers[i] = sample.value = r < share * 0.8 ? sample.value + (sample.value % 10 === 9 ? -1 : 1) : r < share * 0.9 ? sample.value * 10 : 1 + (i % 7);
+      });
+      const bytes = text.render(families);
+      const expected = renderText(families);
+      expect(bytes.toString('utf8')).toBe(expected);
+      for (let p = 0; p <= text.partEnds.length; p++) {
+        const from = p === 0 ? 0 : text.partEnds[p - 1];
+        const end = p === text.partEnds.length ? bytes.length : text.partEnds[p];
+        if (text.unchanged(from, end)) expect(bytes.subarray(from, end).equals(before.subarray(from, end))).toBe(true);
+      }
+      expect(zlib.gunzipSync(gzip.compress(bytes, text.partEnds, text)).toString('utf8')).toBe(expected);
+      before = Buffer.from(bytes);
+    }
   });
 
   it('equals a fresh render while lines are added, removed and moved, families come and go', () => {

@@ -146,6 +146,14 @@ export class CachedExposition implements BodyChanges {
   private opLength = new Int32Array(1024);
   private text = Buffer.allocUnsafeSlow(64 * 1024);
   private textLength = 0;
+  /**
+   * Values written over copied lines after the ops (see `rewriteValue`): overlay `i` puts
+   * `overlayLength[i]` bytes of `text` from `overlayFrom[i]` at `overlayAt[i]` of the output, in output order.
+   */
+  private overlayAt = new Int32Array(1024);
+  private overlayFrom = new Int32Array(1024);
+  private overlayLength = new Int32Array(1024);
+  private overlays = 0;
   /** Whether op `i` changed the bytes it wrote over (in place; see `apply`). */
   private opChanged = new Uint8Array(1024);
   private ops = 0;
@@ -192,6 +200,7 @@ export class CachedExposition implements BodyChanges {
       this.renders++;
       this.previous = null;
       this.ops = 0;
+      this.overlays = 0;
       this.textLength = 0;
       this.table.truncate(0);
       this.spare.truncate(0);
@@ -217,6 +226,7 @@ export class CachedExposition implements BodyChanges {
     // keep up to twice the bytes alive). Later the output is recorded, and made at the end.
     this.out = previous === null ? Buffer.allocUnsafeSlow(sizeEstimate(families)) : EMPTY;
     this.ops = 0;
+    this.overlays = 0;
     this.copiesInOrder = true;
     this.lastCopyEnd = 0;
     this.length = this.copyStart = this.copyEnd = this.chunkFrom = this.recorded = 0;
@@ -408,21 +418,45 @@ export class CachedExposition implements BodyChanges {
 
   /**
    * Records line `n` as the previous output's line [start, end) (`prefix value\n`, no
-   * exemplar) with another value: its prefix is copied with the lines before it, the value
-   * written after it as bytes (ASCII).
+   * exemplar) with another value, written as bytes (ASCII): over the line's copy when as
+   * long as the old value (the line then joins the run of copies), else after its prefix.
    */
   private rewriteValue(start: number, end: number, value: number, n: number): void {
     const previous = this.previous!;
     // The value follows the prefix's last space (a value has none; a label value may).
     let valueAt = end - 1;
     while (valueAt > start && previous[valueAt - 1] !== 0x20) valueAt--;
+    this.flushChunk(n); // pending text goes into `text` first: the value is written after it
+    const into = this.textRoom(32);
+    let at = this.textLength;
+    const magnitude = value < 0 ? -value : value;
+    const whole = magnitude | 0;
+    if (whole === magnitude && whole >= 1 && whole < 1e6) {
+      // A whole number in Python's plain range (counts, buckets): its digits and ".0"
+      // written as bytes, without a string made per value (floatToGoString's `${x}.0`).
+      if (value < 0) into[at++] = 0x2d;
+      let digits = 1;
+      for (let rest = whole; rest >= 10; rest = (rest / 10) | 0) digits++;
+      at += digits;
+      for (let i = at - 1, rest = whole; i >= at - digits; i--, rest = (rest / 10) | 0) into[i] = 0x30 + (rest % 10);
+      into[at++] = 0x2e;
+      into[at++] = 0x30;
+    } else {
+      // A value is ASCII: as many bytes as characters (at most 24).
+      const text = floatToGoString(value);
+      for (let i = 0; i < text.length; i++) into[at++] = text.charCodeAt(i);
+    }
+    if (at - this.textLength === end - 1 - valueAt) {
+      // As long as the value it replaces (most changes: a count going up): the whole line
+      // is copied with the lines around it, and the value written over its copy once the
+      // copies are done (`make`). Runs of such lines stay one copy.
+      this.reuse(start, end, n);
+      this.overlay(this.lines.starts[n] + valueAt - start, this.textLength, at - this.textLength);
+      this.textLength = at;
+      return;
+    }
     this.reuse(start, valueAt, n);
     this.flushCopy();
-    // A value is ASCII: as many bytes as characters.
-    const text = floatToGoString(value);
-    const into = this.textRoom(text.length + 1);
-    let at = this.textLength;
-    for (let i = 0; i < text.length; i++) into[at++] = text.charCodeAt(i);
     into[at++] = 0x0a;
     this.record(-1 - this.textLength, at - this.textLength);
     this.length += at - this.textLength;
@@ -538,8 +572,9 @@ export class CachedExposition implements BodyChanges {
   /** Notes bytes [at, at + bytes) of the output made in place as changed (called in output order). */
   private noteChanged(at: number, bytes: number): void {
     const n = this.changedPairs;
-    if (n > 0 && this.changed[2 * n - 1] === at) {
-      this.changed[2 * n - 1] = at + bytes;
+    // Touching or inside the last range (an overlay within a copy that moved): one range.
+    if (n > 0 && this.changed[2 * n - 1] >= at) {
+      if (at + bytes > this.changed[2 * n - 1]) this.changed[2 * n - 1] = at + bytes;
       return;
     }
     if (2 * n === this.changed.length) {
@@ -560,6 +595,24 @@ export class CachedExposition implements BodyChanges {
       this.text = bigger;
     }
     return this.text;
+  }
+
+  /** Records an overlay: `bytes` of `text` from `from`, written at `at` of the output after the ops. */
+  private overlay(at: number, from: number, bytes: number): void {
+    const i = this.overlays++;
+    if (i === this.overlayAt.length) {
+      const grow = (a: Int32Array) => {
+        const b = new Int32Array(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      this.overlayAt = grow(this.overlayAt);
+      this.overlayFrom = grow(this.overlayFrom);
+      this.overlayLength = grow(this.overlayLength);
+    }
+    this.overlayAt[i] = at;
+    this.overlayFrom[i] = from;
+    this.overlayLength[i] = bytes;
   }
 
   /** Records an op: `bytes` at the output's current end, from `from` (see `opFrom`). */
@@ -590,6 +643,7 @@ export class CachedExposition implements BodyChanges {
     if (!this.copiesInOrder || this.length > previous.length) {
       out = Buffer.allocUnsafeSlow(this.length + (this.length >> 4) + 4096);
       for (let i = 0; i < ops; i++) this.apply(previous, out, i);
+      for (let o = 0; o < this.overlays; o++) this.writeOverlay(out, o, false);
     } else {
       this.allChanged = false;
       // In place. Copies read the previous bytes in order and write in order, so a copy
@@ -611,9 +665,18 @@ export class CachedExposition implements BodyChanges {
         }
       }
       if (waiting >= 0) for (let j = ops - 1; j >= waiting; j--) changed[j] = this.apply(previous, out, j) ? 1 : 0;
-      for (let i = 0; i < ops; i++) if (changed[i] === 1) this.noteChanged(this.opAt[i], this.opLength[i]);
+      // The overlays last (each inside a copy's bytes, all copied by now); the changed
+      // ranges noted in output order, ops and overlays merged.
+      const { overlayAt, overlayLength, overlays } = this;
+      let o = 0;
+      for (let i = 0; i < ops; i++) {
+        for (; o < overlays && overlayAt[o] < this.opAt[i]; o++) if (this.writeOverlay(out, o, true)) this.noteChanged(overlayAt[o], overlayLength[o]);
+        if (changed[i] === 1) this.noteChanged(this.opAt[i], this.opLength[i]);
+      }
+      for (; o < overlays; o++) if (this.writeOverlay(out, o, true)) this.noteChanged(overlayAt[o], overlayLength[o]);
     }
     this.ops = 0;
+    this.overlays = 0;
     this.textLength = 0;
     if (this.text.length > KEPT_TEXT_BYTES) this.text = Buffer.allocUnsafeSlow(64 * 1024);
     return out;
@@ -653,6 +716,23 @@ export class CachedExposition implements BodyChanges {
     }
     text.copy(out, at, start, start + bytes);
     return true;
+  }
+
+  /** Writes overlay `o` into `out`; returns whether a byte differs from the one it replaces (always, unless `compare`). */
+  private writeOverlay(out: Buffer, o: number, compare: boolean): boolean {
+    const text = this.text;
+    const at = this.overlayAt[o];
+    const from = this.overlayFrom[o];
+    const bytes = this.overlayLength[o];
+    let differs = !compare;
+    for (let k = 0; k < bytes; k++) {
+      const c = text[from + k];
+      if (out[at + k] !== c) {
+        out[at + k] = c;
+        differs = true;
+      }
+    }
+    return differs;
   }
 
   private reserve(bytes: number): void {
