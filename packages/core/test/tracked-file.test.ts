@@ -1,6 +1,6 @@
-// A read's prepared entries wait in one array shared by all files and join their file's
-// `prepared` when the read ends (collect/tracked-file.ts). A read that fails part-way
-// leaves entries there: they must never be taken for the next read's, of that file or another.
+// A file whose read fails part-way (a corrupt key after good ones) has had its first
+// entries prepared (collect/tracked-file.ts) before the read failed: none of them may be
+// taken for a later read's entries, of that file once repaired or of the next file read.
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';

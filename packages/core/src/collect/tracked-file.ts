@@ -5,23 +5,11 @@ import { ARCHIVE_ID, type ParsedFileName } from '../format/names.js';
 import { DbFileReader } from '../format/reader.js';
 import type { KeyCache, PreparedKey } from './prepared-keys.js';
 
-/**
- * The entries a read prepares, before they join their file's `prepared` at the read's end
- * (`catchUp`): one array for all files, so a first read makes its file's array once, at
- * its size, instead of growing it entry by entry (that growth was ~13 MB of garbage at
- * 8 workers x 10,000 series). Reads are one at a time; `pendingOwner` says whose they are.
- */
-const pending: Array<PreparedKey | null> = [];
-let pendingCount = 0;
-let pendingOwner: TrackedFile | null = null;
-
 /** One listed file: its reader and its prepared entries, kept across merges. */
 export class TrackedFile {
   readonly reader: DbFileReader | null;
-  /** Each entry's prepared key, in file order (complete after `catchUp`). */
+  /** Each entry's prepared key, in file order. */
   prepared: PreparedKey[] = [];
-  /** Entries prepared: `prepared`'s and, during a read, the pending ones. */
-  private count = 0;
   /** Each entry's family (an index into `familyNames`) for entries [0, prepared.length); the rest is room to grow. */
   familyOf = new Int32Array(64);
   /** Metric names in the order this file first mentions them, with the help of that first entry. */
@@ -49,16 +37,8 @@ export class TrackedFile {
     this.reader = parsedName ? new DbFileReader(filePath, { onKey: (buf, start, end, index) => this.add(buf, start, end, index), knownKeys, replacedOnly, timestamps }) : null;
   }
 
-  /** After a read: takes the entries it prepared; drops what the reader dropped (the file was replaced by one with no entries). */
+  /** After a read: drops what the reader dropped (the file was replaced by one with no entries). */
   catchUp(): void {
-    if (pendingOwner === this) {
-      const n = pendingCount;
-      if (this.prepared.length === 0) this.prepared = pending.slice(0, n) as PreparedKey[];
-      else for (let i = 0; i < n; i++) this.prepared.push(pending[i]!);
-      pending.fill(null, 0, n); // holds no key the files dropped
-      pendingCount = 0;
-      pendingOwner = null;
-    }
     if (this.reader!.entryCount === 0 && this.prepared.length > 0) this.reset();
   }
 
@@ -71,15 +51,10 @@ export class TrackedFile {
   private addPrepared(shared: PreparedKey, index: number): void {
     // The reader starts over at entry 0 when the file was replaced.
     if (index === 0) this.reset();
-    if (pendingOwner !== this) {
-      pending.fill(null, 0, pendingCount); // another file's read that ended without catchUp (it threw)
-      pendingOwner = this;
-      pendingCount = 0;
-    }
     const pid = this.parsedName!.type === 'gauge' ? this.parsedName!.id : null;
-    pending[pendingCount++] = pid === null ? shared : this.keys.preparedWithPid(shared, pid);
+    this.prepared.push(pid === null ? shared : this.keys.preparedWithPid(shared, pid));
     // Entries of one metric mostly follow each other: the previous entry's family is the first guess.
-    const at = this.count++;
+    const at = this.prepared.length - 1;
     const last = at - 1;
     let family = last >= 0 && this.familyNames[this.familyOf[last]] === shared.metricName ? this.familyOf[last] : this.familyIndex.get(shared.metricName);
     if (family === undefined) {
@@ -98,16 +73,11 @@ export class TrackedFile {
   }
 
   reset(): void {
-    if (this.count > 0) {
+    if (this.prepared.length > 0) {
       this.keys.noteDropped();
       this.drops++;
     }
-    if (pendingOwner === this) {
-      pending.fill(null, 0, pendingCount);
-      pendingCount = 0;
-    }
     this.generation++;
-    this.count = 0;
     this.prepared = [];
     this.familyOf = new Int32Array(64);
     this.familyNames = [];
