@@ -601,14 +601,9 @@ export class CachedExposition implements BodyChanges {
   private overlay(at: number, from: number, bytes: number): void {
     const i = this.overlays++;
     if (i === this.overlayAt.length) {
-      const grow = (a: Int32Array) => {
-        const b = new Int32Array(a.length * 2);
-        b.set(a);
-        return b;
-      };
-      this.overlayAt = grow(this.overlayAt);
-      this.overlayFrom = grow(this.overlayFrom);
-      this.overlayLength = grow(this.overlayLength);
+      this.overlayAt = doubled(this.overlayAt);
+      this.overlayFrom = doubled(this.overlayFrom);
+      this.overlayLength = doubled(this.overlayLength);
     }
     this.overlayAt[i] = at;
     this.overlayFrom[i] = from;
@@ -619,14 +614,9 @@ export class CachedExposition implements BodyChanges {
   private record(from: number, bytes: number): void {
     const i = this.ops++;
     if (i === this.opAt.length) {
-      const grow = (a: Int32Array) => {
-        const b = new Int32Array(a.length * 2);
-        b.set(a);
-        return b;
-      };
-      this.opAt = grow(this.opAt);
-      this.opFrom = grow(this.opFrom);
-      this.opLength = grow(this.opLength);
+      this.opAt = doubled(this.opAt);
+      this.opFrom = doubled(this.opFrom);
+      this.opLength = doubled(this.opLength);
     }
     this.opAt[i] = this.length;
     this.opFrom[i] = from;
@@ -783,4 +773,11 @@ function positionsOf(table: LineTable): Map<string, number> {
   const positions = new Map<string, number>();
   for (let i = 0; i < table.count; i++) positions.set(table.prefixes[i], i);
   return positions;
+}
+
+/** `a`'s values in an array twice its length (the op and overlay tables grow by doubling). */
+function doubled(a: Int32Array): Int32Array {
+  const b = new Int32Array(a.length * 2);
+  b.set(a);
+  return b;
 }
