@@ -4,7 +4,7 @@
 // Open addressing over (hash, slot) in typed arrays, at most half full; a hash match is
 // confirmed by comparing the bytes.
 import { bytesEqualString, copyBytes, hashBytes, hashString, sameBytes } from '../format/key-bytes.js';
-import { loadMmap, type MmapAddon } from '../format/mmap.js';
+import { readerAddon, type MmapAddon } from '../format/mmap.js';
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 /**
@@ -204,7 +204,7 @@ let matcher: MatchKeys | null | undefined;
 
 /** The addon's matchKeys, or null (no addon, a binary from before it, or PROM_MULTIPROC_STORAGE=fallback). */
 function keyMatcher(): MatchKeys | null {
-  if (matcher === undefined) matcher = (process.env.PROM_MULTIPROC_STORAGE ?? '').trim() === 'fallback' ? null : (loadMmap()?.matchKeys ?? null);
+  if (matcher === undefined) matcher = readerAddon()?.matchKeys ?? null;
   return matcher;
 }
 

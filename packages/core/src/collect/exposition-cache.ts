@@ -577,11 +577,7 @@ export class CachedExposition implements BodyChanges {
       if (at + bytes > this.changed[2 * n - 1]) this.changed[2 * n - 1] = at + bytes;
       return;
     }
-    if (2 * n === this.changed.length) {
-      const grown = new Int32Array(this.changed.length * 2);
-      grown.set(this.changed);
-      this.changed = grown;
-    }
+    if (2 * n === this.changed.length) this.changed = doubled(this.changed);
     this.changed[2 * n] = at;
     this.changed[2 * n + 1] = at + bytes;
     this.changedPairs = n + 1;
@@ -693,36 +689,14 @@ export class CachedExposition implements BodyChanges {
     const start = -1 - from;
     // Short, as values and a family's HELP and TYPE lines are: written byte by byte, each
     // compared with the byte it replaces.
-    if (bytes <= COMPARED_TEXT_BYTES) {
-      let differs = !inPlace || at + bytes > this.previousLength;
-      for (let k = 0; k < bytes; k++) {
-        const c = text[start + k];
-        if (out[at + k] !== c) {
-          out[at + k] = c;
-          differs = true;
-        }
-      }
-      return differs;
-    }
+    if (bytes <= COMPARED_TEXT_BYTES) return writeCompared(text, start, bytes, out, at) || !inPlace || at + bytes > this.previousLength;
     text.copy(out, at, start, start + bytes);
     return true;
   }
 
   /** Writes overlay `o` into `out`; returns whether a byte differs from the one it replaces (always, unless `compare`). */
   private writeOverlay(out: Buffer, o: number, compare: boolean): boolean {
-    const text = this.text;
-    const at = this.overlayAt[o];
-    const from = this.overlayFrom[o];
-    const bytes = this.overlayLength[o];
-    let differs = !compare;
-    for (let k = 0; k < bytes; k++) {
-      const c = text[from + k];
-      if (out[at + k] !== c) {
-        out[at + k] = c;
-        differs = true;
-      }
-    }
-    return differs;
+    return writeCompared(this.text, this.overlayFrom[o], this.overlayLength[o], out, this.overlayAt[o]) || !compare;
   }
 
   private reserve(bytes: number): void {
@@ -773,6 +747,19 @@ function positionsOf(table: LineTable): Map<string, number> {
   const positions = new Map<string, number>();
   for (let i = 0; i < table.count; i++) positions.set(table.prefixes[i], i);
   return positions;
+}
+
+/** Writes `bytes` bytes of `text` from `from` at `at` of `out`, byte by byte; returns whether any differed from the byte it replaced. */
+function writeCompared(text: Buffer, from: number, bytes: number, out: Buffer, at: number): boolean {
+  let differs = false;
+  for (let k = 0; k < bytes; k++) {
+    const c = text[from + k];
+    if (out[at + k] !== c) {
+      out[at + k] = c;
+      differs = true;
+    }
+  }
+  return differs;
 }
 
 /** `a`'s values in an array twice its length (the op and overlay tables grow by doubling). */

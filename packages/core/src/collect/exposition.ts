@@ -54,7 +54,8 @@ export function sortedPairs(labels: Record<string, string>): Array<[string, stri
 }
 
 const LEGACY_METRIC = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
-const LEGACY_LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+/** A label name the text format takes as it is (no escaping). */
+export const LEGACY_LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 /** Replaces each character that is not legacy-valid with `_` (escaping scheme "underscores"). */
 function escapeName(name: string, legacy: RegExp, first: RegExp, rest: RegExp): string {

@@ -44,7 +44,7 @@ export interface EntrySource {
 }
 
 /** True when entry `at` of `a` comes before entry `bAt` of `b` in merge order. */
-const before = (a: EntrySource, at: number, b: EntrySource, bAt: number) => a.rank < b.rank || (a === b && at < bAt);
+export const entryBefore = (a: EntrySource, at: number, b: EntrySource, bAt: number): boolean => a.rank < b.rank || (a === b && at < bAt);
 
 /** New entries that a plan cannot place so that its output equals a fresh build's: the plan is built again. */
 export class PlanConflict extends Error {}
@@ -190,7 +190,7 @@ export class FamilyMerge {
    * `skipped` set: the rest of the scrape is served.
    */
   add(entry: PreparedKey, timestamp: number, file: EntrySource, at: number): number {
-    if (this.bornIn === null || before(file, at, this.bornIn, this.bornAt)) {
+    if (this.bornIn === null || entryBefore(file, at, this.bornIn, this.bornAt)) {
       // The first entry gives the family its type and help.
       if (this.bornIn !== null && file.type !== this.type) throw new PlanConflict(`${this.name} changes type`);
       this.bornIn = file;
@@ -232,7 +232,7 @@ export class FamilyMerge {
    * that is birth order unless something was born after it (a new file sorting before others).
    */
   private noteBirth(file: EntrySource, at: number): void {
-    if (this.lastBornIn !== null && before(file, at, this.lastBornIn, this.lastBornAt)) {
+    if (this.lastBornIn !== null && entryBefore(file, at, this.lastBornIn, this.lastBornAt)) {
       this.reorder = true;
       return;
     }
@@ -250,7 +250,7 @@ export class FamilyMerge {
 
   /** True when entry `at` of `file` comes before the birth of `sample`. */
   private bornBefore(file: EntrySource, at: number, sample: MergedSample): boolean {
-    return before(file, at, this.ctx.bornIn[sample.id]!, this.ctx.bornAt[sample.id]);
+    return entryBefore(file, at, this.ctx.bornIn[sample.id]!, this.ctx.bornAt[sample.id]);
   }
 
   private moveBirth(sample: MergedSample, file: EntrySource, at: number): void {
@@ -311,7 +311,7 @@ export class FamilyMerge {
       this.bucketTables.set(bucket.series.key, table);
       this.dirty = true;
       this.noteBirth(file, at);
-    } else if (before(file, at, table.bornIn, table.bornAt)) {
+    } else if (entryBefore(file, at, table.bornIn, table.bornAt)) {
       table.bornIn = file;
       table.bornAt = at;
       this.reorder = this.dirty = true;
@@ -441,27 +441,24 @@ export class FamilyMerge {
     let lastAt = 0;
     for (const group of this.groups.values()) {
       const first = group[0].id;
-      if (lastIn !== null && !bornAfter(bornIn[first]!, bornAt[first], lastIn, lastAt)) return false;
+      if (lastIn !== null && !entryBefore(lastIn, lastAt, bornIn[first]!, bornAt[first])) return false;
       lastIn = bornIn[first]!;
       lastAt = bornAt[first];
       for (let i = 1; i < group.length; i++) {
         const a = group[i - 1].id;
         const b = group[i].id;
-        if (!bornAfter(bornIn[b]!, bornAt[b], bornIn[a]!, bornAt[a])) return false;
+        if (!entryBefore(bornIn[a]!, bornAt[a], bornIn[b]!, bornAt[b])) return false;
       }
     }
     if (this.bucketTables === null) return true;
     let last: BucketTable | null = null;
     for (const table of this.bucketTables.values()) {
-      if (last !== null && !bornAfter(table.bornIn, table.bornAt, last.bornIn, last.bornAt)) return false;
+      if (last !== null && !entryBefore(last.bornIn, last.bornAt, table.bornIn, table.bornAt)) return false;
       last = table;
     }
     return true;
   }
 }
-
-/** Whether `a` was born (strictly) after `b`, by their files' ranks and entries. */
-const bornAfter = (aIn: EntrySource, aAt: number, bIn: EntrySource, bAt: number) => aIn.rank > bIn.rank || (aIn.rank === bIn.rank && aAt > bAt);
 
 function pushBuckets(samples: MergedSample[], table: BucketTable): void {
   const { outputs } = table;

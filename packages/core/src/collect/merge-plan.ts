@@ -12,7 +12,7 @@
 // plan says so and is built again.
 import { sameNumber } from '../format/number.js';
 import { metricName, sampleValues, type Family } from './exposition.js';
-import { FamilyMerge, Op, PlanConflict, STEP_OP_BITS, STEP_OP_MASK, type BucketTable, type EntrySource, type MergedSample, type PlanContext } from './family-merge.js';
+import { entryBefore, FamilyMerge, Op, PlanConflict, STEP_OP_BITS, STEP_OP_MASK, type BucketTable, type EntrySource, type MergedSample, type PlanContext } from './family-merge.js';
 import type { MergeProblem } from './merge.js';
 import type { TrackedFile } from './tracked-file.js';
 
@@ -175,7 +175,7 @@ export class MergePlan {
       const timestamps = reader!.timestamps;
       const n = prepared.length;
       if (planned.steps.length < n) planned.steps = grown(planned.steps, n);
-      const { steps, families, rank } = planned;
+      const { steps, families } = planned;
       for (let i = planned.length; i < n; i++) {
         const key = prepared[i];
         const family = families[familyOf[i]];
@@ -188,14 +188,13 @@ export class MergePlan {
           // After the family's latest birth (a file sorting after the one the series were
           // born in: most new files), after every birth: no lookup of this one's.
           const latest = family.lastBornIn;
-          if (latest !== null && (latest.rank < rank || (latest === planned && family.lastBornAt < i))) {
+          if (latest !== null && entryBefore(latest, family.lastBornAt, planned, i)) {
             steps[i] = known;
             continue;
           }
           const target = known >> STEP_OP_BITS;
-          const birth = (known & STEP_OP_MASK) === Op.SUM ? bornIn[target]! : cellTables[target].bornIn;
-          const at = (known & STEP_OP_MASK) === Op.SUM ? bornAt[target] : cellTables[target].bornAt;
-          if (birth.rank < rank || (birth === planned && at < i)) {
+          const sum = (known & STEP_OP_MASK) === Op.SUM;
+          if (sum ? entryBefore(bornIn[target]!, bornAt[target], planned, i) : entryBefore(cellTables[target].bornIn, cellTables[target].bornAt, planned, i)) {
             steps[i] = known;
             continue;
           }

@@ -7,7 +7,7 @@ import { decodeKey, sortLabelPairs, type LabelPairs } from '../format/key.js';
 import { bytesEqualString, PlainKeyFields } from '../format/key-bytes.js';
 import { floatToGoString } from '../format/number.js';
 import { ByteKeyTable, InternedStrings } from './byte-tables.js';
-import { metricName, samplePrefix, sortedPairs, unexposableLabels } from './exposition.js';
+import { LEGACY_LABEL, metricName, samplePrefix, sortedPairs, unexposableLabels } from './exposition.js';
 
 /**
  * Sorted label pairs, and the exposition prefix (`name{labels} `) of each sample name they
@@ -69,8 +69,6 @@ export class RenderedLabels {
 /** Further names a label set keeps in its arrays before it takes a Map for the rest. */
 const FEW_NAMES = 8;
 
-const LEGACY_LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
-
 /**
  * True when `pairs` (sorted by name) can have no problem `unexposableLabels` finds: every
  * name legacy-valid (so its own escape, never empty), none `__name__`, no two equal. The
@@ -79,7 +77,7 @@ const LEGACY_LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 function plainLabelNames(pairs: LabelPairs): boolean {
   for (let i = 0; i < pairs.length; i++) {
     const name = pairs[i][0];
-    if (name === '__name__' || !LEGACY_LABEL_NAME.test(name) || (i > 0 && !(pairs[i - 1][0] < name))) return false;
+    if (name === '__name__' || !LEGACY_LABEL.test(name) || (i > 0 && !(pairs[i - 1][0] < name))) return false;
   }
   return true;
 }

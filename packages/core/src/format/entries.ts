@@ -117,12 +117,16 @@ function walkEntries(
     try {
       onEntry(pos - base + 4, keyLength, pos, valueOffset);
     } catch (err) {
-      if (err instanceof KeyFormatError) throw new CorruptFileError(`key at offset ${pos}: ${err.message}`);
-      throw err;
+      throw asCorruptKey(err, pos);
     }
     pos = valueOffset + 16;
   }
   return pos;
+}
+
+/** What to throw for `err` from the handling of the entry at `offset`: a key's format error makes the file corrupt there. */
+export function asCorruptKey(err: unknown, offset: number): unknown {
+  return err instanceof KeyFormatError ? new CorruptFileError(`key at offset ${offset}: ${err.message}`) : err;
 }
 
 /**

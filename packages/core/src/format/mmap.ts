@@ -81,6 +81,14 @@ export function loadMmap(): MmapAddon | undefined {
   return addon;
 }
 
+/**
+ * The addon for a collector's reads (mapped values, known-key lookups), or undefined: none
+ * loads, or PROM_MULTIPROC_STORAGE=fallback forces the JavaScript paths (as for writes).
+ */
+export function readerAddon(): MmapAddon | undefined {
+  return (process.env.PROM_MULTIPROC_STORAGE ?? '').trim() === 'fallback' ? undefined : loadMmap();
+}
+
 /** Why the addon did not load, or undefined if it did (or was not tried yet). */
 export function mmapFailure(): string | undefined {
   return failure;

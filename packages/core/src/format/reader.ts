@@ -8,10 +8,10 @@
 // load (or PROM_MULTIPROC_STORAGE=fallback), every read reads the whole used size.
 import fs from 'node:fs';
 import os from 'node:os';
-import { decodeKey, KeyFormatError } from './key.js';
-import { CorruptFileError, HEADER_BYTES, keyText, paddingFor, readUsed, scanEntries, scanEntryBytes, scanEntryWindow, type ParsedEntry } from './entries.js';
+import { decodeKey } from './key.js';
+import { asCorruptKey, CorruptFileError, HEADER_BYTES, keyText, paddingFor, readUsed, scanEntries, scanEntryBytes, scanEntryWindow, type ParsedEntry } from './entries.js';
 import { looksLikePre018File, PRE_018_HINT } from './legacy.js';
-import { COPY_OK, COPY_FAULT, loadMmap, type MmapAddon, type ReadMapping } from './mmap.js';
+import { COPY_OK, COPY_FAULT, readerAddon, type MmapAddon, type ReadMapping } from './mmap.js';
 import { isOpenProblem, openRegularForRead } from './safe-files.js';
 
 type ValueMapper = Required<Pick<MmapAddon, 'mapRead' | 'unmapRead' | 'copyValues'>>;
@@ -20,8 +20,7 @@ let mapper: ValueMapper | null | undefined;
 /** The addon's read-only side, or null: then files are read() whole (a binary too old, none, or the fallback forced). */
 function valueMapper(): ValueMapper | null {
   if (mapper === undefined) {
-    const forced = (process.env.PROM_MULTIPROC_STORAGE ?? '').trim() === 'fallback';
-    const addon = forced ? undefined : loadMmap();
+    const addon = readerAddon();
     mapper = addon?.mapRead && addon.unmapRead && addon.copyValues ? (addon as ValueMapper) : null;
   }
   return mapper;
@@ -440,8 +439,7 @@ export class DbFileReader {
           try {
             onKey!(buf, keyStart, keyStart + keyLength, this.entryCount);
           } catch (err) {
-            if (err instanceof KeyFormatError) throw new CorruptFileError(`key at offset ${offset}: ${err.message}`);
-            throw err;
+            throw asCorruptKey(err, offset);
           }
         }
         if (f64 !== null) this.takeValue(buf, f64, valueOffset - base);
