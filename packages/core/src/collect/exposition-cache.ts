@@ -763,7 +763,7 @@ function writeCompared(text: Buffer, from: number, bytes: number, out: Buffer, a
 }
 
 /** `a`'s values in an array twice its length (the op and overlay tables grow by doubling). */
-function doubled(a: Int32Array): Int32Array {
+function doubled(a: Int32Array): Int32Array<ArrayBuffer> {
   const b = new Int32Array(a.length * 2);
   b.set(a);
   return b;
