@@ -162,8 +162,11 @@ function summarise() {
     aggregator_ms: r.aggregator_ms,
     ratio: r.ratio,
     samples: r.samples,
+    // First scrapes: the median of fresh processes per side (scrape.mjs --first-samples), and each of them.
     ours_first_ms: r.ours_cold_ms,
     aggregator_first_ms: r.aggregator_first_ms,
+    ours_first_ms_samples: r.ours_cold_ms_samples,
+    aggregator_first_ms_samples: r.aggregator_first_ms_samples,
     ours_ms_range: r.ours_ms_range,
     aggregator_ms_range: r.aggregator_ms_range,
     first_ratio: round(r.aggregator_first_ms / r.ours_cold_ms),
@@ -223,6 +226,11 @@ function summarise() {
     ours_worker_rss_no_gc_mb: m.ours_worker_rss_no_gc_mb,
     promclient_worker_rss_no_gc_mb: m.promclient_worker_rss_no_gc_mb,
     worker_rss_no_gc_ratio: round(m.promclient_worker_rss_no_gc_mb / m.ours_worker_rss_no_gc_mb),
+    // Of each worker's RSS: mapped file pages (ours: its metrics files' pages, and Node's binary as on both sides) and anonymous memory.
+    ours_worker_rss_file_mb: m.ours_worker_rss_file_mb,
+    promclient_worker_rss_file_mb: m.promclient_worker_rss_file_mb,
+    ours_worker_rss_anon_mb: m.ours_worker_rss_anon_mb,
+    promclient_worker_rss_anon_mb: m.promclient_worker_rss_anon_mb,
     worker_heap_per_series_ratio: round(m.promclient_worker_heap_bytes_per_series / m.ours_worker_heap_bytes_per_series),
     ours_worker_heap_bytes_per_series: m.ours_worker_heap_bytes_per_series,
     promclient_worker_heap_bytes_per_series: m.promclient_worker_heap_bytes_per_series,
@@ -295,11 +303,11 @@ function issue15Targets(rows, memory) {
   if (big) {
     out.push(
       { what: 'steady scrape 8 × 10,000', target: '≥ 150× AggregatorRegistry', value: `${big.ratio}×`, met: big.ratio >= 150, also: `reads ${big.bytes_read_per_value_byte}× the bytes of the values` },
-      { what: 'first scrape 8 × 10,000', target: '≥ 5× AggregatorRegistry', value: `${big.first_ratio}×`, met: big.first_ratio >= 5 },
+      { what: 'first scrape 8 × 10,000', target: '≥ 5× AggregatorRegistry', value: `${big.first_ratio}× (${big.ours_first_ms} vs ${big.aggregator_first_ms} ms, medians of ${big.ours_first_ms_samples.length} fresh processes)`, met: big.first_ratio >= 5 },
       { what: 'scrape after one new series, 8 × 10,000', target: '≤ 3× steady', value: `${big.new_series_vs_steady}×`, met: big.new_series_vs_steady <= 3 },
       { what: "scrape after a new worker's files, 8 × 10,000", target: '≤ 3× steady', value: `${big.new_file_vs_steady}×`, met: big.new_file_vs_steady <= 3, also: `${big.shuffled_file_vs_steady}× with the series in another order` },
     );
   }
-  if (small) out.push({ what: 'first scrape 1 × 1,000', target: '≥ 1× AggregatorRegistry', value: `${small.first_ratio}×`, met: small.first_ratio >= 1 });
+  if (small) out.push({ what: 'first scrape 1 × 1,000', target: '≥ 1× AggregatorRegistry', value: `${small.first_ratio}× (${small.ours_first_ms} vs ${small.aggregator_first_ms} ms, medians of ${small.ours_first_ms_samples.length} fresh processes)`, met: small.first_ratio >= 1 });
   return out;
 }

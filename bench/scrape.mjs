@@ -3,7 +3,7 @@
 // AggregatorRegistry (a node:cluster primary asking its workers over IPC), in one run.
 //
 //   node bench/scrape.mjs [--quick] [--out <file>] [--workers 1,2,4,8] [--series 1000,10000]
-//                         [--cells 1x1000,8x10000] [--changing 0.1]
+//                         [--cells 1x1000,8x10000] [--changing 0.1] [--first-samples 3]
 //
 // --quick: workers 1 and 8 only, fewer repeated scrapes (~30 s), written to
 // bench/results/tmp/scrape.json instead of the committed bench/results/scrape.json.
@@ -36,6 +36,13 @@
 // clusterMetrics() and 3 scrapes of ours, the order alternating, so both sides see the
 // same load from the rest of the machine. Reported: the median of each side's repeated
 // scrapes (and their range), the first scrape of each separately.
+//
+// First scrapes (--first-samples N, default 3, 1 with --quick): besides the first scrape of
+// the serving processes above, N-1 more fresh serving processes per side each time one
+// first scrape, the order alternating (ours: a new collector process over the same
+// directory; prom-client: a new cluster primary with W new workers holding the same
+// series, since their first serialisation is part of its first clusterMetrics()). The
+// figure is the median of the N per side; all N are in the results.
 //
 // Changing values (--changing SHARE, default 0.1; 0 skips it): the workers are idle
 // between the rounds above, so nothing changes between two steady scrapes. Then more
@@ -258,6 +265,9 @@ async function orchestrate() {
   // Share of each worker's series updated before every scrape of the changing rounds (0: none).
   const CHANGING = Number(argValue('--changing') ?? 0.1);
   const CHANGING_ROUNDS = quick ? 3 : 4;
+  // First scrapes measured per cell and side, each in a fresh process: the figure is their median.
+  const FIRST_SAMPLES = Number(argValue('--first-samples') ?? (quick ? 1 : 3));
+  if (!(Number.isInteger(FIRST_SAMPLES) && FIRST_SAMPLES >= 1)) throw new Error(`--first-samples wants a whole number >= 1, not ${argValue('--first-samples')}`);
   if (!(CHANGING >= 0 && CHANGING <= 1)) throw new Error(`--changing wants a share of series between 0 and 1, not ${argValue('--changing')}`);
 
   const loadAtStart = os.loadavg().map((x) => round(x, 2));
@@ -414,6 +424,26 @@ async function orchestrate() {
       const oursFirst = await collector.scrape(true);
       const memoryFirst = await collector.memory(); // its peak so far: the first scrape's
       const aggregatorFirst = await aggregator.scrape(true);
+      // More first scrapes, each of a fresh serving process (a fresh cluster for prom-client:
+      // its workers' first serialisation is part of its first clusterMetrics()), the order
+      // alternating: one sample of a fresh process moves by up to 2x on a loaded machine.
+      const firstMs = { ours: [oursFirst.ms], aggregator: [aggregatorFirst.ms] };
+      for (let k = 1; k < FIRST_SAMPLES; k++) {
+        const sides = [
+          ['aggregator', ['--role', 'aggregator-primary', '--workers', String(workers), '--series', String(series)], []],
+          ['ours', ['--role', 'ours-collector', '--dir', dir], COLLECTOR_EXEC_ARGV],
+        ];
+        if (k % 2 === 0) sides.reverse();
+        for (const [side, childArgs, execArgv] of sides) {
+          const freshPids = [];
+          try {
+            const fresh = await startServer(childArgs, `a fresh ${side === 'ours' ? 'collector' : 'AggregatorRegistry cluster'} (first scrape ${k + 1})`, freshPids, execArgv);
+            firstMs[side].push((await fresh.scrape()).ms);
+          } finally {
+            for (const pid of freshPids) kill(pid);
+          }
+        }
+      }
       const ours = [];
       const oursSplit = { mergeMs: [], renderMs: [] };
       const theirs = [];
@@ -510,8 +540,8 @@ async function orchestrate() {
         bytesRead,
         replan,
         changing,
-        ours: { coldMs: oursFirst.ms, coldRenderMs: oursFirst.renderMs, times: ours, split: oursSplit, body: oursFirst.body, memoryReady: collector.ready.memory, memoryFirst, memoryAfter, workers: oursWorkers.reports },
-        aggregator: { coldMs: aggregatorFirst.ms, times: theirs, body: aggregatorFirst.body, memoryReady: aggregator.ready.memory, memoryAfter: await aggregator.memory(), workers: aggregator.ready.workers },
+        ours: { coldMs: median(firstMs.ours), coldSamples: firstMs.ours, coldRenderMs: oursFirst.renderMs, times: ours, split: oursSplit, body: oursFirst.body, memoryReady: collector.ready.memory, memoryFirst, memoryAfter, workers: oursWorkers.reports },
+        aggregator: { coldMs: median(firstMs.aggregator), coldSamples: firstMs.aggregator, times: theirs, body: aggregatorFirst.body, memoryReady: aggregator.ready.memory, memoryAfter: await aggregator.memory(), workers: aggregator.ready.workers },
         files: files.length,
         bytes,
         usedBytes,
@@ -546,13 +576,16 @@ async function orchestrate() {
       // The steady scrape's two parts, medians of the same scrapes: merging the files (collect()), rendering the exposition's bytes.
       ours_merge_ms: round(median(ours.split.mergeMs)),
       ours_render_ms: round(median(ours.split.renderMs)),
+      // First scrape of a fresh serving process: median of FIRST_SAMPLES fresh processes per side (all of them in *_samples).
       ours_cold_ms: round(ours.coldMs),
+      ours_cold_ms_samples: ours.coldSamples.map((ms) => round(ms)),
       ours_cold_render_ms: round(ours.coldRenderMs),
       aggregator_ms: round(median(agg.times)),
       ratio: round(median(agg.times) / median(ours.times), 1),
       ours_ms_range: [round(Math.min(...ours.times)), round(Math.max(...ours.times))],
       aggregator_ms_range: [round(Math.min(...agg.times)), round(Math.max(...agg.times))],
       aggregator_first_ms: round(agg.coldMs),
+      aggregator_first_ms_samples: agg.coldSamples.map((ms) => round(ms)),
       ours_scrapes: ours.times.length,
       aggregator_scrapes: agg.times.length,
       files,
@@ -602,6 +635,11 @@ async function orchestrate() {
       promclient_worker_rss_mb: mb(median(agg.workers.map((w) => w.memory.rss))),
       ours_worker_rss_no_gc_mb: mb(median(ours.workers.map((w) => w.rss_no_gc))),
       promclient_worker_rss_no_gc_mb: mb(median(agg.workers.map((w) => w.rss_no_gc))),
+      // The same RSS split: mapped file pages (ours: its metrics files' pages, plus Node's binary as on both sides) and anonymous memory.
+      ours_worker_rss_file_mb: mb(median(ours.workers.map((w) => w.memory.rss_file))),
+      promclient_worker_rss_file_mb: mb(median(agg.workers.map((w) => w.memory.rss_file))),
+      ours_worker_rss_anon_mb: mb(median(ours.workers.map((w) => w.memory.rss_anon))),
+      promclient_worker_rss_anon_mb: mb(median(agg.workers.map((w) => w.memory.rss_anon))),
       // Our files: size on disk and bytes in use (entries), per series of one worker.
       file_bytes_per_series: round(bytes / (workers * series), 1),
       file_used_bytes_per_series: round(usedBytes / (workers * series), 1),
@@ -609,10 +647,10 @@ async function orchestrate() {
     rows.push(row);
     console.log(
       `W=${workers} S=${series} (${row.samples} samples): ours ${row.ours_ms} ms (merge ${row.ours_merge_ms} + render ${row.ours_render_ms}; ` +
-        `cold ${row.ours_cold_ms} ms, of which render ${row.ours_cold_render_ms}), ` +
-        `AggregatorRegistry ${row.aggregator_ms} ms, ratio ${row.ratio}×; ` +
+        `first scrape ${row.ours_cold_ms} ms, median of ${row.ours_cold_ms_samples.length} fresh collectors (render ${row.ours_cold_render_ms} ms in the first)), ` +
+        `AggregatorRegistry ${row.aggregator_ms} ms (first ${row.aggregator_first_ms} ms, median of ${row.aggregator_first_ms_samples.length} fresh clusters), ratio ${row.ratio}×; ` +
         `peak RSS: our collector (${COLLECTOR_EXEC_ARGV.join(' ')}) ${row.ours_peak_rss_mb} MB (${row.ours_peak_rss_first_scrape_mb} MB after its first scrape; after the scrapes ${row.ours_rss_mb} MB RSS = ${row.ours_rss_anon_mb} MB anonymous + ${row.ours_rss_file_mb} MB file pages, PSS ${row.ours_pss_mb} MB), AggregatorRegistry primary ${row.aggregator_peak_rss_mb} MB; ` +
-        `worker RSS: ours ${row.ours_worker_rss_mb} MB, prom-client ${row.promclient_worker_rss_mb} MB; worker heap per series: ours ${row.ours_worker_heap_bytes_per_series} B + file ${row.file_used_bytes_per_series} B used ` +
+        `worker RSS: ours ${row.ours_worker_rss_mb} MB (${row.ours_worker_rss_anon_mb} anonymous + ${row.ours_worker_rss_file_mb} file pages), prom-client ${row.promclient_worker_rss_mb} MB (${row.promclient_worker_rss_anon_mb} + ${row.promclient_worker_rss_file_mb}); worker heap per series: ours ${row.ours_worker_heap_bytes_per_series} B + file ${row.file_used_bytes_per_series} B used ` +
         `(${row.file_bytes_per_series} B on disk), prom-client ${row.promclient_worker_heap_bytes_per_series} B; ` +
         `steady scrape reads ${row.bytes_read_per_value_byte}× the value bytes; after a new series ${row.ours_after_new_series_ms} ms (${row.new_series_vs_steady}× steady), ` +
         `after a new worker's files ${row.ours_after_new_file_ms} ms (${row.new_file_vs_steady}× steady; ` +
