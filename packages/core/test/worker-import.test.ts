@@ -121,8 +121,7 @@ describe('a worker imports only the worker side', () => {
 });
 
 describe('an app bundled with esbuild', () => {
-  // esbuild is the PM2 module's bundler. (A bundle of the ES module build to CommonJS does
-  // not run: import.meta.url is empty there, as for the mmap addon's loader.)
+  // esbuild is the PM2 module's bundler.
   const esbuild = createRequire(path.join(CORE, '..', 'pm2-module', 'package.json'))('esbuild') as typeof import('esbuild');
   const app = `
     import { Counter, Collector } from '@prom-multiproc/core';
@@ -133,6 +132,17 @@ describe('an app bundled with esbuild', () => {
     const outfile = path.join(dir, 'app.mjs');
     // The mmap addon cannot be bundled (the PM2 module's bundle leaves it out too): the bundled app writes in fallback mode.
     await esbuild.build({ stdin: { contents: app, resolveDir: CORE, sourcefile: 'app.mjs' }, bundle: true, platform: 'node', format: 'esm', outfile, logLevel: 'silent', external: ['node-gyp-build'] });
+    const result = spawnSync(process.execPath, [outfile], { cwd: dir, encoding: 'utf8', timeout: 60_000, env: { ...process.env, PROMETHEUS_MULTIPROC_DIR: dir, PROM_MULTIPROC_STORAGE: 'fallback', NODE_OPTIONS: '' } });
+    expect(`${result.stderr}`).not.toMatch(/Error/);
+    // The collector's own metrics: it ran (the app's counter reaches the file within 100 ms, in fallback mode).
+    expect(result.stdout).toContain('# TYPE prom_multiproc_scrapes_total counter\nprom_multiproc_scrapes_total 1.0\n');
+  });
+
+  it('an app written with import, bundled to CommonJS: our ES module build without import.meta.url works', async () => {
+    // esbuild resolves `import` to the ES module build and leaves import.meta empty in CommonJS output.
+    const outfile = path.join(dir, 'app-from-esm.cjs');
+    await esbuild.build({ stdin: { contents: app, resolveDir: CORE, sourcefile: 'app.mjs' }, bundle: true, platform: 'node', format: 'cjs', outfile, logLevel: 'silent', external: ['node-gyp-build'] });
+    expect(fs.readFileSync(outfile, 'utf8')).toContain('dist/esm/lazy/heavy-modules.js');
     const result = spawnSync(process.execPath, [outfile], { cwd: dir, encoding: 'utf8', timeout: 60_000, env: { ...process.env, PROMETHEUS_MULTIPROC_DIR: dir, PROM_MULTIPROC_STORAGE: 'fallback', NODE_OPTIONS: '' } });
     expect(`${result.stderr}`).not.toMatch(/Error/);
     // The collector's own metrics: it ran (the app's counter reaches the file within 100 ms, in fallback mode).

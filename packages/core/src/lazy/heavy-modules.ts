@@ -14,13 +14,14 @@ import { createRequire } from 'node:module';
 import type { HeavyModules } from './eager-modules.js';
 import { HEAVY_MODULE_PATHS } from './heavy-module-paths.js';
 
+// Undefined in a bundle made CommonJS from this ES module build (esbuild, format 'cjs').
 // @ts-ignore TS1470 in the CommonJS pass (tshy type-checks this file as CommonJS too; it is not emitted there)
-const here: string = import.meta.url;
-const requireHere = createRequire(here);
+const here: string | undefined = import.meta.url;
 const canRequireEsm = (process.features as { require_module?: boolean }).require_module === true;
 // In a bundle this file is not where the package puts it. Unbundled, a `require` in scope
 // is not ours (`node -e` and the REPL make one global, relative to the working directory).
-const bundled = !here.endsWith('/dist/esm/lazy/heavy-modules.js');
+const bundled = here === undefined || !here.endsWith('/dist/esm/lazy/heavy-modules.js');
+const requireHere = bundled ? undefined : createRequire(here);
 
 type Loaders = { readonly [K in keyof HeavyModules]: () => HeavyModules[K] };
 const BUNDLED: Loaders = {
@@ -43,7 +44,7 @@ const loaded: Partial<HeavyModules> = {};
 function load<K extends keyof HeavyModules>(name: K): HeavyModules[K] {
   if (bundled) return BUNDLED[name]();
   const file = HEAVY_MODULE_PATHS[name];
-  return requireHere(canRequireEsm ? file : `../../commonjs/${file.slice('../'.length)}`) as HeavyModules[K];
+  return requireHere!(canRequireEsm ? file : `../../commonjs/${file.slice('../'.length)}`) as HeavyModules[K];
 }
 
 /** The module `name`, loaded now if it was not. */
