@@ -11,7 +11,7 @@
 // file shrank, was replaced or vanished; a gauge's mode changes; see PlanConflict), the
 // plan says so and is built again.
 import { sameNumber } from '../format/number.js';
-import { metricName, sampleValues, type Family } from './exposition.js';
+import { mergedSamples, metricName, sampleValues, type Family } from './exposition.js';
 import { entryBefore, FamilyMerge, Op, PlanConflict, STEP_OP_BITS, STEP_OP_MASK, type BucketTable, type EntrySource, type MergedSample, type PlanContext } from './family-merge.js';
 import type { MergeProblem } from './merge.js';
 import type { TrackedFile } from './tracked-file.js';
@@ -47,7 +47,7 @@ class PlannedFile implements EntrySource {
 }
 
 export class MergePlan {
-  /** Output families, in Python's order; their samples are updated in place by `apply()`. */
+  /** Output families, in Python's order; `apply()` merges their values, which their samples get when read (`refreshSamples`). */
   families: Family[] = [];
   /** Problems found while planning (invalid buckets, gauge mode conflicts), reported by every merge. */
   problems: MergeProblem[] = [];
@@ -85,13 +85,16 @@ export class MergePlan {
   /** Tables laid out in the flat arrays. */
   private flatTables = 0;
   /**
-   * The served samples in output order: their ids, and the values their objects hold
-   * (each family's part registered in `sampleValues`). A merge writes a sample object only
-   * when its value changed: a steady scrape touches no object.
+   * The served samples in output order: their ids, and their merged values (each family's
+   * part registered in `sampleValues`). A merge writes values here only; a family's sample
+   * objects get them when its `samples` is read (`refreshSamples`).
    */
   private outputIds = new Int32Array(0);
-  private outputSamples: MergedSample[] = [];
   private outputValues = new Float64Array(0);
+  /** Bumped by every merge that changed an output value. */
+  private valuesVersion = 0;
+  /** Each served family's first value in `outputValues`, and the `valuesVersion` its sample objects hold (-1: not known). */
+  private readonly outputRanges = new Map<Family, { at: number; seen: number }>();
 
   private constructor(private readonly accumulate: boolean, private readonly reserved: ReadonlyMap<string, string>) {}
 
@@ -329,16 +332,16 @@ export class MergePlan {
       // Left out, its values are still merged (the plan's ids are allocated); they are just not served.
       let left: MergeProblem | null = null;
       if (metricName(merged.name) === '') {
-        left = { file: firstFile, problem: 'unexposable', entries: merged.samples.length, reason: `a metric with an empty name: its ${merged.samples.length} samples left out` };
+        left = { file: firstFile, problem: 'unexposable', entries: family.samples.length, reason: `a metric with an empty name: its ${family.samples.length} samples left out` };
       } else {
         const clash = claimNames(claimed, family);
-        if (clash !== null) left = { file: firstFile, problem: 'name-collision', entries: merged.samples.length, reason: clash };
+        if (clash !== null) left = { file: firstFile, problem: 'name-collision', entries: family.samples.length, reason: clash };
       }
       familyProblems.push(left);
       if (left !== null) continue;
       families.push(merged);
       served.push(family);
-      series += merged.samples.length;
+      series += family.samples.length;
     }
     this.families = families;
     this.served = served;
@@ -346,18 +349,53 @@ export class MergePlan {
     this.series = series;
     const outputIds = (this.outputIds = new Int32Array(series));
     const outputValues = (this.outputValues = new Float64Array(series));
-    const outputSamples: MergedSample[] = (this.outputSamples = []);
+    this.outputRanges.clear();
     let at = 0;
     for (const family of served) {
       const { samples } = family;
+      const merged = family.merged!;
+      if (mergedSamples.get(merged) !== samples) this.refreshedOnRead(merged, samples);
+      this.outputRanges.set(merged, { at, seen: -1 });
       sampleValues.set(samples, outputValues.subarray(at, at + samples.length));
+      // The values the objects hold (maybe older than the last merge's: the next one compares with them).
       for (let i = 0; i < samples.length; i++) {
-        const sample = samples[i];
-        outputIds[at] = sample.id;
-        outputValues[at++] = sample.value;
-        outputSamples.push(sample);
+        outputIds[at] = samples[i].id;
+        outputValues[at++] = samples[i].value;
       }
     }
+  }
+
+  /**
+   * Makes `merged.samples` an accessor that brings the sample objects' values up to date
+   * when read: a merge writes the merged values into `outputValues` only. Every consumer
+   * of a merge's families reads the samples through it (renderers, protobuf, summary and
+   * native histogram merges, callers of `merge()`), so each sees the values of the last
+   * merge; the text renderer compares `sampleValues` and does not read it.
+   */
+  private refreshedOnRead(merged: Family, samples: MergedSample[]): void {
+    mergedSamples.set(merged, samples);
+    Object.defineProperty(merged, 'samples', {
+      get: () => {
+        this.refreshSamples(merged, samples);
+        return samples;
+      },
+      set: (replaced: Family['samples']) => {
+        mergedSamples.delete(merged);
+        Object.defineProperty(merged, 'samples', { value: replaced, writable: true, enumerable: true, configurable: true });
+      },
+      enumerable: true,
+      configurable: true,
+    });
+  }
+
+  /** Writes the last merge's values into the sample objects of a served family, unless they hold them already. */
+  private refreshSamples(merged: Family, samples: MergedSample[]): void {
+    const range = this.outputRanges.get(merged);
+    // Not served by this plan (any more): its objects keep what they were last given.
+    if (range === undefined || range.seen === this.valuesVersion) return;
+    range.seen = this.valuesVersion;
+    const values = this.outputValues;
+    for (let i = 0; i < samples.length; i++) samples[i].value = values[range.at + i];
   }
 
   /**
@@ -384,8 +422,8 @@ export class MergePlan {
     const { recent } = ctx;
     for (let i = 0; i < recent.length; i++) if (!(latest![recent[i]] > 0)) return false;
     replayBuckets(this.flatTables, this.tableEnds, this.bucketCells, this.bucketOutputs, this.tableCounts, cells, values, this.accumulate);
-    // Into output order; a sample object is written only when its value changed.
-    writeOutputs(this.outputIds, this.outputValues, this.outputSamples, values);
+    // Into output order; the sample objects get them when read (`refreshSamples`).
+    if (writeOutputs(this.outputIds, this.outputValues, values)) this.valuesVersion++;
     return true;
   }
 }
@@ -450,14 +488,16 @@ function replayBuckets(tables: number, tableEnds: Int32Array, bucketCells: Int32
   }
 }
 
-/** Puts the merged values in output order; writes a sample object only when its value changed. */
-function writeOutputs(outputIds: Int32Array, outputValues: Float64Array, outputSamples: MergedSample[], values: Float64Array): void {
+/** Puts the merged values in output order; returns whether one changed. */
+function writeOutputs(outputIds: Int32Array, outputValues: Float64Array, values: Float64Array): boolean {
+  let changed = false;
   for (let k = 0; k < outputIds.length; k++) {
     const value = values[outputIds[k]];
     if (sameNumber(value, outputValues[k])) continue;
     outputValues[k] = value;
-    outputSamples[k].value = value;
+    changed = true;
   }
+  return changed;
 }
 
 /** Placement passes so far, over all plans: a key's `placedIn` is the pass that placed it. */
@@ -483,7 +523,7 @@ function claimNames(claimed: Map<string, string>, family: FamilyMerge): string |
   for (const name of family.exposed) {
     const owner = claimed.get(name);
     if (owner !== undefined) {
-      return `metric ${JSON.stringify(family.name)} is exposed as "${name}", like the earlier ${JSON.stringify(owner)}; its ${family.merged!.samples.length} samples are left out`;
+      return `metric ${JSON.stringify(family.name)} is exposed as "${name}", like the earlier ${JSON.stringify(owner)}; its ${family.samples.length} samples are left out`;
     }
   }
   for (const name of family.exposed) claimed.set(name, family.name);
