@@ -170,53 +170,10 @@ export class MergePlan {
     // new file that sorts before the others): then `add` moves the birth. Not other
     // rules (gauges: they depend on the timestamp or on what came first), nor a NaN bound,
     // which is never equal to a known one: each such entry gets a cell.
+    // Each file's entries in a function of its own (see `apply`): a loop compiled on the
+    // stack before the code after it ran deoptimized there, in a later scrape's placement.
     const pass = ++placements;
-    const { firstPass, ctx } = this;
-    const { bornIn, bornAt, cellTables } = ctx;
-    for (const planned of files) {
-      const { prepared, familyOf, reader } = planned.file;
-      const timestamps = reader!.timestamps;
-      const n = prepared.length;
-      if (planned.steps.length < n) planned.steps = grown(planned.steps, n);
-      const { steps, families } = planned;
-      for (let i = planned.length; i < n; i++) {
-        const key = prepared[i];
-        const family = families[familyOf[i]];
-        if (key.placedIn >= firstPass) {
-          // Placed by this plan: the step is right unless this entry comes before the birth
-          // of what it feeds (no earlier than its family's: that needs no check of its own).
-          // Checked in a first build's later files too, so this code has run (and is
-          // optimized) by the time a new worker's file needs it.
-          const known = key.placedStep;
-          // After the family's latest birth (a file sorting after the one the series were
-          // born in: most new files), after every birth: no lookup of this one's.
-          const latest = family.lastBornIn;
-          if (latest !== null && entryBefore(latest, family.lastBornAt, planned, i)) {
-            steps[i] = known;
-            continue;
-          }
-          const target = known >> STEP_OP_BITS;
-          const sum = (known & STEP_OP_MASK) === Op.SUM;
-          if (sum ? entryBefore(bornIn[target]!, bornAt[target], planned, i) : entryBefore(cellTables[target].bornIn, cellTables[target].bornAt, planned, i)) {
-            steps[i] = known;
-            continue;
-          }
-        }
-        const placed = (steps[i] = family.add(key, timestamps[i], planned, i));
-        const op = placed & STEP_OP_MASK;
-        if (op !== Op.SUM && op !== Op.BUCKET && op !== Op.IGNORE) planned.sumsOnly = false;
-        if (op === Op.SUM || (op === Op.BUCKET && !Number.isNaN(key.bucket!.bound))) {
-          key.placedIn = pass;
-          key.placedStep = placed;
-          continue;
-        }
-        if (op !== Op.IGNORE) continue;
-        if (family.skipped === null) planned.invalidBuckets++;
-        else if (planned.unexposable++ === 0) planned.firstReason = `${JSON.stringify(key.sampleName)}: ${family.skipped}`;
-      }
-      planned.length = n;
-      planned.generation = planned.file.generation;
-    }
+    for (const planned of files) this.placeEntries(planned, pass);
 
     // Only families that gained samples or whose order changed are finished again.
     let finished = false;
@@ -230,6 +187,54 @@ export class MergePlan {
     // no family changed, so the output order and its arrays stay; only the problems may not.
     if (finished || this.order.length !== this.familyProblems.length) this.publish();
     else this.problems = this.problemsOf(this.fileProblems());
+  }
+
+  /** Places the entries `planned` gained since it was last placed (pass 2 of `place`). */
+  private placeEntries(planned: PlannedFile, pass: number): void {
+    const { firstPass, ctx } = this;
+    const { bornIn, bornAt, cellTables } = ctx;
+    const { prepared, familyOf, reader } = planned.file;
+    const timestamps = reader!.timestamps;
+    const n = prepared.length;
+    if (planned.steps.length < n) planned.steps = grown(planned.steps, n);
+    const { steps, families } = planned;
+    for (let i = planned.length; i < n; i++) {
+      const key = prepared[i];
+      const family = families[familyOf[i]];
+      if (key.placedIn >= firstPass) {
+        // Placed by this plan: the step is right unless this entry comes before the birth
+        // of what it feeds (no earlier than its family's: that needs no check of its own).
+        // Checked in a first build's later files too, so this code has run (and is
+        // optimized) by the time a new worker's file needs it.
+        const known = key.placedStep;
+        // After the family's latest birth (a file sorting after the one the series were
+        // born in: most new files), after every birth: no lookup of this one's.
+        const latest = family.lastBornIn;
+        if (latest !== null && entryBefore(latest, family.lastBornAt, planned, i)) {
+          steps[i] = known;
+          continue;
+        }
+        const target = known >> STEP_OP_BITS;
+        const sum = (known & STEP_OP_MASK) === Op.SUM;
+        if (sum ? entryBefore(bornIn[target]!, bornAt[target], planned, i) : entryBefore(cellTables[target].bornIn, cellTables[target].bornAt, planned, i)) {
+          steps[i] = known;
+          continue;
+        }
+      }
+      const placed = (steps[i] = family.add(key, timestamps[i], planned, i));
+      const op = placed & STEP_OP_MASK;
+      if (op !== Op.SUM && op !== Op.BUCKET && op !== Op.IGNORE) planned.sumsOnly = false;
+      if (op === Op.SUM || (op === Op.BUCKET && !Number.isNaN(key.bucket!.bound))) {
+        key.placedIn = pass;
+        key.placedStep = placed;
+        continue;
+      }
+      if (op !== Op.IGNORE) continue;
+      if (family.skipped === null) planned.invalidBuckets++;
+      else if (planned.unexposable++ === 0) planned.firstReason = `${JSON.stringify(key.sampleName)}: ${family.skipped}`;
+    }
+    planned.length = n;
+    planned.generation = planned.file.generation;
   }
 
   /** Sizes the value arrays and lays out the replay of bucket tables. */
