@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Collector, DirectoryMerger, renderOpenMetrics, renderProtobuf, renderText, type Family } from '../src/index.js';
 import { CachedExposition } from '../src/collect/exposition-cache.js';
-import { samplePrefix } from '../src/collect/exposition.js';
+import { samplePrefix, samplesOf } from '../src/collect/exposition.js';
 import { encodeKey } from '../src/format/key.js';
 import { MappedFile } from '../src/format/mapped-file.js';
 import { flushWrites, tempDir } from './helpers/fixtures.js';
@@ -53,10 +53,13 @@ const READERS: Record<string, (families: Family[]) => unknown> = {
   renderProtobuf: (families) => decodeFamilies(renderProtobuf(families)),
   'a copy of a family (as the native histogram and summary merges make)': (families) => valuesOf(families.map((f) => ({ ...f }))),
   'JSON': (families) => JSON.stringify(families),
+  // The renderer takes a merged family's values from `sampleValues`, line by line too: the
+  // exemplars' prefixes are made without reading `samples` (which would bring the objects up to date).
   'the line-by-line render (OpenMetrics with an exemplar on every family)': (families) => {
-    const exemplars = new Map(families.flatMap((f) => [[samplePrefix(f.samples[0].name, f.samples[0].labels), ' # {id="x"} 1.0']]));
+    const exemplars = new Map(families.map((f) => [samplePrefix(samplesOf(f)[0].name, samplesOf(f)[0].labels), ' # {id="x"} 1.0']));
     return new CachedExposition(true).render(families, exemplars).toString('utf8');
   },
+  'a new renderer (its first output is rendered line by line)': (families) => new CachedExposition(false).render(families).toString('utf8'),
 };
 
 describe('the sample objects of a merge', () => {

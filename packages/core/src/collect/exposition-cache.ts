@@ -244,6 +244,7 @@ export class CachedExposition implements BodyChanges {
       this.addText(familyHeader(family, this.openMetrics));
       const withExemplars = this.openMetrics ? familyExemplars(family, exemplars) : undefined;
       // The array, not `family.samples`: that would write every merged value into its sample object.
+      // A merged family's values are read from `values` only (here and line by line below).
       const samples = samplesOf(family);
       let values = sampleValues.get(samples);
       if (values !== undefined && values.length !== samples.length) values = undefined;
@@ -272,20 +273,23 @@ export class CachedExposition implements BodyChanges {
       let lastName: string | undefined;
       let suffixed = false;
       let linesInPart = 0;
-      // Line by line: the sample objects' values, brought up to date by reading `samples`.
-      for (const sample of family.samples) {
+      // Line by line, the values from `values` where the family keeps them (its sample
+      // objects may hold older ones: `mergedSamples`), else from the samples.
+      const lineSamples = values !== undefined ? samples : family.samples;
+      for (let i = 0; i < lineSamples.length; i++) {
+        const sample = lineSamples[i];
         if (++linesInPart > LINES_PER_PART) {
           this.endPart(partEnds);
           linesInPart = 1;
         }
+        const value = values !== undefined ? values[i] : sample.value;
         const prefix = sample.linePrefix;
         if (prefix === undefined) {
           // Not a kept line: rendered fresh, not recorded.
           const own = samplePrefix(sample.name, sample.labels);
-          this.addText(own + floatToGoString(sample.value) + (withExemplars?.get(own) ?? '') + '\n');
+          this.addText(own + floatToGoString(value) + (withExemplars?.get(own) ?? '') + '\n');
           continue;
         }
-        const value = sample.value;
         const suffix = this.openMetrics ? (withExemplars?.get(prefix) ?? '') : undefined;
         if (suffix) suffixed = true;
         if (names !== null && sample.name !== lastName) names.add(metricName((lastName = sample.name)));

@@ -35,8 +35,8 @@ export const sampleValues = new WeakMap<readonly Sample[], Float64Array>();
  * `sampleValues` only, and the objects' `value` is written when `samples` is next read
  * (every consumer reads the samples through it), not on every merge: writing 75,000
  * scattered objects cost a scrape whose values all change ~1 ms. The renderer, which
- * compares `sampleValues`, gets the array here and reads `samples` only where it needs
- * the objects' values. A family whose `samples` was assigned is not here.
+ * takes the values from `sampleValues`, gets the array here. A family whose `samples` was
+ * assigned is not here.
  */
 export const mergedSamples = new WeakMap<Family, readonly Sample[]>();
 
