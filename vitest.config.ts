@@ -32,6 +32,7 @@ const FALLBACK_SUITE = [
   'packages/core/test/series-cache.test.ts',
   'packages/core/test/rewritten-in-place.test.ts',
   'packages/core/test/known-keys.test.ts',
+  'packages/core/test/merged-sample-values.test.ts',
   'packages/core/test/exit-flush.test.ts',
 ];
 

@@ -12,7 +12,9 @@
 // rounds of a new worker whose series come in another order (`withSeriesShuffled`), each
 // followed by one untimed scrape; the added files are removed before the next run. Prints,
 // per run, the steady median and each timed round (wall ms of `scrapeWith('text')`, as
-// scrape.mjs's figure), and the medians over runs of the per-run medians.
+// scrape.mjs's figure), and the medians over runs of the per-run medians; and the scrapes'
+// main-thread CPU (Linux; what load from other processes moves least), as means: the
+// kernel counts a running thread's CPU at scheduler ticks.
 // --ab DIST: every other run imports the package from DIST (the dist/esm of another build,
 // copied under packages/core, e.g. packages/core/.base/dist/esm, so that it finds the
 // package's dependencies); both are reported apart. Not part of `pnpm bench`: no targets.
@@ -36,14 +38,30 @@ if (arg('--role') === 'collector') {
   const dir = arg('--dir');
   const { Collector } = await import(path.join(path.resolve(arg('--core')), 'index.js'));
   const collector = new Collector({ directory: dir, log: () => {} });
+  // Main-thread CPU of each scrape too (Linux: /proc/thread-self/schedstat, ns): load from
+  // other processes moves wall time far more than it moves this.
+  const mainThreadCpuMs = () => {
+    try {
+      return Number(fs.readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6;
+    } catch {
+      return Number.NaN;
+    }
+  };
+  const cpu = [];
   const scrape = async () => {
+    const cpuBefore = mainThreadCpuMs();
     const started = process.hrtime.bigint();
     await collector.scrapeWith('text', () => undefined);
-    return Number(process.hrtime.bigint() - started) / 1e6;
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    cpu.push(mainThreadCpuMs() - cpuBefore);
+    return ms;
   };
+  /** The main-thread CPU of the scrapes from `from` on, every other one (the timed rounds). */
+  const cpuOf = (from, count, every = 1) => Array.from({ length: count }, (_, i) => cpu[from + i * every]);
   const first = await scrape();
   const steady = [];
   for (let i = 0; i < 13; i++) steady.push(await scrape());
+  const steadyCpu = cpuOf(1, 13).reduce((a, b) => a + b, 0) / 13;
   const files = fs.readdirSync(dir).filter((f) => f.endsWith('.db')).sort();
   const zero = /_(\d+)\.db$/.exec(files.find((f) => f.startsWith('counter_')))[1];
   const added = [];
@@ -63,8 +81,10 @@ if (arg('--role') === 'collector') {
   };
   try {
     const newFile = await newWorker(false, [90_000_000, 90_000_001, 90_000_002]);
+    const newFileCpu = cpuOf(14, 3, 2);
     const shuffledFile = await newWorker(true, [90_000_100, 90_000_101, 90_000_102]);
-    console.log(JSON.stringify({ first, steady: median(steady), newFile, shuffledFile }));
+    const shuffledFileCpu = cpuOf(20, 3, 2);
+    console.log(JSON.stringify({ first, steady: median(steady), newFile, shuffledFile, firstCpu: cpu[0], steadyCpu, newFileCpu, shuffledFileCpu }));
   } finally {
     for (const f of added) fs.rmSync(f, { force: true });
     collector.close?.();
@@ -93,7 +113,7 @@ for (const [workers, series] of cells) {
       const row = JSON.parse(out.split('\n').find((l) => l.startsWith('{')));
       results[side].push(row);
       const show = (xs) => xs.map(round).join(' ');
-      console.log(`${workers}x${series} ${side} run ${r}: first ${round(row.first)} ms, steady ${round(row.steady)}, new worker ${show(row.newFile)}, in another order ${show(row.shuffledFile)}`);
+      console.log(`${workers}x${series} ${side} run ${r}: first ${round(row.first)} ms, steady ${round(row.steady)}, new worker ${show(row.newFile)}, in another order ${show(row.shuffledFile)}; main-thread CPU: steady ${round(row.steadyCpu)}, new worker ${show(row.newFileCpu)}, in another order ${show(row.shuffledFileCpu)}`);
     }
     for (const [side, rows] of Object.entries(results)) {
       if (rows.length === 0) continue;
@@ -102,6 +122,14 @@ for (const [workers, series] of cells) {
       const shuffled = median(rows.map((r) => median(r.shuffledFile)));
       const firstRound = median(rows.map((r) => r.newFile[0]));
       console.log(`${workers}x${series} ${side}${side === 'B' ? ` (${ab})` : ' (this build)'}: steady ${round(steady)} ms; after a new worker's files ${round(newFile)} ms (${round(newFile / steady)}× steady), in another order ${round(shuffled)} ms (${round(shuffled / steady)}×); a collector's first such scrape ${round(firstRound)} ms (medians of ${rows.length} runs' medians)`);
+      // The thread's CPU is counted at scheduler ticks (a few ms): means, not medians, of it.
+      const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+      const steadyCpu = mean(rows.map((r) => r.steadyCpu));
+      const later = (key) => mean(rows.flatMap((r) => r[key].slice(1)));
+      const newFileCpu = later('newFileCpu');
+      const shuffledCpu = later('shuffledFileCpu');
+      const firstRoundCpu = mean(rows.map((r) => r.newFileCpu[0]));
+      console.log(`${workers}x${series} ${side} main-thread CPU (means): steady ${round(steadyCpu)} ms; after a new worker's files (rounds 2-3) ${round(newFileCpu)} ms (${round(newFileCpu / steadyCpu)}×), in another order ${round(shuffledCpu)} ms (${round(shuffledCpu / steadyCpu)}×); first such ${round(firstRoundCpu)} ms`);
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

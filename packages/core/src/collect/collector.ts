@@ -146,8 +146,8 @@ export class Collector {
 
   /**
    * Merged families of the directory, the local registry (if in memory) and self-metrics.
-   * The merged samples are reused by the next scrape (values updated in place): render or
-   * copy them before scraping again.
+   * The merged samples are reused by the next scrape (a family's values are written into
+   * them when its `samples` is read): render or copy them before scraping again.
    */
   async collect(): Promise<Family[]> {
     const started = process.hrtime.bigint();

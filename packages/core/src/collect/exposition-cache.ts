@@ -13,7 +13,7 @@
 // compared, as numbers, without visiting the samples (unless an exemplar may be on one of
 // its lines: one whose sample name is among the family's).
 import { floatToGoString, sameNumber } from '../format/number.js';
-import { OPENMETRICS_EOF, familyExemplars, familyHeader, metricName, samplePrefix, sampleValues, type Family, type Sample } from './exposition.js';
+import { OPENMETRICS_EOF, familyExemplars, familyHeader, metricName, samplePrefix, sampleValues, samplesOf, type Family, type Sample } from './exposition.js';
 
 /** Lines rendered fresh are gathered into a string of about this many characters before one write. */
 const CHUNK_CHARS = 64 * 1024;
@@ -243,22 +243,25 @@ export class CachedExposition implements BodyChanges {
       this.endPart(partEnds);
       this.addText(familyHeader(family, this.openMetrics));
       const withExemplars = this.openMetrics ? familyExemplars(family, exemplars) : undefined;
-      let values = sampleValues.get(family.samples);
-      if (values !== undefined && values.length !== family.samples.length) values = undefined;
+      // The array, not `family.samples`: that would write every merged value into its sample object.
+      // A merged family's values are read from `values` only (here and line by line below).
+      const samples = samplesOf(family);
+      let values = sampleValues.get(samples);
+      if (values !== undefined && values.length !== samples.length) values = undefined;
       const first = this.recorded;
       if (values !== undefined) {
         // The family's lines in the previous output, in the same order: compare values only.
-        if (inPlace && old.groupSamples[f] === family.samples && old.groupFirst[f] === first && old.groupLength[f] === values.length &&
+        if (inPlace && old.groupSamples[f] === samples && old.groupFirst[f] === first && old.groupLength[f] === values.length &&
           (withExemplars === undefined || !sharesName(exemplarNames!, old.groupNames[f]!))) {
           this.renderValues(values, old, first, partEnds);
           continue;
         }
-        const g = inPlace ? undefined : (groups ??= groupsOf(old)).get(family.samples);
+        const g = inPlace ? undefined : (groups ??= groupsOf(old)).get(samples);
         if (g !== undefined && old.groupFirst[g] >= oldFrom && old.groupLength[g] === values.length &&
           (withExemplars === undefined || !sharesName(exemplarNames!, old.groupNames[g]!))) {
           this.renderValues(values, old, old.groupFirst[g], partEnds);
           expected = old.groupFirst[g] + values.length;
-          lines.groupSamples[f] = family.samples;
+          lines.groupSamples[f] = samples;
           lines.groupFirst[f] = first;
           lines.groupLength[f] = values.length;
           lines.groupNames[f] = old.groupNames[g];
@@ -270,19 +273,23 @@ export class CachedExposition implements BodyChanges {
       let lastName: string | undefined;
       let suffixed = false;
       let linesInPart = 0;
-      for (const sample of family.samples) {
+      // Line by line, the values from `values` where the family keeps them (its sample
+      // objects may hold older ones: `mergedSamples`), else from the samples.
+      const lineSamples = values !== undefined ? samples : family.samples;
+      for (let i = 0; i < lineSamples.length; i++) {
+        const sample = lineSamples[i];
         if (++linesInPart > LINES_PER_PART) {
           this.endPart(partEnds);
           linesInPart = 1;
         }
+        const value = values !== undefined ? values[i] : sample.value;
         const prefix = sample.linePrefix;
         if (prefix === undefined) {
           // Not a kept line: rendered fresh, not recorded.
           const own = samplePrefix(sample.name, sample.labels);
-          this.addText(own + floatToGoString(sample.value) + (withExemplars?.get(own) ?? '') + '\n');
+          this.addText(own + floatToGoString(value) + (withExemplars?.get(own) ?? '') + '\n');
           continue;
         }
-        const value = sample.value;
         const suffix = this.openMetrics ? (withExemplars?.get(prefix) ?? '') : undefined;
         if (suffix) suffixed = true;
         if (names !== null && sample.name !== lastName) names.add(metricName((lastName = sample.name)));
@@ -327,7 +334,7 @@ export class CachedExposition implements BodyChanges {
         }
         this.recorded++;
       }
-      lines.groupSamples[f] = values !== undefined && !suffixed && this.recorded - first === values.length ? family.samples : null;
+      lines.groupSamples[f] = values !== undefined && !suffixed && this.recorded - first === values.length ? samples : null;
       lines.groupFirst[f] = first;
       lines.groupLength[f] = this.recorded - first;
       lines.groupNames[f] = names;
@@ -712,7 +719,7 @@ function sizeEstimate(families: readonly Family[]): number {
   let bytes = 4096;
   for (const family of families) {
     bytes += 2 * family.help.length + 4 * family.name.length + 32;
-    for (const sample of family.samples) bytes += (sample.linePrefix?.length ?? 64) + 24;
+    for (const sample of samplesOf(family)) bytes += (sample.linePrefix?.length ?? 64) + 24;
   }
   return bytes;
 }

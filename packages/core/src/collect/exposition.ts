@@ -23,11 +23,25 @@ export interface Sample {
 /**
  * The values of a samples array, in its order, as a typed array, when its producer keeps
  * one: a merge plan registers each served family's samples here (collect/merge-plan.ts)
- * and keeps `values[i]` equal to `samples[i].value` after every merge. The renderer then
- * compares values as numbers without visiting the sample objects (collect/exposition-cache.ts).
+ * and keeps `values[i]` the current value of `samples[i]`. The renderer then compares
+ * values as numbers without visiting the sample objects (collect/exposition-cache.ts).
  * Keyed by the array: a consumer that makes a new samples array (summary windows) is not here.
  */
 export const sampleValues = new WeakMap<readonly Sample[], Float64Array>();
+
+/**
+ * A merged family's samples array, read without bringing its sample objects up to date.
+ * A merge plan's families have `samples` as an accessor: a merge writes the values into
+ * `sampleValues` only, and the objects' `value` is written when `samples` is next read
+ * (every consumer reads the samples through it), not on every merge: writing 75,000
+ * scattered objects cost a scrape whose values all change ~1 ms. The renderer, which
+ * takes the values from `sampleValues`, gets the array here. A family whose `samples` was
+ * assigned is not here.
+ */
+export const mergedSamples = new WeakMap<Family, readonly Sample[]>();
+
+/** The samples of `family` for their names, labels and prefixes: a merged family's objects may hold values older than `sampleValues`. */
+export const samplesOf = (family: Family): readonly Sample[] => mergedSamples.get(family) ?? family.samples;
 
 export interface Family {
   /** The family name; for counters without the `_total` suffix. */

@@ -11,7 +11,7 @@
 // file shrank, was replaced or vanished; a gauge's mode changes; see PlanConflict), the
 // plan says so and is built again.
 import { sameNumber } from '../format/number.js';
-import { metricName, sampleValues, type Family } from './exposition.js';
+import { mergedSamples, metricName, sampleValues, type Family } from './exposition.js';
 import { entryBefore, FamilyMerge, Op, PlanConflict, STEP_OP_BITS, STEP_OP_MASK, type BucketTable, type EntrySource, type MergedSample, type PlanContext } from './family-merge.js';
 import type { MergeProblem } from './merge.js';
 import type { TrackedFile } from './tracked-file.js';
@@ -47,7 +47,7 @@ class PlannedFile implements EntrySource {
 }
 
 export class MergePlan {
-  /** Output families, in Python's order; their samples are updated in place by `apply()`. */
+  /** Output families, in Python's order; `apply()` merges their values, which their samples get when read (`refreshSamples`). */
   families: Family[] = [];
   /** Problems found while planning (invalid buckets, gauge mode conflicts), reported by every merge. */
   problems: MergeProblem[] = [];
@@ -85,13 +85,16 @@ export class MergePlan {
   /** Tables laid out in the flat arrays. */
   private flatTables = 0;
   /**
-   * The served samples in output order: their ids, and the values their objects hold
-   * (each family's part registered in `sampleValues`). A merge writes a sample object only
-   * when its value changed: a steady scrape touches no object.
+   * The served samples in output order: their ids, and their merged values (each family's
+   * part registered in `sampleValues`). A merge writes values here only; a family's sample
+   * objects get them when its `samples` is read (`refreshSamples`).
    */
   private outputIds = new Int32Array(0);
-  private outputSamples: MergedSample[] = [];
   private outputValues = new Float64Array(0);
+  /** Bumped by every merge that changed an output value. */
+  private valuesVersion = 0;
+  /** Each served family's first value in `outputValues`, and the `valuesVersion` its sample objects hold (-1: not known). */
+  private readonly outputRanges = new Map<Family, { at: number; seen: number }>();
 
   private constructor(private readonly accumulate: boolean, private readonly reserved: ReadonlyMap<string, string>) {}
 
@@ -167,53 +170,10 @@ export class MergePlan {
     // new file that sorts before the others): then `add` moves the birth. Not other
     // rules (gauges: they depend on the timestamp or on what came first), nor a NaN bound,
     // which is never equal to a known one: each such entry gets a cell.
+    // Each file's entries in a function of its own (see `apply`): a loop compiled on the
+    // stack before the code after it ran deoptimized there, in a later scrape's placement.
     const pass = ++placements;
-    const { firstPass, ctx } = this;
-    const { bornIn, bornAt, cellTables } = ctx;
-    for (const planned of files) {
-      const { prepared, familyOf, reader } = planned.file;
-      const timestamps = reader!.timestamps;
-      const n = prepared.length;
-      if (planned.steps.length < n) planned.steps = grown(planned.steps, n);
-      const { steps, families } = planned;
-      for (let i = planned.length; i < n; i++) {
-        const key = prepared[i];
-        const family = families[familyOf[i]];
-        if (key.placedIn >= firstPass) {
-          // Placed by this plan: the step is right unless this entry comes before the birth
-          // of what it feeds (no earlier than its family's: that needs no check of its own).
-          // Checked in a first build's later files too, so this code has run (and is
-          // optimized) by the time a new worker's file needs it.
-          const known = key.placedStep;
-          // After the family's latest birth (a file sorting after the one the series were
-          // born in: most new files), after every birth: no lookup of this one's.
-          const latest = family.lastBornIn;
-          if (latest !== null && entryBefore(latest, family.lastBornAt, planned, i)) {
-            steps[i] = known;
-            continue;
-          }
-          const target = known >> STEP_OP_BITS;
-          const sum = (known & STEP_OP_MASK) === Op.SUM;
-          if (sum ? entryBefore(bornIn[target]!, bornAt[target], planned, i) : entryBefore(cellTables[target].bornIn, cellTables[target].bornAt, planned, i)) {
-            steps[i] = known;
-            continue;
-          }
-        }
-        const placed = (steps[i] = family.add(key, timestamps[i], planned, i));
-        const op = placed & STEP_OP_MASK;
-        if (op !== Op.SUM && op !== Op.BUCKET && op !== Op.IGNORE) planned.sumsOnly = false;
-        if (op === Op.SUM || (op === Op.BUCKET && !Number.isNaN(key.bucket!.bound))) {
-          key.placedIn = pass;
-          key.placedStep = placed;
-          continue;
-        }
-        if (op !== Op.IGNORE) continue;
-        if (family.skipped === null) planned.invalidBuckets++;
-        else if (planned.unexposable++ === 0) planned.firstReason = `${JSON.stringify(key.sampleName)}: ${family.skipped}`;
-      }
-      planned.length = n;
-      planned.generation = planned.file.generation;
-    }
+    for (const planned of files) this.placeEntries(planned, pass);
 
     // Only families that gained samples or whose order changed are finished again.
     let finished = false;
@@ -227,6 +187,54 @@ export class MergePlan {
     // no family changed, so the output order and its arrays stay; only the problems may not.
     if (finished || this.order.length !== this.familyProblems.length) this.publish();
     else this.problems = this.problemsOf(this.fileProblems());
+  }
+
+  /** Places the entries `planned` gained since it was last placed (pass 2 of `place`). */
+  private placeEntries(planned: PlannedFile, pass: number): void {
+    const { firstPass, ctx } = this;
+    const { bornIn, bornAt, cellTables } = ctx;
+    const { prepared, familyOf, reader } = planned.file;
+    const timestamps = reader!.timestamps;
+    const n = prepared.length;
+    if (planned.steps.length < n) planned.steps = grown(planned.steps, n);
+    const { steps, families } = planned;
+    for (let i = planned.length; i < n; i++) {
+      const key = prepared[i];
+      const family = families[familyOf[i]];
+      if (key.placedIn >= firstPass) {
+        // Placed by this plan: the step is right unless this entry comes before the birth
+        // of what it feeds (no earlier than its family's: that needs no check of its own).
+        // Checked in a first build's later files too, so this code has run (and is
+        // optimized) by the time a new worker's file needs it.
+        const known = key.placedStep;
+        // After the family's latest birth (a file sorting after the one the series were
+        // born in: most new files), after every birth: no lookup of this one's.
+        const latest = family.lastBornIn;
+        if (latest !== null && entryBefore(latest, family.lastBornAt, planned, i)) {
+          steps[i] = known;
+          continue;
+        }
+        const target = known >> STEP_OP_BITS;
+        const sum = (known & STEP_OP_MASK) === Op.SUM;
+        if (sum ? entryBefore(bornIn[target]!, bornAt[target], planned, i) : entryBefore(cellTables[target].bornIn, cellTables[target].bornAt, planned, i)) {
+          steps[i] = known;
+          continue;
+        }
+      }
+      const placed = (steps[i] = family.add(key, timestamps[i], planned, i));
+      const op = placed & STEP_OP_MASK;
+      if (op !== Op.SUM && op !== Op.BUCKET && op !== Op.IGNORE) planned.sumsOnly = false;
+      if (op === Op.SUM || (op === Op.BUCKET && !Number.isNaN(key.bucket!.bound))) {
+        key.placedIn = pass;
+        key.placedStep = placed;
+        continue;
+      }
+      if (op !== Op.IGNORE) continue;
+      if (family.skipped === null) planned.invalidBuckets++;
+      else if (planned.unexposable++ === 0) planned.firstReason = `${JSON.stringify(key.sampleName)}: ${family.skipped}`;
+    }
+    planned.length = n;
+    planned.generation = planned.file.generation;
   }
 
   /** Sizes the value arrays and lays out the replay of bucket tables. */
@@ -329,16 +337,16 @@ export class MergePlan {
       // Left out, its values are still merged (the plan's ids are allocated); they are just not served.
       let left: MergeProblem | null = null;
       if (metricName(merged.name) === '') {
-        left = { file: firstFile, problem: 'unexposable', entries: merged.samples.length, reason: `a metric with an empty name: its ${merged.samples.length} samples left out` };
+        left = { file: firstFile, problem: 'unexposable', entries: family.samples.length, reason: `a metric with an empty name: its ${family.samples.length} samples left out` };
       } else {
         const clash = claimNames(claimed, family);
-        if (clash !== null) left = { file: firstFile, problem: 'name-collision', entries: merged.samples.length, reason: clash };
+        if (clash !== null) left = { file: firstFile, problem: 'name-collision', entries: family.samples.length, reason: clash };
       }
       familyProblems.push(left);
       if (left !== null) continue;
       families.push(merged);
       served.push(family);
-      series += merged.samples.length;
+      series += family.samples.length;
     }
     this.families = families;
     this.served = served;
@@ -346,18 +354,53 @@ export class MergePlan {
     this.series = series;
     const outputIds = (this.outputIds = new Int32Array(series));
     const outputValues = (this.outputValues = new Float64Array(series));
-    const outputSamples: MergedSample[] = (this.outputSamples = []);
+    this.outputRanges.clear();
     let at = 0;
     for (const family of served) {
       const { samples } = family;
+      const merged = family.merged!;
+      if (mergedSamples.get(merged) !== samples) this.refreshedOnRead(merged, samples);
+      this.outputRanges.set(merged, { at, seen: -1 });
       sampleValues.set(samples, outputValues.subarray(at, at + samples.length));
+      // The values the objects hold (maybe older than the last merge's: the next one compares with them).
       for (let i = 0; i < samples.length; i++) {
-        const sample = samples[i];
-        outputIds[at] = sample.id;
-        outputValues[at++] = sample.value;
-        outputSamples.push(sample);
+        outputIds[at] = samples[i].id;
+        outputValues[at++] = samples[i].value;
       }
     }
+  }
+
+  /**
+   * Makes `merged.samples` an accessor that brings the sample objects' values up to date
+   * when read: a merge writes the merged values into `outputValues` only. Every consumer
+   * of a merge's families reads the samples through it (renderers, protobuf, summary and
+   * native histogram merges, callers of `merge()`), so each sees the values of the last
+   * merge; the text renderer compares `sampleValues` and does not read it.
+   */
+  private refreshedOnRead(merged: Family, samples: MergedSample[]): void {
+    mergedSamples.set(merged, samples);
+    Object.defineProperty(merged, 'samples', {
+      get: () => {
+        this.refreshSamples(merged, samples);
+        return samples;
+      },
+      set: (replaced: Family['samples']) => {
+        mergedSamples.delete(merged);
+        Object.defineProperty(merged, 'samples', { value: replaced, writable: true, enumerable: true, configurable: true });
+      },
+      enumerable: true,
+      configurable: true,
+    });
+  }
+
+  /** Writes the last merge's values into the sample objects of a served family, unless they hold them already. */
+  private refreshSamples(merged: Family, samples: MergedSample[]): void {
+    const range = this.outputRanges.get(merged);
+    // Not served by this plan (any more): its objects keep what they were last given.
+    if (range === undefined || range.seen === this.valuesVersion) return;
+    range.seen = this.valuesVersion;
+    const values = this.outputValues;
+    for (let i = 0; i < samples.length; i++) samples[i].value = values[range.at + i];
   }
 
   /**
@@ -370,76 +413,96 @@ export class MergePlan {
     values.fill(0, 0, ctx.samples);
     cells.fill(0, 0, ctx.cells);
     latest?.fill(0, 0, ctx.samples);
+    // Each loop is a function of its own: a loop V8 compiles while it runs (on-stack
+    // replacement) is compiled with what the function has seen so far, and code after the
+    // loop that has not run yet (a first scrape's, a first changed value's) deoptimizes it
+    // when reached. In one large function that happened on every scrape: the cached
+    // on-stack code was entered and left again each time, the rest run unoptimized.
     for (let f = 0; f < files.length; f++) {
-      const { values: fileValues, timestamps } = files[f].file.reader!;
-      const { steps, length } = files[f];
-      if (files[f].sumsOnly) {
-        // Most files: fewer branches per entry (half the time of the general loop below).
-        for (let i = 0; i < length; i++) {
-          const op = steps[i] & STEP_OP_MASK;
-          if (op === Op.SUM) values[steps[i] >> STEP_OP_BITS] += fileValues[i];
-          else if (op === Op.BUCKET) cells[steps[i] >> STEP_OP_BITS] += fileValues[i];
-        }
-        continue;
-      }
-      for (let i = 0; i < length; i++) {
-        const target = steps[i] >> STEP_OP_BITS;
-        const value = fileValues[i];
-        switch (steps[i] & STEP_OP_MASK) {
-          case Op.SUM:
-            values[target] += value;
-            break;
-          case Op.BUCKET:
-            cells[target] += value;
-            break;
-          case Op.SET:
-            values[target] = value;
-            break;
-          case Op.MIN:
-            if (value < values[target]) values[target] = value;
-            break;
-          case Op.MAX:
-            if (value > values[target]) values[target] = value;
-            break;
-          case Op.RECENT:
-            if (timestamps[i] > latest![target]) {
-              values[target] = value;
-              latest![target] = timestamps[i];
-            }
-            break;
-          case Op.RECENT_UNPLACED:
-            if (timestamps[i] > 0) return false;
-            break;
-        }
-      }
+      const planned = files[f];
+      const { values: fileValues, timestamps } = planned.file.reader!;
+      if (planned.sumsOnly) replaySums(planned.steps, planned.length, fileValues, values, cells);
+      else if (!replaySteps(planned.steps, planned.length, fileValues, timestamps, values, cells, latest)) return false;
     }
     const { recent } = ctx;
     for (let i = 0; i < recent.length; i++) if (!(latest![recent[i]] > 0)) return false;
-
-    // Buckets: raw sums in ascending bound order become cumulative samples and `_count`.
-    let start = 0;
-    for (let t = 0; t < this.flatTables; t++) {
-      const end = this.tableEnds[t];
-      let running = 0;
-      for (let j = start; j < end; j++) {
-        const raw = cells[this.bucketCells[j]];
-        running += raw;
-        values[this.bucketOutputs[j]] = this.accumulate ? running : raw;
-      }
-      if (this.tableCounts[t] >= 0) values[this.tableCounts[t]] = running;
-      start = end;
-    }
-
-    // Into output order; a sample object is written only when its value changed.
-    const { outputIds, outputValues, outputSamples } = this;
-    for (let k = 0; k < outputIds.length; k++) {
-      const value = values[outputIds[k]];
-      if (sameNumber(value, outputValues[k])) continue;
-      outputValues[k] = value;
-      outputSamples[k].value = value;
-    }
+    replayBuckets(this.flatTables, this.tableEnds, this.bucketCells, this.bucketOutputs, this.tableCounts, cells, values, this.accumulate);
+    // Into output order; the sample objects get them when read (`refreshSamples`).
+    if (writeOutputs(this.outputIds, this.outputValues, values)) this.valuesVersion++;
     return true;
   }
+}
+
+/** Replays a file whose steps are all SUM, BUCKET or IGNORE (most files: half the time of `replaySteps`). */
+function replaySums(steps: Int32Array, length: number, fileValues: Float64Array, values: Float64Array, cells: Float64Array): void {
+  for (let i = 0; i < length; i++) {
+    const op = steps[i] & STEP_OP_MASK;
+    if (op === Op.SUM) values[steps[i] >> STEP_OP_BITS] += fileValues[i];
+    else if (op === Op.BUCKET) cells[steps[i] >> STEP_OP_BITS] += fileValues[i];
+  }
+}
+
+/** Replays a file's steps by every rule; false when a mostrecent gauge gained a sample (the plan is stale). */
+function replaySteps(steps: Int32Array, length: number, fileValues: Float64Array, timestamps: Float64Array, values: Float64Array, cells: Float64Array, latest: Float64Array | null): boolean {
+  for (let i = 0; i < length; i++) {
+    const target = steps[i] >> STEP_OP_BITS;
+    const value = fileValues[i];
+    switch (steps[i] & STEP_OP_MASK) {
+      case Op.SUM:
+        values[target] += value;
+        break;
+      case Op.BUCKET:
+        cells[target] += value;
+        break;
+      case Op.SET:
+        values[target] = value;
+        break;
+      case Op.MIN:
+        if (value < values[target]) values[target] = value;
+        break;
+      case Op.MAX:
+        if (value > values[target]) values[target] = value;
+        break;
+      case Op.RECENT:
+        if (timestamps[i] > latest![target]) {
+          values[target] = value;
+          latest![target] = timestamps[i];
+        }
+        break;
+      case Op.RECENT_UNPLACED:
+        if (timestamps[i] > 0) return false;
+        break;
+    }
+  }
+  return true;
+}
+
+/** Buckets: raw sums in ascending bound order become cumulative samples (or stay raw) and `_count`. */
+function replayBuckets(tables: number, tableEnds: Int32Array, bucketCells: Int32Array, bucketOutputs: Int32Array, tableCounts: Int32Array, cells: Float64Array, values: Float64Array, accumulate: boolean): void {
+  let start = 0;
+  for (let t = 0; t < tables; t++) {
+    const end = tableEnds[t];
+    let running = 0;
+    for (let j = start; j < end; j++) {
+      const raw = cells[bucketCells[j]];
+      running += raw;
+      values[bucketOutputs[j]] = accumulate ? running : raw;
+    }
+    if (tableCounts[t] >= 0) values[tableCounts[t]] = running;
+    start = end;
+  }
+}
+
+/** Puts the merged values in output order; returns whether one changed. */
+function writeOutputs(outputIds: Int32Array, outputValues: Float64Array, values: Float64Array): boolean {
+  let changed = false;
+  for (let k = 0; k < outputIds.length; k++) {
+    const value = values[outputIds[k]];
+    if (sameNumber(value, outputValues[k])) continue;
+    outputValues[k] = value;
+    changed = true;
+  }
+  return changed;
 }
 
 /** Placement passes so far, over all plans: a key's `placedIn` is the pass that placed it. */
@@ -465,7 +528,7 @@ function claimNames(claimed: Map<string, string>, family: FamilyMerge): string |
   for (const name of family.exposed) {
     const owner = claimed.get(name);
     if (owner !== undefined) {
-      return `metric ${JSON.stringify(family.name)} is exposed as "${name}", like the earlier ${JSON.stringify(owner)}; its ${family.merged!.samples.length} samples are left out`;
+      return `metric ${JSON.stringify(family.name)} is exposed as "${name}", like the earlier ${JSON.stringify(owner)}; its ${family.samples.length} samples are left out`;
     }
   }
   for (const name of family.exposed) claimed.set(name, family.name);

@@ -79,9 +79,9 @@ export interface MergeStats {
 
 export interface MergeResult {
   /**
-   * The merged families. Their sample objects are reused by the next merge of the same
-   * merger, which updates `value` in place: render or copy them before merging again, and
-   * do not change them (a merge writes only the values that changed).
+   * The merged families. Their sample objects are reused by the next merges of the same
+   * merger: a family's `samples` (an accessor) writes the last merge's values into them
+   * when it is read. Render or copy them before merging again, and do not change them.
    */
   families: Family[];
   problems: MergeProblem[];
