@@ -47,6 +47,7 @@ function runNode(args: string[]): { stdout: string; stderr: string } {
 describe('a worker imports only the worker side', () => {
   it('ES module: the metric classes, registry and storage load; the collector side does not, and works on first use', () => {
     const script = `
+      import { createRequire } from 'node:module';
       import { Counter, Histogram, Collector, loadWebConfig, WebConfigError, renderProtobuf, MetricFamilyMessage } from '@prom-multiproc/core';
       import fs from 'node:fs';
       new Counter({ name: 'jobs_total', help: 'Jobs.', labelNames: ['kind'] }).inc({ kind: 'a' }, 3);
@@ -55,6 +56,9 @@ describe('a worker imports only the worker side', () => {
       // First use of the collector side, synchronous where the API is.
       const collector = new Collector({ directory: process.env.PROMETHEUS_MULTIPROC_DIR });
       const text = (await collector.scrape('text')).body.toString();
+      // protobufjs is CommonJS: loaded, it is in require's cache (a require()d ES module is not in the loader hook's log).
+      const protobufjsLoaded = () => Object.keys(createRequire(import.meta.url).cache).filter((file) => file.includes('/protobufjs/')).length;
+      const protobufjsAfterText = protobufjsLoaded();
       const bad = process.env.PROMETHEUS_MULTIPROC_DIR + '/web.yml';
       fs.writeFileSync(bad, 'tls_server_config: [');
       let error;
@@ -63,7 +67,7 @@ describe('a worker imports only the worker side', () => {
       const decoded = MetricFamilyMessage.decodeDelimited(pb);
       process.stdout.write(JSON.stringify({
         text, instance: collector instanceof Collector, webConfigError: error instanceof WebConfigError && error.name,
-        protobufName: decoded.name,
+        protobufName: decoded.name, protobufjsAfterText, protobufjsAfterProtobuf: protobufjsLoaded(),
       }));
     `;
     const { stdout, stderr } = runNode(['--import', LOG_HOOK, '--input-type=module', '-e', script]);
@@ -80,6 +84,9 @@ describe('a worker imports only the worker side', () => {
     expect(result.instance).toBe(true);
     expect(result.webConfigError).toBe('WebConfigError');
     expect(['jobs_total', 'latency_seconds']).toContain(result.protobufName);
+    // A collector serving text does not load protobufjs either: its first protobuf render does.
+    expect(result.protobufjsAfterText).toBe(0);
+    expect(result.protobufjsAfterProtobuf).toBeGreaterThan(0);
   });
 
   it('where an ES module cannot be require()d (Node < 20.19), the collector side loads from the CommonJS build on first use', () => {

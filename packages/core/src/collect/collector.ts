@@ -6,7 +6,9 @@ import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, exposedNames, type F
 import { CachedExposition, type BodyChanges } from './exposition-cache.js';
 import type { Compactor } from './compactor.js';
 import { readDirectoryExemplars, readNewestExemplars } from './exemplars.js';
-import { PROTOBUF_CONTENT_TYPE, renderProtobuf } from './protobuf.js';
+// The protobuf exposition (with protobufjs, ~4 MB of a collector's RSS) loads at the first protobuf scrape.
+import { renderProtobuf } from '../lazy/exports.js';
+import { PROTOBUF_CONTENT_TYPE } from './protobuf-negotiation.js';
 import { DirectoryMerger, type MergeProblem, type MergeProblemKind, type MergeResult, type MergeStats } from './merge.js';
 
 export type ExpositionFormat = 'text' | 'openmetrics';

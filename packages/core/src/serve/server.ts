@@ -17,7 +17,7 @@ import type { Family } from '../collect/exposition.js';
 import { BasicAuth } from './basic-auth.js';
 import { GzipParts } from './gzip-parts.js';
 import { refuseClient, requestsCertificate } from './client-certificate.js';
-import { wantsProtobuf } from '../collect/protobuf.js';
+import { wantsProtobuf } from '../collect/protobuf-negotiation.js';
 import { LANDING_PAGE_CSP, renderLandingPage } from './landing-page.js';
 import { RateLimit } from './rate-limit.js';
 import { loadWebConfig, type TlsSettings, type WebConfig } from './web-config.js';
