@@ -1,6 +1,6 @@
 // A file whose keys the collector already knows (a new worker's files; workers 2..W of a
 // first scrape) is read and placed by fast paths: its keys are found among the known ones
-// by the addon, a read window per call (native/mmap.c matchKeys; key-matcher.test.ts), or
+// by the addon, a read window per call (native/mmap.c walkKeys; key-matcher.test.ts), or
 // compared with them a word at a time (collect/byte-tables.ts, the fallback storage), and a known key takes the step the plan
 // gave it before (merge-plan.ts). Both must fall back, and give a fresh merge's output,
 // when a key differs in one byte, when the keys come in another order, and when the new
@@ -23,7 +23,7 @@ afterEach(() => {
 });
 
 /** Whether a read window's known keys are found by the addon here (the mmap storage); else ByteKeyTable.get finds them. */
-const addonMatches = (process.env.PROM_MULTIPROC_STORAGE ?? '') !== 'fallback' && loadMmap()?.matchKeys !== undefined;
+const addonMatches = (process.env.PROM_MULTIPROC_STORAGE ?? '') !== 'fallback' && loadMmap()?.walkKeys !== undefined;
 
 /** Keys laid out as in a file window: each 4-aligned after its length, then padding and 16 value bytes. */
 function windowOf(keys: string[], trailing = true): { buf: Buffer; at: number[] } {

@@ -50,6 +50,23 @@ export interface MmapAddon {
     previous: number,
     out: Int32Array,
   ): number;
+  /**
+   * matchKeys over the whole window, with each new key's hash and, for a key in the plain
+   * shape, its fields (`out`: 5 int32s an entry): see ByteKeyTable.walk. Absent from binaries built before it.
+   */
+  walkKeys?(
+    window: Uint8Array,
+    from: number,
+    end: number,
+    base: number,
+    used: number,
+    cells: Int32Array,
+    slots: Int32Array,
+    chunks: Uint8Array[],
+    previous: number,
+    out: Int32Array,
+    fields: Int32Array,
+  ): number;
 }
 
 let addon: MmapAddon | undefined;
