@@ -35,8 +35,9 @@ export interface MmapAddon {
   copyValues?(mapping: ReadMapping, used: number, valueIndex: Int32Array, count: number, values: Float64Array, timestamps: Float64Array): number;
   /**
    * Walks the entries of `window[from..end)` (file bytes from `base`) and finds each key
-   * in a collector's table of known keys (collect/byte-tables.ts ByteKeyTable's arrays):
-   * see ByteKeyTable.match. Absent from binaries built before it.
+   * in a collector's table of known keys (collect/byte-tables.ts ByteKeyTable's arrays),
+   * 3 int32s an entry, stopping after 64 new keys in a row. Not called any more: `walkKeys`
+   * replaced it; kept in the binary's exports. Absent from binaries built before it.
    */
   matchKeys?(
     window: Uint8Array,
