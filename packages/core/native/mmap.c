@@ -44,6 +44,16 @@
 //                           from there and names the problem), when `out` is full, and after
 //                           64 new keys in a row.
 //
+//   walkKeys(window, from, end, base, used, cells, slots, chunks, guess, out, fields)
+//                        -> matchKeys's walk and lookup over the whole window (no stop after a
+//                           run of new keys), 5 int32s per entry in `out`: key start, key length,
+//                           known slot or -1, and for a new key its hash (hashBytes, so that
+//                           JavaScript does not hash it again) and where `fields` holds its
+//                           fields when it is in the plain shape of format/key-bytes.ts
+//                           PlainKeyFields (the label count, then each field's [start, end) in
+//                           the window, in PlainKeyFields' order), else -1. Stops also when
+//                           `fields` has no room for another key's fields.
+//
 // matchKeys reads only JavaScript memory (a read() copy of the file), never a mapping:
 // it needs no SIGBUS guard.
 #define NAPI_VERSION 7
@@ -454,15 +464,144 @@ static size_t match_window(const uint8_t* window, int64_t from, int64_t end, int
   return count;
 }
 
-#define MATCH_USAGE "prom-multiproc mmap: matchKeys(window, from, end, base, used, cells, slots, chunks, guess, out)"
 
-static napi_value match_keys(napi_env env, napi_callback_info info) {
-  size_t argc = 10;
-  napi_value argv[10];
+// A plain JSON string literal at `pos` (printable ASCII, no escape): its contents'
+// [start, end) go to at[0], at[1]; returns the index after its closing quote, or -1.
+static int64_t plain_string(const uint8_t* w, int64_t pos, int64_t end, int32_t* at) {
+  if (pos >= end || w[pos] != 0x22) return -1;
+  int64_t from = ++pos;
+  for (; pos < end; pos++) {
+    uint8_t b = w[pos];
+    if (b == 0x22) {
+      at[0] = (int32_t)from;
+      at[1] = (int32_t)pos;
+      return pos + 1;
+    }
+    if (b == 0x5c || b < 0x20 || b > 0x7e) return -1;
+  }
+  return -1;
+}
+
+static inline bool separator_at(const uint8_t* w, int64_t pos, int64_t end) {
+  return pos + 2 <= end && w[pos] == 0x2c && w[pos + 1] == 0x20;
+}
+
+// Whether bytes [a, a_end) sort strictly before [b, b_end).
+static bool ascending_bytes(const uint8_t* w, int64_t a, int64_t a_end, int64_t b, int64_t b_end) {
+  int64_t n = a_end - a < b_end - b ? a_end - a : b_end - b;
+  for (int64_t i = 0; i < n; i++) {
+    if (w[a + i] != w[b + i]) return w[a + i] < w[b + i];
+  }
+  return a_end - a < b_end - b;
+}
+
+// Labels of a plain key whose fields walkKeys finds; a key with more is left to JavaScript.
+#define PLAIN_LABELS 32
+#define FIELDS_PER_KEY (1 + 2 * (3 + 2 * PLAIN_LABELS))
+
+// PlainKeyFields.scan of format/key-bytes.ts, step for step: the key in [start, end) of the
+// window in the shape ["metric", "sample", {"a": "1", ...}, "help"], every string plain,
+// label names strictly ascending. f[0] = label count, f[1 + 2k], f[2 + 2k] = field k (0
+// metric, 1 sample, 2 help, then each label's name and value). False for any other key.
+static bool plain_fields(const uint8_t* w, int64_t start, int64_t end, int32_t* f) {
+  int32_t* at = f + 1;
+  if (end - start < 16 || w[start] != 0x5b || w[end - 1] != 0x5d) return false;
+  int64_t pos = plain_string(w, start + 1, end, at);
+  if (pos < 0 || !separator_at(w, pos, end)) return false;
+  pos = plain_string(w, pos + 2, end, at + 2);
+  if (pos < 0 || !separator_at(w, pos, end)) return false;
+  pos += 2;
+  if (pos >= end || w[pos] != 0x7b) return false;
+  pos++;
+  int32_t n = 0;
+  if (pos < end && w[pos] == 0x7d) {
+    pos++;
+  } else {
+    for (;;) {
+      if (n == PLAIN_LABELS) return false;
+      int32_t* slot = at + 6 + 4 * n;
+      pos = plain_string(w, pos, end, slot);
+      if (pos < 0 || pos + 2 > end || w[pos] != 0x3a || w[pos + 1] != 0x20) return false;
+      if (n > 0 && !ascending_bytes(w, slot[-4], slot[-3], slot[0], slot[1])) return false;
+      pos = plain_string(w, pos + 2, end, slot + 2);
+      if (pos < 0) return false;
+      n++;
+      if (pos < end && w[pos] == 0x7d) {
+        pos++;
+        break;
+      }
+      if (!separator_at(w, pos, end)) return false;
+      pos += 2;
+    }
+  }
+  if (!separator_at(w, pos, end)) return false;
+  pos = plain_string(w, pos + 2, end, at + 4);
+  if (pos != end - 1) return false;
+  f[0] = n;
+  return true;
+}
+
+#define WALK_OUT 5
+
+// match_window without its stop after a run of new keys, giving each new key's hash and,
+// for a plain one, its fields: a file of keys not seen yet (the first worker's) is walked,
+// hashed and scanned here instead of in JavaScript.
+static size_t walk_window(const uint8_t* window, int64_t from, int64_t end, int64_t base, int64_t used,
+                          const KnownKeys* t, int32_t previous, int32_t* out, size_t capacity, int32_t* fields, size_t fields_length) {
+  size_t count = 0, fields_used = 0;
+  int64_t pos = from;
+  while (count < capacity && pos + 4 <= end && fields_length - fields_used >= FIELDS_PER_KEY) {
+    int32_t key_length = read_int32_le(window + pos);
+    if (key_length < 0) break;
+    int64_t value_at = pos + 4 + key_length + (8 - ((int64_t)key_length + 4) % 8);
+    if (base + value_at + 16 > used || value_at + 16 > end) break;
+    const uint8_t* key = window + pos + 4;
+    int32_t slot = -1;
+    if (previous >= 0 && (size_t)previous < t->slot_count) {
+      int32_t guess = t->slots[4 * (size_t)previous + SLOT_NEXT];
+      if (slot_holds(t, guess, key, (size_t)key_length)) slot = guess;
+    }
+    int32_t hash = 0;
+    if (slot < 0) {
+      hash = (int32_t)hash_bytes(key, (size_t)key_length);
+      size_t mask = t->cell_count - 1;
+      size_t cell = (size_t)(uint32_t)hash & mask;
+      for (size_t probes = 0; probes < t->cell_count; probes++, cell = (cell + 1) & mask) {
+        int32_t found = t->cells[2 * cell + 1] - 1;
+        if (found < 0) break;
+        if (t->cells[2 * cell] == hash && slot_holds(t, found, key, (size_t)key_length)) {
+          slot = found;
+          break;
+        }
+      }
+    }
+    int32_t* o = out + WALK_OUT * count;
+    o[0] = (int32_t)(pos + 4);
+    o[1] = key_length;
+    o[2] = slot;
+    o[3] = slot < 0 ? hash : 0;
+    o[4] = -1;
+    if (slot < 0 && plain_fields(window, pos + 4, pos + 4 + key_length, fields + fields_used)) {
+      o[4] = (int32_t)fields_used;
+      fields_used += 1 + 2 * (3 + 2 * (size_t)fields[fields_used]);
+    }
+    count++;
+    previous = slot;
+    pos = value_at + 16;
+  }
+  return count;
+}
+
+#define MATCH_USAGE "prom-multiproc mmap: matchKeys(window, from, end, base, used, cells, slots, chunks, guess, out)"
+#define WALK_USAGE "prom-multiproc mmap: walkKeys(window, from, end, base, used, cells, slots, chunks, guess, out, fields)"
+
+static napi_value match_or_walk(napi_env env, napi_callback_info info, bool walk) {
+  size_t argc = 11;
+  napi_value argv[11];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int64_t from, end, base, used;
   int32_t previous;
-  if (argc < 10 || napi_get_value_int64(env, argv[1], &from) != napi_ok || napi_get_value_int64(env, argv[2], &end) != napi_ok ||
+  if (argc < (walk ? 11u : 10u) || napi_get_value_int64(env, argv[1], &from) != napi_ok || napi_get_value_int64(env, argv[2], &end) != napi_ok ||
       napi_get_value_int64(env, argv[3], &base) != napi_ok || napi_get_value_int64(env, argv[4], &used) != napi_ok ||
       napi_get_value_int32(env, argv[8], &previous) != napi_ok) {
     napi_throw_type_error(env, NULL, MATCH_USAGE);
@@ -481,6 +620,14 @@ static napi_value match_keys(napi_env env, napi_callback_info info) {
       napi_is_typedarray(env, argv[9], &is_typed) != napi_ok || !is_typed ||
       napi_get_typedarray_info(env, argv[9], &type, &out_length, &out, NULL, NULL) != napi_ok || type != napi_int32_array) {
     napi_throw_type_error(env, NULL, MATCH_USAGE ": a Uint8Array window, Int32Array cells, slots and out");
+    return NULL;
+  }
+  size_t fields_length = 0;
+  void* fields = NULL;
+  if (walk && (napi_is_typedarray(env, argv[10], &is_typed) != napi_ok || !is_typed ||
+               napi_get_typedarray_info(env, argv[10], &type, &fields_length, &fields, NULL, NULL) != napi_ok || type != napi_int32_array ||
+               fields_length < FIELDS_PER_KEY)) {
+    napi_throw_type_error(env, NULL, WALK_USAGE ": fields must be an Int32Array of at least 135 elements");
     return NULL;
   }
   bool is_array = false;
@@ -522,7 +669,8 @@ static napi_value match_keys(napi_env env, napi_callback_info info) {
     chunk_lengths[c] = length;
   }
   KnownKeys table = {(const int32_t*)cells, cells_length / 2, (const int32_t*)slots, slots_length / 4, chunks, chunk_lengths, chunk_count};
-  size_t count = match_window((const uint8_t*)window, from, end, base, used, &table, previous, (int32_t*)out, out_length / 3);
+  size_t count = walk ? walk_window((const uint8_t*)window, from, end, base, used, &table, previous, (int32_t*)out, out_length / WALK_OUT, (int32_t*)fields, fields_length)
+                      : match_window((const uint8_t*)window, from, end, base, used, &table, previous, (int32_t*)out, out_length / 3);
   if (napi_create_int32(env, (int32_t)count, &result) != napi_ok) result = NULL;
 done:
   if (chunks != stack_chunks) {
@@ -532,6 +680,10 @@ done:
   return result;
 }
 
+static napi_value match_keys(napi_env env, napi_callback_info info) { return match_or_walk(env, info, false); }
+
+static napi_value walk_keys(napi_env env, napi_callback_info info) { return match_or_walk(env, info, true); }
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"map", NULL, map_file, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -540,6 +692,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"unmapRead", NULL, unmap_read, NULL, NULL, NULL, napi_enumerable, NULL},
       {"copyValues", NULL, copy_values, NULL, NULL, NULL, napi_enumerable, NULL},
       {"matchKeys", NULL, match_keys, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"walkKeys", NULL, walk_keys, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties));
   return exports;

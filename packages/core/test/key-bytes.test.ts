@@ -14,6 +14,7 @@ import { KeyCache, parsePythonFloat } from '../src/collect/prepared-keys.js';
 import { DirectoryMerger } from '../src/collect/merge.js';
 import { renderText } from '../src/collect/exposition.js';
 import { readDbFile } from '../src/format/reader.js';
+import { loadMmap } from '../src/format/mmap.js';
 import { tempDir } from './helpers/fixtures.js';
 import { seededRandom } from './helpers/seeded-random.js';
 
@@ -100,6 +101,71 @@ describe('keys read as bytes', () => {
     expect(scan('["m", "m_total", {"a": 1}, "h"]')).toBe(false);
     expect(scan('["m", "m_total", {"a": "1"')).toBe(false);
   });
+
+  it.runIf((process.env.PROM_MULTIPROC_STORAGE ?? '') !== 'fallback' && loadMmap()?.walkKeys !== undefined)(
+    "the addon's walk finds a new key's fields exactly where the in-place decoder does, or declines the same keys",
+    () => {
+      const next = seededRandom(0x5eed);
+      const keys: Buffer[] = [];
+      for (let n = 0; n < 6_000; n++) {
+        const key = Buffer.from(fuzzKey(next), 'utf8');
+        const roll = next();
+        // Also keys cut short, one byte changed, and plain ones with many labels (the addon takes up to 32).
+        if (roll < 0.1 && key.length > 1) keys.push(key.subarray(0, Math.floor(next() * key.length)));
+        else if (roll < 0.2 && key.length > 0) {
+          key[Math.floor(next() * key.length)] = [0x22, 0x2c, 0x20, 0x3a, 0x7b, 0x7d, 0x5b, 0x5d, 0x5c, 0x7f][Math.floor(next() * 10)];
+          keys.push(key);
+        } else if (roll < 0.23) {
+          const count = 28 + Math.floor(next() * 8);
+          keys.push(Buffer.from(encodeKey('m', 'm', Array.from({ length: count }, (_, i) => [`l${String(i).padStart(2, '0')}`, String(i)] as [string, string]), 'h')));
+        } else keys.push(key);
+      }
+      // One window of entries (length, key, padding, value, timestamp), walked with an empty table: every key is new.
+      const entries = keys.map((key) => {
+        const entry = Buffer.alloc(4 + key.length + (8 - ((key.length + 4) % 8)) + 16, 0x20);
+        entry.writeInt32LE(key.length, 0);
+        key.copy(entry, 4);
+        return entry;
+      });
+      const buf = Buffer.concat(entries);
+      const table = new ByteKeyTable<number>();
+      const out = new Int32Array(5 * 512);
+      const fieldsOut = new Int32Array(8 * 1024);
+      const fields = new PlainKeyFields();
+      let walked = 0;
+      let plain = 0;
+      let declinedMany = 0;
+      for (let pos = 0; pos < buf.length;) {
+        const n = table.walk(buf, pos, buf.length, 0, buf.length, out, fieldsOut);
+        expect(n).toBeGreaterThan(0);
+        for (let e = 0; e < n; e++, walked++) {
+          const [start, length, slot, , at] = out.subarray(5 * e, 5 * e + 5);
+          expect(slot).toBe(-1);
+          const scanned = fields.scan(buf, start, start + length);
+          const key = buf.toString('latin1', start, start + length);
+          if (at < 0) {
+            // Declined: by the JavaScript scan too, unless it has more labels than the addon takes.
+            if (scanned) {
+              expect(fields.labels, key).toBeGreaterThan(32);
+              declinedMany++;
+            }
+            continue;
+          }
+          plain++;
+          expect(scanned, key).toBe(true);
+          const labels = fieldsOut[at];
+          expect(labels).toBe(fields.labels);
+          expect([...fieldsOut.subarray(at + 1, at + 1 + 2 * (3 + 2 * labels))], key).toEqual([...fields.at.subarray(0, 2 * (3 + 2 * labels))]);
+          pos = start + length + (8 - ((length + 4) % 8)) + 16;
+        }
+        pos = out[5 * (n - 1)] + out[5 * (n - 1) + 1];
+        pos += 8 - ((out[5 * (n - 1) + 1] + 4) % 8) + 16;
+      }
+      expect(walked).toBe(keys.length);
+      expect(plain).toBeGreaterThan(1_000);
+      expect(declinedMany).toBeGreaterThan(10);
+    },
+  );
 
   it('a prepared key says what JSON.parse says, whichever path decoded it', () => {
     const next = seededRandom(7);

@@ -1,5 +1,5 @@
-// A window's known keys found in one call to the addon (native/mmap.c matchKeys, through
-// ByteKeyTable.match and the reader's KnownKeyMatcher): it must walk the entries exactly as
+// A window's known keys found in one call to the addon (native/mmap.c walkKeys, through
+// ByteKeyTable.walk and the reader's KnownKeyMatcher): it must walk the entries exactly as
 // the JavaScript walk does (format/entries.ts), stop where that walk would stop or throw,
 // and find a key only where ByteKeyTable.get finds the same value: keys one byte apart,
 // of every length, cut short, garbage, a file changed between two windows of one read.
@@ -8,6 +8,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ByteKeyTable } from '../src/collect/byte-tables.js';
 import { CorruptFileError, scanEntryWindow } from '../src/format/entries.js';
+import { hashBytes } from '../src/format/key-bytes.js';
 import { buildFileImage } from '../src/format/file-image.js';
 import { encodeKey } from '../src/format/key.js';
 import { loadMmap } from '../src/format/mmap.js';
@@ -20,7 +21,7 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-const native = (process.env.PROM_MULTIPROC_STORAGE ?? '') !== 'fallback' && loadMmap()?.matchKeys !== undefined;
+const native = (process.env.PROM_MULTIPROC_STORAGE ?? '') !== 'fallback' && loadMmap()?.walkKeys !== undefined;
 
 /** Bytes of an entry with a key of `keyLength` bytes: length, key, 1-8 spaces, value and timestamp. */
 const entryBytes = (keyLength: number) => 4 + keyLength + (8 - ((keyLength + 4) % 8)) + 16;
@@ -45,16 +46,21 @@ function walkInJs(buf: Buffer, base: number, end: number, used: number, from: nu
   }
 }
 
-/** All entries ByteKeyTable.match walks from `from`, asked `capacity` at a time (again after each call that walked any): key start, length and slot each. */
+/** Room for the fields of at least one key of up to 32 labels (the addon refuses less). */
+const FIELDS = new Int32Array(4096);
+
+/** All entries ByteKeyTable.walk walks from `from`, asked `capacity` at a time (again after each call that walked any): key start, length and slot each; a new key's hash is checked against hashBytes. */
 function walkInC(table: ByteKeyTable<number>, buf: Buffer, base: number, end: number, used: number, from: number, capacity: number): Array<[number, number, number]> {
-  const out = new Int32Array(3 * capacity);
+  const out = new Int32Array(5 * capacity);
   const entries: Array<[number, number, number]> = [];
   let pos = from;
   for (;;) {
-    const n = table.match(buf, pos, end, base, used, out);
+    const n = table.walk(buf, pos, end, base, used, out, FIELDS);
     for (let e = 0; e < n; e++) {
-      entries.push([out[3 * e], out[3 * e + 1], out[3 * e + 2]]);
-      pos = out[3 * e] + out[3 * e + 1] + (8 - ((out[3 * e + 1] + 4) % 8)) + 16;
+      const [start, length, slot, hash] = out.subarray(5 * e, 5 * e + 4);
+      entries.push([start, length, slot]);
+      if (slot < 0) expect(hash).toBe(hashBytes(buf, start, start + length));
+      pos = start + length + (8 - ((length + 4) % 8)) + 16;
     }
     if (n === 0) return entries;
   }
@@ -120,29 +126,37 @@ describe.runIf(native)('finding a window\'s known keys in the addon', () => {
     }
   });
 
-  it('stops after 64 new keys in a row (a file of keys not seen yet), not after fewer', () => {
+  it("walks a run of new keys to the window's end (a file of keys not seen yet), and stops when the fields are full", () => {
     const table = new ByteKeyTable<number>();
     const known = Buffer.from('known');
     table.add(known, 0, known.length, 1);
-    const keys = [...Array.from({ length: 63 }, (_, i) => Buffer.from(`new ${i}`)), known, ...Array.from({ length: 100 }, (_, i) => Buffer.from(`later ${i}`)), known];
+    const plain = (i: number) => Buffer.from(encodeKey('m', 'm_total', [['a', String(i)]], 'h'));
+    const keys = [...Array.from({ length: 63 }, (_, i) => Buffer.from(`new ${i}`)), known, ...Array.from({ length: 100 }, (_, i) => plain(i)), known];
     const buf = Buffer.concat(keys.map(entryOf));
-    const out = new Int32Array(3 * 4096);
-    expect(table.match(buf, 0, buf.length, 0, buf.length, out)).toBe(63 + 1 + 64);
-    expect(out[3 * 63 + 2]).toBeGreaterThanOrEqual(0);
+    const out = new Int32Array(5 * 4096);
+    expect(table.walk(buf, 0, buf.length, 0, buf.length, out, FIELDS)).toBe(keys.length);
+    expect([out[5 * 63 + 2], out[5 * 164 + 2]]).toEqual([0, 0]);
+    // Keys not in the plain shape have no fields; plain ones have theirs, one after the other (11 int32s with one label: the count, then 5 pairs).
+    expect(out[5 * 62 + 4]).toBe(-1);
+    expect(Array.from({ length: 100 }, (_, i) => out[5 * (64 + i) + 4])).toEqual(Array.from({ length: 100 }, (_, i) => 11 * i));
+    // Room for one key of 32 labels at most (135 int32s): the walk stops before a plain key that might not fit.
+    const small = new Int32Array(135 + 6);
+    expect(table.walk(buf, 0, buf.length, 0, buf.length, out, small)).toBe(64 + 1);
+    expect(() => table.walk(buf, 0, buf.length, 0, buf.length, out, new Int32Array(134))).toThrow(TypeError);
   });
 
   it('refuses a window range outside its buffer, and an empty table finds nothing', () => {
     const table = new ByteKeyTable<number>();
     const buf = Buffer.concat([entryOf(Buffer.from('abc')), entryOf(Buffer.from('defg'))]);
-    const out = new Int32Array(30);
-    expect(() => table.match(buf, 0, buf.length + 1, 0, 1 << 20, out)).toThrow(RangeError);
-    expect(() => table.match(buf, 16, 8, 0, 1 << 20, out)).toThrow(RangeError);
-    expect(() => table.match(buf, 0, buf.length, 8, buf.length, out)).toThrow(RangeError); // the window's end is past `used`
-    expect(table.match(buf, 0, buf.length, 0, 1 << 20, out)).toBe(2);
-    expect([out[2], out[5]]).toEqual([-1, -1]);
+    const out = new Int32Array(50);
+    expect(() => table.walk(buf, 0, buf.length + 1, 0, 1 << 20, out, FIELDS)).toThrow(RangeError);
+    expect(() => table.walk(buf, 16, 8, 0, 1 << 20, out, FIELDS)).toThrow(RangeError);
+    expect(() => table.walk(buf, 0, buf.length, 8, buf.length, out, FIELDS)).toThrow(RangeError); // the window's end is past `used`
+    expect(table.walk(buf, 0, buf.length, 0, 1 << 20, out, FIELDS)).toBe(2);
+    expect([out[2], out[7]]).toEqual([-1, -1]);
     table.add(Buffer.from('defg'), 0, 4, 7);
-    expect(table.match(buf, 0, buf.length, 0, 1 << 20, out)).toBe(2);
-    expect([out[2], table.found(out[5])]).toEqual([-1, 7]);
+    expect(table.walk(buf, 0, buf.length, 0, 1 << 20, out, FIELDS)).toBe(2);
+    expect([out[2], table.found(out[7])]).toEqual([-1, 7]);
   });
 });
 
@@ -152,11 +166,16 @@ function readWith(file: string, table: ByteKeyTable<number>, matcher: boolean, c
   let foundByAddon = 0;
   const knownKeys: KnownKeyMatcher | undefined = matcher
     ? {
-      match: (buf, from, end, base, used, out) => table.match(buf, from, end, base, used, out),
+      walk: (buf, from, end, base, used, out, fields) => table.walk(buf, from, end, base, used, out, fields),
       onKnown: (slot, index) => {
         change(index);
         foundByAddon++;
         seen[index] = `known ${table.found(slot)}`;
+      },
+      onNew: (buf, start, end, index, hash) => {
+        change(index);
+        const value = table.getHashed(buf, start, end, hash);
+        seen[index] = value === undefined ? `new ${buf.toString('latin1', start, end)}` : `known ${value}`;
       },
     }
     : undefined;

@@ -1,6 +1,6 @@
 // A file whose keys the collector already knows (a new worker's files; workers 2..W of a
 // first scrape) is read and placed by fast paths: its keys are found among the known ones
-// by the addon, a read window per call (native/mmap.c matchKeys; key-matcher.test.ts), or
+// by the addon, a read window per call (native/mmap.c walkKeys; key-matcher.test.ts), or
 // compared with them a word at a time (collect/byte-tables.ts, the fallback storage), and a known key takes the step the plan
 // gave it before (merge-plan.ts). Both must fall back, and give a fresh merge's output,
 // when a key differs in one byte, when the keys come in another order, and when the new
@@ -12,6 +12,10 @@ import { ByteKeyTable } from '../src/collect/byte-tables.js';
 import { renderText } from '../src/collect/exposition.js';
 import { DirectoryMerger, type MergeResult } from '../src/collect/merge.js';
 import { MergePlan } from '../src/collect/merge-plan.js';
+import { KeyCache } from '../src/collect/prepared-keys.js';
+import { TrackedFile } from '../src/collect/tracked-file.js';
+import { parseDbFileName } from '../src/format/names.js';
+import { ReadBuffer } from '../src/format/reader.js';
 import { buildFileImage } from '../src/format/file-image.js';
 import { encodeKey } from '../src/format/key.js';
 import { loadMmap } from '../src/format/mmap.js';
@@ -23,7 +27,7 @@ afterEach(() => {
 });
 
 /** Whether a read window's known keys are found by the addon here (the mmap storage); else ByteKeyTable.get finds them. */
-const addonMatches = (process.env.PROM_MULTIPROC_STORAGE ?? '') !== 'fallback' && loadMmap()?.matchKeys !== undefined;
+const addonMatches = (process.env.PROM_MULTIPROC_STORAGE ?? '') !== 'fallback' && loadMmap()?.walkKeys !== undefined;
 
 /** Keys laid out as in a file window: each 4-aligned after its length, then padding and 16 value bytes. */
 function windowOf(keys: string[], trailing = true): { buf: Buffer; at: number[] } {
@@ -116,6 +120,35 @@ function workerSeries(routes: string[]): Entry[][] {
 function write(dir: string, name: string, entries: Entry[]): void {
   fs.writeFileSync(path.join(dir, name), buildFileImage(entries));
 }
+
+describe('a file of keys not seen yet', () => {
+  it('gives a key listed twice in one read window one preparation and one place in the key table, in a walk by the addon or in JavaScript', () => {
+    const dir = tempDir();
+    try {
+      const keys = Array.from({ length: 200 }, (_, i) => encodeKey('req', 'req_total', [['route', `/r${i}`]], 'Requests.'));
+      // Entries 150..199 repeat keys 0..49 (a damaged or hand-made file): each is still one key.
+      const listed = [...keys.slice(0, 150), ...keys.slice(0, 50)];
+      const file = path.join(dir, 'counter_1.db');
+      fs.writeFileSync(file, buildFileImage(listed.map((key, i) => ({ key, value: i, timestamp: 0 }))));
+      const cache = new KeyCache();
+      const tracked = new TrackedFile('counter_1.db', parseDbFileName('counter_1.db'), file, cache);
+      expect(tracked.reader!.read(new ReadBuffer()).ok).toBe(true);
+      expect(tracked.prepared).toHaveLength(200);
+      for (let i = 150; i < 200; i++) expect(tracked.prepared[i]).toBe(tracked.prepared[i - 150]);
+      expect(new Set(tracked.prepared).size).toBe(150);
+      // A second file with the same keys finds each among the 150 known, with its first preparation.
+      const other = path.join(dir, 'counter_2.db');
+      fs.writeFileSync(other, buildFileImage(keys.map((key, i) => ({ key, value: i, timestamp: 0 }))));
+      const second = new TrackedFile('counter_2.db', parseDbFileName('counter_2.db'), other, cache);
+      expect(second.reader!.read(new ReadBuffer()).ok).toBe(true);
+      expect(second.prepared.slice(0, 150)).toEqual(tracked.prepared.slice(0, 150));
+      expect(second.prepared.slice(0, 150).every((p, i) => p === tracked.prepared[i])).toBe(true);
+      expect(new Set(second.prepared).size).toBe(200);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('a new file whose keys are known', () => {
   const routes = Array.from({ length: 40 }, (_, i) => `/r${i}`);

@@ -101,20 +101,39 @@ export class ByteKeyTable<T> {
   /**
    * Walks the entries at `buf[from..end)` (file bytes from offset `base`; the file's used
    * size `used`) and finds their keys in this table in one call to the addon: per entry,
-   * `out[3i..3i+2]` = its key's start in `buf`, its length and its slot here or -1. Returns
-   * the number of entries, which follow each other from `from`: it stops before an entry
-   * not whole in [from, end) or not well formed (the caller's JavaScript walk goes on from
-   * there), when `out` is full, and after 64 new keys in a row (keys not seen yet). -1 when
-   * the addon cannot (none, an old binary, or the fallback storage forced). A slot found is
-   * taken with `found(slot)`; the slots stay valid while keys are added (not after `retain`).
+   * `out[5i..5i+4]` = its key's start in `buf`, its length, its slot here or -1, and for a
+   * key not here its hash (give it to `getHashed`) and where `fields` holds its fields when
+   * it is in the plain shape (the label count, then PlainKeyFields' `at` pairs), else -1.
+   * Returns the number of entries, which follow each other from `from`: it stops before an
+   * entry not whole in [from, end) or not well formed (the caller's JavaScript walk goes on
+   * from there), or when `out` or `fields` is full. -1 when the addon cannot (none, an old
+   * binary, or the fallback storage forced). A slot found is taken with `found(slot)`; the
+   * slots stay valid while keys are added (not after `retain`).
    */
-  match(buf: Uint8Array, from: number, end: number, base: number, used: number, out: Int32Array): number {
-    const matchKeys = keyMatcher();
-    if (matchKeys === null) return -1;
-    return matchKeys(buf, from, end, base, used, this.cells, this.slots, this.chunks, this.lastSlot, out);
+  walk(buf: Uint8Array, from: number, end: number, base: number, used: number, out: Int32Array, fields: Int32Array): number {
+    const walkKeys = keyWalker();
+    if (walkKeys === null) return -1;
+    return walkKeys(buf, from, end, base, used, this.cells, this.slots, this.chunks, this.lastSlot, out, fields);
   }
 
-  /** The value in `slot` (found by `match`), as `get` would have found it: it becomes the last key looked up. */
+  /**
+   * `get` of a key whose hash `walk` gave: no guess, no hashing (the addon tried both); a
+   * key added since that walk (one listed twice in a window) is still found.
+   */
+  getHashed(buf: Uint8Array, start: number, end: number, hash: number): T | undefined {
+    this.missedHash = hash;
+    const mask = (this.cells.length >>> 1) - 1;
+    for (let cell = hash & mask; ; cell = (cell + 1) & mask) {
+      const slot = this.cells[2 * cell + 1] - 1;
+      if (slot < 0) return undefined;
+      if (this.cells[2 * cell] === hash && this.holds(slot, buf, start, end)) {
+        this.follows(slot);
+        return this.values[slot];
+      }
+    }
+  }
+
+  /** The value in `slot` (found by `walk`), as `get` would have found it: it becomes the last key looked up. */
   found(slot: number): T {
     this.follows(slot);
     return this.values[slot];
@@ -199,13 +218,13 @@ export class ByteKeyTable<T> {
   }
 }
 
-type MatchKeys = NonNullable<MmapAddon['matchKeys']>;
-let matcher: MatchKeys | null | undefined;
+type WalkKeys = NonNullable<MmapAddon['walkKeys']>;
+let walker: WalkKeys | null | undefined;
 
-/** The addon's matchKeys, or null (no addon, a binary from before it, or PROM_MULTIPROC_STORAGE=fallback). */
-function keyMatcher(): MatchKeys | null {
-  if (matcher === undefined) matcher = readerAddon()?.matchKeys ?? null;
-  return matcher;
+/** The addon's walkKeys, or null (no addon, a binary from before it, or PROM_MULTIPROC_STORAGE=fallback). */
+function keyWalker(): WalkKeys | null {
+  if (walker === undefined) walker = readerAddon()?.walkKeys ?? null;
+  return walker;
 }
 
 /**

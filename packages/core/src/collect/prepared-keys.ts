@@ -160,15 +160,30 @@ export class KeyCache {
   preparedAt(buf: Buffer, start: number, end: number): PreparedKey {
     let prepared = this.keys.get(buf, start, end);
     if (prepared === undefined) {
-      prepared = this.fields.scan(buf, start, end) ? this.preparePlain(buf) : this.prepareText(keyTextOf(buf, start, end));
+      prepared = this.fields.scan(buf, start, end) ? this.preparePlain(buf, this.fields.at, 0, this.fields.labels) : this.prepareText(keyTextOf(buf, start, end));
       this.keys.add(buf, start, end, prepared, true);
     }
     return prepared;
   }
 
-  /** The known keys of a file window, found in one call to the addon: ByteKeyTable.match. */
-  matchKnown(buf: Buffer, from: number, end: number, base: number, used: number, out: Int32Array): number {
-    return this.keys.match(buf, from, end, base, used, out);
+  /**
+   * `preparedAt` of a key the addon's walk did not find (`walkKeys`): `hash` is its hash,
+   * and its fields are at `fields[fieldsAt]` (the label count, then each field's [start,
+   * end) in `buf`) when it is in the plain shape, else `fieldsAt` is -1.
+   */
+  preparedWalked(buf: Buffer, start: number, end: number, hash: number, fields: Int32Array, fieldsAt: number): PreparedKey {
+    let prepared = this.keys.getHashed(buf, start, end, hash);
+    if (prepared === undefined) {
+      if (fieldsAt >= 0) prepared = this.preparePlain(buf, fields, fieldsAt + 1, fields[fieldsAt]);
+      else prepared = this.fields.scan(buf, start, end) ? this.preparePlain(buf, this.fields.at, 0, this.fields.labels) : this.prepareText(keyTextOf(buf, start, end));
+      this.keys.add(buf, start, end, prepared, true);
+    }
+    return prepared;
+  }
+
+  /** The keys of a file window walked and looked up in one call to the addon: ByteKeyTable.walk. */
+  walkKeys(buf: Buffer, from: number, end: number, base: number, used: number, out: Int32Array, fields: Int32Array): number {
+    return this.keys.walk(buf, from, end, base, used, out, fields);
   }
 
   /** The shared preparation of the key `matchKnown` found in `slot`. */
@@ -237,9 +252,10 @@ export class KeyCache {
     this.bounds.clear();
   }
 
-  /** Prepares the plain key whose fields `this.fields` just found in `buf`. */
-  private preparePlain(buf: Buffer): PreparedKey {
-    const labels = this.fields.labels;
+  /** Prepares the plain key in `buf` with `labels` labels whose fields' [start, end) pairs are at `at[from..]` (PlainKeyFields' layout). */
+  private preparePlain(buf: Buffer, at: Int32Array, from: number, labels: number): PreparedKey {
+    this.fieldAt = at;
+    this.fieldFrom = from;
     this.field(buf, 0);
     const metricName = this.text;
     this.field(buf, 1);
@@ -261,12 +277,15 @@ export class KeyCache {
   private fieldIds: number[] = [];
   /** The text of the last `field` call. */
   private text = '';
+  /** Where the fields of the key being prepared are: `fieldAt[fieldFrom + 2f]`, `fieldAt[fieldFrom + 2f + 1]`. */
+  private fieldAt: Int32Array = new Int32Array(0);
+  private fieldFrom = 0;
 
   /** The id of field `f` of the plain key just scanned (0 metric, 1 sample, 2 help, then each label's name and value); its text in `text`. */
   private field(buf: Buffer, f: number): number {
-    const at = this.fields.at;
-    const start = at[2 * f];
-    const end = at[2 * f + 1];
+    const at = this.fieldAt;
+    const start = at[this.fieldFrom + 2 * f];
+    const end = at[this.fieldFrom + 2 * f + 1];
     const previous = this.fieldTexts[f];
     if (previous !== undefined && bytesEqualString(buf, start, end, previous)) {
       this.text = previous;

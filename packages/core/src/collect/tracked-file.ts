@@ -29,8 +29,10 @@ export class TrackedFile {
     // Archives are only ever replaced by the compactor's rename: unchanged, they need no re-read.
     const replacedOnly = parsedName?.id === ARCHIVE_ID;
     const knownKeys = {
-      match: (buf: Buffer, from: number, end: number, base: number, used: number, out: Int32Array) => keys.matchKnown(buf, from, end, base, used, out),
+      walk: (buf: Buffer, from: number, end: number, base: number, used: number, out: Int32Array, fields: Int32Array) => keys.walkKeys(buf, from, end, base, used, out, fields),
       onKnown: (slot: number, index: number) => this.addPrepared(keys.preparedIn(slot), index),
+      onNew: (buf: Buffer, start: number, end: number, index: number, hash: number, fields: Int32Array, fieldsAt: number) =>
+        this.addPrepared(keys.preparedWalked(buf, start, end, hash, fields, fieldsAt), index),
     };
     // Only gauge files' timestamps count in a merge (mostrecent); Python reads the others' as 0.
     const timestamps = parsedName?.type === 'gauge';

@@ -167,19 +167,28 @@ export type OnKeyBytes = (buf: Buffer, start: number, end: number, index: number
 export interface KnownKeyMatcher {
   /**
    * Walks the entries at `buf[from..end)` (file bytes from `base`) and finds their keys
-   * among the known ones: per entry `out[3i..3i+2]` = key start in `buf`, key length, the
-   * known key's slot or -1. Returns how many entries it walked (from `from` on, each whole
-   * in the window and well formed, at most `out.length / 3`; it may stop early), or -1
-   * when it cannot.
+   * among the known ones: per entry `out[5i..5i+4]` = key start in `buf`, key length, the
+   * known key's slot or -1, a new key's hash, and where `fields` holds a new plain key's
+   * fields or -1 (ByteKeyTable.walk). Returns how many entries it walked (from `from` on,
+   * each whole in the window and well formed, at most `out.length / 5`; it may stop
+   * early), or -1 when it cannot.
    */
-  match(buf: Buffer, from: number, end: number, base: number, used: number, out: Int32Array): number;
+  walk(buf: Buffer, from: number, end: number, base: number, used: number, out: Int32Array, fields: Int32Array): number;
   /** Entry `index` has the known key in `slot`. */
   onKnown(slot: number, index: number): void;
+  /**
+   * Entry `index` has a key not known when the window was walked, bytes [start, end) of
+   * `buf`, with its hash and fields as `walk` gave them. Throws as `onKey` does.
+   */
+  onNew(buf: Buffer, start: number, end: number, index: number, hash: number, fields: Int32Array, fieldsAt: number): void;
 }
 
-/** Entries per matcher call: `out` is 3 int32s an entry, reused by every reader. */
+/** Entries per walker call: `out` is 5 int32s an entry, reused by every reader. */
 const MATCHED_ENTRIES = 4096;
+const OUT_PER_ENTRY = 5;
 let matched = new Int32Array(0);
+/** The fields of a call's new plain keys (~20 int32s a key with three labels; the addon stops when it is full). */
+let matchedFields = new Int32Array(0);
 
 /** The entries of one file and their latest values, re-read on every `read()`. */
 export class DbFileReader {
@@ -374,8 +383,7 @@ export class DbFileReader {
     const onKey = this.onKey;
     let pos = this.parsedTo;
     let window = PARSE_WINDOW_BYTES;
-    // Whether to ask the matcher: until a call of it finds mostly new keys (the file's keys
-    // are not known yet: the JavaScript walk looks each up once anyway).
+    // Whether to ask the addon's walk (while it can).
     let matching = this.knownKeys !== undefined;
     while (pos < used) {
       const length = Math.min(used - pos, window);
@@ -410,34 +418,37 @@ export class DbFileReader {
   }
 
   /**
-   * The known-key matcher over a window (file bytes [base, base + length) in `buf`; `f64`
-   * over it when the values are taken from it too): takes the entries it walks, known keys
-   * through `onKnown`, new ones through `onKey`. Returns the file offset where the
-   * JavaScript walk goes on (the window's end, an entry cut by it, one the matcher left
-   * because it is not well formed: the walk names the problem, or after a run of new keys),
-   * negated when the matcher should not be asked again during this read.
+   * The addon's walk over a window (file bytes [base, base + length) in `buf`; `f64` over
+   * it when the values are taken from it too): takes the entries it walks, known keys
+   * through `onKnown`, new ones through `onNew`. Returns the file offset where the
+   * JavaScript walk goes on (the window's end, an entry cut by it, one the addon left
+   * because it is not well formed: the walk names the problem), negated when the addon
+   * cannot walk (none, or the fallback storage).
    */
   private matchWindow(buf: Buffer, f64: Float64Array | null, base: number, length: number, used: number): number {
-    const { onKey, knownKeys } = this;
-    if (matched.length === 0) matched = new Int32Array(3 * MATCHED_ENTRIES);
+    const knownKeys = this.knownKeys!;
+    if (matched.length === 0) {
+      matched = new Int32Array(OUT_PER_ENTRY * MATCHED_ENTRIES);
+      matchedFields = new Int32Array(24 * MATCHED_ENTRIES);
+    }
     const out = matched;
+    const fields = matchedFields;
     let pos = base;
     for (;;) {
-      const count = knownKeys!.match(buf, pos - base, length, base, used, out);
+      const count = knownKeys.walk(buf, pos - base, length, base, used, out, fields);
       if (count < 0) return -pos;
-      let known = 0;
+      if (count === 0) return pos;
       for (let e = 0; e < count; e++) {
-        const keyStart = out[3 * e];
-        const keyLength = out[3 * e + 1];
-        const slot = out[3 * e + 2];
+        const o = OUT_PER_ENTRY * e;
+        const keyStart = out[o];
+        const keyLength = out[o + 1];
+        const slot = out[o + 2];
         const offset = base + keyStart - 4;
         const valueOffset = offset + 4 + keyLength + paddingFor(keyLength);
-        if (slot >= 0) {
-          knownKeys!.onKnown(slot, this.entryCount);
-          known++;
-        } else {
+        if (slot >= 0) knownKeys.onKnown(slot, this.entryCount);
+        else {
           try {
-            onKey!(buf, keyStart, keyStart + keyLength, this.entryCount);
+            knownKeys.onNew(buf, keyStart, keyStart + keyLength, this.entryCount, out[o + 3], fields, out[o + 4]);
           } catch (err) {
             throw asCorruptKey(err, offset);
           }
@@ -446,8 +457,6 @@ export class DbFileReader {
         this.addValueOffset(offset, valueOffset);
         pos = valueOffset + 16;
       }
-      if (2 * known < count) return -pos; // mostly new keys: the JavaScript walk does the rest
-      if (count < MATCHED_ENTRIES) return pos;
     }
   }
 
