@@ -33,28 +33,23 @@
 //
 // The collector's key side (a file's new entries, read into a JavaScript buffer):
 //
-//   matchKeys(window, from, end, base, used, cells, slots, chunks, guess, out)
+//   walkKeys(window, from, end, base, used, cells, slots, chunks, guess, out, fields)
 //                        -> walks the entries at window[from..end) (the window holds file bytes
 //                           from offset `base`), checking every length as the JavaScript walk
 //                           does, and looks each key up in the collector's table of known keys
-//                           (collect/byte-tables.ts, handed over as its typed arrays): out[3i],
-//                           out[3i+1], out[3i+2] = key start in the window, key length, known
-//                           slot or -1. Returns the number of entries; stops before an entry not
-//                           whole in the window or not well formed (the JavaScript walk takes it
-//                           from there and names the problem), when `out` is full, and after
-//                           64 new keys in a row.
+//                           (collect/byte-tables.ts, handed over as its typed arrays), trying
+//                           first the key that followed the one before last time. 5 int32s per
+//                           entry in `out`: key start in the window, key length, known slot or
+//                           -1, and for a new key its hash (hashBytes, so that JavaScript does
+//                           not hash it again) and where `fields` holds its fields when it is in
+//                           the plain shape of format/key-bytes.ts PlainKeyFields (the label
+//                           count, then each field's [start, end) in the window, in
+//                           PlainKeyFields' order), else -1. Returns the number of entries;
+//                           stops before an entry not whole in the window or not well formed
+//                           (the JavaScript walk takes it from there and names the problem),
+//                           when `out` is full, and when `fields` has no room for another key's.
 //
-//   walkKeys(window, from, end, base, used, cells, slots, chunks, guess, out, fields)
-//                        -> matchKeys's walk and lookup over the whole window (no stop after a
-//                           run of new keys), 5 int32s per entry in `out`: key start, key length,
-//                           known slot or -1, and for a new key its hash (hashBytes, so that
-//                           JavaScript does not hash it again) and where `fields` holds its
-//                           fields when it is in the plain shape of format/key-bytes.ts
-//                           PlainKeyFields (the label count, then each field's [start, end) in
-//                           the window, in PlainKeyFields' order), else -1. Stops also when
-//                           `fields` has no room for another key's fields.
-//
-// matchKeys reads only JavaScript memory (a read() copy of the file), never a mapping:
+// walkKeys reads only JavaScript memory (a read() copy of the file), never a mapping:
 // it needs no SIGBUS guard.
 #define NAPI_VERSION 7
 #include <node_api.h>
@@ -414,56 +409,9 @@ static bool slot_holds(const KnownKeys* t, int64_t slot, const uint8_t* key, siz
   return memcmp(t->chunks[chunk] + start, key, length) == 0;
 }
 
-// The slot of `key`, or -1: the key that followed `previous` last time first (no hash),
-// then the cells, as ByteKeyTable.get looks.
-static int32_t find_key(const KnownKeys* t, int32_t previous, const uint8_t* key, size_t length) {
-  if (previous >= 0 && (size_t)previous < t->slot_count) {
-    int32_t guess = t->slots[4 * (size_t)previous + SLOT_NEXT];
-    if (slot_holds(t, guess, key, length)) return guess;
-  }
-  int32_t hash = (int32_t)hash_bytes(key, length);
-  size_t mask = t->cell_count - 1;
-  size_t cell = (size_t)(uint32_t)hash & mask;
-  for (size_t probes = 0; probes < t->cell_count; probes++, cell = (cell + 1) & mask) {
-    int32_t slot = t->cells[2 * cell + 1] - 1;
-    if (slot < 0) return -1;
-    if (t->cells[2 * cell] == hash && slot_holds(t, slot, key, length)) return slot;
-  }
-  return -1;
-}
-
 static inline int32_t read_int32_le(const uint8_t* p) {
   return (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
 }
-
-#define NEW_KEYS_IN_A_ROW 64
-
-// The walk of format/entries.ts walkEntries, stopping (instead of throwing or breaking)
-// wherever it would throw or break.
-static size_t match_window(const uint8_t* window, int64_t from, int64_t end, int64_t base, int64_t used,
-                           const KnownKeys* t, int32_t previous, int32_t* out, size_t capacity) {
-  size_t count = 0, new_in_a_row = 0;
-  int64_t pos = from;  // an index into the window; the file offset is base + pos
-  // A run of new keys (a file of keys not seen yet: the first worker's) ends the call early:
-  // JavaScript looks each up anyway when it adds it, and stops asking for this read.
-  while (count < capacity && pos + 4 <= end && new_in_a_row < NEW_KEYS_IN_A_ROW) {
-    int32_t key_length = read_int32_le(window + pos);
-    if (key_length < 0) break;
-    int64_t value_at = pos + 4 + key_length + (8 - ((int64_t)key_length + 4) % 8);
-    if (base + value_at + 16 > used || value_at + 16 > end) break;
-    const uint8_t* key = window + pos + 4;
-    int32_t slot = t->cell_count == 0 ? -1 : find_key(t, previous, key, (size_t)key_length);
-    out[3 * count] = (int32_t)(pos + 4);
-    out[3 * count + 1] = key_length;
-    out[3 * count + 2] = slot;
-    count++;
-    new_in_a_row = slot < 0 ? new_in_a_row + 1 : 0;
-    previous = slot;
-    pos = value_at + 16;
-  }
-  return count;
-}
-
 
 // A plain JSON string literal at `pos` (printable ASCII, no escape): its contents'
 // [start, end) go to at[0], at[1]; returns the index after its closing quote, or -1.
@@ -543,9 +491,10 @@ static bool plain_fields(const uint8_t* w, int64_t start, int64_t end, int32_t* 
 
 #define WALK_OUT 5
 
-// match_window without its stop after a run of new keys, giving each new key's hash and,
-// for a plain one, its fields: a file of keys not seen yet (the first worker's) is walked,
-// hashed and scanned here instead of in JavaScript.
+// The walk of format/entries.ts walkEntries, stopping (instead of throwing or breaking)
+// wherever it would throw or break, with each key looked up; a new key's hash and, for a
+// plain one, its fields: a file of keys not seen yet (the first worker's) is walked, hashed
+// and scanned here instead of in JavaScript.
 static size_t walk_window(const uint8_t* window, int64_t from, int64_t end, int64_t base, int64_t used,
                           const KnownKeys* t, int32_t previous, int32_t* out, size_t capacity, int32_t* fields, size_t fields_length) {
   size_t count = 0, fields_used = 0;
@@ -592,19 +541,18 @@ static size_t walk_window(const uint8_t* window, int64_t from, int64_t end, int6
   return count;
 }
 
-#define MATCH_USAGE "prom-multiproc mmap: matchKeys(window, from, end, base, used, cells, slots, chunks, guess, out)"
 #define WALK_USAGE "prom-multiproc mmap: walkKeys(window, from, end, base, used, cells, slots, chunks, guess, out, fields)"
 
-static napi_value match_or_walk(napi_env env, napi_callback_info info, bool walk) {
+static napi_value walk_keys(napi_env env, napi_callback_info info) {
   size_t argc = 11;
   napi_value argv[11];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int64_t from, end, base, used;
   int32_t previous;
-  if (argc < (walk ? 11u : 10u) || napi_get_value_int64(env, argv[1], &from) != napi_ok || napi_get_value_int64(env, argv[2], &end) != napi_ok ||
+  if (argc < 11u || napi_get_value_int64(env, argv[1], &from) != napi_ok || napi_get_value_int64(env, argv[2], &end) != napi_ok ||
       napi_get_value_int64(env, argv[3], &base) != napi_ok || napi_get_value_int64(env, argv[4], &used) != napi_ok ||
       napi_get_value_int32(env, argv[8], &previous) != napi_ok) {
-    napi_throw_type_error(env, NULL, MATCH_USAGE);
+    napi_throw_type_error(env, NULL, WALK_USAGE);
     return NULL;
   }
   bool is_typed = false;
@@ -619,12 +567,12 @@ static napi_value match_or_walk(napi_env env, napi_callback_info info, bool walk
       napi_get_typedarray_info(env, argv[6], &type, &slots_length, &slots, NULL, NULL) != napi_ok || type != napi_int32_array ||
       napi_is_typedarray(env, argv[9], &is_typed) != napi_ok || !is_typed ||
       napi_get_typedarray_info(env, argv[9], &type, &out_length, &out, NULL, NULL) != napi_ok || type != napi_int32_array) {
-    napi_throw_type_error(env, NULL, MATCH_USAGE ": a Uint8Array window, Int32Array cells, slots and out");
+    napi_throw_type_error(env, NULL, WALK_USAGE ": a Uint8Array window, Int32Array cells, slots and out");
     return NULL;
   }
   size_t fields_length = 0;
   void* fields = NULL;
-  if (walk && (napi_is_typedarray(env, argv[10], &is_typed) != napi_ok || !is_typed ||
+  if ((napi_is_typedarray(env, argv[10], &is_typed) != napi_ok || !is_typed ||
                napi_get_typedarray_info(env, argv[10], &type, &fields_length, &fields, NULL, NULL) != napi_ok || type != napi_int32_array ||
                fields_length < FIELDS_PER_KEY)) {
     napi_throw_type_error(env, NULL, WALK_USAGE ": fields must be an Int32Array of at least 135 elements");
@@ -633,13 +581,13 @@ static napi_value match_or_walk(napi_env env, napi_callback_info info, bool walk
   bool is_array = false;
   uint32_t chunk_count = 0;
   if (napi_is_array(env, argv[7], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[7], &chunk_count) != napi_ok) {
-    napi_throw_type_error(env, NULL, MATCH_USAGE ": chunks must be an array of Uint8Arrays");
+    napi_throw_type_error(env, NULL, WALK_USAGE ": chunks must be an array of Uint8Arrays");
     return NULL;
   }
   // The window bounds and the table's sizes, checked before any byte is read.
   if (from < 0 || end < from || (uint64_t)end > window_length || base < 0 || used < base || end > used - base ||
       (cells_length & (cells_length - 1)) != 0 || cells_length % 2 != 0 || slots_length % 4 != 0) {
-    napi_throw_range_error(env, NULL, MATCH_USAGE ": from/end outside the window or past used, or a table not laid out as ByteKeyTable's");
+    napi_throw_range_error(env, NULL, WALK_USAGE ": from/end outside the window or past used, or a table not laid out as ByteKeyTable's");
     return NULL;
   }
   const uint8_t* stack_chunks[64];
@@ -662,15 +610,14 @@ static napi_value match_or_walk(napi_env env, napi_callback_info info, bool walk
     size_t length = 0;
     if (napi_get_element(env, argv[7], c, &element) != napi_ok || napi_is_typedarray(env, element, &is_typed) != napi_ok || !is_typed ||
         napi_get_typedarray_info(env, element, &type, &length, &data, NULL, NULL) != napi_ok || type != napi_uint8_array) {
-      napi_throw_type_error(env, NULL, MATCH_USAGE ": chunks must be an array of Uint8Arrays");
+      napi_throw_type_error(env, NULL, WALK_USAGE ": chunks must be an array of Uint8Arrays");
       goto done;
     }
     chunks[c] = (const uint8_t*)data;
     chunk_lengths[c] = length;
   }
   KnownKeys table = {(const int32_t*)cells, cells_length / 2, (const int32_t*)slots, slots_length / 4, chunks, chunk_lengths, chunk_count};
-  size_t count = walk ? walk_window((const uint8_t*)window, from, end, base, used, &table, previous, (int32_t*)out, out_length / WALK_OUT, (int32_t*)fields, fields_length)
-                      : match_window((const uint8_t*)window, from, end, base, used, &table, previous, (int32_t*)out, out_length / 3);
+  size_t count = walk_window((const uint8_t*)window, from, end, base, used, &table, previous, (int32_t*)out, out_length / WALK_OUT, (int32_t*)fields, fields_length);
   if (napi_create_int32(env, (int32_t)count, &result) != napi_ok) result = NULL;
 done:
   if (chunks != stack_chunks) {
@@ -680,10 +627,6 @@ done:
   return result;
 }
 
-static napi_value match_keys(napi_env env, napi_callback_info info) { return match_or_walk(env, info, false); }
-
-static napi_value walk_keys(napi_env env, napi_callback_info info) { return match_or_walk(env, info, true); }
-
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"map", NULL, map_file, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -691,7 +634,6 @@ static napi_value init(napi_env env, napi_value exports) {
       {"mapRead", NULL, map_read, NULL, NULL, NULL, napi_enumerable, NULL},
       {"unmapRead", NULL, unmap_read, NULL, NULL, NULL, napi_enumerable, NULL},
       {"copyValues", NULL, copy_values, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"matchKeys", NULL, match_keys, NULL, NULL, NULL, napi_enumerable, NULL},
       {"walkKeys", NULL, walk_keys, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties));

@@ -34,26 +34,10 @@ export interface MmapAddon {
    */
   copyValues?(mapping: ReadMapping, used: number, valueIndex: Int32Array, count: number, values: Float64Array, timestamps: Float64Array): number;
   /**
-   * Walks the entries of `window[from..end)` (file bytes from `base`) and finds each key
-   * in a collector's table of known keys (collect/byte-tables.ts ByteKeyTable's arrays),
-   * 3 int32s an entry, stopping after 64 new keys in a row. Not called any more: `walkKeys`
-   * replaced it; kept in the binary's exports. Absent from binaries built before it.
-   */
-  matchKeys?(
-    window: Uint8Array,
-    from: number,
-    end: number,
-    base: number,
-    used: number,
-    cells: Int32Array,
-    slots: Int32Array,
-    chunks: Uint8Array[],
-    previous: number,
-    out: Int32Array,
-  ): number;
-  /**
-   * matchKeys over the whole window, with each new key's hash and, for a key in the plain
-   * shape, its fields (`out`: 5 int32s an entry): see ByteKeyTable.walk. Absent from binaries built before it.
+   * Walks the entries of `window[from..end)` (file bytes from `base`), finds each key in a
+   * collector's table of known keys (collect/byte-tables.ts ByteKeyTable's arrays), and
+   * gives each new key's hash and, for a key in the plain shape, its fields (`out`: 5 int32s
+   * an entry): see ByteKeyTable.walk. Absent from binaries built before it.
    */
   walkKeys?(
     window: Uint8Array,
