@@ -265,6 +265,9 @@ async function orchestrate() {
   // Share of each worker's series updated before every scrape of the changing rounds (0: none).
   const CHANGING = Number(argValue('--changing') ?? 0.1);
   const CHANGING_ROUNDS = quick ? 3 : 4;
+  // Rounds of each re-plan case (a new series, a new worker's files, the same in another
+  // order) per cell: the figure is their median (3 moved it by up to 30% between runs).
+  const REPLAN_ROUNDS = quick ? 3 : 5;
   // First scrapes measured per cell and side, each in a fresh process: the figure is their median.
   const FIRST_SAMPLES = Number(argValue('--first-samples') ?? (quick ? 1 : 3));
   if (!(Number.isInteger(FIRST_SAMPLES) && FIRST_SAMPLES >= 1)) throw new Error(`--first-samples wants a whole number >= 1, not ${argValue('--first-samples')}`);
@@ -512,13 +515,13 @@ async function orchestrate() {
       // one new series in one worker, and after a new worker's files appear (a copy of
       // worker 0's files under a new id, as a restarted worker writes the same series).
       const replan = { newSeriesMs: [], newFileMs: [], shuffledFileMs: [] };
-      for (let i = 0; i < 3; i++) {
+      for (let i = 0; i < REPLAN_ROUNDS; i++) {
         await oursWorkers.addSeries();
         replan.newSeriesMs.push((await collector.scrape()).ms);
         await collector.scrape();
       }
       const workerZero = String(oursWorkers.pids[0]);
-      for (let i = 0; i < 3; i++) {
+      for (let i = 0; i < REPLAN_ROUNDS; i++) {
         for (const f of files.filter((name) => name.endsWith(`_${workerZero}.db`))) {
           fs.copyFileSync(path.join(dir, f), path.join(dir, f.replace(`_${workerZero}.db`, `_${90_000_000 + i}.db`)));
         }
@@ -527,7 +530,7 @@ async function orchestrate() {
       }
       // Then a new worker that created the same series in another order (worker 0's files
       // with their series shuffled): its keys are known, but not in the order seen last.
-      for (let i = 0; i < 3; i++) {
+      for (let i = 0; i < REPLAN_ROUNDS; i++) {
         for (const f of files.filter((name) => name.endsWith(`_${workerZero}.db`))) {
           const image = withSeriesShuffled(fs.readFileSync(path.join(dir, f)), 1 + i);
           fs.writeFileSync(path.join(dir, f.replace(`_${workerZero}.db`, `_${90_000_100 + i}.db`)), image);
@@ -595,13 +598,16 @@ async function orchestrate() {
       ours_bytes_read: bytesRead,
       value_bytes: entries * 16,
       bytes_read_per_value_byte: round(bytesRead / (entries * 16), 1),
-      // The first scrape after one new series (3 times), after a new worker's files (3 times): median ms, and ÷ the steady median.
+      // The first scrape after one new series (REPLAN_ROUNDS times), after a new worker's files (as often): median ms, and ÷ the steady median.
       ours_after_new_series_ms: round(median(replan.newSeriesMs)),
       ours_after_new_file_ms: round(median(replan.newFileMs)),
+      ours_after_new_series_ms_samples: replan.newSeriesMs.map((ms) => round(ms)),
+      ours_after_new_file_ms_samples: replan.newFileMs.map((ms) => round(ms)),
       new_series_vs_steady: round(median(replan.newSeriesMs) / median(ours.times), 1),
       new_file_vs_steady: round(median(replan.newFileMs) / median(ours.times), 1),
-      // The same after a new worker's files with the same series in another order (3 times, after the above).
+      // The same after a new worker's files with the same series in another order (REPLAN_ROUNDS times, after the above).
       ours_after_shuffled_file_ms: round(median(replan.shuffledFileMs)),
+      ours_after_shuffled_file_ms_samples: replan.shuffledFileMs.map((ms) => round(ms)),
       shuffled_file_vs_steady: round(median(replan.shuffledFileMs) / median(ours.times), 1),
       // Changing values: the same scrapes with CHANGING of every worker's series updated before each (both sides).
       ...(CHANGING > 0 ? {
