@@ -43,6 +43,8 @@ export default defineConfig({
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    // Every file removes the temp dirs it made with the shared tempDir() helper when it ends.
+    setupFiles: [path.resolve(__dirname, 'packages/core/test/helpers/remove-temp-dirs.ts')],
     projects: [
       {
         extends: true,

@@ -106,6 +106,17 @@ export function stderrBesidesFallbackNotice(stderr: string): string {
   return stderr.split('\n').filter((line) => !line.startsWith('prom-multiproc: storage mode fallback')).join('\n');
 }
 
+/** Temp dirs made by tempDir() in this test file, removed when it ends (remove-temp-dirs.ts). */
+const madeTempDirs = new Set<string>();
+
 export function tempDir(prefix = 'pmp-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  madeTempDirs.add(dir);
+  return dir;
+}
+
+/** Removes every dir tempDir() made in this test file (whether its tests passed or failed). */
+export function removeTempDirs(): void {
+  for (const dir of madeTempDirs) fs.rmSync(dir, { recursive: true, force: true });
+  madeTempDirs.clear();
 }
