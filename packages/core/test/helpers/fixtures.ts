@@ -1,7 +1,6 @@
 // Access to the golden fixtures written by Python's prometheus_client, and a replay of
 // their ops.json through our metric classes.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Counter, Gauge, Histogram, Summary, clock, configureStorage, type GaugeMode } from '../../src/index.js';
@@ -106,17 +105,4 @@ export function stderrBesidesFallbackNotice(stderr: string): string {
   return stderr.split('\n').filter((line) => !line.startsWith('prom-multiproc: storage mode fallback')).join('\n');
 }
 
-/** Temp dirs made by tempDir() in this test file, removed when it ends (remove-temp-dirs.ts). */
-const madeTempDirs = new Set<string>();
-
-export function tempDir(prefix = 'pmp-test-'): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  madeTempDirs.add(dir);
-  return dir;
-}
-
-/** Removes every dir tempDir() made in this test file (whether its tests passed or failed). */
-export function removeTempDirs(): void {
-  for (const dir of madeTempDirs) fs.rmSync(dir, { recursive: true, force: true });
-  madeTempDirs.clear();
-}
+export { tempDir } from './temp-dirs.js';
