@@ -53,17 +53,7 @@ export class ByteKeyTable<T> {
       this.lastSlot = guess;
       return this.values[guess];
     }
-    const hash = hashBytes(buf, start, end);
-    this.missedHash = hash;
-    const mask = (this.cells.length >>> 1) - 1;
-    for (let cell = hash & mask; ; cell = (cell + 1) & mask) {
-      const slot = this.cells[2 * cell + 1] - 1;
-      if (slot < 0) return undefined;
-      if (this.cells[2 * cell] === hash && this.holds(slot, buf, start, end)) {
-        this.follows(slot);
-        return this.values[slot];
-      }
-    }
+    return this.getHashed(buf, start, end, hashBytes(buf, start, end));
   }
 
   /** The hash of the bytes `get` looked up last: `add` right after a miss need not hash them again. */
@@ -117,8 +107,9 @@ export class ByteKeyTable<T> {
   }
 
   /**
-   * `get` of a key whose hash `walk` gave: no guess, no hashing (the addon tried both); a
-   * key added since that walk (one listed twice in a window) is still found.
+   * `get` of a key whose hash is known (`get`'s own, or the one `walk` gave): no guess (the
+   * addon tried it), no hashing; a key added since that walk (one listed twice in a window)
+   * is still found.
    */
   getHashed(buf: Uint8Array, start: number, end: number, hash: number): T | undefined {
     this.missedHash = hash;

@@ -160,7 +160,7 @@ export class KeyCache {
   preparedAt(buf: Buffer, start: number, end: number): PreparedKey {
     let prepared = this.keys.get(buf, start, end);
     if (prepared === undefined) {
-      prepared = this.fields.scan(buf, start, end) ? this.preparePlain(buf, this.fields.at, 0, this.fields.labels) : this.prepareText(keyTextOf(buf, start, end));
+      prepared = this.prepareScanned(buf, start, end);
       this.keys.add(buf, start, end, prepared, true);
     }
     return prepared;
@@ -174,8 +174,7 @@ export class KeyCache {
   preparedWalked(buf: Buffer, start: number, end: number, hash: number, fields: Int32Array, fieldsAt: number): PreparedKey {
     let prepared = this.keys.getHashed(buf, start, end, hash);
     if (prepared === undefined) {
-      if (fieldsAt >= 0) prepared = this.preparePlain(buf, fields, fieldsAt + 1, fields[fieldsAt]);
-      else prepared = this.fields.scan(buf, start, end) ? this.preparePlain(buf, this.fields.at, 0, this.fields.labels) : this.prepareText(keyTextOf(buf, start, end));
+      prepared = fieldsAt >= 0 ? this.preparePlain(buf, fields, fieldsAt + 1, fields[fieldsAt]) : this.prepareScanned(buf, start, end);
       this.keys.add(buf, start, end, prepared, true);
     }
     return prepared;
@@ -186,7 +185,7 @@ export class KeyCache {
     return this.keys.walk(buf, from, end, base, used, out, fields);
   }
 
-  /** The shared preparation of the key `matchKnown` found in `slot`. */
+  /** The shared preparation of the key `walkKeys` found in `slot`. */
   preparedIn(slot: number): PreparedKey {
     return this.keys.found(slot);
   }
@@ -250,6 +249,11 @@ export class KeyCache {
     this.recentSets = [undefined, undefined];
     this.strings.retain(strings);
     this.bounds.clear();
+  }
+
+  /** Prepares the new key in bytes [start, end) of `buf`: in place if PlainKeyFields finds it plain, else by JSON.parse. */
+  private prepareScanned(buf: Buffer, start: number, end: number): PreparedKey {
+    return this.fields.scan(buf, start, end) ? this.preparePlain(buf, this.fields.at, 0, this.fields.labels) : this.prepareText(keyTextOf(buf, start, end));
   }
 
   /** Prepares the plain key in `buf` with `labels` labels whose fields' [start, end) pairs are at `at[from..]` (PlainKeyFields' layout). */
