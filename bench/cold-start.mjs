@@ -16,7 +16,8 @@
 // render. Reported: the median and range of each.
 //
 // Each collector runs with the PM2 module's Node flags, as scrape.mjs runs its collector
-// (package.json `apps` node_args: a small young generation, one V8 helper thread);
+// (package.json `apps` node_args: a small young generation, one V8 helper thread, a 64 MB
+// first old-generation limit);
 // --default-gc runs it with none (V8's and Node's defaults).
 // --ab DIST: every other run imports the package from DIST instead (the dist/esm directory
 // of another build, its dist/ copied somewhere under packages/core, e.g.

@@ -66,7 +66,8 @@ import { METRICS_PER_TYPE, OBSERVED, runWorkload, seriesLabels, updateWorkload, 
 const thisFile = fileURLToPath(import.meta.url);
 const here = path.dirname(thisFile);
 // Node flags of our collector process: those of the PM2 module (package.json `apps`
-// node_args: a small young generation, one V8 helper thread). `prom-multiproc serve` keeps
+// node_args: a small young generation, one V8 helper thread, a 64 MB first old-generation
+// limit). `prom-multiproc serve` keeps
 // the young generation small itself (bin/prom-multiproc.js); a collector in an app's own
 // process (the cluster primary) runs with the app's flags (docs/collector.md, "Memory").
 const COLLECTOR_EXEC_ARGV = JSON.parse(fs.readFileSync(path.join(here, '../packages/pm2-module/package.json'), 'utf8')).apps[0].node_args;

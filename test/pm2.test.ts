@@ -111,8 +111,9 @@ describe('PM2 module with a real PM2 daemon', () => {
     }, 20_000);
     expect(body).toMatch(/^pm2_stats_age_seconds /m);
     expect(pm2.log(MODULE)).toContain(`"directory":"${dir}","path":"/metrics","startup":"fold","sweepSeconds":0`);
-    // The module runs with the young generation kept small and one V8 helper thread (package.json node_args; bench/README.md).
-    expect(pm2.log(MODULE)).toMatch(/\(pm2 from [^,)]+, node flags --max-semi-space-size=1 --v8-pool-size=1\)/);
+    // The module runs with the young generation kept small, one V8 helper thread and a first
+    // old-generation limit of 64 MB (package.json node_args; docs/collector.md, "Memory").
+    expect(pm2.log(MODULE)).toMatch(/\(pm2 from [^,)]+, node flags --max-semi-space-size=1 --v8-pool-size=1 --initial-old-space-size=64\)/);
   });
 
   it('serves the merged directory of two apps, each series labelled with its app and instance', async () => {

@@ -7,8 +7,8 @@ import v8 from 'node:v8';
 // little, so that space would stay committed for nothing. Keep it at its initial size, as
 // the PM2 module does with --max-semi-space-size=1 (bench/README.md: ~35 MB less RSS at
 // 8 × 10,000, no slower). Unless the user chose the young generation's size.
-// (`--v8-pool-size=1`, the PM2 module's other flag, can only be given when Node starts:
-// docs/collector.md, "Memory".)
+// (`--v8-pool-size=1` and `--initial-old-space-size=64`, the PM2 module's other flags, can
+// only be given when Node starts: docs/collector.md, "Memory".)
 if (process.argv[2] === 'serve' && ![...process.execArgv, process.env.NODE_OPTIONS ?? ''].some((a) => a.includes('--max-semi-space-size'))) {
   v8.setFlagsFromString('--semi-space-growth-factor=1');
 }
