@@ -386,6 +386,19 @@ describe('merge rules on hand-written files', () => {
     );
   });
 
+  it('label sets that share values under other names, or names with other values, keep their own labels (pairs are shared by id)', () => {
+    const dir = tempDirWith();
+    const entry = (labels: LabelPairs, value: number): TestEntry => ({ metric: 'c', sample: 'c_total', labels, value });
+    writeDbFile(path.join(dir, 'counter_1.db'), [
+      entry([['a', 'x'], ['b', 'y']], 1), entry([['a', 'y'], ['b', 'x']], 2), entry([['a', 'x'], ['b', 'x']], 4),
+      entry([['b', 'x']], 8), entry([['a', 'y']], 16), entry([['x', 'a'], ['y', 'b']], 32),
+    ]);
+    expect(renderText(mergeDir(dir).families)).toBe(
+      '# HELP c_total c help\n# TYPE c_total counter\n' +
+        'c_total{a="x",b="y"} 1.0\nc_total{a="y",b="x"} 2.0\nc_total{a="x",b="x"} 4.0\nc_total{b="x"} 8.0\nc_total{a="y"} 16.0\nc_total{x="a",y="b"} 32.0\n',
+    );
+  });
+
   it('type and help come from the first file that names a family', () => {
     const dir = tempDirWith();
     writeDbFile(path.join(dir, 'counter_1.db'), [{ metric: 'x', sample: 'x_total', help: 'first', value: 1 }]);
