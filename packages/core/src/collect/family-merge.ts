@@ -368,7 +368,7 @@ export class FamilyMerge {
   /**
    * A new bucket table. It starts with the bounds of the table made before it (a family's
    * series share one bucket layout): the first table's array, shared and never written
-   * again, and room for as many output samples.
+   * again, and room for as many output samples (holes until made; read below `cells` only).
    */
   private newTable(series: LabelSet, file: EntrySource, at: number): BucketTable {
     const last = this.lastTable;
@@ -377,7 +377,7 @@ export class FamilyMerge {
       last.ownBounds = false;
     }
     const room = this.layout.length;
-    const table: BucketTable = { series, bounds: this.layout, ownBounds: false, outputs: room > 0 ? new Array<MergedSample>(room) : [], cells: 0, cursor: 0, bornIn: file, bornAt: at, count: null, derivedCount: false, planned: false };
+    const table: BucketTable = { series, bounds: this.layout, ownBounds: false, outputs: new Array<MergedSample>(room), cells: 0, cursor: 0, bornIn: file, bornAt: at, count: null, derivedCount: false, planned: false };
     this.lastTable = table;
     return table;
   }
@@ -492,8 +492,12 @@ function pushBuckets(samples: MergedSample[], table: BucketTable): void {
 
 const leOf = (pairs: LabelPairs) => pairs.find((p) => p[0] === 'le')?.[1];
 
-/** Bounds of a table that has none yet. */
-const NO_BOUNDS: number[] = [];
+/**
+ * Bounds of a table that has none yet. Every bounds array holds doubles (this one too, and
+ * the copies made of it) and every outputs array is made by `new Array(n)`: one elements
+ * kind each, so `addBucket` sees one map per array (it deoptimized on a second).
+ */
+const NO_BOUNDS: number[] = [0.5].slice(0, 0);
 
 /** The table's own bounds, to write: a copy of the shared ones it had, the first time. */
 function ownBounds(table: BucketTable): number[] {
