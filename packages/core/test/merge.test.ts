@@ -315,6 +315,61 @@ describe('merge rules on hand-written files', () => {
     );
   });
 
+  it("series of one histogram with different bucket layouts (a family's tables share bounds while equal): each merged over its own bounds, kept or placed anew", () => {
+    // A family's bucket tables start with the bounds of the table made before them; one
+    // whose bounds differ (fewer, more, others, out of order, interleaved with another
+    // series) or that gains a bound later (a new file) must not change another's.
+    const series = (s: string, le: string): LabelPairs => [['le', le], ['s', s]];
+    const file1: Array<[string, string, number]> = [
+      ['a', '0.5', 1], ['a', '1.0', 2], ['a', '+Inf', 4],
+      ['h', '0.5', 21], ['h', '1.0', 23], ['h', '+Inf', 25],
+      ['b', '0.5', 8], ['b', '1.0', 16], ['b', '2.0', 32], ['b', '+Inf', 64],
+      ['c', '0.5', 128], ['c', '+Inf', 256],
+      ['d', '0.25', 512], ['d', '0.5', 1024], ['d', '1.0', 2048], ['d', '+Inf', 4096],
+      ['e', '0.5', 3], ['f', '0.5', 5], ['e', '1.0', 7], ['f', '2.0', 9], ['e', '+Inf', 11], ['f', '+Inf', 13],
+      ['g', '1.0', 15], ['g', '0.5', 17], ['g', '+Inf', 19],
+    ];
+    const file2: Array<[string, string, number]> = [
+      ['a', '0.75', 29], ['h', '0.75', 27], ['a', '0.5', 31], ['c', '1.0', 33], ['i', '0.5', 35], ['i', '+Inf', 37], ['b', '0.1', 39],
+    ];
+    const entries = (list: Array<[string, string, number]>): TestEntry[] => list.map(([s, le, value]) => ({ metric: 'h', sample: 'h_bucket', labels: series(s, le), value }));
+    /** The merged buckets as Python computes them: per series (first-seen order), its bounds sorted, values cumulated. */
+    const reference = (list: Array<[string, string, number]>): string[] => {
+      const sums = new Map<string, Map<number, number>>();
+      for (const [s, le, value] of list) {
+        const bounds = sums.get(s) ?? sums.set(s, new Map()).get(s)!;
+        const bound = Number(le === '+Inf' ? Infinity : le);
+        bounds.set(bound, (bounds.get(bound) ?? 0) + value);
+      }
+      const lines: string[] = [];
+      for (const [s, bounds] of sums) {
+        let running = 0;
+        for (const bound of [...bounds.keys()].sort((x, y) => x - y)) {
+          running += bounds.get(bound)!;
+          lines.push(`${s} ${bound} ${running}`);
+        }
+        lines.push(`${s} count ${running}`);
+      }
+      return lines;
+    };
+    const merged = (result: MergeResult): string[] =>
+      result.families.find((f) => f.name === 'h')!.samples.map((sample) => {
+        const labels = Object.fromEntries(sample.labels);
+        return `${labels.s} ${sample.name === 'h_count' ? 'count' : Number(labels.le === '+Inf' ? Infinity : labels.le)} ${sample.value}`;
+      });
+    const dir = tempDirWith();
+    writeDbFile(path.join(dir, 'histogram_1.db'), entries(file1));
+    const merger = new DirectoryMerger(dir);
+    expect(merged(merger.merge())).toEqual(reference(file1));
+    // A second file: bounds in the middle of series that share bounds, a new series, a bound before all.
+    writeDbFile(path.join(dir, 'histogram_2.db'), entries(file2));
+    expect(merged(merger.merge())).toEqual(reference([...file1, ...file2]));
+    expect(merged(mergeDir(dir))).toEqual(reference([...file1, ...file2]));
+    // The second file sorting first: every birth moves.
+    fs.renameSync(path.join(dir, 'histogram_2.db'), path.join(dir, 'histogram_0.db'));
+    expect(merged(merger.merge())).toEqual(reference([...file2, ...file1]));
+  });
+
   it('the same keys in many files: each file\'s NaN bucket bound is a bucket of its own, the other keys merge', () => {
     const dir = tempDirWith();
     for (const id of [1, 2, 3]) {
@@ -328,6 +383,19 @@ describe('merge rules on hand-written files', () => {
     expect(renderText(mergeDir(dir).families)).toBe(
       '# HELP h h help\n# TYPE h histogram\nh_sum 6.0\n' +
         'h_bucket{le="1.0"} 3.0\nh_bucket{le="NaN"} 4.0\nh_bucket{le="+Inf"} 4.0\nh_bucket{le="NaN"} 6.0\nh_bucket{le="NaN"} 9.0\nh_count 9.0\n',
+    );
+  });
+
+  it('label sets that share values under other names, or names with other values, keep their own labels (pairs are shared by id)', () => {
+    const dir = tempDirWith();
+    const entry = (labels: LabelPairs, value: number): TestEntry => ({ metric: 'c', sample: 'c_total', labels, value });
+    writeDbFile(path.join(dir, 'counter_1.db'), [
+      entry([['a', 'x'], ['b', 'y']], 1), entry([['a', 'y'], ['b', 'x']], 2), entry([['a', 'x'], ['b', 'x']], 4),
+      entry([['b', 'x']], 8), entry([['a', 'y']], 16), entry([['x', 'a'], ['y', 'b']], 32),
+    ]);
+    expect(renderText(mergeDir(dir).families)).toBe(
+      '# HELP c_total c help\n# TYPE c_total counter\n' +
+        'c_total{a="x",b="y"} 1.0\nc_total{a="y",b="x"} 2.0\nc_total{a="x",b="x"} 4.0\nc_total{b="x"} 8.0\nc_total{a="y"} 16.0\nc_total{x="a",y="b"} 32.0\n',
     );
   });
 

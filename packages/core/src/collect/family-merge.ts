@@ -52,6 +52,7 @@ export class PlanConflict extends Error {}
 /** What the families of one plan share: id counters, and what placing and finishing found. */
 export interface PlanContext {
   samples: number;
+  /** Cell ids are below this. A bucket cell's id is the id of its `_bucket` output sample: its raw sum is kept apart, by that id. */
   cells: number;
   /** Ids of the samples kept by timestamp (mostrecent): each must still have one above 0 after a merge, or the plan is stale. */
   recent: number[];
@@ -66,7 +67,7 @@ export interface PlanContext {
    */
   bornIn: Array<EntrySource | null>;
   bornAt: number[];
-  /** The bucket table of each cell, by cell id (a known bucket key's birth is its table's). */
+  /** The bucket table of each cell, by cell id (a known bucket key's birth is its table's); no entry for other samples' ids. */
   cellTables: BucketTable[];
 }
 
@@ -92,18 +93,21 @@ const mergedSample = (id: number, name: string, labels: RenderedLabels): MergedS
 
 /**
  * One histogram series' buckets, bounds in ascending order. Cell j (the raw, non-cumulative
- * sum of one bound) is column j of the arrays: kept as columns, not one object per cell, so
- * a first plan keeps (and the young generation copies) no object and no boxed bound per cell.
+ * sum of one bound) is its `_bucket` output sample `outputs[j]`, made when the cell is: the
+ * cell's id is that sample's id (the plan keeps the raw sums by sample id apart from the
+ * merged values). A table keeps no object or boxed bound per cell, and its bounds are the
+ * family's `layout` (shared by its tables) while they are the same: a first plan keeps (and
+ * the young generation copies) one array per series, of its exact size in the usual case.
  */
 export interface BucketTable {
   readonly series: LabelSet;
-  /** Each cell's id (its slot in the plan's cell sums). */
-  readonly cellIds: number[];
-  readonly bounds: number[];
-  /** Each cell's labels: the series' plus `le` re-rendered from the bound. */
-  readonly cellLabels: RenderedLabels[];
-  /** Each cell's `_bucket` output sample, made when the family is finished (null before). */
-  readonly outputs: Array<MergedSample | null>;
+  /** The bounds of the cells, in `bounds[0..cells)`; shared with other tables (then never written) unless `ownBounds`. */
+  bounds: number[];
+  ownBounds: boolean;
+  /** Each cell's `_bucket` output sample, in bound order (labelled with the series' labels plus `le` re-rendered from the bound). */
+  readonly outputs: MergedSample[];
+  /** Cells: `outputs[0..cells)` (outputs may be made longer, with room for the family's usual layout). */
+  cells: number;
   /** Where the next bound is expected: entries list bounds in ascending order. */
   cursor: number;
   bornIn: EntrySource;
@@ -111,7 +115,7 @@ export interface BucketTable {
   /** The `_count` sample that takes the sum of the buckets (accumulating plans only): derived, or a stored one. */
   count: MergedSample | null;
   derivedCount: boolean;
-  /** Finished at least once: its cells have output samples and the plan replays it. */
+  /** Finished at least once: the plan replays it. */
   planned: boolean;
 }
 
@@ -131,6 +135,12 @@ export class FamilyMerge {
   /** Samples per label set (`LabelSet.key`), groups and samples in first-insert order. */
   private groups = new Map<string, MergedSample[]>();
   private bucketTables: Map<string, BucketTable> | null = null;
+  /** The bounds a new bucket table starts with (see `newTable`): shared by tables, never written. */
+  private layout: number[] = NO_BOUNDS;
+  /** The bucket table made last. */
+  private lastTable: BucketTable | null = null;
+  /** `${name}_bucket`. */
+  private readonly bucketName: string;
   /** Needs finishing: samples were added or births moved. */
   dirty = true;
   /** Births moved or were made out of order: groups, samples and tables must be sorted by birth when finishing. */
@@ -151,6 +161,7 @@ export class FamilyMerge {
 
   constructor(readonly name: string, type: MetricType, private readonly ctx: PlanContext) {
     this.type = type;
+    this.bucketName = `${name}_bucket`;
   }
 
   /**
@@ -307,7 +318,7 @@ export class FamilyMerge {
     this.bucketTables ??= new Map();
     let table = this.bucketTables.get(bucket.series.key);
     if (!table) {
-      table = { series: bucket.series, cellIds: [], bounds: [], cellLabels: [], outputs: [], cursor: 0, bornIn: file, bornAt: at, count: null, derivedCount: false, planned: false };
+      table = this.newTable(bucket.series, file, at);
       this.bucketTables.set(bucket.series.key, table);
       this.dirty = true;
       this.noteBirth(file, at);
@@ -316,43 +327,59 @@ export class FamilyMerge {
       table.bornAt = at;
       this.reorder = this.dirty = true;
     }
-    const { bounds, cursor } = table;
+    const { bounds, cursor, cells, outputs } = table;
     const { bound } = bucket;
-    const length = bounds.length;
     // Entries list a series' bounds in ascending order: the next bound is expected at the
-    // cursor, or (a first read) after the last one. indexOf: strict equality, so NaN is never
-    // equal to a known bound (as in Python) and -0 is 0.
-    let found = cursor < length && bounds[cursor] === bound ? cursor : cursor === length && (length === 0 || bounds[length - 1] < bound) ? -1 : bounds.indexOf(bound);
+    // cursor, or (a first read) after the last one. Strict equality, so NaN is never equal
+    // to a known bound (as in Python) and -0 is 0.
+    let found = cursor < cells && bounds[cursor] === bound ? cursor : cursor === cells && (cells === 0 || bounds[cells - 1] < bound) ? -1 : indexOfBound(bounds, cells, bound);
     if (found < 0) {
       // A new bound: inserted in order. Where a NaN goes depends on the order the bounds
       // came in: only a fresh build knows.
-      if (table.planned && (Number.isNaN(bound) || bounds.some(Number.isNaN))) throw new PlanConflict('NaN bucket bound');
-      found = length;
-      if (length > 0 && !(bounds[length - 1] < bound)) {
+      if (table.planned && (Number.isNaN(bound) || indexOfNaN(bounds, cells) >= 0)) throw new PlanConflict('NaN bucket bound');
+      found = cells;
+      if (cells > 0 && !(bounds[cells - 1] < bound)) {
         found = 0;
-        while (found < length && !(bound < bounds[found])) found++;
+        while (found < cells && !(bound < bounds[found])) found++;
       }
-      const id = this.ctx.cells++;
-      if (found === length) {
-        table.cellIds.push(id);
-        bounds.push(bound);
-        table.cellLabels.push(bucket.labels);
-        table.outputs.push(null);
+      const sample = this.newSample(this.bucketName, bucket.labels, null, 0);
+      // The cell is the sample: its raw sum is kept by the sample's id.
+      this.ctx.cells = this.ctx.samples;
+      this.ctx.cellTables[sample.id] = table;
+      if (found === cells) {
+        // The shared layout has this bound next (the usual case): nothing to write.
+        if (table.ownBounds || !(cells < bounds.length && bounds[cells] === bound)) ownBounds(table).push(bound);
+        outputs[cells] = sample;
       } else {
-        table.cellIds.splice(found, 0, id);
-        bounds.splice(found, 0, bound);
-        table.cellLabels.splice(found, 0, bucket.labels);
-        table.outputs.splice(found, 0, null);
+        ownBounds(table).splice(found, 0, bound);
+        outputs.splice(found, 0, sample);
       }
-      this.ctx.cellTables[id] = table;
+      table.cells = cells + 1;
       this.dirty = true;
       if (table.planned) this.ctx.tablesChanged = true;
-    } else if (table.planned && table.cellLabels[found] !== bucket.labels && leOf(table.cellLabels[found]) !== leOf(bucket.labels)) {
+    } else if (table.planned && outputs[found].labels !== bucket.labels.pairs && leOf(outputs[found].labels) !== leOf(bucket.labels.pairs)) {
       // The cell is labelled by the entry that made it; `-0` and `0` are one bound.
       throw new PlanConflict('bucket bound written two ways');
     }
     table.cursor = found + 1;
-    return step(Op.BUCKET, table.cellIds[found]);
+    return step(Op.BUCKET, outputs[found].id);
+  }
+
+  /**
+   * A new bucket table. It starts with the bounds of the table made before it (a family's
+   * series share one bucket layout): the first table's array, shared and never written
+   * again, and room for as many output samples (holes until made; read below `cells` only).
+   */
+  private newTable(series: LabelSet, file: EntrySource, at: number): BucketTable {
+    const last = this.lastTable;
+    if (last !== null && last.cells > 0 && last.bounds !== this.layout) {
+      this.layout = last.bounds;
+      last.ownBounds = false;
+    }
+    const room = this.layout.length;
+    const table: BucketTable = { series, bounds: this.layout, ownBounds: false, outputs: new Array<MergedSample>(room), cells: 0, cursor: 0, bornIn: file, bornAt: at, count: null, derivedCount: false, planned: false };
+    this.lastTable = table;
+    return table;
   }
 
   private find(labels: LabelSet, name: string): MergedSample | undefined {
@@ -386,15 +413,12 @@ export class FamilyMerge {
   finish(accumulate: boolean): void {
     if (this.reorder) this.sortByBirth();
     this.reorder = false;
-    const bucketName = `${this.name}_bucket`;
     const countName = `${this.name}_count`;
     // Maps walked with forEach, arrays by index: a new plan runs this before V8 compiles it,
     // and an iterator there makes an object per step (a [key, value] pair and a result).
     const { bucketTables: tables, groups } = this;
     if (tables) {
       tables.forEach((table) => {
-        const { outputs } = table;
-        for (let j = 0; j < outputs.length; j++) outputs[j] ??= this.newSample(bucketName, table.cellLabels[j], null, 0);
         if (accumulate && table.count === null) {
           const stored = this.find(table.series, countName);
           table.count = stored ?? this.newSample(countName, table.series, null, 0);
@@ -461,9 +485,36 @@ export class FamilyMerge {
 }
 
 function pushBuckets(samples: MergedSample[], table: BucketTable): void {
-  const { outputs } = table;
-  for (let j = 0; j < outputs.length; j++) samples.push(outputs[j]!);
+  const { outputs, cells } = table;
+  for (let j = 0; j < cells; j++) samples.push(outputs[j]);
   if (table.derivedCount) samples.push(table.count!);
 }
 
-const leOf = (labels: RenderedLabels) => labels.pairs.find((p) => p[0] === 'le')?.[1];
+const leOf = (pairs: LabelPairs) => pairs.find((p) => p[0] === 'le')?.[1];
+
+/**
+ * Bounds of a table that has none yet. Every bounds array holds doubles (this one too, and
+ * the copies made of it) and every outputs array is made by `new Array(n)`: one elements
+ * kind each, so `addBucket` sees one map per array (it deoptimized on a second).
+ */
+const NO_BOUNDS: number[] = [0.5].slice(0, 0);
+
+/** The table's own bounds, to write: a copy of the shared ones it had, the first time. */
+function ownBounds(table: BucketTable): number[] {
+  if (!table.ownBounds) {
+    table.bounds = table.bounds.slice(0, table.cells);
+    table.ownBounds = true;
+  }
+  return table.bounds;
+}
+
+/** Where `bound` is in `bounds[0..n)` (strict equality: never NaN), or -1. */
+function indexOfBound(bounds: readonly number[], n: number, bound: number): number {
+  for (let i = 0; i < n; i++) if (bounds[i] === bound) return i;
+  return -1;
+}
+
+function indexOfNaN(bounds: readonly number[], n: number): number {
+  for (let i = 0; i < n; i++) if (Number.isNaN(bounds[i])) return i;
+  return -1;
+}

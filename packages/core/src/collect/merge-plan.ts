@@ -72,7 +72,7 @@ export class MergePlan {
   private values = new Float64Array(0);
   /** Kept timestamp of each mostrecent sample, by sample id (null when no family is mostrecent). */
   private latest: Float64Array | null = null;
-  /** Raw sum of each histogram bucket cell, by cell id. */
+  /** Raw sum of each histogram bucket cell, by cell id (its output sample's id). */
   private cells = new Float64Array(0);
   /** Every bucket table, in replay order (any order will do: each is cumulated on its own). */
   private readonly tables: BucketTable[] = [];
@@ -253,7 +253,7 @@ export class MergePlan {
     if (this.flatTables === this.tables.length) return;
     let at = this.flatTables === 0 ? 0 : this.tableEnds[this.flatTables - 1];
     let cellCount = at;
-    for (let t = this.flatTables; t < this.tables.length; t++) cellCount += this.tables[t].cellIds.length;
+    for (let t = this.flatTables; t < this.tables.length; t++) cellCount += this.tables[t].cells;
     if (this.tableEnds.length < this.tables.length) {
       const size = grownSize(this.tableEnds.length, this.tables.length);
       this.tableEnds = grown(this.tableEnds, size);
@@ -266,10 +266,10 @@ export class MergePlan {
     }
     for (let t = this.flatTables; t < this.tables.length; t++) {
       const table = this.tables[t];
-      const { cellIds, outputs } = table;
-      for (let j = 0; j < cellIds.length; j++) {
-        this.bucketCells[at] = cellIds[j];
-        this.bucketOutputs[at] = outputs[j]!.id;
+      const { cells, outputs } = table;
+      for (let j = 0; j < cells; j++) {
+        this.bucketCells[at] = outputs[j].id;
+        this.bucketOutputs[at] = outputs[j].id;
         at++;
       }
       this.tableEnds[t] = at;

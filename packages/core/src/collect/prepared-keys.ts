@@ -21,12 +21,14 @@ export class RenderedLabels {
   private firstName: string | undefined;
   private firstPrefix = '';
   /**
-   * Further names and their prefixes (a histogram series is rendered as `_sum` and
-   * `_count`): the first few searched in order, the rest in a Map (labels shared by many
-   * metrics, such as none at all).
+   * Further names and their prefixes, side by side (a histogram series is rendered as `_sum`
+   * and `_count`; a bucket label set as the `_bucket` of every histogram whose series share
+   * label values): one array, made with its first pair and grown by push (then with room
+   * for ~10 names), searched in order; past FEW_NAMES names, the rest in a Map (labels
+   * shared by many metrics, such as none at all). Two arrays of 17 slots and a Map of one
+   * name per bucket label set before: a first plan keeps ~6,500 label sets.
    */
-  private moreNames: string[] | null = null;
-  private morePrefixes: string[] | null = null;
+  private more: string[] | null = null;
   private many: Map<string, string> | null = null;
   /** `{labels} ` escaped (or ` ` for no labels), once a second name was asked for. */
   private tail: string | null = null;
@@ -45,16 +47,14 @@ export class RenderedLabels {
       this.firstPrefix = samplePrefix(sampleName, this.pairs);
       return this.firstPrefix;
     }
-    const names = (this.moreNames ??= []);
-    const prefixes = (this.morePrefixes ??= []);
-    for (let i = 0; i < names.length; i++) if (names[i] === sampleName) return prefixes[i];
+    const more = this.more;
+    if (more !== null) for (let i = 0; i < more.length; i += 2) if (more[i] === sampleName) return more[i + 1];
     let prefix = this.many?.get(sampleName);
     if (prefix !== undefined) return prefix;
     prefix = this.render(sampleName);
-    if (names.length < FEW_NAMES) {
-      names.push(sampleName);
-      prefixes.push(prefix);
-    } else (this.many ??= new Map()).set(sampleName, prefix);
+    if (more === null) this.more = [sampleName, prefix];
+    else if (more.length < 2 * FEW_NAMES) more.push(sampleName, prefix);
+    else (this.many ??= new Map()).set(sampleName, prefix);
     return prefix;
   }
 
@@ -66,8 +66,8 @@ export class RenderedLabels {
   }
 }
 
-/** Further names a label set keeps in its arrays before it takes a Map for the rest. */
-const FEW_NAMES = 8;
+/** Further names a label set keeps in its array before it takes a Map for the rest. */
+const FEW_NAMES = 16;
 
 /**
  * True when `pairs` (sorted by name) can have no problem `unexposableLabels` finds: every
@@ -243,6 +243,8 @@ export class KeyCache {
     }
     this.keys.retain((p) => kept.has(p));
     this.labelSets = labelSets;
+    // Pairs of sets that are gone are not kept (kept sets keep theirs).
+    this.pairsByName = new Map();
     // What the last keys used may be gone now: their ids must not be reused for new text.
     this.fieldTexts = [];
     this.fieldIds = [];
@@ -378,12 +380,30 @@ export class KeyCache {
     let set = this.labelSets.get(codes);
     if (set === undefined) {
       const pairs: Array<readonly [string, string]> = [];
-      for (let i = 0; i < this.count; i++) if (i !== skip) pairs.push([this.names[i], this.values[i]]);
+      for (let i = 0; i < this.count; i++) if (i !== skip) pairs.push(this.pair(i));
       set = new LabelSet(pairs, charCodesText(codes));
       this.labelSets.add(set);
     }
     this.recentSets[recent] = set;
     return set;
+  }
+
+  /**
+   * The label pairs of new label sets, by their strings' ids (name, then value): a pair is
+   * shared by every set that has it (a label set holds ~4 pairs, and a directory's sets
+   * have few distinct ones: `method="GET"` in most of them). Pairs are never written.
+   */
+  private pairsByName = new Map<number, Map<number, readonly [string, string]>>();
+
+  /** The pair of the loaded label `i`. */
+  private pair(i: number): readonly [string, string] {
+    const nameId = this.ids[2 * i];
+    const valueId = this.ids[2 * i + 1];
+    let byValue = this.pairsByName.get(nameId);
+    if (byValue === undefined) this.pairsByName.set(nameId, (byValue = new Map()));
+    let pair = byValue.get(valueId);
+    if (pair === undefined) byValue.set(valueId, (pair = [this.names[i], this.values[i]]));
+    return pair;
   }
 
   /** Scratch arrays for `labelSet`, by length. */
