@@ -148,7 +148,8 @@ export class CachedExposition implements BodyChanges {
   private textLength = 0;
   /**
    * Values written over copied lines after the ops (see `rewriteValue`): overlay `i` puts
-   * `overlayLength[i]` bytes of `text` from `overlayFrom[i]` at `overlayAt[i]` of the output, in output order.
+   * `overlayLength[i]` bytes of `text` from `overlayFrom[i]` at `overlayAt[i]` of the output, in output order;
+   * `overlayFrom[i]` < 0: those bytes were written over the copied line before the copies (only noted as changed).
    */
   private overlayAt = new Int32Array(1024);
   private overlayFrom = new Int32Array(1024);
@@ -386,7 +387,7 @@ export class CachedExposition implements BodyChanges {
         const value = values[j];
         if (inPlace) known[at] = value;
         else lines.push(old.prefixes[at], 0, 0, value, this.openMetrics ? '' : undefined);
-        this.rewriteValue(old.starts[at], old.ends[at], value, this.recorded++);
+        this.rewriteValue(old.starts[at], old.ends[at], value, this.recorded++, inPlace);
         j++;
       }
       k = j;
@@ -425,49 +426,74 @@ export class CachedExposition implements BodyChanges {
 
   /**
    * Records line `n` as the previous output's line [start, end) (`prefix value\n`, no
-   * exemplar) with another value, written as bytes (ASCII): over the line's copy when as
+   * exemplar) with another value, written as bytes (ASCII): over the line itself when as
    * long as the old value (the line then joins the run of copies), else after its prefix.
+   * `over`: the line is the table's own line `n`, rendered in place (so no other line of
+   * this output copies its bytes): the value is written over it in the previous output
+   * now, while its bytes are in the cache, and its copy (if it moves) carries it along;
+   * else after the copies (`make`).
    */
-  private rewriteValue(start: number, end: number, value: number, n: number): void {
+  private rewriteValue(start: number, end: number, value: number, n: number, over: boolean): void {
     const previous = this.previous!;
     // The value follows the prefix's last space (a value has none; a label value may).
     let valueAt = end - 1;
     while (valueAt > start && previous[valueAt - 1] !== 0x20) valueAt--;
+    const shown = end - 1 - valueAt;
     this.flushChunk(n); // pending text goes into `text` first: the value is written after it
-    const into = this.textRoom(32);
-    let at = this.textLength;
     const magnitude = value < 0 ? -value : value;
     const whole = magnitude | 0;
     if (whole === magnitude && whole >= 1 && whole < 1e6) {
       // A whole number in Python's plain range (counts, buckets): its digits and ".0"
       // written as bytes, without a string made per value (floatToGoString's `${x}.0`).
-      if (value < 0) into[at++] = 0x2d;
       let digits = 1;
       for (let rest = whole; rest >= 10; rest = (rest / 10) | 0) digits++;
-      at += digits;
-      for (let i = at - 1, rest = whole; i >= at - digits; i--, rest = (rest / 10) | 0) into[i] = 0x30 + (rest % 10);
-      into[at++] = 0x2e;
-      into[at++] = 0x30;
-    } else {
-      // A value is ASCII: as many bytes as characters (at most 24).
-      const text = floatToGoString(value);
-      for (let i = 0; i < text.length; i++) into[at++] = text.charCodeAt(i);
+      const bytes = (value < 0 ? 3 : 2) + digits;
+      if (over && bytes === shown) {
+        writeWhole(previous, valueAt, value < 0, whole, digits);
+        this.overValue(start, end, valueAt, bytes, n);
+        return;
+      }
+      const into = this.textRoom(32);
+      writeWhole(into, this.textLength, value < 0, whole, digits);
+      this.rewritten(start, end, valueAt, shown, bytes, n);
+      return;
     }
-    if (at - this.textLength === end - 1 - valueAt) {
+    // A value is ASCII: as many bytes as characters (at most 24).
+    const text = floatToGoString(value);
+    if (over && text.length === shown) {
+      for (let i = 0; i < shown; i++) previous[valueAt + i] = text.charCodeAt(i);
+      this.overValue(start, end, valueAt, shown, n);
+      return;
+    }
+    const into = this.textRoom(32);
+    for (let i = 0, at = this.textLength; i < text.length; i++) into[at++] = text.charCodeAt(i);
+    this.rewritten(start, end, valueAt, shown, text.length, n);
+  }
+
+  /** Line `n`, [start, end) of the previous output, whose value at `valueAt` was written over it (`bytes` long, as before). */
+  private overValue(start: number, end: number, valueAt: number, bytes: number, n: number): void {
+    this.reuse(start, end, n);
+    // Noted as changed by `make` (an overlay already written).
+    this.overlay(this.lines.starts[n] + valueAt - start, -1, bytes);
+  }
+
+  /** Line `n`, [start, end) of the previous output, with its new value's `bytes` at `textLength` of `text` (the old one `shown` long at `valueAt`). */
+  private rewritten(start: number, end: number, valueAt: number, shown: number, bytes: number, n: number): void {
+    if (bytes === shown) {
       // As long as the value it replaces (most changes: a count going up): the whole line
       // is copied with the lines around it, and the value written over its copy once the
       // copies are done (`make`). Runs of such lines stay one copy.
       this.reuse(start, end, n);
-      this.overlay(this.lines.starts[n] + valueAt - start, this.textLength, at - this.textLength);
-      this.textLength = at;
+      this.overlay(this.lines.starts[n] + valueAt - start, this.textLength, bytes);
+      this.textLength += bytes;
       return;
     }
     this.reuse(start, valueAt, n);
     this.flushCopy();
-    into[at++] = 0x0a;
-    this.record(-1 - this.textLength, at - this.textLength);
-    this.length += at - this.textLength;
-    this.textLength = at;
+    this.text[this.textLength + bytes] = 0x0a;
+    this.record(-1 - this.textLength, bytes + 1);
+    this.length += bytes + 1;
+    this.textLength += bytes + 1;
     this.lines.ends[n] = this.length;
   }
 
@@ -703,6 +729,8 @@ export class CachedExposition implements BodyChanges {
 
   /** Writes overlay `o` into `out`; returns whether a byte differs from the one it replaces (always, unless `compare`). */
   private writeOverlay(out: Buffer, o: number, compare: boolean): boolean {
+    // Written over the previous output's line already (`rewriteValue`): a changed value, so changed bytes.
+    if (this.overlayFrom[o] < 0) return true;
     return writeCompared(this.text, this.overlayFrom[o], this.overlayLength[o], out, this.overlayAt[o]) || !compare;
   }
 
@@ -767,6 +795,14 @@ function writeCompared(text: Buffer, from: number, bytes: number, out: Buffer, a
     }
   }
   return differs;
+}
+
+/** Writes a whole number's digits (`digits` of them) and ".0" at `at` of `into`, after a '-' if `negative`. */
+function writeWhole(into: Buffer, at: number, negative: boolean, whole: number, digits: number): void {
+  if (negative) into[at++] = 0x2d;
+  for (let i = at + digits - 1, rest = whole; i >= at; i--, rest = (rest / 10) | 0) into[i] = 0x30 + (rest % 10);
+  into[at + digits] = 0x2e;
+  into[at + digits + 1] = 0x30;
 }
 
 /** `a`'s values in an array twice its length (the op and overlay tables grow by doubling). */
