@@ -370,7 +370,10 @@ export class CachedExposition implements BodyChanges {
    */
   private renderValues(values: Float64Array, old: LineTable, from: number, partEnds: number[]): void {
     const lines = this.lines;
-    const inPlace = lines === old;
+    if (lines === old) {
+      this.renderValuesInPlace(values, old, from, partEnds);
+      return;
+    }
     const known = old.values;
     const count = values.length;
     for (let k = 0; k < count; ) {
@@ -385,13 +388,91 @@ export class CachedExposition implements BodyChanges {
       if (j < partEnd) {
         const at = from + j;
         const value = values[j];
-        if (inPlace) known[at] = value;
-        else lines.push(old.prefixes[at], 0, 0, value, this.openMetrics ? '' : undefined);
-        this.rewriteValue(old.starts[at], old.ends[at], value, this.recorded++, inPlace);
+        lines.push(old.prefixes[at], 0, 0, value, this.openMetrics ? '' : undefined);
+        this.rewriteValue(old.starts[at], old.ends[at], value, this.recorded++);
         j++;
       }
       k = j;
     }
+  }
+
+  /**
+   * `renderValues` in place: the table's lines from `from` on are the family's lines of
+   * the previous output, in order, and line n of this output is its line n. The run of
+   * previous bytes being copied is kept in locals; a changed value as long as the one the
+   * line shows is written over the line in the previous output at once, while its bytes
+   * are in the cache (no other line of this output copies them; its copy carries the new
+   * value if the line moves), else written as new text after the line's prefix.
+   */
+  private renderValuesInPlace(values: Float64Array, table: LineTable, from: number, partEnds: number[]): void {
+    const previous = this.previous!;
+    const { values: known, starts, ends } = table;
+    const count = values.length;
+    for (let k = 0; k < count; k += LINES_PER_PART) {
+      if (k > 0) this.endPart(partEnds);
+      this.flushChunk(from + k); // the family's header, before its lines
+      const partEnd = Math.min(count, k + LINES_PER_PART);
+      // The pending copy: previous bytes [copyStart, copyEnd), at `length` of the output.
+      let copyStart = this.copyStart;
+      let copyEnd = this.copyEnd;
+      let length = this.length;
+      for (let j = k; j < partEnd; j++) {
+        const n = from + j;
+        const start = starts[n];
+        const end = ends[n];
+        if (start !== copyEnd || copyStart === copyEnd) {
+          if (copyStart !== copyEnd) {
+            this.copyStart = copyStart;
+            this.copyEnd = copyEnd;
+            this.length = length;
+            this.flushCopy();
+            length = this.length;
+          }
+          copyStart = copyEnd = start;
+        }
+        // Where this run's bytes move to (0 until a value before them changed length).
+        const shift = length - copyStart;
+        const value = values[j];
+        if (!sameNumber(value, known[n])) {
+          known[n] = value;
+          // The value follows the prefix's last space (a value has none; a label value may).
+          let valueAt = end - 1;
+          while (valueAt > start && previous[valueAt - 1] !== 0x20) valueAt--;
+          const shown = end - 1 - valueAt;
+          const text = plainWhole(value) ? undefined : floatToGoString(value);
+          const bytes = text === undefined ? wholeBytes(value) : text.length;
+          if (bytes !== shown) {
+            // Another length: the line's prefix joins the run, the value and newline are new text.
+            const into = this.textRoom(32);
+            writeValue(into, this.textLength, value, text);
+            into[this.textLength + bytes] = 0x0a;
+            starts[n] = start + shift;
+            this.copyStart = copyStart;
+            this.copyEnd = valueAt;
+            this.length = length;
+            this.flushCopy();
+            this.record(-1 - this.textLength, bytes + 1);
+            this.textLength += bytes + 1;
+            length = this.length += bytes + 1;
+            ends[n] = length;
+            copyStart = copyEnd = 0;
+            continue;
+          }
+          writeValue(previous, valueAt, value, text);
+          // A line that moves is in a copy `make` notes as changed; one that does not, only here.
+          if (shift === 0) this.overlay(valueAt, -1, bytes);
+        }
+        copyEnd = end;
+        if (shift !== 0) {
+          starts[n] = start + shift;
+          ends[n] = end + shift;
+        }
+      }
+      this.copyStart = copyStart;
+      this.copyEnd = copyEnd;
+      this.length = length;
+    }
+    this.recorded = this.chunkFrom = from + count;
   }
 
   /**
@@ -426,59 +507,19 @@ export class CachedExposition implements BodyChanges {
 
   /**
    * Records line `n` as the previous output's line [start, end) (`prefix value\n`, no
-   * exemplar) with another value, written as bytes (ASCII): over the line itself when as
+   * exemplar) with another value, written as bytes (ASCII): over the line's copy when as
    * long as the old value (the line then joins the run of copies), else after its prefix.
-   * `over`: the line is the table's own line `n`, rendered in place (so no other line of
-   * this output copies its bytes): the value is written over it in the previous output
-   * now, while its bytes are in the cache, and its copy (if it moves) carries it along;
-   * else after the copies (`make`).
    */
-  private rewriteValue(start: number, end: number, value: number, n: number, over: boolean): void {
+  private rewriteValue(start: number, end: number, value: number, n: number): void {
     const previous = this.previous!;
     // The value follows the prefix's last space (a value has none; a label value may).
     let valueAt = end - 1;
     while (valueAt > start && previous[valueAt - 1] !== 0x20) valueAt--;
     const shown = end - 1 - valueAt;
     this.flushChunk(n); // pending text goes into `text` first: the value is written after it
-    const magnitude = value < 0 ? -value : value;
-    const whole = magnitude | 0;
-    if (whole === magnitude && whole >= 1 && whole < 1e6) {
-      // A whole number in Python's plain range (counts, buckets): its digits and ".0"
-      // written as bytes, without a string made per value (floatToGoString's `${x}.0`).
-      let digits = 1;
-      for (let rest = whole; rest >= 10; rest = (rest / 10) | 0) digits++;
-      const bytes = (value < 0 ? 3 : 2) + digits;
-      if (over && bytes === shown) {
-        writeWhole(previous, valueAt, value < 0, whole, digits);
-        this.overValue(start, end, valueAt, bytes, n);
-        return;
-      }
-      const into = this.textRoom(32);
-      writeWhole(into, this.textLength, value < 0, whole, digits);
-      this.rewritten(start, end, valueAt, shown, bytes, n);
-      return;
-    }
-    // A value is ASCII: as many bytes as characters (at most 24).
-    const text = floatToGoString(value);
-    if (over && text.length === shown) {
-      for (let i = 0; i < shown; i++) previous[valueAt + i] = text.charCodeAt(i);
-      this.overValue(start, end, valueAt, shown, n);
-      return;
-    }
-    const into = this.textRoom(32);
-    for (let i = 0, at = this.textLength; i < text.length; i++) into[at++] = text.charCodeAt(i);
-    this.rewritten(start, end, valueAt, shown, text.length, n);
-  }
-
-  /** Line `n`, [start, end) of the previous output, whose value at `valueAt` was written over it (`bytes` long, as before). */
-  private overValue(start: number, end: number, valueAt: number, bytes: number, n: number): void {
-    this.reuse(start, end, n);
-    // Noted as changed by `make` (an overlay already written).
-    this.overlay(this.lines.starts[n] + valueAt - start, -1, bytes);
-  }
-
-  /** Line `n`, [start, end) of the previous output, with its new value's `bytes` at `textLength` of `text` (the old one `shown` long at `valueAt`). */
-  private rewritten(start: number, end: number, valueAt: number, shown: number, bytes: number, n: number): void {
+    const text = plainWhole(value) ? undefined : floatToGoString(value);
+    const bytes = text === undefined ? wholeBytes(value) : text.length;
+    writeValue(this.textRoom(32), this.textLength, value, text);
     if (bytes === shown) {
       // As long as the value it replaces (most changes: a count going up): the whole line
       // is copied with the lines around it, and the value written over its copy once the
@@ -797,12 +838,37 @@ function writeCompared(text: Buffer, from: number, bytes: number, out: Buffer, a
   return differs;
 }
 
-/** Writes a whole number's digits (`digits` of them) and ".0" at `at` of `into`, after a '-' if `negative`. */
-function writeWhole(into: Buffer, at: number, negative: boolean, whole: number, digits: number): void {
-  if (negative) into[at++] = 0x2d;
-  for (let i = at + digits - 1, rest = whole; i >= at; i--, rest = (rest / 10) | 0) into[i] = 0x30 + (rest % 10);
-  into[at + digits] = 0x2e;
-  into[at + digits + 1] = 0x30;
+/**
+ * A whole number in Python's plain range (counts, buckets): written as its digits and
+ * ".0" (floatToGoString's `${x}.0`) by `writeValue`, without a string made per value.
+ */
+const plainWhole = (value: number): boolean => {
+  const magnitude = value < 0 ? -value : value;
+  return (magnitude | 0) === magnitude && magnitude >= 1 && magnitude < 1e6;
+};
+
+/** The bytes of a `plainWhole` value as the exposition shows it. */
+function wholeBytes(value: number): number {
+  const magnitude = value < 0 ? -value : value;
+  const digits = magnitude < 1e3 ? (magnitude < 10 ? 1 : magnitude < 100 ? 2 : 3) : magnitude < 1e4 ? 4 : magnitude < 1e5 ? 5 : 6;
+  return (value < 0 ? 3 : 2) + digits;
+}
+
+/** Writes a value at `at` of `into`: `text` (ASCII: floatToGoString's), or a `plainWhole` value's digits and ".0". */
+function writeValue(into: Buffer, at: number, value: number, text: string | undefined): void {
+  if (text !== undefined) {
+    for (let i = 0; i < text.length; i++) into[at + i] = text.charCodeAt(i);
+    return;
+  }
+  let whole = value | 0;
+  if (whole < 0) {
+    into[at++] = 0x2d;
+    whole = -whole;
+  }
+  let i = at + wholeBytes(whole) - 3;
+  into[i + 1] = 0x2e;
+  into[i + 2] = 0x30;
+  for (; i >= at; i--, whole = (whole / 10) | 0) into[i] = 0x30 + (whole % 10);
 }
 
 /** `a`'s values in an array twice its length (the op and overlay tables grow by doubling). */
