@@ -116,7 +116,8 @@ const KEPT_TEXT_BYTES = 1024 * 1024;
 /**
  * One format's renderer of one collector. It keeps one buffer: a render over a previous
  * output first records what goes where (runs of the previous bytes to copy, text to
- * write) and then moves and writes it in that same buffer, and returns a view of it:
+ * write; a known family's changed value as long as the one its line shows is written over
+ * that line right away, and moves with it) and then moves and writes it in that same buffer, and returns a view of it:
  * valid until the next render, so copy or consume it before rendering again. A second
  * buffer (8 MB at 75,000 samples) is made only when the output outgrows the buffer or
  * reuses lines out of their order; the old one is then dropped. (A new buffer per render
@@ -706,40 +707,52 @@ export class CachedExposition implements BodyChanges {
       for (let o = 0; o < this.overlays; o++) this.writeOverlay(out, o, false);
     } else {
       this.allChanged = false;
-      // In place. Copies read the previous bytes in order and write in order, so a copy
-      // that moves bytes left (or not at all) only overwrites bytes already copied: it is
-      // done at once. One that moves them right would overwrite bytes a later op has not
-      // copied yet: the ops from it up to the next copy that moves left (text ops among
-      // them) are done last to first, each then overwriting only bytes already copied.
-      if (this.opChanged.length < ops) this.opChanged = new Uint8Array(this.opAt.length);
-      const changed = this.opChanged;
-      let waiting = -1; // the first op of the ops not done yet
-      for (let i = 0; i < ops; i++) {
-        const from = this.opFrom[i];
-        if (from >= 0 && this.opAt[i] <= from) {
-          if (waiting >= 0) for (let j = i - 1; j >= waiting; j--) changed[j] = this.apply(previous, out, j) ? 1 : 0;
-          waiting = -1;
-          changed[i] = this.apply(previous, out, i) ? 1 : 0;
-        } else if (waiting < 0) {
-          waiting = i;
-        }
-      }
-      if (waiting >= 0) for (let j = ops - 1; j >= waiting; j--) changed[j] = this.apply(previous, out, j) ? 1 : 0;
-      // The overlays last (each inside a copy's bytes, all copied by now); the changed
-      // ranges noted in output order, ops and overlays merged.
-      const { overlayAt, overlayLength, overlays } = this;
-      let o = 0;
-      for (let i = 0; i < ops; i++) {
-        for (; o < overlays && overlayAt[o] < this.opAt[i]; o++) if (this.writeOverlay(out, o, true)) this.noteChanged(overlayAt[o], overlayLength[o]);
-        if (changed[i] === 1) this.noteChanged(this.opAt[i], this.opLength[i]);
-      }
-      for (; o < overlays; o++) if (this.writeOverlay(out, o, true)) this.noteChanged(overlayAt[o], overlayLength[o]);
+      this.applyInPlace(previous);
+      this.noteInPlace(previous);
     }
     this.ops = 0;
     this.overlays = 0;
     this.textLength = 0;
     if (this.text.length > KEPT_TEXT_BYTES) this.text = Buffer.allocUnsafeSlow(64 * 1024);
     return out;
+  }
+
+  /**
+   * Does the ops in `previous` itself. Copies read the previous bytes in order and write
+   * in order, so a copy that moves bytes left (or not at all) only overwrites bytes already
+   * copied: it is done at once. One that moves them right would overwrite bytes a later op
+   * has not copied yet: the ops from it up to the next copy that moves left (text ops
+   * among them) are done last to first, each then overwriting only bytes already copied.
+   * (A method of its own, as `noteInPlace`: a small function is optimized after fewer
+   * runs of its loop, and the first render with many ops runs it.)
+   */
+  private applyInPlace(previous: Buffer): void {
+    const ops = this.ops;
+    if (this.opChanged.length < ops) this.opChanged = new Uint8Array(this.opAt.length);
+    const { opChanged: changed, opFrom, opAt } = this;
+    let waiting = -1; // the first op of the ops not done yet
+    for (let i = 0; i < ops; i++) {
+      const from = opFrom[i];
+      if (from >= 0 && opAt[i] <= from) {
+        if (waiting >= 0) for (let j = i - 1; j >= waiting; j--) changed[j] = this.apply(previous, previous, j) ? 1 : 0;
+        waiting = -1;
+        changed[i] = this.apply(previous, previous, i) ? 1 : 0;
+      } else if (waiting < 0) {
+        waiting = i;
+      }
+    }
+    if (waiting >= 0) for (let j = ops - 1; j >= waiting; j--) changed[j] = this.apply(previous, previous, j) ? 1 : 0;
+  }
+
+  /** After `applyInPlace`: writes the overlays (each inside a copy's bytes, all copied by now) and notes the changed ranges in output order, ops and overlays merged. */
+  private noteInPlace(out: Buffer): void {
+    const { overlayAt, overlayLength, overlays, ops, opAt, opLength, opChanged: changed } = this;
+    let o = 0;
+    for (let i = 0; i < ops; i++) {
+      for (; o < overlays && overlayAt[o] < opAt[i]; o++) if (this.writeOverlay(out, o, true)) this.noteChanged(overlayAt[o], overlayLength[o]);
+      if (changed[i] === 1) this.noteChanged(opAt[i], opLength[i]);
+    }
+    for (; o < overlays; o++) if (this.writeOverlay(out, o, true)) this.noteChanged(overlayAt[o], overlayLength[o]);
   }
 
   /**
