@@ -420,7 +420,6 @@ export class CachedExposition implements BodyChanges {
       for (let j = k; j < partEnd; j++) {
         const n = from + j;
         const start = starts[n];
-        const end = ends[n];
         if (start !== copyEnd || copyStart === copyEnd) {
           if (copyStart !== copyEnd) {
             this.copyStart = copyStart;
@@ -433,36 +432,50 @@ export class CachedExposition implements BodyChanges {
         }
         // Where this run's bytes move to (0 until a value before them changed length).
         const shift = length - copyStart;
-        const value = values[j];
-        if (!sameNumber(value, known[n])) {
-          known[n] = value;
-          // The value follows the prefix's last space (a value has none; a label value may).
-          let valueAt = end - 1;
-          while (valueAt > start && previous[valueAt - 1] !== 0x20) valueAt--;
-          const shown = end - 1 - valueAt;
-          const text = plainWhole(value) ? undefined : floatToGoString(value);
-          const bytes = text === undefined ? wholeBytes(value) : text.length;
-          if (bytes !== shown) {
-            // Another length: the line's prefix joins the run, the value and newline are new text.
-            const into = this.textRoom(32);
-            writeValue(into, this.textLength, value, text);
-            into[this.textLength + bytes] = 0x0a;
-            starts[n] = start + shift;
-            this.copyStart = copyStart;
-            this.copyEnd = valueAt;
-            this.length = length;
-            this.flushCopy();
-            this.record(-1 - this.textLength, bytes + 1);
-            this.textLength += bytes + 1;
-            length = this.length += bytes + 1;
-            ends[n] = length;
-            copyStart = copyEnd = 0;
-            continue;
+        if (sameNumber(values[j], known[n])) {
+          // A run of lines whose values did not change (in a steady scrape, the whole part):
+          // values compared only, the run's lines joining the copy in one step.
+          let unchanged = j + 1;
+          while (unchanged < partEnd && sameNumber(values[unchanged], known[from + unchanged])) unchanged++;
+          copyEnd = ends[from + unchanged - 1];
+          if (shift !== 0) {
+            for (let i = n; i < from + unchanged; i++) {
+              starts[i] += shift;
+              ends[i] += shift;
+            }
           }
-          writeValue(previous, valueAt, value, text);
-          // A line that moves is in a copy `make` notes as changed; one that does not, only here.
-          if (shift === 0) this.overlay(valueAt, -1, bytes);
+          j = unchanged - 1;
+          continue;
         }
+        const end = ends[n];
+        const value = values[j];
+        known[n] = value;
+        // The value follows the prefix's last space (a value has none; a label value may).
+        let valueAt = end - 1;
+        while (valueAt > start && previous[valueAt - 1] !== 0x20) valueAt--;
+        const shown = end - 1 - valueAt;
+        const text = plainWhole(value) ? undefined : floatToGoString(value);
+        const bytes = text === undefined ? wholeBytes(value) : text.length;
+        if (bytes !== shown) {
+          // Another length: the line's prefix joins the run, the value and newline are new text.
+          const into = this.textRoom(32);
+          writeValue(into, this.textLength, value, text);
+          into[this.textLength + bytes] = 0x0a;
+          starts[n] = start + shift;
+          this.copyStart = copyStart;
+          this.copyEnd = valueAt;
+          this.length = length;
+          this.flushCopy();
+          this.record(-1 - this.textLength, bytes + 1);
+          this.textLength += bytes + 1;
+          length = this.length += bytes + 1;
+          ends[n] = length;
+          copyStart = copyEnd = 0;
+          continue;
+        }
+        writeValue(previous, valueAt, value, text);
+        // A line that moves is in a copy `make` notes as changed; one that does not, only here.
+        if (shift === 0) this.overlay(valueAt, -1, bytes);
         copyEnd = end;
         if (shift !== 0) {
           starts[n] = start + shift;
