@@ -14,7 +14,8 @@
 // per run, the steady median and each timed round (wall ms of `scrapeWith('text')`, as
 // scrape.mjs's figure), and the medians over runs of the per-run medians; and the scrapes'
 // main-thread CPU (Linux; what load from other processes moves least), as means: the
-// kernel counts a running thread's CPU at scheduler ticks.
+// kernel counts a running thread's CPU at scheduler ticks; and the render's share of the
+// new worker rounds (the collector's `lastRenderSeconds`).
 // --ab DIST: every other run imports the package from DIST (the dist/esm of another build,
 // copied under packages/core, e.g. packages/core/.base/dist/esm, so that it finds the
 // package's dependencies); both are reported apart. Not part of `pnpm bench`: no targets.
@@ -48,12 +49,15 @@ if (arg('--role') === 'collector') {
     }
   };
   const cpu = [];
+  /** The render's share of each scrape (`lastRenderSeconds`), ms. */
+  const render = [];
   const scrape = async () => {
     const cpuBefore = mainThreadCpuMs();
     const started = process.hrtime.bigint();
     await collector.scrapeWith('text', () => undefined);
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     cpu.push(mainThreadCpuMs() - cpuBefore);
+    render.push(collector.lastRenderSeconds * 1e3);
     return ms;
   };
   /** The main-thread CPU of the scrapes from `from` on, every other one (the timed rounds). */
@@ -84,7 +88,8 @@ if (arg('--role') === 'collector') {
     const newFileCpu = cpuOf(14, 3, 2);
     const shuffledFile = await newWorker(true, [90_000_100, 90_000_101, 90_000_102]);
     const shuffledFileCpu = cpuOf(20, 3, 2);
-    console.log(JSON.stringify({ first, steady: median(steady), newFile, shuffledFile, firstCpu: cpu[0], steadyCpu, newFileCpu, shuffledFileCpu }));
+    const newFileRender = [14, 16, 18].map((i) => render[i]);
+    console.log(JSON.stringify({ first, steady: median(steady), newFile, shuffledFile, firstCpu: cpu[0], steadyCpu, newFileCpu, shuffledFileCpu, newFileRender }));
   } finally {
     for (const f of added) fs.rmSync(f, { force: true });
     collector.close?.();
@@ -113,7 +118,7 @@ for (const [workers, series] of cells) {
       const row = JSON.parse(out.split('\n').find((l) => l.startsWith('{')));
       results[side].push(row);
       const show = (xs) => xs.map(round).join(' ');
-      console.log(`${workers}x${series} ${side} run ${r}: first ${round(row.first)} ms, steady ${round(row.steady)}, new worker ${show(row.newFile)}, in another order ${show(row.shuffledFile)}; main-thread CPU: steady ${round(row.steadyCpu)}, new worker ${show(row.newFileCpu)}, in another order ${show(row.shuffledFileCpu)}`);
+      console.log(`${workers}x${series} ${side} run ${r}: first ${round(row.first)} ms, steady ${round(row.steady)}, new worker ${show(row.newFile)}, in another order ${show(row.shuffledFile)}; main-thread CPU: steady ${round(row.steadyCpu)}, new worker ${show(row.newFileCpu)}, in another order ${show(row.shuffledFileCpu)}; render of the new worker rounds ${show(row.newFileRender)} ms`);
     }
     for (const [side, rows] of Object.entries(results)) {
       if (rows.length === 0) continue;
@@ -129,7 +134,7 @@ for (const [workers, series] of cells) {
       const newFileCpu = later('newFileCpu');
       const shuffledCpu = later('shuffledFileCpu');
       const firstRoundCpu = mean(rows.map((r) => r.newFileCpu[0]));
-      console.log(`${workers}x${series} ${side} main-thread CPU (means): steady ${round(steadyCpu)} ms; after a new worker's files (rounds 2-3) ${round(newFileCpu)} ms (${round(newFileCpu / steadyCpu)}×), in another order ${round(shuffledCpu)} ms (${round(shuffledCpu / steadyCpu)}×); first such ${round(firstRoundCpu)} ms`);
+      console.log(`${workers}x${series} ${side} main-thread CPU (means): steady ${round(steadyCpu)} ms; after a new worker's files (rounds 2-3) ${round(newFileCpu)} ms (${round(newFileCpu / steadyCpu)}×), in another order ${round(shuffledCpu)} ms (${round(shuffledCpu / steadyCpu)}×); first such ${round(firstRoundCpu)} ms; render (wall) of rounds 2-3 ${round(median(rows.flatMap((r) => r.newFileRender.slice(1))))} ms (median), of the first such ${round(median(rows.map((r) => r.newFileRender[0])))} ms`);
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

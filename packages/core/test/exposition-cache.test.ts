@@ -216,6 +216,47 @@ describe('CachedExposition', () => {
     }
   });
 
+  it('moves a value written over its line in place with the line, and later copies of the line show it', () => {
+    // In place, a changed value as long as the one shown is written over the line in the
+    // previous output before the copies; a line after a longer value moves, and its copy
+    // must carry the new value. The next render copies the lines from there out of order.
+    const h = Array.from({ length: 600 }, (_, i) => kept('h_bucket', [['le', String(i)]], 1000 + 5 * i));
+    const hValues = new Float64Array(h.map((sample) => sample.value));
+    sampleValues.set(h, hValues);
+    const g = Array.from({ length: 300 }, (_, i) => kept('g', [['i', String(i)]], 5));
+    const gValues = new Float64Array(g.map((sample) => sample.value));
+    sampleValues.set(g, gValues);
+    const hFamily: Family = { name: 'h', help: 'h help', type: 'histogram', samples: h };
+    const gFamily: Family = { name: 'g', help: 'g help', type: 'gauge', samples: g };
+    const text = new CachedExposition(false);
+    const gzip = new GzipParts();
+    let before = Buffer.from(renderBoth(text, [hFamily, gFamily], false));
+    gzip.compress(before, text.partEnds, text);
+    for (let step = 1; step <= 6; step++) {
+      // Every line of h's first part one more within its decade (written over lines that do
+      // not move); after it every third line one digit longer, the others one more; g's values +1.
+      h.forEach((sample, i) => {
+        hValues[i] = sample.value = i >= 300 && i % 3 === step % 3 ? sample.value * 10 : sample.value + 1;
+      });
+      g.forEach((sample, i) => {
+        gValues[i] = sample.value = sample.value + 1;
+      });
+      const bytes = text.render([hFamily, gFamily]);
+      const expected = renderText([hFamily, gFamily]);
+      expect(bytes.toString('utf8')).toBe(expected);
+      for (let p = 0; p <= text.partEnds.length; p++) {
+        const from = p === 0 ? 0 : text.partEnds[p - 1];
+        const end = p === text.partEnds.length ? bytes.length : text.partEnds[p];
+        if (text.unchanged(from, end)) expect(bytes.subarray(from, end).equals(before.subarray(from, end))).toBe(true);
+      }
+      expect(zlib.gunzipSync(gzip.compress(bytes, text.partEnds, text)).toString('utf8')).toBe(expected);
+      // The same values, the families in the other order: every line copied from the output above.
+      renderBoth(text, [gFamily, hFamily], false);
+      before = Buffer.from(renderBoth(text, [hFamily, gFamily], false));
+      gzip.compress(before, text.partEnds, text);
+    }
+  });
+
   it('equals a fresh render while lines are added, removed and moved, families come and go', () => {
     const next = random(15);
     const pool = Array.from({ length: 400 }, (_, i) => kept(`m${i % 7}`, [['k', `v${i}`], ['z', 'é'.repeat(i % 3)]]));

@@ -116,7 +116,8 @@ const KEPT_TEXT_BYTES = 1024 * 1024;
 /**
  * One format's renderer of one collector. It keeps one buffer: a render over a previous
  * output first records what goes where (runs of the previous bytes to copy, text to
- * write) and then moves and writes it in that same buffer, and returns a view of it:
+ * write; a known family's changed value as long as the one its line shows is written over
+ * that line right away, and moves with it) and then moves and writes it in that same buffer, and returns a view of it:
  * valid until the next render, so copy or consume it before rendering again. A second
  * buffer (8 MB at 75,000 samples) is made only when the output outgrows the buffer or
  * reuses lines out of their order; the old one is then dropped. (A new buffer per render
@@ -148,7 +149,8 @@ export class CachedExposition implements BodyChanges {
   private textLength = 0;
   /**
    * Values written over copied lines after the ops (see `rewriteValue`): overlay `i` puts
-   * `overlayLength[i]` bytes of `text` from `overlayFrom[i]` at `overlayAt[i]` of the output, in output order.
+   * `overlayLength[i]` bytes of `text` from `overlayFrom[i]` at `overlayAt[i]` of the output, in output order;
+   * `overlayFrom[i]` < 0: those bytes were written over the copied line before the copies (only noted as changed).
    */
   private overlayAt = new Int32Array(1024);
   private overlayFrom = new Int32Array(1024);
@@ -369,7 +371,10 @@ export class CachedExposition implements BodyChanges {
    */
   private renderValues(values: Float64Array, old: LineTable, from: number, partEnds: number[]): void {
     const lines = this.lines;
-    const inPlace = lines === old;
+    if (lines === old) {
+      this.renderValuesInPlace(values, old, from, partEnds);
+      return;
+    }
     const known = old.values;
     const count = values.length;
     for (let k = 0; k < count; ) {
@@ -384,13 +389,104 @@ export class CachedExposition implements BodyChanges {
       if (j < partEnd) {
         const at = from + j;
         const value = values[j];
-        if (inPlace) known[at] = value;
-        else lines.push(old.prefixes[at], 0, 0, value, this.openMetrics ? '' : undefined);
+        lines.push(old.prefixes[at], 0, 0, value, this.openMetrics ? '' : undefined);
         this.rewriteValue(old.starts[at], old.ends[at], value, this.recorded++);
         j++;
       }
       k = j;
     }
+  }
+
+  /**
+   * `renderValues` in place: the table's lines from `from` on are the family's lines of
+   * the previous output, in order, and line n of this output is its line n. The run of
+   * previous bytes being copied is kept in locals; a changed value as long as the one the
+   * line shows is written over the line in the previous output at once, while its bytes
+   * are in the cache (no other line of this output copies them; its copy carries the new
+   * value if the line moves), else written as new text after the line's prefix.
+   */
+  private renderValuesInPlace(values: Float64Array, table: LineTable, from: number, partEnds: number[]): void {
+    const previous = this.previous!;
+    const { values: known, starts, ends } = table;
+    const count = values.length;
+    for (let k = 0; k < count; k += LINES_PER_PART) {
+      if (k > 0) this.endPart(partEnds);
+      this.flushChunk(from + k); // the family's header, before its lines
+      const partEnd = Math.min(count, k + LINES_PER_PART);
+      // The pending copy: previous bytes [copyStart, copyEnd), at `length` of the output.
+      let copyStart = this.copyStart;
+      let copyEnd = this.copyEnd;
+      let length = this.length;
+      for (let j = k; j < partEnd; j++) {
+        const n = from + j;
+        const start = starts[n];
+        if (start !== copyEnd || copyStart === copyEnd) {
+          if (copyStart !== copyEnd) {
+            this.copyStart = copyStart;
+            this.copyEnd = copyEnd;
+            this.length = length;
+            this.flushCopy();
+            length = this.length;
+          }
+          copyStart = copyEnd = start;
+        }
+        // Where this run's bytes move to (0 until a value before them changed length).
+        const shift = length - copyStart;
+        if (sameNumber(values[j], known[n])) {
+          // A run of lines whose values did not change (in a steady scrape, the whole part):
+          // values compared only, the run's lines joining the copy in one step.
+          let unchanged = j + 1;
+          while (unchanged < partEnd && sameNumber(values[unchanged], known[from + unchanged])) unchanged++;
+          copyEnd = ends[from + unchanged - 1];
+          if (shift !== 0) {
+            for (let i = n; i < from + unchanged; i++) {
+              starts[i] += shift;
+              ends[i] += shift;
+            }
+          }
+          j = unchanged - 1;
+          continue;
+        }
+        const end = ends[n];
+        const value = values[j];
+        known[n] = value;
+        // The value follows the prefix's last space (a value has none; a label value may).
+        let valueAt = end - 1;
+        while (valueAt > start && previous[valueAt - 1] !== 0x20) valueAt--;
+        const shown = end - 1 - valueAt;
+        const text = plainWhole(value) ? undefined : floatToGoString(value);
+        const bytes = text === undefined ? wholeBytes(value) : text.length;
+        if (bytes !== shown) {
+          // Another length: the line's prefix joins the run, the value and newline are new text.
+          const into = this.textRoom(32);
+          writeValue(into, this.textLength, value, text);
+          into[this.textLength + bytes] = 0x0a;
+          starts[n] = start + shift;
+          this.copyStart = copyStart;
+          this.copyEnd = valueAt;
+          this.length = length;
+          this.flushCopy();
+          this.record(-1 - this.textLength, bytes + 1);
+          this.textLength += bytes + 1;
+          length = this.length += bytes + 1;
+          ends[n] = length;
+          copyStart = copyEnd = 0;
+          continue;
+        }
+        writeValue(previous, valueAt, value, text);
+        // A line that moves is in a copy `make` notes as changed; one that does not, only here.
+        if (shift === 0) this.overlay(valueAt, -1, bytes);
+        copyEnd = end;
+        if (shift !== 0) {
+          starts[n] = start + shift;
+          ends[n] = end + shift;
+        }
+      }
+      this.copyStart = copyStart;
+      this.copyEnd = copyEnd;
+      this.length = length;
+    }
+    this.recorded = this.chunkFrom = from + count;
   }
 
   /**
@@ -433,41 +529,26 @@ export class CachedExposition implements BodyChanges {
     // The value follows the prefix's last space (a value has none; a label value may).
     let valueAt = end - 1;
     while (valueAt > start && previous[valueAt - 1] !== 0x20) valueAt--;
+    const shown = end - 1 - valueAt;
     this.flushChunk(n); // pending text goes into `text` first: the value is written after it
-    const into = this.textRoom(32);
-    let at = this.textLength;
-    const magnitude = value < 0 ? -value : value;
-    const whole = magnitude | 0;
-    if (whole === magnitude && whole >= 1 && whole < 1e6) {
-      // A whole number in Python's plain range (counts, buckets): its digits and ".0"
-      // written as bytes, without a string made per value (floatToGoString's `${x}.0`).
-      if (value < 0) into[at++] = 0x2d;
-      let digits = 1;
-      for (let rest = whole; rest >= 10; rest = (rest / 10) | 0) digits++;
-      at += digits;
-      for (let i = at - 1, rest = whole; i >= at - digits; i--, rest = (rest / 10) | 0) into[i] = 0x30 + (rest % 10);
-      into[at++] = 0x2e;
-      into[at++] = 0x30;
-    } else {
-      // A value is ASCII: as many bytes as characters (at most 24).
-      const text = floatToGoString(value);
-      for (let i = 0; i < text.length; i++) into[at++] = text.charCodeAt(i);
-    }
-    if (at - this.textLength === end - 1 - valueAt) {
+    const text = plainWhole(value) ? undefined : floatToGoString(value);
+    const bytes = text === undefined ? wholeBytes(value) : text.length;
+    writeValue(this.textRoom(32), this.textLength, value, text);
+    if (bytes === shown) {
       // As long as the value it replaces (most changes: a count going up): the whole line
       // is copied with the lines around it, and the value written over its copy once the
       // copies are done (`make`). Runs of such lines stay one copy.
       this.reuse(start, end, n);
-      this.overlay(this.lines.starts[n] + valueAt - start, this.textLength, at - this.textLength);
-      this.textLength = at;
+      this.overlay(this.lines.starts[n] + valueAt - start, this.textLength, bytes);
+      this.textLength += bytes;
       return;
     }
     this.reuse(start, valueAt, n);
     this.flushCopy();
-    into[at++] = 0x0a;
-    this.record(-1 - this.textLength, at - this.textLength);
-    this.length += at - this.textLength;
-    this.textLength = at;
+    this.text[this.textLength + bytes] = 0x0a;
+    this.record(-1 - this.textLength, bytes + 1);
+    this.length += bytes + 1;
+    this.textLength += bytes + 1;
     this.lines.ends[n] = this.length;
   }
 
@@ -639,40 +720,52 @@ export class CachedExposition implements BodyChanges {
       for (let o = 0; o < this.overlays; o++) this.writeOverlay(out, o, false);
     } else {
       this.allChanged = false;
-      // In place. Copies read the previous bytes in order and write in order, so a copy
-      // that moves bytes left (or not at all) only overwrites bytes already copied: it is
-      // done at once. One that moves them right would overwrite bytes a later op has not
-      // copied yet: the ops from it up to the next copy that moves left (text ops among
-      // them) are done last to first, each then overwriting only bytes already copied.
-      if (this.opChanged.length < ops) this.opChanged = new Uint8Array(this.opAt.length);
-      const changed = this.opChanged;
-      let waiting = -1; // the first op of the ops not done yet
-      for (let i = 0; i < ops; i++) {
-        const from = this.opFrom[i];
-        if (from >= 0 && this.opAt[i] <= from) {
-          if (waiting >= 0) for (let j = i - 1; j >= waiting; j--) changed[j] = this.apply(previous, out, j) ? 1 : 0;
-          waiting = -1;
-          changed[i] = this.apply(previous, out, i) ? 1 : 0;
-        } else if (waiting < 0) {
-          waiting = i;
-        }
-      }
-      if (waiting >= 0) for (let j = ops - 1; j >= waiting; j--) changed[j] = this.apply(previous, out, j) ? 1 : 0;
-      // The overlays last (each inside a copy's bytes, all copied by now); the changed
-      // ranges noted in output order, ops and overlays merged.
-      const { overlayAt, overlayLength, overlays } = this;
-      let o = 0;
-      for (let i = 0; i < ops; i++) {
-        for (; o < overlays && overlayAt[o] < this.opAt[i]; o++) if (this.writeOverlay(out, o, true)) this.noteChanged(overlayAt[o], overlayLength[o]);
-        if (changed[i] === 1) this.noteChanged(this.opAt[i], this.opLength[i]);
-      }
-      for (; o < overlays; o++) if (this.writeOverlay(out, o, true)) this.noteChanged(overlayAt[o], overlayLength[o]);
+      this.applyInPlace(previous);
+      this.noteInPlace(previous);
     }
     this.ops = 0;
     this.overlays = 0;
     this.textLength = 0;
     if (this.text.length > KEPT_TEXT_BYTES) this.text = Buffer.allocUnsafeSlow(64 * 1024);
     return out;
+  }
+
+  /**
+   * Does the ops in `previous` itself. Copies read the previous bytes in order and write
+   * in order, so a copy that moves bytes left (or not at all) only overwrites bytes already
+   * copied: it is done at once. One that moves them right would overwrite bytes a later op
+   * has not copied yet: the ops from it up to the next copy that moves left (text ops
+   * among them) are done last to first, each then overwriting only bytes already copied.
+   * (A method of its own, as `noteInPlace`: a small function is optimized after fewer
+   * runs of its loop, and the first render with many ops runs it.)
+   */
+  private applyInPlace(previous: Buffer): void {
+    const ops = this.ops;
+    if (this.opChanged.length < ops) this.opChanged = new Uint8Array(this.opAt.length);
+    const { opChanged: changed, opFrom, opAt } = this;
+    let waiting = -1; // the first op of the ops not done yet
+    for (let i = 0; i < ops; i++) {
+      const from = opFrom[i];
+      if (from >= 0 && opAt[i] <= from) {
+        if (waiting >= 0) for (let j = i - 1; j >= waiting; j--) changed[j] = this.apply(previous, previous, j) ? 1 : 0;
+        waiting = -1;
+        changed[i] = this.apply(previous, previous, i) ? 1 : 0;
+      } else if (waiting < 0) {
+        waiting = i;
+      }
+    }
+    if (waiting >= 0) for (let j = ops - 1; j >= waiting; j--) changed[j] = this.apply(previous, previous, j) ? 1 : 0;
+  }
+
+  /** After `applyInPlace`: writes the overlays (each inside a copy's bytes, all copied by now) and notes the changed ranges in output order, ops and overlays merged. */
+  private noteInPlace(out: Buffer): void {
+    const { overlayAt, overlayLength, overlays, ops, opAt, opLength, opChanged: changed } = this;
+    let o = 0;
+    for (let i = 0; i < ops; i++) {
+      for (; o < overlays && overlayAt[o] < opAt[i]; o++) if (this.writeOverlay(out, o, true)) this.noteChanged(overlayAt[o], overlayLength[o]);
+      if (changed[i] === 1) this.noteChanged(opAt[i], opLength[i]);
+    }
+    for (; o < overlays; o++) if (this.writeOverlay(out, o, true)) this.noteChanged(overlayAt[o], overlayLength[o]);
   }
 
   /**
@@ -703,6 +796,8 @@ export class CachedExposition implements BodyChanges {
 
   /** Writes overlay `o` into `out`; returns whether a byte differs from the one it replaces (always, unless `compare`). */
   private writeOverlay(out: Buffer, o: number, compare: boolean): boolean {
+    // Written over the previous output's line already (`rewriteValue`): a changed value, so changed bytes.
+    if (this.overlayFrom[o] < 0) return true;
     return writeCompared(this.text, this.overlayFrom[o], this.overlayLength[o], out, this.overlayAt[o]) || !compare;
   }
 
@@ -767,6 +862,39 @@ function writeCompared(text: Buffer, from: number, bytes: number, out: Buffer, a
     }
   }
   return differs;
+}
+
+/**
+ * A whole number in Python's plain range (counts, buckets): written as its digits and
+ * ".0" (floatToGoString's `${x}.0`) by `writeValue`, without a string made per value.
+ */
+const plainWhole = (value: number): boolean => {
+  const magnitude = value < 0 ? -value : value;
+  return (magnitude | 0) === magnitude && magnitude >= 1 && magnitude < 1e6;
+};
+
+/** The bytes of a `plainWhole` value as the exposition shows it. */
+function wholeBytes(value: number): number {
+  const magnitude = value < 0 ? -value : value;
+  const digits = magnitude < 1e3 ? (magnitude < 10 ? 1 : magnitude < 100 ? 2 : 3) : magnitude < 1e4 ? 4 : magnitude < 1e5 ? 5 : 6;
+  return (value < 0 ? 3 : 2) + digits;
+}
+
+/** Writes a value at `at` of `into`: `text` (ASCII: floatToGoString's), or a `plainWhole` value's digits and ".0". */
+function writeValue(into: Buffer, at: number, value: number, text: string | undefined): void {
+  if (text !== undefined) {
+    for (let i = 0; i < text.length; i++) into[at + i] = text.charCodeAt(i);
+    return;
+  }
+  let whole = value | 0;
+  if (whole < 0) {
+    into[at++] = 0x2d;
+    whole = -whole;
+  }
+  let i = at + wholeBytes(whole) - 3;
+  into[i + 1] = 0x2e;
+  into[i + 2] = 0x30;
+  for (; i >= at; i--, whole = (whole / 10) | 0) into[i] = 0x30 + (whole % 10);
 }
 
 /** `a`'s values in an array twice its length (the op and overlay tables grow by doubling). */
