@@ -167,10 +167,14 @@ function readWith(file: string, table: ByteKeyTable<number>, matcher: boolean, c
   const knownKeys: KnownKeyMatcher | undefined = matcher
     ? {
       walk: (buf, from, end, base, used, out, fields) => table.walk(buf, from, end, base, used, out, fields),
-      onKnown: (slot, index) => {
-        change(index);
-        foundByAddon++;
-        seen[index] = `known ${table.found(slot)}`;
+      takeKnown: (out, from, count, first) => {
+        let e = from;
+        for (; e < count && out[5 * e + 2] >= 0; e++) {
+          change(first + e);
+          foundByAddon++;
+          seen[first + e] = `known ${table.found(out[5 * e + 2])}`;
+        }
+        return e;
       },
       onNew: (buf, start, end, index, hash) => {
         change(index);

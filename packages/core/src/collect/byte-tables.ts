@@ -130,8 +130,21 @@ export class ByteKeyTable<T> {
     return this.values[slot];
   }
 
-  /** Keeps only the values `keep` accepts (the arena made anew: memory follows what is kept). */
-  retain(keep: (value: T) => boolean): void {
+  /** The value in each slot (read only: a slot's value is `found(slot)` when it counts as looked up). */
+  get bySlot(): readonly T[] {
+    return this.values;
+  }
+
+  /** The slot of the last key looked up (found, by `get`, `getHashed` or `found`) or added, or -1. */
+  get last(): number {
+    return this.lastSlot;
+  }
+
+  /**
+   * Keeps only the values `keep` accepts (the arena made anew: memory follows what is
+   * kept); returns each old slot's new slot, -1 for a value not kept.
+   */
+  retain(keep: (value: T) => boolean): Int32Array {
     const { values, slots, chunks } = this;
     this.values = [];
     this.slots = new Int32Array(4 * 1024);
@@ -139,12 +152,15 @@ export class ByteKeyTable<T> {
     this.chunkWords = [];
     this.chunkUsed = CHUNK_BYTES;
     this.cells = new Int32Array(2 * 1024);
+    const renumbered = new Int32Array(values.length).fill(-1);
     for (let slot = 0; slot < values.length; slot++) {
       if (!keep(values[slot])) continue;
+      renumbered[slot] = this.values.length;
       const start = slots[4 * slot + START];
       this.add(chunks[slots[4 * slot + CHUNK]], start, start + slots[4 * slot + LENGTH], values[slot]);
     }
     this.lastSlot = -1;
+    return renumbered;
   }
 
   /** The buffer of the last lookup, its byte offset and an Int32Array over its ArrayBuffer (null: not 4-aligned, or not kept). */

@@ -190,6 +190,16 @@ export class KeyCache {
     return this.keys.found(slot);
   }
 
+  /** The slot of the shared preparation last returned (a file keeps its entries' keys as slots: see tracked-file.ts). */
+  lastSlot(): number {
+    return this.keys.last;
+  }
+
+  /** The shared preparation in each slot, until the next `retain`. */
+  bySlot(): readonly PreparedKey[] {
+    return this.keys.bySlot;
+  }
+
   /** The shared preparation of a key given as text. */
   prepared(key: string): PreparedKey {
     const buf = Buffer.from(key, 'utf8');
@@ -217,10 +227,11 @@ export class KeyCache {
   /**
    * After files dropped entries: keeps only the keys some live file still uses, so memory
    * follows the live files (DESIGN.md promise 6). The strings of kept label sets keep
-   * their ids, so a label set seen again is still the same LabelSet.
+   * their ids, so a label set seen again is still the same LabelSet. Returns each old
+   * slot's new one (-1: dropped), or null when nothing was dropped (slots unchanged).
    */
-  retain(inUse: Iterable<readonly PreparedKey[]>): void {
-    if (!this.dropped) return;
+  retain(inUse: Iterable<readonly PreparedKey[]>): Int32Array | null {
+    if (!this.dropped) return null;
     this.dropped = false;
     const kept = new Set<PreparedKey>();
     const labelSets = new LabelSetTable();
@@ -241,7 +252,7 @@ export class KeyCache {
         if (p.bucket) keep(p.bucket.series);
       }
     }
-    this.keys.retain((p) => kept.has(p));
+    const renumbered = this.keys.retain((p) => kept.has(p));
     this.labelSets = labelSets;
     // Pairs of sets that are gone are not kept (kept sets keep theirs).
     this.pairsByName = new Map();
@@ -251,6 +262,7 @@ export class KeyCache {
     this.recentSets = [undefined, undefined];
     this.strings.retain(strings);
     this.bounds.clear();
+    return renumbered;
   }
 
   /** Prepares the new key in bytes [start, end) of `buf`: in place if PlainKeyFields finds it plain, else by JSON.parse. */

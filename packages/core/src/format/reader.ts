@@ -143,8 +143,8 @@ export interface DbFileReaderOptions {
   onKey?: OnKeyBytes;
   /**
    * With `onKey`: finds the keys of a read window in one call where it can (the addon),
-   * instead of one `onKey` call per entry. Entries it finds are given to `onKnown`, the
-   * others to `onKey`, in file order as always.
+   * instead of one `onKey` call per entry. Entries it finds are given to `takeKnown`, the
+   * others to `onNew`, in file order as always.
    */
   knownKeys?: KnownKeyMatcher;
   /**
@@ -174,8 +174,13 @@ export interface KnownKeyMatcher {
    * early), or -1 when it cannot.
    */
   walk(buf: Buffer, from: number, end: number, base: number, used: number, out: Int32Array, fields: Int32Array): number;
-  /** Entry `index` has the known key in `slot`. */
-  onKnown(slot: number, index: number): void;
+  /**
+   * Takes entries `from`, `from + 1`, ... of the walk's `out` (entry `e` of `out` is the
+   * file's entry `first + e`) while their keys are known (a slot, not -1), in order, and
+   * returns the first one it did not take: one with a new key (for `onNew`), or `count`.
+   * One call per run of known keys, not one per entry: a new worker's file is ~all known.
+   */
+  takeKnown(out: Int32Array, from: number, count: number, first: number): number;
   /**
    * Entry `index` has a key not known when the window was walked, bytes [start, end) of
    * `buf`, with its hash and fields as `walk` gave them. Throws as `onKey` does.
@@ -420,7 +425,7 @@ export class DbFileReader {
   /**
    * The addon's walk over a window (file bytes [base, base + length) in `buf`; `f64` over
    * it when the values are taken from it too): takes the entries it walks, known keys
-   * through `onKnown`, new ones through `onNew`. Returns the file offset where the
+   * through `takeKnown`, new ones through `onNew`. Returns the file offset where the
    * JavaScript walk goes on (the window's end, an entry cut by it, one the addon left
    * because it is not well formed: the walk names the problem), negated when the addon
    * cannot walk (none, or the fallback storage).
@@ -438,24 +443,73 @@ export class DbFileReader {
       const count = knownKeys.walk(buf, pos - base, length, base, used, out, fields);
       if (count < 0) return -pos;
       if (count === 0) return pos;
-      for (let e = 0; e < count; e++) {
+      // Where each walked entry's value is (and its value, on a first read), for all of
+      // them at once: typed arrays only, sized once per call.
+      const first = this.entryCount;
+      this.reserve(first + count, f64 !== null);
+      const valueIndex = this.valueIndex;
+      for (let e = 0, o = 0; e < count; e++, o += OUT_PER_ENTRY) {
+        const keyLength = out[o + 1];
+        valueIndex[first + e] = (base + out[o] + keyLength + paddingFor(keyLength)) / 8;
+      }
+      if (f64 !== null) this.takeValues(buf, f64, base, first, first + count);
+      const last = OUT_PER_ENTRY * (count - 1);
+      if (first === 0) this.firstValueAt = valueIndex[0] * 8;
+      this.lastEntryAt = base + out[last] - 4;
+      this.lastValueAt = valueIndex[first + count - 1] * 8;
+      this.entryCount = first + count;
+      // Then their keys, in file order: runs of known ones in one call each.
+      for (let e = knownKeys.takeKnown(out, 0, count, first); e < count; e = knownKeys.takeKnown(out, e + 1, count, first)) {
         const o = OUT_PER_ENTRY * e;
         const keyStart = out[o];
-        const keyLength = out[o + 1];
-        const slot = out[o + 2];
-        const offset = base + keyStart - 4;
-        const valueOffset = offset + 4 + keyLength + paddingFor(keyLength);
-        if (slot >= 0) knownKeys.onKnown(slot, this.entryCount);
-        else {
-          try {
-            knownKeys.onNew(buf, keyStart, keyStart + keyLength, this.entryCount, out[o + 3], fields, out[o + 4]);
-          } catch (err) {
-            throw asCorruptKey(err, offset);
-          }
+        try {
+          knownKeys.onNew(buf, keyStart, keyStart + out[o + 1], first + e, out[o + 3], fields, out[o + 4]);
+        } catch (err) {
+          throw asCorruptKey(err, base + keyStart - 4);
         }
-        if (f64 !== null) this.takeValue(buf, f64, valueOffset - base);
-        this.addValueOffset(offset, valueOffset);
-        pos = valueOffset + 16;
+      }
+      pos = this.lastValueAt + 16;
+    }
+  }
+
+  /** Room for `entries` entries' value offsets (and values and timestamps, with `values`), grown by doubling. */
+  private reserve(entries: number, values: boolean): void {
+    if (entries > this.valueIndex.length) {
+      let size = this.valueIndex.length * 2;
+      while (size < entries) size *= 2;
+      const grown = new Int32Array(size);
+      grown.set(this.valueIndex.subarray(0, this.entryCount));
+      this.valueIndex = grown;
+    }
+    if (!values || entries <= this.values.length) return;
+    let size = Math.max(64, this.values.length * 2);
+    while (size < entries) size *= 2;
+    const grownValues = new Float64Array(size);
+    grownValues.set(this.values.subarray(0, this.entryCount));
+    this.values = grownValues;
+    if (this.keepsTimestamps) {
+      const timestamps = new Float64Array(size);
+      timestamps.set(this.timestamps.subarray(0, this.entryCount));
+      this.timestamps = timestamps;
+    }
+  }
+
+  /** Stores the values (and timestamps, if kept) of entries [from, to), whose value offsets are known, from the window at file offset `base` (8-aligned). */
+  private takeValues(buf: Buffer, f64: Float64Array, base: number, from: number, to: number): void {
+    const { values, timestamps, valueIndex } = this;
+    const keepsTimestamps = this.keepsTimestamps;
+    const shift = base / 8;
+    if (NATIVE_LITTLE_ENDIAN) {
+      for (let i = from; i < to; i++) {
+        const at = valueIndex[i] - shift;
+        values[i] = f64[at];
+        if (keepsTimestamps) timestamps[i] = f64[at + 1];
+      }
+    } else {
+      for (let i = from; i < to; i++) {
+        const at = (valueIndex[i] - shift) * 8;
+        values[i] = buf.readDoubleLE(at);
+        if (keepsTimestamps) timestamps[i] = buf.readDoubleLE(at + 8);
       }
     }
   }
