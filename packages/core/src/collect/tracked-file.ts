@@ -137,11 +137,10 @@ export class TrackedFile {
     return family;
   }
 
-  /** Room for `entries` entries in `keyIds` and `familyOf`, grown by doubling. */
+  /** Room for `entries` entries in `keyIds` and `familyOf`: as much as the reader has (it sized its arrays for the file), at least doubled. */
   private reserve(entries: number): void {
     if (entries <= this.keyIds.length) return;
-    let size = this.keyIds.length * 2;
-    while (size < entries) size *= 2;
+    const size = Math.max(this.keyIds.length * 2, entries, this.reader!.capacity);
     const keyIds = new Int32Array(size);
     keyIds.set(this.keyIds.subarray(0, this.length));
     this.keyIds = keyIds;

@@ -416,8 +416,10 @@ export class DbFileReader {
       pos = next;
     }
     if (takeValues && this.values.length !== this.entryCount) {
-      this.values = this.values.slice(0, this.entryCount);
-      if (this.keepsTimestamps) this.timestamps = this.timestamps.slice(0, this.entryCount);
+      // Room to spare of a few % (the likely size was about right) is kept rather than copied.
+      const trim = (a: Float64Array<ArrayBuffer>) => (a.length - this.entryCount <= a.length / 32 ? a.subarray(0, this.entryCount) : a.slice(0, this.entryCount));
+      this.values = trim(this.values);
+      if (this.keepsTimestamps) this.timestamps = trim(this.timestamps);
     }
     return pos;
   }
@@ -446,14 +448,14 @@ export class DbFileReader {
       // Where each walked entry's value is (and its value, on a first read), for all of
       // them at once: typed arrays only, sized once per call.
       const first = this.entryCount;
-      this.reserve(first + count, f64 !== null);
+      const last = OUT_PER_ENTRY * (count - 1);
+      this.reserve(first + count, f64 !== null, base + out[last] + out[last + 1] + paddingFor(out[last + 1]) + 16, used);
       const valueIndex = this.valueIndex;
       for (let e = 0, o = 0; e < count; e++, o += OUT_PER_ENTRY) {
         const keyLength = out[o + 1];
         valueIndex[first + e] = (base + out[o] + keyLength + paddingFor(keyLength)) / 8;
       }
       if (f64 !== null) this.takeValues(buf, f64, base, first, first + count);
-      const last = OUT_PER_ENTRY * (count - 1);
       if (first === 0) this.firstValueAt = valueIndex[0] * 8;
       this.lastEntryAt = base + out[last] - 4;
       this.lastValueAt = valueIndex[first + count - 1] * 8;
@@ -472,18 +474,23 @@ export class DbFileReader {
     }
   }
 
-  /** Room for `entries` entries' value offsets (and values and timestamps, with `values`), grown by doubling. */
-  private reserve(entries: number, values: boolean): void {
+  /**
+   * Room for `entries` entries' value offsets (and values and timestamps, with `values`),
+   * the last of which ends at file offset `parsedEnd`. Grown to what the file's `used`
+   * bytes likely hold at the density of the entries so far (a file's entries are much
+   * alike: the arrays of a 65,000-entry file are allocated about once, not 11 times by
+   * doubling), or by doubling when that is more.
+   */
+  private reserve(entries: number, values: boolean, parsedEnd: number, used: number): void {
+    if (entries <= this.valueIndex.length && (!values || entries <= this.values.length)) return;
+    const likely = Math.ceil(((entries * (used - HEADER_BYTES)) / (parsedEnd - HEADER_BYTES)) * (1 + 1 / 64));
     if (entries > this.valueIndex.length) {
-      let size = this.valueIndex.length * 2;
-      while (size < entries) size *= 2;
-      const grown = new Int32Array(size);
+      const grown = new Int32Array(Math.max(this.valueIndex.length * 2, entries, likely));
       grown.set(this.valueIndex.subarray(0, this.entryCount));
       this.valueIndex = grown;
     }
     if (!values || entries <= this.values.length) return;
-    let size = Math.max(64, this.values.length * 2);
-    while (size < entries) size *= 2;
+    const size = Math.max(64, this.values.length * 2, entries, likely);
     const grownValues = new Float64Array(size);
     grownValues.set(this.values.subarray(0, this.entryCount));
     this.values = grownValues;
@@ -512,6 +519,11 @@ export class DbFileReader {
         if (keepsTimestamps) timestamps[i] = buf.readDoubleLE(at + 8);
       }
     }
+  }
+
+  /** Entries the reader has room for without growing its arrays (a file's own per-entry arrays may follow it). */
+  get capacity(): number {
+    return this.valueIndex.length;
   }
 
   /** Stores the value (and timestamp, if kept) at byte `at` of a window as entry `entryCount`'s, growing the arrays by doubling. */
@@ -641,6 +653,9 @@ export class DbFileReader {
   private forget(): void {
     this.entries.length = 0;
     this.entryCount = 0;
+    // With their values: a failed read leaves none (whatever room a read had made for them), and a read sizes them anew.
+    this.values = new Float64Array(0);
+    this.timestamps = new Float64Array(0);
     this.parsedTo = HEADER_BYTES;
     this.knownHeads = [];
   }
