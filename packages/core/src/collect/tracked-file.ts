@@ -79,7 +79,6 @@ export class TrackedFile {
 
   /** Takes the entries of a walk whose keys are known (the reader's KnownKeyMatcher.takeKnown). */
   private takeKnown(out: Int32Array, from: number, count: number, first: number): number {
-    if (from === count) return count;
     // The reader starts over at entry 0 when the file was replaced.
     if (first + from === 0) this.reset();
     this.reserve(first + count);

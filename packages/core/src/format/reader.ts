@@ -461,14 +461,19 @@ export class DbFileReader {
       this.lastValueAt = valueIndex[first + count - 1] * 8;
       this.entryCount = first + count;
       // Then their keys, in file order: runs of known ones in one call each.
-      for (let e = knownKeys.takeKnown(out, 0, count, first); e < count; e = knownKeys.takeKnown(out, e + 1, count, first)) {
+      for (let e = 0; e < count; ) {
         const o = OUT_PER_ENTRY * e;
+        if (out[o + 2] >= 0) {
+          e = knownKeys.takeKnown(out, e, count, first);
+          continue;
+        }
         const keyStart = out[o];
         try {
           knownKeys.onNew(buf, keyStart, keyStart + out[o + 1], first + e, out[o + 3], fields, out[o + 4]);
         } catch (err) {
           throw asCorruptKey(err, base + keyStart - 4);
         }
+        e++;
       }
       pos = this.lastValueAt + 16;
     }
@@ -479,11 +484,13 @@ export class DbFileReader {
    * the last of which ends at file offset `parsedEnd`. Grown to what the file's `used`
    * bytes likely hold at the density of the entries so far (a file's entries are much
    * alike: the arrays of a 65,000-entry file are allocated about once, not 11 times by
-   * doubling), or by doubling when that is more.
+   * doubling), or by doubling when that is more. At most 16 times the entries so far: a
+   * forged `used` (or one of a file whose first entries are unlike the rest) sizes
+   * nothing for bytes no entry has been seen in.
    */
   private reserve(entries: number, values: boolean, parsedEnd: number, used: number): void {
     if (entries <= this.valueIndex.length && (!values || entries <= this.values.length)) return;
-    const likely = Math.ceil(((entries * (used - HEADER_BYTES)) / (parsedEnd - HEADER_BYTES)) * (1 + 1 / 64));
+    const likely = Math.min(16 * entries, Math.ceil(((entries * (used - HEADER_BYTES)) / (parsedEnd - HEADER_BYTES)) * (1 + 1 / 64)));
     if (entries > this.valueIndex.length) {
       const grown = new Int32Array(Math.max(this.valueIndex.length * 2, entries, likely));
       grown.set(this.valueIndex.subarray(0, this.entryCount));
