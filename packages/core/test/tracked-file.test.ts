@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { renderText } from '../src/collect/exposition.js';
 import { DirectoryMerger, type MergeResult } from '../src/collect/merge.js';
 import { buildFileImage } from '../src/format/file-image.js';
+import type { TrackedFile } from '../src/collect/tracked-file.js';
 import { encodeKey } from '../src/format/key.js';
 import { tempDir } from './helpers/fixtures.js';
 
@@ -80,5 +81,13 @@ describe('entries kept as key slots', () => {
     expect(grown).toBe(observable(new DirectoryMerger(dir).merge()));
     expect(grown).toContain('late_total{route="/r7"} 11.0');
     expect(grown).toContain('temp{pid="3000",room="/g8"} 28.0');
+    // Every entry's family is its key's metric (a family a placed step does not show).
+    const files = [...(merger as unknown as { files: Map<string, TrackedFile> }).files.values()];
+    expect(files.map((f) => f.name).sort()).toEqual(['counter_2000.db', 'counter_3000.db', 'counter_4000.db', 'gauge_all_3000.db']);
+    for (const file of files) {
+      const keys = file.preparedKeys();
+      expect(keys.map((k, i) => file.familyNames[file.familyOf[i]] === k.metricName).every(Boolean), file.name).toBe(true);
+    }
+    expect(files.find((f) => f.name === 'counter_4000.db')!.familyNames).toEqual(['late', 'req']);
   });
 });
