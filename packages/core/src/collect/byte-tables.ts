@@ -5,6 +5,7 @@
 // confirmed by comparing the bytes.
 import { bytesEqualString, copyBytes, hashBytes, hashString, sameBytes } from '../format/key-bytes.js';
 import { readerAddon, type MmapAddon } from '../format/mmap.js';
+import type { WalkedValues } from '../format/reader.js';
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 /**
@@ -98,12 +99,14 @@ export class ByteKeyTable<T> {
    * entry not whole in [from, end) or not well formed (the caller's JavaScript walk goes on
    * from there), or when `out` or `fields` is full. -1 when the addon cannot (none, an old
    * binary, or the fallback storage forced). A slot found is taken with `found(slot)`; the
-   * slots stay valid while keys are added (not after `retain`).
+   * slots stay valid while keys are added (not after `retain`). With `values` (see
+   * format/reader.ts WalkedValues) it also records the entries' value offsets, and values.
    */
-  walk(buf: Uint8Array, from: number, end: number, base: number, used: number, out: Int32Array, fields: Int32Array): number {
+  walk(buf: Uint8Array, from: number, end: number, base: number, used: number, out: Int32Array, fields: Int32Array, values?: WalkedValues): number {
     const walkKeys = keyWalker();
     if (walkKeys === null) return -1;
-    return walkKeys(buf, from, end, base, used, this.cells, this.slots, this.chunks, this.lastSlot, out, fields);
+    if (values === undefined) return walkKeys(buf, from, end, base, used, this.cells, this.slots, this.chunks, this.lastSlot, out, fields);
+    return walkKeys(buf, from, end, base, used, this.cells, this.slots, this.chunks, this.lastSlot, out, fields, values.valueIndex, values.first, values.values, values.timestamps);
   }
 
   /**
@@ -228,9 +231,12 @@ export class ByteKeyTable<T> {
 type WalkKeys = NonNullable<MmapAddon['walkKeys']>;
 let walker: WalkKeys | null | undefined;
 
-/** The addon's walkKeys, or null (no addon, a binary from before it, or PROM_MULTIPROC_STORAGE=fallback). */
+/** The addon's walkKeys, or null (no addon, a binary from before it records values, or PROM_MULTIPROC_STORAGE=fallback). */
 function keyWalker(): WalkKeys | null {
-  if (walker === undefined) walker = readerAddon()?.walkKeys ?? null;
+  if (walker === undefined) {
+    const addon = readerAddon();
+    walker = addon?.walkKeys && addon.walkKeysRecordsValues === true ? addon.walkKeys : null;
+  }
   return walker;
 }
 

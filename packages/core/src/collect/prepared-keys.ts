@@ -6,6 +6,7 @@ import { keyTextOf } from '../format/entries.js';
 import { decodeKey, sortLabelPairs, type LabelPairs } from '../format/key.js';
 import { bytesEqualString, PlainKeyFields } from '../format/key-bytes.js';
 import { floatToGoString } from '../format/number.js';
+import type { WalkedValues } from '../format/reader.js';
 import { ByteKeyTable, InternedStrings } from './byte-tables.js';
 import { LEGACY_LABEL, metricName, samplePrefix, sortedPairs, unexposableLabels } from './exposition.js';
 
@@ -181,8 +182,8 @@ export class KeyCache {
   }
 
   /** The keys of a file window walked and looked up in one call to the addon: ByteKeyTable.walk. */
-  walkKeys(buf: Buffer, from: number, end: number, base: number, used: number, out: Int32Array, fields: Int32Array): number {
-    return this.keys.walk(buf, from, end, base, used, out, fields);
+  walkKeys(buf: Buffer, from: number, end: number, base: number, used: number, out: Int32Array, fields: Int32Array, values?: WalkedValues): number {
+    return this.keys.walk(buf, from, end, base, used, out, fields, values);
   }
 
   /** The shared preparation of the key `walkKeys` found in `slot`. */

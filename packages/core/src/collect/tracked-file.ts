@@ -2,7 +2,7 @@
 // each entry its prepared key (shared with the other files, see prepared-keys.ts) and its
 // family. Parsed entries themselves are not kept: a merge only re-reads values.
 import { ARCHIVE_ID, type ParsedFileName } from '../format/names.js';
-import { DbFileReader } from '../format/reader.js';
+import { DbFileReader, type WalkedValues } from '../format/reader.js';
 import type { KeyCache, PreparedKey } from './prepared-keys.js';
 
 /** One listed file: its reader and its prepared entries, kept across merges. */
@@ -47,7 +47,8 @@ export class TrackedFile {
     // Archives are only ever replaced by the compactor's rename: unchanged, they need no re-read.
     const replacedOnly = parsedName?.id === ARCHIVE_ID;
     const knownKeys = {
-      walk: (buf: Buffer, from: number, end: number, base: number, used: number, out: Int32Array, fields: Int32Array) => keys.walkKeys(buf, from, end, base, used, out, fields),
+      walk: (buf: Buffer, from: number, end: number, base: number, used: number, out: Int32Array, fields: Int32Array, values: WalkedValues) =>
+        keys.walkKeys(buf, from, end, base, used, out, fields, values),
       takeKnown: (out: Int32Array, from: number, count: number, first: number) => this.takeKnown(out, from, count, first),
       onNew: (buf: Buffer, start: number, end: number, index: number, hash: number, fields: Int32Array, fieldsAt: number) =>
         this.addPrepared(keys.preparedWalked(buf, start, end, hash, fields, fieldsAt), index),

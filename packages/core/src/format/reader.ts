@@ -173,7 +173,7 @@ export interface KnownKeyMatcher {
    * each whole in the window and well formed, at most `out.length / 5`; it may stop
    * early), or -1 when it cannot.
    */
-  walk(buf: Buffer, from: number, end: number, base: number, used: number, out: Int32Array, fields: Int32Array): number;
+  walk(buf: Buffer, from: number, end: number, base: number, used: number, out: Int32Array, fields: Int32Array, values: WalkedValues): number;
   /**
    * Takes entries `from`, `from + 1`, ... of the walk's `out` (entry `e` of `out` is the
    * file's entry `first + e`) while their keys are known (a slot, not -1), in order, and
@@ -188,12 +188,30 @@ export interface KnownKeyMatcher {
   onNew(buf: Buffer, start: number, end: number, index: number, hash: number, fields: Int32Array, fieldsAt: number): void;
 }
 
+/**
+ * Where a walk records, besides `out`, each walked entry's value offset / 8
+ * (`valueIndex[first + i]`) and, on a first read, its value and timestamp taken from the
+ * window (`values`, `timestamps`: undefined when not wanted). It walks no more entries
+ * than each has room for from `first` on.
+ */
+export interface WalkedValues {
+  valueIndex: Int32Array;
+  first: number;
+  values: Float64Array | undefined;
+  timestamps: Float64Array | undefined;
+}
+
+/** The smallest entry: a 4-byte length, an empty key, 4 bytes of padding, value and timestamp. */
+const MIN_ENTRY_BYTES = 24;
+
 /** Entries per walker call: `out` is 5 int32s an entry, reused by every reader. */
 const MATCHED_ENTRIES = 4096;
 const OUT_PER_ENTRY = 5;
 let matched = new Int32Array(0);
 /** The fields of a call's new plain keys (~20 int32s a key with three labels; the addon stops when it is full). */
 let matchedFields = new Int32Array(0);
+/** The WalkedValues of the current walk call, reused. */
+const walked: WalkedValues = { valueIndex: new Int32Array(0), first: 0, values: undefined, timestamps: undefined };
 
 /** The entries of one file and their latest values, re-read on every `read()`. */
 export class DbFileReader {
@@ -442,22 +460,25 @@ export class DbFileReader {
     const fields = matchedFields;
     let pos = base;
     for (;;) {
-      const count = knownKeys.walk(buf, pos - base, length, base, used, out, fields);
+      // The walk records the entries' value offsets (and values, on a first read) itself:
+      // room for as many as the rest of the window likely holds at the density of the
+      // entries so far (a few for a file's first call), so a small file's arrays stay small.
+      const first = this.entryCount;
+      const rest = base + length - pos;
+      const likely = first === 0 ? 256 : Math.ceil(((first * rest) / (pos - HEADER_BYTES)) * 1.1) + 16;
+      const room = Math.min(MATCHED_ENTRIES, Math.floor(rest / MIN_ENTRY_BYTES), likely);
+      if (room === 0) return pos;
+      this.reserve(first + room, f64 !== null, pos, used);
+      walked.valueIndex = this.valueIndex;
+      walked.first = first;
+      walked.values = f64 !== null ? this.values : undefined;
+      walked.timestamps = f64 !== null && this.keepsTimestamps ? this.timestamps : undefined;
+      const count = knownKeys.walk(buf, pos - base, length, base, used, out, fields, walked);
       if (count < 0) return -pos;
       if (count === 0) return pos;
-      // Where each walked entry's value is (and its value, on a first read), for all of
-      // them at once: typed arrays only, sized once per call.
-      const first = this.entryCount;
-      const last = OUT_PER_ENTRY * (count - 1);
-      this.reserve(first + count, f64 !== null, base + out[last] + out[last + 1] + paddingFor(out[last + 1]) + 16, used);
       const valueIndex = this.valueIndex;
-      for (let e = 0, o = 0; e < count; e++, o += OUT_PER_ENTRY) {
-        const keyLength = out[o + 1];
-        valueIndex[first + e] = (base + out[o] + keyLength + paddingFor(keyLength)) / 8;
-      }
-      if (f64 !== null) this.takeValues(buf, f64, base, first, first + count);
       if (first === 0) this.firstValueAt = valueIndex[0] * 8;
-      this.lastEntryAt = base + out[last] - 4;
+      this.lastEntryAt = base + out[OUT_PER_ENTRY * (count - 1)] - 4;
       this.lastValueAt = valueIndex[first + count - 1] * 8;
       this.entryCount = first + count;
       // Then their keys, in file order: runs of known ones in one call each.
@@ -481,16 +502,17 @@ export class DbFileReader {
 
   /**
    * Room for `entries` entries' value offsets (and values and timestamps, with `values`),
-   * the last of which ends at file offset `parsedEnd`. Grown to what the file's `used`
+   * the entries so far ending at file offset `parsedEnd`. Grown to what the file's `used`
    * bytes likely hold at the density of the entries so far (a file's entries are much
-   * alike: the arrays of a 65,000-entry file are allocated about once, not 11 times by
+   * alike: the arrays of a 65,000-entry file are allocated about twice, not 11 times by
    * doubling), or by doubling when that is more. At most 16 times the entries so far: a
    * forged `used` (or one of a file whose first entries are unlike the rest) sizes
    * nothing for bytes no entry has been seen in.
    */
   private reserve(entries: number, values: boolean, parsedEnd: number, used: number): void {
     if (entries <= this.valueIndex.length && (!values || entries <= this.values.length)) return;
-    const likely = Math.min(16 * entries, Math.ceil(((entries * (used - HEADER_BYTES)) / (parsedEnd - HEADER_BYTES)) * (1 + 1 / 64)));
+    const seen = this.entryCount;
+    const likely = seen === 0 ? 0 : Math.min(16 * seen, Math.ceil(((seen * (used - HEADER_BYTES)) / (parsedEnd - HEADER_BYTES)) * (1 + 1 / 64)));
     if (entries > this.valueIndex.length) {
       const grown = new Int32Array(Math.max(this.valueIndex.length * 2, entries, likely));
       grown.set(this.valueIndex.subarray(0, this.entryCount));
@@ -505,26 +527,6 @@ export class DbFileReader {
       const timestamps = new Float64Array(size);
       timestamps.set(this.timestamps.subarray(0, this.entryCount));
       this.timestamps = timestamps;
-    }
-  }
-
-  /** Stores the values (and timestamps, if kept) of entries [from, to), whose value offsets are known, from the window at file offset `base` (8-aligned). */
-  private takeValues(buf: Buffer, f64: Float64Array, base: number, from: number, to: number): void {
-    const { values, timestamps, valueIndex } = this;
-    const keepsTimestamps = this.keepsTimestamps;
-    const shift = base / 8;
-    if (NATIVE_LITTLE_ENDIAN) {
-      for (let i = from; i < to; i++) {
-        const at = valueIndex[i] - shift;
-        values[i] = f64[at];
-        if (keepsTimestamps) timestamps[i] = f64[at + 1];
-      }
-    } else {
-      for (let i = from; i < to; i++) {
-        const at = (valueIndex[i] - shift) * 8;
-        values[i] = buf.readDoubleLE(at);
-        if (keepsTimestamps) timestamps[i] = buf.readDoubleLE(at + 8);
-      }
     }
   }
 
