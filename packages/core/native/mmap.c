@@ -48,6 +48,10 @@
 //                           stops before an entry not whole in the window or not well formed
 //                           (the JavaScript walk takes it from there and names the problem),
 //                           when `out` is full, and when `fields` has no room for another key's.
+//                           With valueIndex (an Int32Array) and first, it also records each
+//                           entry's value offset / 8 in valueIndex[first + i], and with values
+//                           and timestamps (Float64Arrays, or undefined) its value and timestamp
+//                           taken from the window; it stops when any of them is full.
 //
 // walkKeys reads only JavaScript memory (a read() copy of the file), never a mapping:
 // it needs no SIGBUS guard.
@@ -491,14 +495,26 @@ static bool plain_fields(const uint8_t* w, int64_t start, int64_t end, int32_t* 
 
 #define WALK_OUT 5
 
+// Where walkKeys also records each walked entry's value offset / 8 (`index`) and, on a
+// first read, its value and timestamp taken from the window (`values`, `timestamps`, each
+// NULL when not wanted); `room`: entries each has room for.
+typedef struct {
+  int32_t* index;
+  uint64_t* values;
+  uint64_t* timestamps;
+  size_t room;
+} WalkValues;
+
 // The walk of format/entries.ts walkEntries, stopping (instead of throwing or breaking)
 // wherever it would throw or break, with each key looked up; a new key's hash and, for a
 // plain one, its fields: a file of keys not seen yet (the first worker's) is walked, hashed
 // and scanned here instead of in JavaScript.
 static size_t walk_window(const uint8_t* window, int64_t from, int64_t end, int64_t base, int64_t used,
-                          const KnownKeys* t, int32_t previous, int32_t* out, size_t capacity, int32_t* fields, size_t fields_length) {
+                          const KnownKeys* t, int32_t previous, int32_t* out, size_t capacity, int32_t* fields, size_t fields_length,
+                          const WalkValues* v) {
   size_t count = 0, fields_used = 0;
   int64_t pos = from;
+  if (v->index != NULL && v->room < capacity) capacity = v->room;
   while (count < capacity && pos + 4 <= end && fields_length - fields_used >= FIELDS_PER_KEY) {
     int32_t key_length = read_int32_le(window + pos);
     if (key_length < 0) break;
@@ -534,6 +550,18 @@ static size_t walk_window(const uint8_t* window, int64_t from, int64_t end, int6
       o[4] = (int32_t)fields_used;
       fields_used += 1 + 2 * (3 + 2 * (size_t)fields[fields_used]);
     }
+    if (v->index != NULL) {
+      v->index[count] = (int32_t)((base + value_at) / 8);
+      uint64_t bits;
+      if (v->values != NULL) {
+        memcpy(&bits, window + value_at, 8);
+        v->values[count] = little_endian(bits);
+      }
+      if (v->timestamps != NULL) {
+        memcpy(&bits, window + value_at + 8, 8);
+        v->timestamps[count] = little_endian(bits);
+      }
+    }
     count++;
     previous = slot;
     pos = value_at + 16;
@@ -541,11 +569,30 @@ static size_t walk_window(const uint8_t* window, int64_t from, int64_t end, int6
   return count;
 }
 
-#define WALK_USAGE "prom-multiproc mmap: walkKeys(window, from, end, base, used, cells, slots, chunks, guess, out, fields)"
+// Elements of an array of `length` from element `first` on.
+static inline size_t room_after(size_t length, int64_t first) {
+  return (uint64_t)first < length ? length - (size_t)first : 0;
+}
+
+// An optional typed array argument: false when it is given (not undefined or null) but is
+// not a typed array of type `want`; else its data and length (NULL and 0 when not given).
+static bool optional_typed_array(napi_env env, napi_value value, napi_typedarray_type want, void** data, size_t* length) {
+  *data = NULL;
+  *length = 0;
+  napi_valuetype kind;
+  if (napi_typeof(env, value, &kind) != napi_ok) return false;
+  if (kind == napi_undefined || kind == napi_null) return true;
+  bool is_typed = false;
+  napi_typedarray_type type;
+  return napi_is_typedarray(env, value, &is_typed) == napi_ok && is_typed &&
+         napi_get_typedarray_info(env, value, &type, length, data, NULL, NULL) == napi_ok && type == want;
+}
+
+#define WALK_USAGE "prom-multiproc mmap: walkKeys(window, from, end, base, used, cells, slots, chunks, guess, out, fields[, valueIndex, first, values, timestamps])"
 
 static napi_value walk_keys(napi_env env, napi_callback_info info) {
-  size_t argc = 11;
-  napi_value argv[11];
+  size_t argc = 15;
+  napi_value argv[15];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int64_t from, end, base, used;
   int32_t previous;
@@ -577,6 +624,34 @@ static napi_value walk_keys(napi_env env, napi_callback_info info) {
                fields_length < FIELDS_PER_KEY)) {
     napi_throw_type_error(env, NULL, WALK_USAGE ": fields must be an Int32Array of at least 135 elements");
     return NULL;
+  }
+  // Optional: where to record the walked entries' value offsets (from entry `first` of
+  // valueIndex on) and their values and timestamps (from entry `first` of each).
+  WalkValues walk_values = {NULL, NULL, NULL, 0};
+  if (argc >= 13) {
+    void *index = NULL, *values = NULL, *timestamps = NULL;
+    size_t index_length = 0, values_length = 0, timestamps_length = 0;
+    int64_t first = 0;
+    if (!optional_typed_array(env, argv[11], napi_int32_array, &index, &index_length) ||
+        napi_get_value_int64(env, argv[12], &first) != napi_ok || first < 0 ||
+        (argc >= 14 && !optional_typed_array(env, argv[13], napi_float64_array, &values, &values_length)) ||
+        (argc >= 15 && !optional_typed_array(env, argv[14], napi_float64_array, &timestamps, &timestamps_length))) {
+      napi_throw_type_error(env, NULL, WALK_USAGE ": valueIndex an Int32Array, first a count, values and timestamps Float64Arrays (or undefined)");
+      return NULL;
+    }
+    if (index != NULL) {
+      size_t room = room_after(index_length, first);
+      if (values != NULL && room_after(values_length, first) < room) room = room_after(values_length, first);
+      if (timestamps != NULL && room_after(timestamps_length, first) < room) room = room_after(timestamps_length, first);
+      if (room == 0) {
+        napi_throw_range_error(env, NULL, WALK_USAGE ": no room in valueIndex, values or timestamps after `first`");
+        return NULL;
+      }
+      walk_values.index = (int32_t*)index + first;
+      walk_values.values = values != NULL ? (uint64_t*)values + first : NULL;
+      walk_values.timestamps = timestamps != NULL ? (uint64_t*)timestamps + first : NULL;
+      walk_values.room = room;
+    }
   }
   bool is_array = false;
   uint32_t chunk_count = 0;
@@ -617,7 +692,7 @@ static napi_value walk_keys(napi_env env, napi_callback_info info) {
     chunk_lengths[c] = length;
   }
   KnownKeys table = {(const int32_t*)cells, cells_length / 2, (const int32_t*)slots, slots_length / 4, chunks, chunk_lengths, chunk_count};
-  size_t count = walk_window((const uint8_t*)window, from, end, base, used, &table, previous, (int32_t*)out, out_length / WALK_OUT, (int32_t*)fields, fields_length);
+  size_t count = walk_window((const uint8_t*)window, from, end, base, used, &table, previous, (int32_t*)out, out_length / WALK_OUT, (int32_t*)fields, fields_length, &walk_values);
   if (napi_create_int32(env, (int32_t)count, &result) != napi_ok) result = NULL;
 done:
   if (chunks != stack_chunks) {
@@ -637,6 +712,10 @@ static napi_value init(napi_env env, napi_value exports) {
       {"walkKeys", NULL, walk_keys, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties));
+  // walkKeys records value offsets and values too (JavaScript relies on it: an older binary's walk is not used).
+  napi_value records;
+  CHECK(napi_get_boolean(env, true, &records));
+  CHECK(napi_set_named_property(env, exports, "walkKeysRecordsValues", records));
   return exports;
 }
 

@@ -51,17 +51,27 @@ const FIELDS = new Int32Array(4096);
 
 /** All entries ByteKeyTable.walk walks from `from`, asked `capacity` at a time (again after each call that walked any): key start, length and slot each; a new key's hash is checked against hashBytes. */
 function walkInC(table: ByteKeyTable<number>, buf: Buffer, base: number, end: number, used: number, from: number, capacity: number): Array<[number, number, number]> {
-  const out = new Int32Array(5 * capacity);
+  const out = new Int32Array(5 * capacity + 10);
   const entries: Array<[number, number, number]> = [];
+  // Each entry's value offset, value and timestamp are recorded from entry `first` on, in
+  // arrays with room for `capacity` entries (out has room for two more: the arrays stop the walk).
+  const first = 3;
+  const walked = { valueIndex: new Int32Array(first + capacity), first, values: new Float64Array(first + capacity), timestamps: new Float64Array(first + capacity) };
   let pos = from;
   for (;;) {
-    const n = table.walk(buf, pos, end, base, used, out, FIELDS);
+    walked.valueIndex.fill(-1);
+    const n = table.walk(buf, pos, end, base, used, out, FIELDS, walked);
+    expect(n).toBeLessThanOrEqual(capacity);
     for (let e = 0; e < n; e++) {
       const [start, length, slot, hash] = out.subarray(5 * e, 5 * e + 4);
       entries.push([start, length, slot]);
       if (slot < 0) expect(hash).toBe(hashBytes(buf, start, start + length));
       pos = start + length + (8 - ((length + 4) % 8)) + 16;
+      // Where its value is in the file, and the value and timestamp in the window there.
+      expect(walked.valueIndex[first + e] * 8).toBe(base + pos - 16);
+      expect([walked.values[first + e], walked.timestamps[first + e]]).toEqual([buf.readDoubleLE(pos - 16), buf.readDoubleLE(pos - 8)]);
     }
+    if (n < capacity) expect(walked.valueIndex[first + n]).toBe(-1);
     if (n === 0) return entries;
   }
 }
@@ -166,11 +176,15 @@ function readWith(file: string, table: ByteKeyTable<number>, matcher: boolean, c
   let foundByAddon = 0;
   const knownKeys: KnownKeyMatcher | undefined = matcher
     ? {
-      walk: (buf, from, end, base, used, out, fields) => table.walk(buf, from, end, base, used, out, fields),
-      onKnown: (slot, index) => {
-        change(index);
-        foundByAddon++;
-        seen[index] = `known ${table.found(slot)}`;
+      walk: (buf, from, end, base, used, out, fields, values) => table.walk(buf, from, end, base, used, out, fields, values),
+      takeKnown: (out, from, count, first) => {
+        let e = from;
+        for (; e < count && out[5 * e + 2] >= 0; e++) {
+          change(first + e);
+          foundByAddon++;
+          seen[first + e] = `known ${table.found(out[5 * e + 2])}`;
+        }
+        return e;
       },
       onNew: (buf, start, end, index, hash) => {
         change(index);

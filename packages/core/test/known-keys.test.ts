@@ -133,17 +133,19 @@ describe('a file of keys not seen yet', () => {
       const cache = new KeyCache();
       const tracked = new TrackedFile('counter_1.db', parseDbFileName('counter_1.db'), file, cache);
       expect(tracked.reader!.read(new ReadBuffer()).ok).toBe(true);
-      expect(tracked.prepared).toHaveLength(200);
-      for (let i = 150; i < 200; i++) expect(tracked.prepared[i]).toBe(tracked.prepared[i - 150]);
-      expect(new Set(tracked.prepared).size).toBe(150);
+      const first = tracked.preparedKeys();
+      expect(first).toHaveLength(200);
+      for (let i = 150; i < 200; i++) expect(first[i]).toBe(first[i - 150]);
+      expect(new Set(first).size).toBe(150);
       // A second file with the same keys finds each among the 150 known, with its first preparation.
       const other = path.join(dir, 'counter_2.db');
       fs.writeFileSync(other, buildFileImage(keys.map((key, i) => ({ key, value: i, timestamp: 0 }))));
       const second = new TrackedFile('counter_2.db', parseDbFileName('counter_2.db'), other, cache);
       expect(second.reader!.read(new ReadBuffer()).ok).toBe(true);
-      expect(second.prepared.slice(0, 150)).toEqual(tracked.prepared.slice(0, 150));
-      expect(second.prepared.slice(0, 150).every((p, i) => p === tracked.prepared[i])).toBe(true);
-      expect(new Set(second.prepared).size).toBe(200);
+      const again = second.preparedKeys();
+      expect(again.slice(0, 150)).toEqual(first.slice(0, 150));
+      expect(again.slice(0, 150).every((p, i) => p === first[i])).toBe(true);
+      expect(new Set(again).size).toBe(200);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -35,7 +35,7 @@ describe('mmap addon', () => {
     // Loads with any glibc since 2.2.5: no symbol of a later version (pthread_once is GLIBC_2.34).
     expect(new Set(fs.readFileSync(prebuilt).toString('latin1').match(/GLIBC_[0-9.]+/g))).toEqual(new Set(['GLIBC_2.2.5']));
     const addon = require(prebuilt) as Record<string, unknown>;
-    expect(Object.keys(addon).sort()).toEqual(['copyValues', 'map', 'mapRead', 'unmap', 'unmapRead', 'walkKeys']);
+    expect(Object.keys(addon).sort()).toEqual(['copyValues', 'map', 'mapRead', 'unmap', 'unmapRead', 'walkKeys', 'walkKeysRecordsValues']);
     // node-gyp-build picks it here unless a local source build (native/build/Release) exists.
     const chosen = (require('node-gyp-build') as { resolve(dir: string): string }).resolve(nativeDir());
     expect(chosen).toMatch(/(prebuilds\/linux-x64\/prom-multiproc-mmap\.glibc\.node|build\/Release\/prom_multiproc_mmap\.node)$/);

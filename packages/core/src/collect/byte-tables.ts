@@ -5,6 +5,7 @@
 // confirmed by comparing the bytes.
 import { bytesEqualString, copyBytes, hashBytes, hashString, sameBytes } from '../format/key-bytes.js';
 import { readerAddon, type MmapAddon } from '../format/mmap.js';
+import type { WalkedValues } from '../format/reader.js';
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 /**
@@ -98,12 +99,14 @@ export class ByteKeyTable<T> {
    * entry not whole in [from, end) or not well formed (the caller's JavaScript walk goes on
    * from there), or when `out` or `fields` is full. -1 when the addon cannot (none, an old
    * binary, or the fallback storage forced). A slot found is taken with `found(slot)`; the
-   * slots stay valid while keys are added (not after `retain`).
+   * slots stay valid while keys are added (not after `retain`). With `values` (see
+   * format/reader.ts WalkedValues) it also records the entries' value offsets, and values.
    */
-  walk(buf: Uint8Array, from: number, end: number, base: number, used: number, out: Int32Array, fields: Int32Array): number {
+  walk(buf: Uint8Array, from: number, end: number, base: number, used: number, out: Int32Array, fields: Int32Array, values?: WalkedValues): number {
     const walkKeys = keyWalker();
     if (walkKeys === null) return -1;
-    return walkKeys(buf, from, end, base, used, this.cells, this.slots, this.chunks, this.lastSlot, out, fields);
+    if (values === undefined) return walkKeys(buf, from, end, base, used, this.cells, this.slots, this.chunks, this.lastSlot, out, fields);
+    return walkKeys(buf, from, end, base, used, this.cells, this.slots, this.chunks, this.lastSlot, out, fields, values.valueIndex, values.first, values.values, values.timestamps);
   }
 
   /**
@@ -130,8 +133,21 @@ export class ByteKeyTable<T> {
     return this.values[slot];
   }
 
-  /** Keeps only the values `keep` accepts (the arena made anew: memory follows what is kept). */
-  retain(keep: (value: T) => boolean): void {
+  /** The value in each slot (read only: a slot's value is `found(slot)` when it counts as looked up). */
+  get bySlot(): readonly T[] {
+    return this.values;
+  }
+
+  /** The slot of the last key looked up (found, by `get`, `getHashed` or `found`) or added, or -1. */
+  get last(): number {
+    return this.lastSlot;
+  }
+
+  /**
+   * Keeps only the values `keep` accepts (the arena made anew: memory follows what is
+   * kept); returns each old slot's new slot, -1 for a value not kept.
+   */
+  retain(keep: (value: T) => boolean): Int32Array {
     const { values, slots, chunks } = this;
     this.values = [];
     this.slots = new Int32Array(4 * 1024);
@@ -139,12 +155,15 @@ export class ByteKeyTable<T> {
     this.chunkWords = [];
     this.chunkUsed = CHUNK_BYTES;
     this.cells = new Int32Array(2 * 1024);
+    const renumbered = new Int32Array(values.length).fill(-1);
     for (let slot = 0; slot < values.length; slot++) {
       if (!keep(values[slot])) continue;
+      renumbered[slot] = this.values.length;
       const start = slots[4 * slot + START];
       this.add(chunks[slots[4 * slot + CHUNK]], start, start + slots[4 * slot + LENGTH], values[slot]);
     }
     this.lastSlot = -1;
+    return renumbered;
   }
 
   /** The buffer of the last lookup, its byte offset and an Int32Array over its ArrayBuffer (null: not 4-aligned, or not kept). */
@@ -212,9 +231,12 @@ export class ByteKeyTable<T> {
 type WalkKeys = NonNullable<MmapAddon['walkKeys']>;
 let walker: WalkKeys | null | undefined;
 
-/** The addon's walkKeys, or null (no addon, a binary from before it, or PROM_MULTIPROC_STORAGE=fallback). */
+/** The addon's walkKeys, or null (no addon, a binary from before it records values, or PROM_MULTIPROC_STORAGE=fallback). */
 function keyWalker(): WalkKeys | null {
-  if (walker === undefined) walker = readerAddon()?.walkKeys ?? null;
+  if (walker === undefined) {
+    const addon = readerAddon();
+    walker = addon?.walkKeys && addon.walkKeysRecordsValues === true ? addon.walkKeys : null;
+  }
   return walker;
 }
 

@@ -125,7 +125,7 @@ export class MergePlan {
       let planned = this.files[old];
       if (planned?.file === file) {
         old++;
-        if (file.drops !== planned.drops || file.prepared.length < planned.length) return false;
+        if (file.drops !== planned.drops || file.length < planned.length) return false;
         if (file.generation !== planned.generation) changed.push(planned);
       } else {
         if (this.files.some((p) => p.file === file)) return false;
@@ -193,13 +193,13 @@ export class MergePlan {
   private placeEntries(planned: PlannedFile, pass: number): void {
     const { firstPass, ctx } = this;
     const { bornIn, bornAt, cellTables } = ctx;
-    const { prepared, familyOf, reader } = planned.file;
+    const { keyIds, familyOf, reader, length: n } = planned.file;
+    const prepared = planned.file.keyTable();
     const timestamps = reader!.timestamps;
-    const n = prepared.length;
     if (planned.steps.length < n) planned.steps = grown(planned.steps, n);
     const { steps, families } = planned;
     for (let i = planned.length; i < n; i++) {
-      const key = prepared[i];
+      const key = prepared[keyIds[i]];
       const family = families[familyOf[i]];
       if (key.placedIn >= firstPass) {
         // Placed by this plan: the step is right unless this entry comes before the birth

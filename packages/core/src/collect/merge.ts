@@ -239,7 +239,7 @@ export class DirectoryMerger {
         stats.filesSkipped++;
         continue;
       }
-      stats.entries += file.prepared.length;
+      stats.entries += file.length;
       stats.entriesParsed += file.parsedNow;
       stats.bytesRead += file.reader!.bytesRead;
       readFiles.push(file);
@@ -249,7 +249,7 @@ export class DirectoryMerger {
 
   private newPlan(files: TrackedFile[], accumulate: boolean): MergePlan {
     // Entries or files changed: also forget the keys that no file has any more.
-    this.keys.retain(files.map((f) => f.prepared));
+    TrackedFile.retainKeys(this.keys, files);
     return MergePlan.build(files, accumulate, this.reserved);
   }
 

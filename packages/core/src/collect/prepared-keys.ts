@@ -6,6 +6,7 @@ import { keyTextOf } from '../format/entries.js';
 import { decodeKey, sortLabelPairs, type LabelPairs } from '../format/key.js';
 import { bytesEqualString, PlainKeyFields } from '../format/key-bytes.js';
 import { floatToGoString } from '../format/number.js';
+import type { WalkedValues } from '../format/reader.js';
 import { ByteKeyTable, InternedStrings } from './byte-tables.js';
 import { LEGACY_LABEL, metricName, samplePrefix, sortedPairs, unexposableLabels } from './exposition.js';
 
@@ -181,13 +182,23 @@ export class KeyCache {
   }
 
   /** The keys of a file window walked and looked up in one call to the addon: ByteKeyTable.walk. */
-  walkKeys(buf: Buffer, from: number, end: number, base: number, used: number, out: Int32Array, fields: Int32Array): number {
-    return this.keys.walk(buf, from, end, base, used, out, fields);
+  walkKeys(buf: Buffer, from: number, end: number, base: number, used: number, out: Int32Array, fields: Int32Array, values?: WalkedValues): number {
+    return this.keys.walk(buf, from, end, base, used, out, fields, values);
   }
 
   /** The shared preparation of the key `walkKeys` found in `slot`. */
   preparedIn(slot: number): PreparedKey {
     return this.keys.found(slot);
+  }
+
+  /** The slot of the shared preparation last returned (a file keeps its entries' keys as slots: see tracked-file.ts). */
+  lastSlot(): number {
+    return this.keys.last;
+  }
+
+  /** The shared preparation in each slot, until the next `retain`. */
+  bySlot(): readonly PreparedKey[] {
+    return this.keys.bySlot;
   }
 
   /** The shared preparation of a key given as text. */
@@ -217,10 +228,11 @@ export class KeyCache {
   /**
    * After files dropped entries: keeps only the keys some live file still uses, so memory
    * follows the live files (DESIGN.md promise 6). The strings of kept label sets keep
-   * their ids, so a label set seen again is still the same LabelSet.
+   * their ids, so a label set seen again is still the same LabelSet. Returns each old
+   * slot's new one (-1: dropped), or null when nothing was dropped (slots unchanged).
    */
-  retain(inUse: Iterable<readonly PreparedKey[]>): void {
-    if (!this.dropped) return;
+  retain(inUse: Iterable<readonly PreparedKey[]>): Int32Array | null {
+    if (!this.dropped) return null;
     this.dropped = false;
     const kept = new Set<PreparedKey>();
     const labelSets = new LabelSetTable();
@@ -241,7 +253,7 @@ export class KeyCache {
         if (p.bucket) keep(p.bucket.series);
       }
     }
-    this.keys.retain((p) => kept.has(p));
+    const renumbered = this.keys.retain((p) => kept.has(p));
     this.labelSets = labelSets;
     // Pairs of sets that are gone are not kept (kept sets keep theirs).
     this.pairsByName = new Map();
@@ -251,6 +263,7 @@ export class KeyCache {
     this.recentSets = [undefined, undefined];
     this.strings.retain(strings);
     this.bounds.clear();
+    return renumbered;
   }
 
   /** Prepares the new key in bytes [start, end) of `buf`: in place if PlainKeyFields finds it plain, else by JSON.parse. */

@@ -37,7 +37,10 @@ export interface MmapAddon {
    * Walks the entries of `window[from..end)` (file bytes from `base`), finds each key in a
    * collector's table of known keys (collect/byte-tables.ts ByteKeyTable's arrays), and
    * gives each new key's hash and, for a key in the plain shape, its fields (`out`: 5 int32s
-   * an entry): see ByteKeyTable.walk. Absent from binaries built before it.
+   * an entry): see ByteKeyTable.walk. With `valueIndex` and `first`, it also records each
+   * walked entry's value offset / 8 in `valueIndex[first + i]`, and with `values` and
+   * `timestamps` its value and timestamp taken from the window (stopping when one is
+   * full). Absent from binaries built before it.
    */
   walkKeys?(
     window: Uint8Array,
@@ -51,7 +54,13 @@ export interface MmapAddon {
     previous: number,
     out: Int32Array,
     fields: Int32Array,
+    valueIndex?: Int32Array,
+    first?: number,
+    values?: Float64Array,
+    timestamps?: Float64Array,
   ): number;
+  /** True where `walkKeys` records value offsets and values (binaries from before: absent, and their walk is not used). */
+  walkKeysRecordsValues?: boolean;
 }
 
 let addon: MmapAddon | undefined;

@@ -143,8 +143,8 @@ export interface DbFileReaderOptions {
   onKey?: OnKeyBytes;
   /**
    * With `onKey`: finds the keys of a read window in one call where it can (the addon),
-   * instead of one `onKey` call per entry. Entries it finds are given to `onKnown`, the
-   * others to `onKey`, in file order as always.
+   * instead of one `onKey` call per entry. Entries it finds are given to `takeKnown`, the
+   * others to `onNew`, in file order as always.
    */
   knownKeys?: KnownKeyMatcher;
   /**
@@ -173,9 +173,14 @@ export interface KnownKeyMatcher {
    * each whole in the window and well formed, at most `out.length / 5`; it may stop
    * early), or -1 when it cannot.
    */
-  walk(buf: Buffer, from: number, end: number, base: number, used: number, out: Int32Array, fields: Int32Array): number;
-  /** Entry `index` has the known key in `slot`. */
-  onKnown(slot: number, index: number): void;
+  walk(buf: Buffer, from: number, end: number, base: number, used: number, out: Int32Array, fields: Int32Array, values: WalkedValues): number;
+  /**
+   * Takes entries `from`, `from + 1`, ... of the walk's `out` (entry `e` of `out` is the
+   * file's entry `first + e`) while their keys are known (a slot, not -1), in order, and
+   * returns the first one it did not take: one with a new key (for `onNew`), or `count`.
+   * One call per run of known keys, not one per entry: a new worker's file is ~all known.
+   */
+  takeKnown(out: Int32Array, from: number, count: number, first: number): number;
   /**
    * Entry `index` has a key not known when the window was walked, bytes [start, end) of
    * `buf`, with its hash and fields as `walk` gave them. Throws as `onKey` does.
@@ -183,12 +188,30 @@ export interface KnownKeyMatcher {
   onNew(buf: Buffer, start: number, end: number, index: number, hash: number, fields: Int32Array, fieldsAt: number): void;
 }
 
+/**
+ * Where a walk records, besides `out`, each walked entry's value offset / 8
+ * (`valueIndex[first + i]`) and, on a first read, its value and timestamp taken from the
+ * window (`values`, `timestamps`: undefined when not wanted). It walks no more entries
+ * than each has room for from `first` on.
+ */
+export interface WalkedValues {
+  valueIndex: Int32Array;
+  first: number;
+  values: Float64Array | undefined;
+  timestamps: Float64Array | undefined;
+}
+
+/** The smallest entry: a 4-byte length, an empty key, 4 bytes of padding, value and timestamp. */
+const MIN_ENTRY_BYTES = 24;
+
 /** Entries per walker call: `out` is 5 int32s an entry, reused by every reader. */
 const MATCHED_ENTRIES = 4096;
 const OUT_PER_ENTRY = 5;
 let matched = new Int32Array(0);
 /** The fields of a call's new plain keys (~20 int32s a key with three labels; the addon stops when it is full). */
 let matchedFields = new Int32Array(0);
+/** The WalkedValues of the current walk call, reused. */
+const walked: WalkedValues = { valueIndex: new Int32Array(0), first: 0, values: undefined, timestamps: undefined };
 
 /** The entries of one file and their latest values, re-read on every `read()`. */
 export class DbFileReader {
@@ -411,8 +434,10 @@ export class DbFileReader {
       pos = next;
     }
     if (takeValues && this.values.length !== this.entryCount) {
-      this.values = this.values.slice(0, this.entryCount);
-      if (this.keepsTimestamps) this.timestamps = this.timestamps.slice(0, this.entryCount);
+      // Room to spare of a few % (the likely size was about right) is kept rather than copied.
+      const trim = (a: Float64Array<ArrayBuffer>) => (a.length - this.entryCount <= a.length / 32 ? a.subarray(0, this.entryCount) : a.slice(0, this.entryCount));
+      this.values = trim(this.values);
+      if (this.keepsTimestamps) this.timestamps = trim(this.timestamps);
     }
     return pos;
   }
@@ -420,7 +445,7 @@ export class DbFileReader {
   /**
    * The addon's walk over a window (file bytes [base, base + length) in `buf`; `f64` over
    * it when the values are taken from it too): takes the entries it walks, known keys
-   * through `onKnown`, new ones through `onNew`. Returns the file offset where the
+   * through `takeKnown`, new ones through `onNew`. Returns the file offset where the
    * JavaScript walk goes on (the window's end, an entry cut by it, one the addon left
    * because it is not well formed: the walk names the problem), negated when the addon
    * cannot walk (none, or the fallback storage).
@@ -435,29 +460,79 @@ export class DbFileReader {
     const fields = matchedFields;
     let pos = base;
     for (;;) {
-      const count = knownKeys.walk(buf, pos - base, length, base, used, out, fields);
+      // The walk records the entries' value offsets (and values, on a first read) itself:
+      // room for as many as the rest of the window likely holds at the density of the
+      // entries so far (a few for a file's first call), so a small file's arrays stay small.
+      const first = this.entryCount;
+      const rest = base + length - pos;
+      const likely = first === 0 ? 256 : Math.ceil(((first * rest) / (pos - HEADER_BYTES)) * 1.1) + 16;
+      const room = Math.min(MATCHED_ENTRIES, Math.floor(rest / MIN_ENTRY_BYTES), likely);
+      if (room === 0) return pos;
+      this.reserve(first + room, f64 !== null, pos, used);
+      walked.valueIndex = this.valueIndex;
+      walked.first = first;
+      walked.values = f64 !== null ? this.values : undefined;
+      walked.timestamps = f64 !== null && this.keepsTimestamps ? this.timestamps : undefined;
+      const count = knownKeys.walk(buf, pos - base, length, base, used, out, fields, walked);
       if (count < 0) return -pos;
       if (count === 0) return pos;
-      for (let e = 0; e < count; e++) {
+      const valueIndex = this.valueIndex;
+      if (first === 0) this.firstValueAt = valueIndex[0] * 8;
+      this.lastEntryAt = base + out[OUT_PER_ENTRY * (count - 1)] - 4;
+      this.lastValueAt = valueIndex[first + count - 1] * 8;
+      this.entryCount = first + count;
+      // Then their keys, in file order: runs of known ones in one call each.
+      for (let e = 0; e < count; ) {
         const o = OUT_PER_ENTRY * e;
-        const keyStart = out[o];
-        const keyLength = out[o + 1];
-        const slot = out[o + 2];
-        const offset = base + keyStart - 4;
-        const valueOffset = offset + 4 + keyLength + paddingFor(keyLength);
-        if (slot >= 0) knownKeys.onKnown(slot, this.entryCount);
-        else {
-          try {
-            knownKeys.onNew(buf, keyStart, keyStart + keyLength, this.entryCount, out[o + 3], fields, out[o + 4]);
-          } catch (err) {
-            throw asCorruptKey(err, offset);
-          }
+        if (out[o + 2] >= 0) {
+          e = knownKeys.takeKnown(out, e, count, first);
+          continue;
         }
-        if (f64 !== null) this.takeValue(buf, f64, valueOffset - base);
-        this.addValueOffset(offset, valueOffset);
-        pos = valueOffset + 16;
+        const keyStart = out[o];
+        try {
+          knownKeys.onNew(buf, keyStart, keyStart + out[o + 1], first + e, out[o + 3], fields, out[o + 4]);
+        } catch (err) {
+          throw asCorruptKey(err, base + keyStart - 4);
+        }
+        e++;
       }
+      pos = this.lastValueAt + 16;
     }
+  }
+
+  /**
+   * Room for `entries` entries' value offsets (and values and timestamps, with `values`),
+   * the entries so far ending at file offset `parsedEnd`. Grown to what the file's `used`
+   * bytes likely hold at the density of the entries so far (a file's entries are much
+   * alike: the arrays of a 65,000-entry file are allocated about twice, not 11 times by
+   * doubling), or by doubling when that is more. At most 16 times the entries so far: a
+   * forged `used` (or one of a file whose first entries are unlike the rest) sizes
+   * nothing for bytes no entry has been seen in.
+   */
+  private reserve(entries: number, values: boolean, parsedEnd: number, used: number): void {
+    if (entries <= this.valueIndex.length && (!values || entries <= this.values.length)) return;
+    const seen = this.entryCount;
+    const likely = seen === 0 ? 0 : Math.min(16 * seen, Math.ceil(((seen * (used - HEADER_BYTES)) / (parsedEnd - HEADER_BYTES)) * (1 + 1 / 64)));
+    if (entries > this.valueIndex.length) {
+      const grown = new Int32Array(Math.max(this.valueIndex.length * 2, entries, likely));
+      grown.set(this.valueIndex.subarray(0, this.entryCount));
+      this.valueIndex = grown;
+    }
+    if (!values || entries <= this.values.length) return;
+    const size = Math.max(64, this.values.length * 2, entries, likely);
+    const grownValues = new Float64Array(size);
+    grownValues.set(this.values.subarray(0, this.entryCount));
+    this.values = grownValues;
+    if (this.keepsTimestamps) {
+      const timestamps = new Float64Array(size);
+      timestamps.set(this.timestamps.subarray(0, this.entryCount));
+      this.timestamps = timestamps;
+    }
+  }
+
+  /** Entries the reader has room for without growing its arrays (a file's own per-entry arrays may follow it). */
+  get capacity(): number {
+    return this.valueIndex.length;
   }
 
   /** Stores the value (and timestamp, if kept) at byte `at` of a window as entry `entryCount`'s, growing the arrays by doubling. */
@@ -587,6 +662,9 @@ export class DbFileReader {
   private forget(): void {
     this.entries.length = 0;
     this.entryCount = 0;
+    // With their values: a failed read leaves none (whatever room a read had made for them), and a read sizes them anew.
+    this.values = new Float64Array(0);
+    this.timestamps = new Float64Array(0);
     this.parsedTo = HEADER_BYTES;
     this.knownHeads = [];
   }
