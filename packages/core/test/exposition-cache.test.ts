@@ -47,6 +47,19 @@ function renderBoth(cached: CachedExposition, families: Family[], openMetrics: b
   return expected;
 }
 
+/**
+ * Each part the renderer says is unchanged has the bytes of `before`, and the server's gzip,
+ * told the same, compresses the whole output to what `expected` says.
+ */
+function expectPartsAsTold(text: CachedExposition, gzip: GzipParts, bytes: Buffer, before: Buffer, expected: string): void {
+  for (let p = 0; p <= text.partEnds.length; p++) {
+    const from = p === 0 ? 0 : text.partEnds[p - 1];
+    const end = p === text.partEnds.length ? bytes.length : text.partEnds[p];
+    if (text.unchanged(from, end)) expect(bytes.subarray(from, end).equals(before.subarray(from, end))).toBe(true);
+  }
+  expect(zlib.gunzipSync(gzip.compress(bytes, text.partEnds, text)).toString('utf8')).toBe(expected);
+}
+
 /** A deterministic pseudo-random sequence (the same run every time). */
 function random(seed: number): () => number {
   let s = seed >>> 0;
@@ -206,12 +219,7 @@ describe('CachedExposition', () => {
       const bytes = text.render(families);
       const expected = renderText(families);
       expect(bytes.toString('utf8')).toBe(expected);
-      for (let p = 0; p <= text.partEnds.length; p++) {
-        const from = p === 0 ? 0 : text.partEnds[p - 1];
-        const end = p === text.partEnds.length ? bytes.length : text.partEnds[p];
-        if (text.unchanged(from, end)) expect(bytes.subarray(from, end).equals(before.subarray(from, end))).toBe(true);
-      }
-      expect(zlib.gunzipSync(gzip.compress(bytes, text.partEnds, text)).toString('utf8')).toBe(expected);
+      expectPartsAsTold(text, gzip, bytes, before, expected);
       before = Buffer.from(bytes);
     }
   });
@@ -244,12 +252,7 @@ describe('CachedExposition', () => {
       const bytes = text.render([hFamily, gFamily]);
       const expected = renderText([hFamily, gFamily]);
       expect(bytes.toString('utf8')).toBe(expected);
-      for (let p = 0; p <= text.partEnds.length; p++) {
-        const from = p === 0 ? 0 : text.partEnds[p - 1];
-        const end = p === text.partEnds.length ? bytes.length : text.partEnds[p];
-        if (text.unchanged(from, end)) expect(bytes.subarray(from, end).equals(before.subarray(from, end))).toBe(true);
-      }
-      expect(zlib.gunzipSync(gzip.compress(bytes, text.partEnds, text)).toString('utf8')).toBe(expected);
+      expectPartsAsTold(text, gzip, bytes, before, expected);
       // The same values, the families in the other order: every line copied from the output above.
       renderBoth(text, [gFamily, hFamily], false);
       before = Buffer.from(renderBoth(text, [hFamily, gFamily], false));
