@@ -72,6 +72,9 @@ prom-multiproc demo
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
     await metrics.close();
     console.log('demo stopped');
+    // node:cluster's primary accepts the app's connections for its workers: one accepted
+    // for a worker that was just killed can stay open in the primary and keep it running.
+    process.exit(0);
   };
   process.once('SIGINT', stop);
   const seconds = Number(process.env.PROM_MULTIPROC_DEMO_SECONDS ?? 0);
