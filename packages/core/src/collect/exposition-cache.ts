@@ -450,9 +450,7 @@ export class CachedExposition implements BodyChanges {
         const end = ends[n];
         const value = values[j];
         known[n] = value;
-        // The value follows the prefix's last space (a value has none; a label value may).
-        let valueAt = end - 1;
-        while (valueAt > start && previous[valueAt - 1] !== 0x20) valueAt--;
+        const valueAt = valueStart(previous, start, end);
         const shown = end - 1 - valueAt;
         const text = plainWhole(value) ? undefined : floatToGoString(value);
         const bytes = text === undefined ? wholeBytes(value) : text.length;
@@ -526,9 +524,7 @@ export class CachedExposition implements BodyChanges {
    */
   private rewriteValue(start: number, end: number, value: number, n: number): void {
     const previous = this.previous!;
-    // The value follows the prefix's last space (a value has none; a label value may).
-    let valueAt = end - 1;
-    while (valueAt > start && previous[valueAt - 1] !== 0x20) valueAt--;
+    const valueAt = valueStart(previous, start, end);
     const shown = end - 1 - valueAt;
     this.flushChunk(n); // pending text goes into `text` first: the value is written after it
     const text = plainWhole(value) ? undefined : floatToGoString(value);
@@ -862,6 +858,13 @@ function writeCompared(text: Buffer, from: number, bytes: number, out: Buffer, a
     }
   }
   return differs;
+}
+
+/** Where the value of the line [start, end) of `output` starts: after the prefix's last space (a value has none; a label value may). */
+function valueStart(output: Buffer, start: number, end: number): number {
+  let at = end - 1;
+  while (at > start && output[at - 1] !== 0x20) at--;
+  return at;
 }
 
 /**

@@ -76,10 +76,13 @@ export class MergePlan {
   private cells = new Float64Array(0);
   /** Every bucket table, in replay order (any order will do: each is cumulated on its own). */
   private readonly tables: BucketTable[] = [];
-  /** Bucket tables, flattened: table t spans [tableEnds[t-1], tableEnds[t]) of bucketCells/bucketOutputs. */
+  /**
+   * Bucket tables, flattened: table t spans [tableEnds[t-1], tableEnds[t]) of bucketCells,
+   * each cell's id (also its `_bucket` sample's id: the raw sum is in `cells`, the merged
+   * value goes to `values`).
+   */
   private tableEnds = new Int32Array(0);
   private bucketCells = new Int32Array(0);
-  private bucketOutputs = new Int32Array(0);
   /** The `_count` sample of each table, or -1. */
   private tableCounts = new Int32Array(0);
   /** Tables laid out in the flat arrays. */
@@ -262,16 +265,11 @@ export class MergePlan {
     if (this.bucketCells.length < cellCount) {
       const size = grownSize(this.bucketCells.length, cellCount);
       this.bucketCells = grown(this.bucketCells, size);
-      this.bucketOutputs = grown(this.bucketOutputs, size);
     }
     for (let t = this.flatTables; t < this.tables.length; t++) {
       const table = this.tables[t];
       const { cells, outputs } = table;
-      for (let j = 0; j < cells; j++) {
-        this.bucketCells[at] = outputs[j].id;
-        this.bucketOutputs[at] = outputs[j].id;
-        at++;
-      }
+      for (let j = 0; j < cells; j++) this.bucketCells[at++] = outputs[j].id;
       this.tableEnds[t] = at;
       this.tableCounts[t] = table.count?.id ?? -1;
     }
@@ -426,7 +424,7 @@ export class MergePlan {
     }
     const { recent } = ctx;
     for (let i = 0; i < recent.length; i++) if (!(latest![recent[i]] > 0)) return false;
-    replayBuckets(this.flatTables, this.tableEnds, this.bucketCells, this.bucketOutputs, this.tableCounts, cells, values, this.accumulate);
+    replayBuckets(this.flatTables, this.tableEnds, this.bucketCells, this.tableCounts, cells, values, this.accumulate);
     // Into output order; the sample objects get them when read (`refreshSamples`).
     if (writeOutputs(this.outputIds, this.outputValues, values)) this.valuesVersion++;
     return true;
@@ -478,15 +476,16 @@ function replaySteps(steps: Int32Array, length: number, fileValues: Float64Array
 }
 
 /** Buckets: raw sums in ascending bound order become cumulative samples (or stay raw) and `_count`. */
-function replayBuckets(tables: number, tableEnds: Int32Array, bucketCells: Int32Array, bucketOutputs: Int32Array, tableCounts: Int32Array, cells: Float64Array, values: Float64Array, accumulate: boolean): void {
+function replayBuckets(tables: number, tableEnds: Int32Array, bucketCells: Int32Array, tableCounts: Int32Array, cells: Float64Array, values: Float64Array, accumulate: boolean): void {
   let start = 0;
   for (let t = 0; t < tables; t++) {
     const end = tableEnds[t];
     let running = 0;
     for (let j = start; j < end; j++) {
-      const raw = cells[bucketCells[j]];
+      const cell = bucketCells[j];
+      const raw = cells[cell];
       running += raw;
-      values[bucketOutputs[j]] = accumulate ? running : raw;
+      values[cell] = accumulate ? running : raw;
     }
     if (tableCounts[t] >= 0) values[tableCounts[t]] = running;
     start = end;

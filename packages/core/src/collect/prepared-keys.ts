@@ -162,7 +162,7 @@ export class KeyCache {
     let prepared = this.keys.get(buf, start, end);
     if (prepared === undefined) {
       prepared = this.prepareScanned(buf, start, end);
-      this.keys.add(buf, start, end, prepared, true);
+      this.addKey(buf, start, end, prepared);
     }
     return prepared;
   }
@@ -176,9 +176,46 @@ export class KeyCache {
     let prepared = this.keys.getHashed(buf, start, end, hash);
     if (prepared === undefined) {
       prepared = fieldsAt >= 0 ? this.preparePlain(buf, fields, fieldsAt + 1, fields[fieldsAt]) : this.prepareScanned(buf, start, end);
-      this.keys.add(buf, start, end, prepared, true);
+      this.addKey(buf, start, end, prepared);
     }
     return prepared;
+  }
+
+  /** Adds a new key's preparation (just missed by a lookup, so not hashed again), and notes its slot's metric. */
+  private addKey(buf: Buffer, start: number, end: number, prepared: PreparedKey): void {
+    this.keys.add(buf, start, end, prepared, true);
+    this.noteMetric(this.keys.last, prepared.metricName);
+  }
+
+  /**
+   * The metric of each slot as a number (equal numbers, equal metric names; -1 for none),
+   * so that a file taking a run of known keys tells its family changed by comparing
+   * numbers, without reading the keys' preparations (tracked-file.ts).
+   */
+  private slotMetrics = new Int32Array(0);
+  private readonly metricNumbers = new Map<string, number>();
+  private lastMetric: string | null = null;
+  private lastMetricNumber = -1;
+
+  /** Each slot's metric number: valid until a key is added or `retain`. */
+  metricsBySlot(): Int32Array {
+    return this.slotMetrics;
+  }
+
+  private noteMetric(slot: number, name: string): void {
+    if (slot >= this.slotMetrics.length) {
+      const grown = new Int32Array(Math.max(1024, 2 * this.slotMetrics.length, slot + 1)).fill(-1);
+      grown.set(this.slotMetrics);
+      this.slotMetrics = grown;
+    }
+    // Keys of one metric mostly come one after the other: the last name is checked first.
+    if (name !== this.lastMetric) {
+      let number = this.metricNumbers.get(name);
+      if (number === undefined) this.metricNumbers.set(name, (number = this.metricNumbers.size));
+      this.lastMetric = name;
+      this.lastMetricNumber = number;
+    }
+    this.slotMetrics[slot] = this.lastMetricNumber;
   }
 
   /** The keys of a file window walked and looked up in one call to the addon: ByteKeyTable.walk. */
@@ -254,6 +291,12 @@ export class KeyCache {
       }
     }
     const renumbered = this.keys.retain((p) => kept.has(p));
+    // The slots' metric numbers, for the new slots (and only the metrics kept).
+    this.slotMetrics = new Int32Array(0);
+    this.metricNumbers.clear();
+    this.lastMetric = null;
+    const bySlot = this.keys.bySlot;
+    for (let slot = 0; slot < bySlot.length; slot++) this.noteMetric(slot, bySlot[slot].metricName);
     this.labelSets = labelSets;
     // Pairs of sets that are gone are not kept (kept sets keep theirs).
     this.pairsByName = new Map();

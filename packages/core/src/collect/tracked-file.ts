@@ -37,13 +37,10 @@ export class TrackedFile {
   private readonly pid: string | null;
   /** A gauge file's preparations, one per entry (`keyIds` index them); null for other files. */
   private own: PreparedKey[] | null;
-  /** The metric of each of the key cache's slots, as a number (shared by the files of one key cache). */
-  private readonly metrics: SlotMetrics;
 
   constructor(readonly name: string, readonly parsedName: ParsedFileName | null, filePath: string, private readonly keys: KeyCache) {
     this.pid = parsedName?.type === 'gauge' ? parsedName.id : null;
     this.own = this.pid === null ? null : [];
-    this.metrics = SlotMetrics.of(keys);
     // Archives are only ever replaced by the compactor's rename: unchanged, they need no re-read.
     const replacedOnly = parsedName?.id === ARCHIVE_ID;
     const knownKeys = {
@@ -90,7 +87,7 @@ export class TrackedFile {
     // Entries of one metric mostly follow each other: while the slots' metric numbers say
     // the metric is the previous entry's, so is the family, and the key's preparation is
     // not read (in a file whose series come in another order, each would be a cache miss).
-    const metrics = this.metrics.bySlot(keys);
+    const metrics = keys.metricsBySlot();
     let at = this.length;
     let e = from;
     let family = -1;
@@ -118,9 +115,7 @@ export class TrackedFile {
     if (index === 0) this.reset();
     const at = this.length;
     this.reserve(at + 1);
-    const slot = this.keys.lastSlot();
-    this.metrics.note(this.keys, slot, shared.metricName);
-    this.keyIds[at] = this.own === null ? slot : this.ownPreparation(shared);
+    this.keyIds[at] = this.own === null ? this.keys.lastSlot() : this.ownPreparation(shared);
     // Entries of one metric mostly follow each other: the previous entry's family is the first guess.
     this.familyOf[at] = at > 0 && this.familyNames[this.familyOf[at - 1]] === shared.metricName ? this.familyOf[at - 1] : this.familyFor(shared);
     this.length = at + 1;
@@ -188,67 +183,5 @@ export class TrackedFile {
     const renumbered = keys.retain(files.map((f) => f.preparedKeys()));
     if (renumbered === null) return;
     for (const file of files) file.renumber(renumbered);
-    SlotMetrics.of(keys).rebuild(keys);
-  }
-}
-
-/**
- * The metric of each slot of one key cache, as a number (equal numbers, equal metric
- * names), so that a file taking a run of known keys tells its family changed by comparing
- * numbers. Noted as keys are added; made anew when the cache renumbers its slots (and
- * when it did so without `TrackedFile.retainKeys`: then no slot's number is trusted).
- */
-class SlotMetrics {
-  private static readonly byCache = new WeakMap<KeyCache, SlotMetrics>();
-
-  static of(keys: KeyCache): SlotMetrics {
-    let metrics = SlotMetrics.byCache.get(keys);
-    if (metrics === undefined) SlotMetrics.byCache.set(keys, (metrics = new SlotMetrics()));
-    return metrics;
-  }
-
-  /** Each slot's metric number, -1 where none is noted. */
-  private numbers = new Int32Array(0);
-  private readonly byName = new Map<string, number>();
-  private lastName: string | null = null;
-  private lastNumber = -1;
-  /** The key cache's array of preparations the numbers are for: a new one means its slots were renumbered. */
-  private table: readonly PreparedKey[] | null = null;
-
-  /** The numbers by slot (valid until the next `note`). */
-  bySlot(keys: KeyCache): Int32Array {
-    if (keys.bySlot() !== this.table) this.reset(keys);
-    return this.numbers;
-  }
-
-  /** The key in `slot` is of the metric `name`. */
-  note(keys: KeyCache, slot: number, name: string): void {
-    if (keys.bySlot() !== this.table) this.reset(keys);
-    if (slot >= this.numbers.length) {
-      const grown = new Int32Array(Math.max(1024, 2 * this.numbers.length, slot + 1)).fill(-1);
-      grown.set(this.numbers);
-      this.numbers = grown;
-    }
-    if (name !== this.lastName) {
-      let number = this.byName.get(name);
-      if (number === undefined) this.byName.set(name, (number = this.byName.size));
-      this.lastName = name;
-      this.lastNumber = number;
-    }
-    this.numbers[slot] = this.lastNumber;
-  }
-
-  /** Numbers for every slot of the cache, after it renumbered them. */
-  rebuild(keys: KeyCache): void {
-    this.reset(keys);
-    const table = keys.bySlot();
-    for (let slot = 0; slot < table.length; slot++) this.note(keys, slot, table[slot].metricName);
-  }
-
-  private reset(keys: KeyCache): void {
-    this.table = keys.bySlot();
-    this.numbers = new Int32Array(0);
-    this.byName.clear();
-    this.lastName = null;
   }
 }

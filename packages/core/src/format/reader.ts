@@ -513,16 +513,22 @@ export class DbFileReader {
     if (entries <= this.valueIndex.length && (!values || entries <= this.values.length)) return;
     const seen = this.entryCount;
     const likely = seen === 0 ? 0 : Math.min(16 * seen, Math.ceil(((seen * (used - HEADER_BYTES)) / (parsedEnd - HEADER_BYTES)) * (1 + 1 / 64)));
-    if (entries > this.valueIndex.length) {
-      const grown = new Int32Array(Math.max(this.valueIndex.length * 2, entries, likely));
-      grown.set(this.valueIndex.subarray(0, this.entryCount));
-      this.valueIndex = grown;
-    }
-    if (!values || entries <= this.values.length) return;
-    const size = Math.max(64, this.values.length * 2, entries, likely);
-    const grownValues = new Float64Array(size);
-    grownValues.set(this.values.subarray(0, this.entryCount));
-    this.values = grownValues;
+    if (entries > this.valueIndex.length) this.growValueIndex(Math.max(this.valueIndex.length * 2, entries, likely));
+    if (values && entries > this.values.length) this.growValues(Math.max(64, this.values.length * 2, entries, likely));
+  }
+
+  /** `valueIndex` made `size` long, its entries kept. */
+  private growValueIndex(size: number): void {
+    const grown = new Int32Array(size);
+    grown.set(this.valueIndex.subarray(0, this.entryCount));
+    this.valueIndex = grown;
+  }
+
+  /** `values` (and `timestamps`, if kept) made `size` long, their entries kept. */
+  private growValues(size: number): void {
+    const values = new Float64Array(size);
+    values.set(this.values.subarray(0, this.entryCount));
+    this.values = values;
     if (this.keepsTimestamps) {
       const timestamps = new Float64Array(size);
       timestamps.set(this.timestamps.subarray(0, this.entryCount));
@@ -539,17 +545,7 @@ export class DbFileReader {
   private takeValue(buf: Buffer, f64: Float64Array, at: number): void {
     const i = this.entryCount;
     const keepsTimestamps = this.keepsTimestamps;
-    if (i >= this.values.length) {
-      const size = Math.max(64, this.values.length * 2);
-      const values = new Float64Array(size);
-      values.set(this.values.subarray(0, i));
-      this.values = values;
-      if (keepsTimestamps) {
-        const timestamps = new Float64Array(size);
-        timestamps.set(this.timestamps.subarray(0, i));
-        this.timestamps = timestamps;
-      }
-    }
+    if (i >= this.values.length) this.growValues(Math.max(64, this.values.length * 2));
     if (NATIVE_LITTLE_ENDIAN) {
       this.values[i] = f64[at / 8];
       if (keepsTimestamps) this.timestamps[i] = f64[at / 8 + 1];
@@ -628,11 +624,7 @@ export class DbFileReader {
     if (this.entryCount === 0) this.firstValueAt = valueOffset;
     this.lastEntryAt = offset;
     this.lastValueAt = valueOffset;
-    if (this.entryCount === this.valueIndex.length) {
-      const grown = new Int32Array(this.valueIndex.length * 2);
-      grown.set(this.valueIndex);
-      this.valueIndex = grown;
-    }
+    if (this.entryCount === this.valueIndex.length) this.growValueIndex(this.valueIndex.length * 2);
     this.valueIndex[this.entryCount++] = valueOffset / 8;
   }
 
