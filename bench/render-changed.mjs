@@ -55,9 +55,11 @@ const after = before.map((values, f) => values.map((v, j) => (spec[f].rows[j].wh
 const sides = [];
 for (const build of builds) {
   const { CachedExposition } = await import(path.join(build, 'collect/exposition-cache.js'));
-  const { sampleValues, samplePrefix, renderText } = await import(path.join(build, 'collect/exposition.js'));
+  const { sampleValues, samplePrefix, renderText, labelsText, metricName } = await import(path.join(build, 'collect/exposition.js'));
+  // A merged sample's kept prefix: two parts since the labels' text is shared, one string in older builds.
+  const keptPrefix = labelsText ? (r) => ({ lineName: metricName(r.name), lineLabels: labelsText(r.labels) }) : (r) => ({ linePrefix: samplePrefix(r.name, r.labels) });
   const families = spec.map((f, i) => {
-    const samples = f.rows.map((r, j) => ({ name: r.name, labels: r.labels, value: before[i][j], linePrefix: samplePrefix(r.name, r.labels) }));
+    const samples = f.rows.map((r, j) => ({ name: r.name, labels: r.labels, value: before[i][j], ...keptPrefix(r) }));
     sampleValues.set(samples, Float64Array.from(before[i]));
     return { name: f.name, help: 'Help.', type: f.type, samples };
   });

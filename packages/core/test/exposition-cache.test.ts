@@ -8,7 +8,7 @@ import zlib from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Collector, DirectoryMerger, renderOpenMetrics, renderText, type Family, type Sample } from '../src/index.js';
 import { CachedExposition } from '../src/collect/exposition-cache.js';
-import { samplePrefix, sampleValues } from '../src/collect/exposition.js';
+import { labelsText, linePrefix, metricName, samplePrefix, sampleValues } from '../src/collect/exposition.js';
 import { GzipParts } from '../src/serve/gzip-parts.js';
 import { encodeKey, type LabelPairs } from '../src/format/key.js';
 import { MappedFile } from '../src/format/mapped-file.js';
@@ -27,8 +27,8 @@ const TRICKY = [
   -9999999999999998, 5e-324, Number.MAX_VALUE, 1e10, 1e15, 1e16, 7, 7, 8,
 ];
 
-/** A sample as a merge keeps it: with its prefix rendered once. */
-const kept = (name: string, labels: LabelPairs, value = 0): Sample => ({ name, labels, value, linePrefix: samplePrefix(name, labels) });
+/** A sample as a merge keeps it: with its prefix's two parts rendered once. */
+const kept = (name: string, labels: LabelPairs, value = 0): Sample => ({ name, labels, value, lineName: metricName(name), lineLabels: labelsText(labels) });
 
 /** Renders with `cached` and checks the bytes against the stateless renderers. */
 function renderBoth(cached: CachedExposition, families: Family[], openMetrics: boolean, exemplars?: Map<string, string>): string {
@@ -312,7 +312,7 @@ describe('CachedExposition', () => {
     const sample = kept('c_total', [['a', 'b']], 3);
     const families: Family[] = [{ name: 'c', help: 'h', type: 'counter', samples: [sample, kept('c_total', [['a', 'c']], 4)] }];
     const openMetrics = new CachedExposition(true);
-    const exemplar = (id: string) => new Map([[sample.linePrefix!, ` # {trace_id="${id}"} 1.0 1.5`]]);
+    const exemplar = (id: string) => new Map([[linePrefix(sample), ` # {trace_id="${id}"} 1.0 1.5`]]);
     expect(renderBoth(openMetrics, families, true, exemplar('aaa'))).toContain('c_total{a="b"} 3.0 # {trace_id="aaa"} 1.0 1.5\n');
     expect(renderBoth(openMetrics, families, true, exemplar('bbb'))).toContain('c_total{a="b"} 3.0 # {trace_id="bbb"} 1.0 1.5\n');
     expect(renderBoth(openMetrics, families, true)).toContain('c_total{a="b"} 3.0\n');

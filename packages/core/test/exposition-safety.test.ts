@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Collector } from '../src/collect/collector.js';
 import { DirectoryMerger } from '../src/collect/merge.js';
-import { renderOpenMetrics, renderText } from '../src/collect/exposition.js';
+import { metricName, renderOpenMetrics, renderText } from '../src/collect/exposition.js';
 import { buildFileImage } from '../src/format/file-image.js';
 import { encodeKey } from '../src/format/key.js';
 import { DbFileReader, ReadBuffer } from '../src/format/reader.js';
@@ -141,6 +141,20 @@ describe('merged output always parses', () => {
     expect(body).toContain('lat_count{pid="1"} 99.0\n');
     expect(body).not.toMatch(/^lat_sum/m);
     expect(body).not.toMatch(/^# TYPE lat histogram/m);
+  });
+});
+
+describe('escaped metric names', () => {
+  it('are right for every name, also past the names kept (the cache starts over)', () => {
+    // Kept by name: 4,096 names, then the cache is cleared; each answer must stay the escaping.
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 5000; i++) {
+        expect(metricName(`m${i}_total`)).toBe(`m${i}_total`);
+        if (i % 97 === 0) expect(metricName(`m.${i}-x`)).toBe(`m_${i}_x`);
+      }
+    }
+    expect(metricName('9lives')).toBe('_lives');
+    expect(metricName('a:b')).toBe('a:b');
   });
 });
 

@@ -284,7 +284,7 @@ describe('placing new entries into a merge plan', () => {
     const { families } = merger.merge();
     expect(renderText(families)).toContain('req_total{route="/b"} ');
     // The merged samples are plain data a caller may copy, not tied to the plan.
-    expect(JSON.parse(JSON.stringify(families[0].samples[0]))).toEqual({ id: expect.any(Number), name: 'req_total', labels: [['route', '/b']], linePrefix: 'req_total{route="/b"} ', value: 6 + 6 + 1 + 1 });
+    expect(JSON.parse(JSON.stringify(families[0].samples[0]))).toEqual({ id: expect.any(Number), name: 'req_total', labels: [['route', '/b']], lineName: 'req_total', lineLabels: '{route="/b"} ', value: 6 + 6 + 1 + 1 });
   });
 
   it('lets a mostrecent entry that had no timestamp when placed create its sample when it gets one, as a fresh merge does', () => {

@@ -1,9 +1,9 @@
 // Renders the exposition of every scrape as UTF-8 bytes, reusing the previous scrape's
 // bytes: a merged sample keeps its rendered `name{labels} ` prefix from scrape to scrape
-// (collect/merge.ts), and most values do not change between two scrapes, so a line with
+// (collect/merge.ts; as two shared parts, `lineName` and `lineLabels`), and most values do not change between two scrapes, so a line with
 // the same prefix, value (and exemplar) as in the previous output is copied from there
 // instead of formatted and encoded again; runs of such lines are one copy each.
-// Whatever cannot be reused (a changed value, a sample without `linePrefix`, the HELP
+// Whatever cannot be reused (a changed value, a sample without `lineLabels`, the HELP
 // and TYPE lines) is rendered as `renderText` / `renderOpenMetrics` render it, so the
 // bytes equal theirs (tested).
 //
@@ -13,7 +13,7 @@
 // compared, as numbers, without visiting the samples (unless an exemplar may be on one of
 // its lines: one whose sample name is among the family's).
 import { floatToGoString, sameNumber } from '../format/number.js';
-import { OPENMETRICS_EOF, familyExemplars, familyHeader, metricName, samplePrefix, sampleValues, samplesOf, type Family, type Sample } from './exposition.js';
+import { OPENMETRICS_EOF, familyExemplars, familyHeader, samplePrefix, sampleValues, samplesOf, type Family, type Sample } from './exposition.js';
 
 /** Lines rendered fresh are gathered into a string of about this many characters before one write. */
 const CHUNK_CHARS = 64 * 1024;
@@ -24,9 +24,13 @@ const LOOKAHEAD = 8;
 /** Lines not found nearby before every line's place is looked up (a map, built once per render). */
 const MISSES_BEFORE_INDEX = 64;
 
-/** Where each reusable line is in an output, in order: its prefix, byte range, the value it shows. */
+/**
+ * Where each reusable line is in an output, in order: its prefix (as its sample keeps it:
+ * name and labels, two shared strings compared by reference first), byte range, the value it shows.
+ */
 class LineTable {
-  prefixes: string[] = [];
+  names: string[] = [];
+  labels: string[] = [];
   /** The exemplar suffix each line ends with (OpenMetrics only). */
   suffixes: string[] = [];
   starts = new Int32Array(1024);
@@ -45,10 +49,11 @@ class LineTable {
   /** The sample names (as exposed) of each such family: an exemplar of another name is not on its lines. */
   groupNames: Array<ReadonlySet<string> | null> = [];
 
-  push(prefix: string, start: number, end: number, value: number, suffix: string | undefined): void {
+  push(name: string, labels: string, start: number, end: number, value: number, suffix: string | undefined): void {
     const i = this.count++;
     if (i === this.starts.length) this.grow(i + 1);
-    this.prefixes[i] = prefix;
+    this.names[i] = name;
+    this.labels[i] = labels;
     if (suffix !== undefined) this.suffixes[i] = suffix;
     this.starts[i] = start;
     this.ends[i] = end;
@@ -62,7 +67,8 @@ class LineTable {
     this.groupLength = other.groupLength.slice(0, groups);
     this.groupNames = other.groupNames.slice(0, groups);
     if (count > this.starts.length) this.grow(count);
-    this.prefixes = other.prefixes.slice(0, count);
+    this.names = other.names.slice(0, count);
+    this.labels = other.labels.slice(0, count);
     this.suffixes = other.suffixes.slice(0, count);
     this.starts.set(other.starts.subarray(0, count));
     this.ends.set(other.ends.subarray(0, count));
@@ -74,7 +80,7 @@ class LineTable {
   truncate(count: number, groups = 0): void {
     this.count = count;
     this.groupSamples.length = this.groupFirst.length = this.groupLength.length = this.groupNames.length = groups;
-    if (this.prefixes.length > count) this.prefixes.length = count;
+    if (this.names.length > count) this.names.length = this.labels.length = count;
     if (this.suffixes.length > count) this.suffixes.length = count;
   }
 
@@ -235,7 +241,7 @@ export class CachedExposition implements BodyChanges {
     this.chunk = '';
     let misses = 0;
     let expected = 0; // where in `old` the next line is looked for, once not in place
-    let positions: Map<string, number> | undefined;
+    let positions: Map<string, Map<string, number>> | undefined;
     let groups: Map<readonly Sample[], number> | undefined;
     // The sample names that have an exemplar (OpenMetrics): a known family with none of them has none.
     const exemplarNames = this.openMetrics && exemplars !== undefined && exemplars.size > 0 ? namesOf(exemplars) : undefined;
@@ -285,25 +291,27 @@ export class CachedExposition implements BodyChanges {
           linesInPart = 1;
         }
         const value = values !== undefined ? values[i] : sample.value;
-        const prefix = sample.linePrefix;
-        if (prefix === undefined) {
+        const labels = sample.lineLabels;
+        if (labels === undefined) {
           // Not a kept line: rendered fresh, not recorded.
           const own = samplePrefix(sample.name, sample.labels);
           this.addText(own + floatToGoString(value) + (withExemplars?.get(own) ?? '') + '\n');
           continue;
         }
-        const suffix = this.openMetrics ? (withExemplars?.get(prefix) ?? '') : undefined;
+        const name = sample.lineName!;
+        // Exemplars are keyed by the whole prefix: made only for a family that may have one.
+        const suffix = this.openMetrics ? (withExemplars !== undefined ? (withExemplars.get(name + labels) ?? '') : '') : undefined;
         if (suffix) suffixed = true;
-        if (names !== null && sample.name !== lastName) names.add(metricName((lastName = sample.name)));
+        if (names !== null && name !== lastName) names.add((lastName = name));
         const n = this.recorded;
         if (inPlace) {
-          if (n < old.count && old.prefixes[n] === prefix) {
+          if (n < old.count && old.labels[n] === labels && old.names[n] === name) {
             if (sameNumber(old.values[n], value) && (suffix === undefined || old.suffixes[n] === suffix)) {
               this.reuse(old.starts[n], old.ends[n], n);
             } else {
               old.values[n] = value;
               if (suffix !== undefined) old.suffixes[n] = suffix;
-              this.fresh(prefix + floatToGoString(value) + (suffix ?? '') + '\n', n);
+              this.fresh(name + labels + floatToGoString(value) + (suffix ?? '') + '\n', n);
             }
             this.recorded++;
             continue;
@@ -318,21 +326,21 @@ export class CachedExposition implements BodyChanges {
         // in one render, as when a family is gone) by its prefix among all lines.
         let at = -1;
         for (let i = expected, to = Math.min(expected + LOOKAHEAD, old.count); i < to; i++) {
-          if (old.prefixes[i] === prefix) {
+          if (old.labels[i] === labels && old.names[i] === name) {
             at = i;
             break;
           }
         }
         if (at < 0 && old.count > oldFrom && ++misses > MISSES_BEFORE_INDEX) {
-          const found = (positions ??= positionsOf(old)).get(prefix);
+          const found = (positions ??= positionsOf(old)).get(name)?.get(labels);
           if (found !== undefined && found >= oldFrom) at = found;
         }
         if (at >= 0) expected = at + 1;
-        lines.push(prefix, 0, 0, value, suffix);
+        lines.push(name, labels, 0, 0, value, suffix);
         if (at >= 0 && sameNumber(old.values[at], value) && (suffix === undefined || old.suffixes[at] === suffix)) {
           this.reuse(old.starts[at], old.ends[at], n);
         } else {
-          this.fresh(prefix + floatToGoString(value) + (suffix ?? '') + '\n', n);
+          this.fresh(name + labels + floatToGoString(value) + (suffix ?? '') + '\n', n);
         }
         this.recorded++;
       }
@@ -389,7 +397,7 @@ export class CachedExposition implements BodyChanges {
       if (j < partEnd) {
         const at = from + j;
         const value = values[j];
-        lines.push(old.prefixes[at], 0, 0, value, this.openMetrics ? '' : undefined);
+        lines.push(old.names[at], old.labels[at], 0, 0, value, this.openMetrics ? '' : undefined);
         this.rewriteValue(old.starts[at], old.ends[at], value, this.recorded++);
         j++;
       }
@@ -506,7 +514,7 @@ export class CachedExposition implements BodyChanges {
     const lines = this.lines;
     if (lines !== old) {
       const suffix = this.openMetrics ? '' : undefined;
-      for (let i = from; i < from + count; i++) lines.push(old.prefixes[i], old.starts[i] + shift, old.ends[i] + shift, old.values[i], suffix);
+      for (let i = from; i < from + count; i++) lines.push(old.names[i], old.labels[i], old.starts[i] + shift, old.ends[i] + shift, old.values[i], suffix);
     } else if (shift !== 0) {
       for (let i = from; i < from + count; i++) {
         lines.starts[i] += shift;
@@ -810,7 +818,7 @@ function sizeEstimate(families: readonly Family[]): number {
   let bytes = 4096;
   for (const family of families) {
     bytes += 2 * family.help.length + 4 * family.name.length + 32;
-    for (const sample of samplesOf(family)) bytes += (sample.linePrefix?.length ?? 64) + 24;
+    for (const sample of samplesOf(family)) bytes += (sample.lineLabels !== undefined ? sample.lineName!.length + sample.lineLabels.length : 64) + 24;
   }
   return bytes;
 }
@@ -841,9 +849,15 @@ function groupsOf(table: LineTable): Map<readonly Sample[], number> {
   return groups;
 }
 
-function positionsOf(table: LineTable): Map<string, number> {
-  const positions = new Map<string, number>();
-  for (let i = 0; i < table.count; i++) positions.set(table.prefixes[i], i);
+/** Where each line of `table` is, by its name, then its labels (a directory has few sample names). */
+function positionsOf(table: LineTable): Map<string, Map<string, number>> {
+  const positions = new Map<string, Map<string, number>>();
+  for (let i = 0; i < table.count; i++) {
+    const name = table.names[i];
+    let byLabels = positions.get(name);
+    if (byLabels === undefined) positions.set(name, (byLabels = new Map()));
+    byLabels.set(table.labels[i], i);
+  }
   return positions;
 }
 

@@ -13,12 +13,20 @@ export interface Sample {
   labels: LabelPairs;
   value: number;
   /**
-   * `samplePrefix(name, labels)`, when the producer keeps it: merged samples do, so a
-   * scrape does not escape the same names and labels again. A renderer may reuse a
-   * line it rendered before with the same prefix and value (collect/exposition-cache.ts).
+   * The two parts of the line's prefix (`samplePrefix(name, labels)`), when the producer
+   * keeps them, both or neither: `metricName(name)` and `labelsText(labels)`. Merged
+   * samples do, so a scrape does not escape the same names and labels again; the parts are
+   * shared (one name string per sample name, one labels string per label set), so a plan
+   * of 75,000 samples makes no string per sample. A renderer may reuse a line it rendered
+   * before with the same parts and value (collect/exposition-cache.ts).
    */
-  readonly linePrefix?: string;
+  readonly lineName?: string;
+  readonly lineLabels?: string;
 }
+
+/** `samplePrefix(sample.name, sample.labels)`, from the parts the sample keeps when it does. */
+export const linePrefix = (sample: Sample): string =>
+  sample.lineLabels !== undefined ? sample.lineName! + sample.lineLabels : samplePrefix(sample.name, sample.labels);
 
 /**
  * The values of a samples array, in its order, as a typed array, when its producer keeps
@@ -82,18 +90,22 @@ function escapeName(name: string, legacy: RegExp, first: RegExp, rest: RegExp): 
   }
   return out;
 }
-let lastMetric = '';
-let lastMetricEscaped = '';
+/** Metric names as the exposition writes them, by name; cleared when it holds MAX_ESCAPED_NAMES. */
+const escapedNames = new Map<string, string>();
+const MAX_ESCAPED_NAMES = 4096;
 /**
- * A metric name as the exposition writes it (not legacy-valid characters become `_`). The
- * last name is remembered: a plan asks for one sample name many times in a row (each
- * bucket of each series), and a regular expression test per call costs more than the rest.
+ * A metric name as the exposition writes it (not legacy-valid characters become `_`). Kept
+ * by name: a plan asks for a sample name once per merged sample (75,000 at 8 × 10,000,
+ * a series' `_bucket`, `_count` and `_sum` in turn), and a regular expression test per call
+ * costs more than the rest.
  */
 export function metricName(n: string): string {
-  if (n === lastMetric) return lastMetricEscaped;
-  const escaped = escapeName(n, LEGACY_METRIC, /^[a-zA-Z_:]$/, /^[a-zA-Z0-9_:]$/);
-  lastMetric = n;
-  lastMetricEscaped = escaped;
+  let escaped = escapedNames.get(n);
+  if (escaped === undefined) {
+    escaped = escapeName(n, LEGACY_METRIC, /^[a-zA-Z_:]$/, /^[a-zA-Z0-9_:]$/);
+    if (escapedNames.size >= MAX_ESCAPED_NAMES) escapedNames.clear();
+    escapedNames.set(n, escaped);
+  }
   return escaped;
 }
 /** A label name as the exposition writes it. */
@@ -147,18 +159,21 @@ const escapeLabelValue = (s: string) =>
 
 /** A sample line up to its value: `name{label="value",...} `, the same in both formats. */
 export function samplePrefix(name: string, labels: LabelPairs): string {
+  // Joined, not concatenated: a flat string (`+` would keep the two parts as a rope).
+  return [metricName(name), labelsText(labels)].join('');
+}
+
+/** The labels' part of a sample line up to its value: `{label="value",...} `, or ` ` for none. */
+export function labelsText(labels: LabelPairs): string {
+  if (labels.length === 0) return ' ';
   // Joined, not concatenated: `+=` leaves a tree of string pieces (a rope) that costs
-  // several times the text's bytes for as long as a merged sample keeps its prefix.
-  const parts: string[] = [metricName(name)];
-  if (labels.length > 0) {
-    parts.push('{');
-    for (let i = 0; i < labels.length; i++) {
-      if (i > 0) parts.push(',');
-      parts.push(labelName(labels[i][0]), '="', escapeLabelValue(labels[i][1]), '"');
-    }
-    parts.push('}');
+  // several times the text's bytes for as long as a label set keeps its text.
+  const parts: string[] = ['{'];
+  for (let i = 0; i < labels.length; i++) {
+    if (i > 0) parts.push(',');
+    parts.push(labelName(labels[i][0]), '="', escapeLabelValue(labels[i][1]), '"');
   }
-  parts.push(' ');
+  parts.push('} ');
   return parts.join('');
 }
 
@@ -186,13 +201,11 @@ export const OPENMETRICS_EOF = '# EOF\n';
 function renderSamples(samples: readonly Sample[], exemplars?: ReadonlyMap<string, string>): string {
   let out = '';
   if (exemplars === undefined) {
-    for (const sample of samples) {
-      out += (sample.linePrefix ?? samplePrefix(sample.name, sample.labels)) + floatToGoString(sample.value) + '\n';
-    }
+    for (const sample of samples) out += linePrefix(sample) + floatToGoString(sample.value) + '\n';
     return out;
   }
   for (const sample of samples) {
-    const prefix = sample.linePrefix ?? samplePrefix(sample.name, sample.labels);
+    const prefix = linePrefix(sample);
     out += prefix + floatToGoString(sample.value) + (exemplars.get(prefix) ?? '') + '\n';
   }
   return out;

@@ -76,8 +76,9 @@ export interface MergedSample extends Sample {
   readonly id: number;
   readonly name: string;
   readonly labels: LabelPairs;
-  /** `name{labels} ` as the exposition writes it. */
-  readonly linePrefix: string;
+  /** The line's prefix `name{labels} ` in its two shared parts (exposition.ts `Sample`). */
+  readonly lineName: string;
+  readonly lineLabels: string;
 }
 
 /**
@@ -89,7 +90,7 @@ export interface MergedSample extends Sample {
  * 0), so the merge's first store of a double does not change the field's representation:
  * that would migrate every sample of a new plan, one runtime call each.
  */
-const mergedSample = (id: number, name: string, labels: RenderedLabels): MergedSample => ({ value: Number.NaN, id, name, labels: labels.pairs, linePrefix: labels.prefix(name) });
+const mergedSample = (id: number, name: string, labels: RenderedLabels): MergedSample => ({ value: Number.NaN, id, name, labels: labels.pairs, lineName: metricName(name), lineLabels: labels.text });
 
 /**
  * One histogram series' buckets, bounds in ascending order. Cell j (the raw, non-cumulative

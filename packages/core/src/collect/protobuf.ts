@@ -8,7 +8,7 @@ import type { LabelPairs } from '../format/key.js';
 import type { ExponentialBuckets } from '../metrics/exponential-buckets.js';
 import type { StoredExemplar } from '../format/exemplar-file.js';
 import { exemplarLabelPairs, type NewestExemplars } from './exemplars.js';
-import { samplePrefix, type Family, type NativeSeries, type Sample } from './exposition.js';
+import { linePrefix, type Family, type NativeSeries, type Sample } from './exposition.js';
 
 // Negotiation lives apart, so a server can decide without loading protobufjs.
 export { PROTOBUF_CONTENT_TYPE, wantsProtobuf } from './protobuf-negotiation.js';
@@ -76,7 +76,7 @@ export function renderProtobuf(families: Iterable<Family>, exemplars: NewestExem
   const writer = protobuf.Writer.create();
   const exemplarOf = (sample: Sample) => {
     if (exemplars.size === 0) return undefined;
-    const e = exemplars.get(sample.linePrefix ?? samplePrefix(sample.name, sample.labels));
+    const e = exemplars.get(linePrefix(sample));
     return e && exemplarMessage(e);
   };
   for (const family of families) {
