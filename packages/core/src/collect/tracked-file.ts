@@ -180,6 +180,8 @@ export class TrackedFile {
    * key ids follow the keys' new slots.
    */
   static retainKeys(keys: KeyCache, files: readonly TrackedFile[]): void {
+    // Nothing dropped (every first plan, and whenever files only grew): no key list is made.
+    if (!keys.droppedSinceRetain) return;
     const renumbered = keys.retain(files.map((f) => f.preparedKeys()));
     if (renumbered === null) return;
     for (const file of files) file.renumber(renumbered);
