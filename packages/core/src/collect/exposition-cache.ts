@@ -818,7 +818,12 @@ function sizeEstimate(families: readonly Family[]): number {
   let bytes = 4096;
   for (const family of families) {
     bytes += 2 * family.help.length + 4 * family.name.length + 32;
-    for (const sample of samplesOf(family)) bytes += (sample.lineLabels !== undefined ? sample.lineName!.length + sample.lineLabels.length : 64) + 24;
+    // By index: it runs once per first render, cold, and an iterator makes an object per step.
+    const samples = samplesOf(family);
+    for (let i = 0; i < samples.length; i++) {
+      const sample = samples[i];
+      bytes += (sample.lineLabels !== undefined ? sample.lineName!.length + sample.lineLabels.length : 64) + 24;
+    }
   }
   return bytes;
 }
