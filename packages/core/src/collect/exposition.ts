@@ -163,15 +163,18 @@ export function samplePrefix(name: string, labels: LabelPairs): string {
   return [metricName(name), labelsText(labels)].join('');
 }
 
-/** The labels' part of a sample line up to its value: `{label="value",...} `, or ` ` for none. */
-export function labelsText(labels: LabelPairs): string {
+/**
+ * The labels' part of a sample line up to its value: `{label="value",...} `, or ` ` for
+ * none. `legacyNames`: every label name is known to be legacy-valid (written as it is).
+ */
+export function labelsText(labels: LabelPairs, legacyNames = false): string {
   if (labels.length === 0) return ' ';
   // Joined, not concatenated: `+=` leaves a tree of string pieces (a rope) that costs
   // several times the text's bytes for as long as a label set keeps its text.
   const parts: string[] = ['{'];
   for (let i = 0; i < labels.length; i++) {
     if (i > 0) parts.push(',');
-    parts.push(labelName(labels[i][0]), '="', escapeLabelValue(labels[i][1]), '"');
+    parts.push(legacyNames ? labels[i][0] : labelName(labels[i][0]), '="', escapeLabelValue(labels[i][1]), '"');
   }
   parts.push('} ');
   return parts.join('');

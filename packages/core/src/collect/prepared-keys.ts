@@ -23,13 +23,17 @@ export class RenderedLabels {
   /** Why Prometheus could not parse a sample with these labels (checked once per label set), or null. */
   readonly problem: string | null;
 
+  /** Every label name is legacy-valid: its text is written without escaping names. */
+  private readonly legacyNames: boolean;
+
   constructor(readonly pairs: LabelPairs) {
-    this.problem = plainLabelNames(pairs) ? null : unexposableLabels(pairs);
+    this.legacyNames = plainLabelNames(pairs);
+    this.problem = this.legacyNames ? null : unexposableLabels(pairs);
   }
 
   /** `labelsText(pairs)`: `{label="value",...} `, or ` ` for none. */
   get text(): string {
-    return (this.rendered ??= labelsText(this.pairs));
+    return (this.rendered ??= labelsText(this.pairs, this.legacyNames));
   }
 }
 
