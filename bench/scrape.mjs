@@ -185,12 +185,16 @@ async function oursCollector() {
     if (message.type === 'memory') process.send({ type: 'memory', memory: memory() });
     if (message.type !== 'scrape') return;
     const started = process.hrtime.bigint();
-    // Up to the exposition's bytes, as the server gets them to compress (scrapeWith: no copy).
+    // Up to the exposition's bytes, as the server gets them to compress (scrapeWith: no copy),
+    // and as the primary's time stops at its body: before the body is written anywhere.
     // A body asked for goes to a file, straight from the renderer's bytes: sent over IPC it
     // was an 8 MB string, JSON-encoded, and a write buffer (~24 MB at 75,000 samples) in
     // this process's peak RSS, which a collector does not pay.
-    await collector.scrapeWith('text', ({ bytes }) => message.bodyFile && fs.writeFileSync(message.bodyFile, bytes));
-    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    let ms = 0;
+    await collector.scrapeWith('text', ({ bytes }) => {
+      ms = Number(process.hrtime.bigint() - started) / 1e6;
+      if (message.bodyFile) fs.writeFileSync(message.bodyFile, bytes);
+    });
     // The two parts of that scrape, as the collector timed them: merge (collect()) and render.
     const split = { mergeMs: collector.lastMergeSeconds * 1e3, renderMs: collector.lastRenderSeconds * 1e3 };
     process.send({ type: 'scraped', ms, ...split });
