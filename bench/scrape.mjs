@@ -330,6 +330,25 @@ async function orchestrate() {
     }
     children.delete(pid);
   };
+  /** Whether `pid` still runs or tears down (Linux; elsewhere false): a zombie or no process is gone. */
+  const running = (pid) => {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+    } catch {
+      return false;
+    }
+  };
+  /**
+   * Kills `pids` and waits (up to 10 s) until they are gone: the kernel frees a killed
+   * process's memory on its way out (~800 MB for a cluster at 8 × 10,000), and a sample
+   * timed meanwhile would share the machine with that, on whichever side came next.
+   */
+  const killAndWait = async (pids) => {
+    for (const pid of pids) kill(pid);
+    const deadline = Date.now() + 10_000;
+    for (const pid of pids) while (running(pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+  };
   const median = (xs) => {
     const s = [...xs].sort((a, b) => a - b);
     return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -429,8 +448,10 @@ async function orchestrate() {
       // Our collector process runs as the PM2 module and `prom-multiproc serve` run it: with the
       // young generation kept small (COLLECTOR_EXEC_ARGV).
       const collector = await startServer(['--role', 'ours-collector', '--dir', dir], `our collector of ${workers} workers × ${series} series`, pids, COLLECTOR_EXEC_ARGV);
+      await untilIdle();
       const oursFirst = await collector.scrape(true);
       const memoryFirst = await collector.memory(); // its peak so far: the first scrape's
+      await untilIdle();
       const aggregatorFirst = await aggregator.scrape(true);
       // More first scrapes, each of a fresh serving process (a fresh cluster for prom-client:
       // its workers' first serialisation is part of its first clusterMetrics()), the order
@@ -446,9 +467,10 @@ async function orchestrate() {
           const freshPids = [];
           try {
             const fresh = await startServer(childArgs, `a fresh ${side === 'ours' ? 'collector' : 'AggregatorRegistry cluster'} (first scrape ${k + 1})`, freshPids, execArgv);
+            await untilIdle();
             firstMs[side].push((await fresh.scrape()).ms);
           } finally {
-            for (const pid of freshPids) kill(pid);
+            await killAndWait(freshPids);
           }
         }
       }
@@ -555,7 +577,7 @@ async function orchestrate() {
         usedBytes,
       };
     } finally {
-      for (const pid of pids) kill(pid);
+      await killAndWait(pids);
       fs.rmSync(dir, { recursive: true, force: true });
       tempDirs.delete(dir);
     }
@@ -692,6 +714,34 @@ async function orchestrate() {
 }
 
 // ---------------------------------------------------------------- exposition check
+/** The machine's busy and total CPU time so far, in ticks (Linux /proc/stat), or null. */
+function cpuTicks() {
+  try {
+    const fields = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number);
+    const total = fields.reduce((a, b) => a + b, 0);
+    return { busy: total - fields[3] - (fields[4] ?? 0), total };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Waits (up to 5 s) until the machine is idle: at most 10% of its CPU time busy over 250
+ * ms. A first scrape is one sample of a fresh process, and processes just started (a new
+ * cluster's workers, a new collector) keep compiling and collecting garbage for a while
+ * after they say they are ready: each side's first scrape starts on an idle machine.
+ */
+async function untilIdle() {
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline) {
+    const before = cpuTicks();
+    if (before === null) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const after = cpuTicks();
+    if (after.busy - before.busy <= 0.1 * (after.total - before.total)) return;
+  }
+}
+
 function round(x, digits = 2) {
   return Number(x.toFixed(digits));
 }
