@@ -588,7 +588,7 @@ export class CachedExposition implements BodyChanges {
     if (this.chunk.length >= CHUNK_CHARS) this.flushChunk(n + 1);
   }
 
-  /** Queues text rendered fresh that is not a kept line (a header, a sample without `linePrefix`). */
+  /** Queues text rendered fresh that is not a kept line (a header, a sample without `lineLabels`). */
   private addText(text: string): void {
     this.flushCopy();
     this.chunk += text;
