@@ -229,11 +229,6 @@ export class KeyCache {
     this.dropped = true;
   }
 
-  /** Whether a file dropped entries since the last `retain` (else `retain` keeps everything). */
-  get droppedSinceRetain(): boolean {
-    return this.dropped;
-  }
-
   /**
    * After files dropped entries: keeps only the keys some live file still uses, so memory
    * follows the live files (DESIGN.md promise 6). The strings of kept label sets keep

@@ -180,9 +180,11 @@ export class TrackedFile {
    * key ids follow the keys' new slots.
    */
   static retainKeys(keys: KeyCache, files: readonly TrackedFile[]): void {
-    // Nothing dropped (every first plan, and whenever files only grew): no key list is made.
-    if (!keys.droppedSinceRetain) return;
-    const renumbered = keys.retain(files.map((f) => f.preparedKeys()));
+    // The files' key lists are made as `retain` reads them: none when nothing was dropped
+    // (every first plan, and whenever files only grew).
+    const renumbered = keys.retain((function* () {
+      for (const file of files) yield file.preparedKeys();
+    })());
     if (renumbered === null) return;
     for (const file of files) file.renumber(renumbered);
   }
