@@ -6,12 +6,14 @@
 // is forgotten, or the collector closes. Where the addon does not load, read() as before.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Collector, DirectoryMerger } from '../src/index.js';
 import { buildFileImage, type ImageEntry } from '../src/format/file-image.js';
 import { entrySize } from '../src/format/entries.js';
 import { encodeKey } from '../src/format/key.js';
+import { onMemoryFileSystem } from '../src/format/file-system.js';
 import { DbFileReader, PARSE_WINDOW_BYTES, ReadBuffer } from '../src/format/reader.js';
 import { tempDir } from './helpers/fixtures.js';
 
@@ -46,6 +48,13 @@ const sorted = (values: number[]) => [...values].sort((x, y) => x - y);
 /** What the reader reads of a file to tell it was not rewritten in place: its first and last entry's bytes before their values. */
 const knownHeadsOf = (list: readonly ImageEntry[]) =>
   [list[0], list[list.length - 1]].reduce((n, e) => n + Math.min(entrySize(Buffer.byteLength(e.key)) - 16, 4096), 0);
+
+/** Where entry `k`'s value is in the image of `list` (after the 8-byte header, each entry's length, key and padding). */
+function valueOffsetOf(list: readonly ImageEntry[], k: number): number {
+  let at = 8;
+  for (let j = 0; j < k; j++) at += entrySize(Buffer.byteLength(list[j].key));
+  return at + entrySize(Buffer.byteLength(list[k].key)) - 16;
+}
 
 const usedOf = (file: string) => {
   const header = Buffer.alloc(4);
@@ -220,8 +229,98 @@ describe('steady reads copy values out of a read-only mapping', () => {
     expect(reader.read(scratch)).toEqual({ ok: false, problem: 'corrupt', reason: expect.stringMatching(/truncated below its used size \(\d+ bytes\) while it was read/) });
   });
 
-  it('a merger forgets the mapping of a file that is gone; Collector.close releases every mapping, a later scrape maps again', async () => {
+  it('a reader that does not keep its mapping maps the file for each read and releases it after the copy: values, growth, replacement and a cut file as with a kept one', () => {
     const dir = newDir();
+    const file = path.join(dir, 'counter_1.db');
+    const first = entries(300);
+    fs.writeFileSync(file, buildFileImage(first));
+    let cutAt = -1;
+    const reader = new DbFileReader(file, { keepMapping: false, onKey: () => { if (cutAt >= 0) fs.truncateSync(file, cutAt); } });
+    const scratch = new ReadBuffer();
+    expect(reader.read(scratch)).toEqual({ ok: true, newEntries: 300 });
+    setValueInPlace(file, valueOffsetOf(first, 7), 1234.5);
+    expect(reader.read(scratch)).toEqual({ ok: true, newEntries: 0 });
+    // Still only the header, the known entries' heads and 16 bytes per entry.
+    expect(reader.bytesRead).toBe(8 + knownHeadsOf(first) + 300 * 16);
+    expect(reader.values[7]).toBe(1234.5);
+    expect(mappingsOf(file)).toEqual({ live: 0, deleted: 0 });
+
+    // Grown past its size when first mapped: the new entries parsed, every value exact.
+    const more = entries(800, 1, 300);
+    appendInPlace(file, first, more);
+    expect(reader.read(scratch)).toEqual({ ok: true, newEntries: 800 });
+    setValueInPlace(file, usedOf(file) - 16, -1);
+    expect(reader.read(scratch)).toEqual({ ok: true, newEntries: 0 });
+    expect(reader.values[1099]).toBe(-1);
+    expect(reader.values[7]).toBe(1234.5);
+    expect(Array.from(reader.values.subarray(300, 1099))).toEqual(more.slice(0, 799).map((e) => e.value));
+    expect(mappingsOf(file)).toEqual({ live: 0, deleted: 0 });
+
+    // Cut under the copy (SIGBUS, caught in C): reported, never served.
+    appendInPlace(file, [...first, ...more], entries(1, 1, 1100));
+    cutAt = 4096;
+    expect(reader.read(scratch)).toEqual({ ok: false, problem: 'corrupt', reason: expect.stringMatching(/truncated below its used size \(\d+ bytes\) while its values were copied/) });
+    expect(mappingsOf(file)).toEqual({ live: 0, deleted: 0 });
+    cutAt = -1;
+
+    // Replaced by a rename: read whole again, then steady reads map the new inode only while they copy.
+    const replacement = entries(30, 10).reverse();
+    fs.writeFileSync(`${file}.tmp`, buildFileImage(replacement));
+    fs.renameSync(`${file}.tmp`, file);
+    expect(reader.read(scratch)).toEqual({ ok: true, newEntries: 30 });
+    expect(reader.read(scratch)).toEqual({ ok: true, newEntries: 0 });
+    expect(Array.from(reader.values)).toEqual(replacement.map((e) => e.value));
+    expect(mappingsOf(file)).toEqual({ live: 0, deleted: 0 });
+  });
+
+  it('a merger keeps its files mapped between merges on tmpfs only (elsewhere each mapping goes after its copy); it forgets the mapping of a file that is gone; Collector.close releases every mapping', async () => {
+    // The OS's temp dir, and /dev/shm where there is one: tmpfs on most Linux machines.
+    const parents = [os.tmpdir(), ...(fs.existsSync('/dev/shm') ? ['/dev/shm'] : [])];
+    const kinds = new Set<boolean>();
+    for (const parent of parents) {
+      const dir = tempDir('pmp-mapped-', parent);
+      dirs.push(dir);
+      const kept = memoryFileSystemInMounts(dir);
+      kinds.add(kept);
+      await mergerAndCollectorMappings(dir, kept ? 1 : 0);
+    }
+    // Where both kinds exist (this machine's /tmp is a disk file system), both were checked.
+    if (!memoryFileSystemInMounts(os.tmpdir()) && parents.length === 2 && memoryFileSystemInMounts('/dev/shm')) expect(kinds).toEqual(new Set([true, false]));
+  });
+
+  it('tells tmpfs from other file systems as /proc/mounts does; a missing dir counts as not tmpfs', () => {
+    for (const dir of [os.tmpdir(), '/dev/shm', process.cwd(), '/proc']) {
+      if (!fs.existsSync(dir)) continue;
+      expect(onMemoryFileSystem(dir), dir).toBe(memoryFileSystemInMounts(dir));
+    }
+    expect(onMemoryFileSystem(path.join(os.tmpdir(), 'pmp-no-such-dir', 'x'))).toBe(false);
+  });
+});
+
+/**
+ * Whether /proc/mounts puts `dir` on tmpfs or ramfs: the mount with the longest mount
+ * point that holds it (read independently of the statfs the merger uses).
+ */
+function memoryFileSystemInMounts(dir: string): boolean {
+  const real = fs.realpathSync(dir);
+  let best = '';
+  let type = '';
+  for (const line of fs.readFileSync('/proc/mounts', 'utf8').split('\n')) {
+    const [, point, fsType] = line.split(' ');
+    if (point === undefined) continue;
+    const mountPoint = point.replace(/\\040/g, ' ');
+    const holds = mountPoint === '/' || real === mountPoint || real.startsWith(`${mountPoint}/`);
+    if (holds && mountPoint.length >= best.length) {
+      best = mountPoint;
+      type = fsType;
+    }
+  }
+  return type === 'tmpfs' || type === 'ramfs';
+}
+
+/** A merger's and a collector's mappings of a directory's files: `live` of each after a steady read (1 kept, 0 released). */
+async function mergerAndCollectorMappings(dir: string, live: number): Promise<void> {
+  {
     const a = path.join(dir, 'counter_1.db');
     const b = path.join(dir, 'counter_2.db');
     fs.writeFileSync(a, buildFileImage(entries(20)));
@@ -230,7 +329,8 @@ describe('steady reads copy values out of a read-only mapping', () => {
     merger.merge();
     const steady = merger.merge();
     expect(steady.stats.bytesRead).toBe(2 * (8 + knownHeadsOf(entries(20)) + 20 * 16));
-    expect(mappingsOf(a).live + mappingsOf(b).live).toBe(2);
+    expect(sorted(steady.families[0].samples.map((s) => s.value))).toEqual(entries(20, 101).map((e) => e.value)); // the same keys in both: summed
+    expect(mappingsOf(a).live + mappingsOf(b).live).toBe(2 * live);
     fs.rmSync(b);
     const after = merger.merge();
     expect(sorted(after.families[0].samples.map((s) => s.value))).toEqual(entries(20).map((e) => e.value));
@@ -242,16 +342,16 @@ describe('steady reads copy values out of a read-only mapping', () => {
     await collector.scrape();
     const { body } = await collector.scrape();
     expect(body).toContain('c_total{i="19",pad="xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"} 20.0');
-    expect(mappingsOf(a).live).toBe(1);
+    expect(mappingsOf(a).live).toBe(live);
     collector.close();
     expect(mappingsOf(a).live).toBe(0);
     await collector.scrape();
     expect((await collector.scrape()).body).toContain('c_total{i="19",pad="xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"} 20.0');
-    expect(mappingsOf(a).live).toBe(1);
+    expect(mappingsOf(a).live).toBe(live);
     collector.close();
     expect(mappingsOf(a).live).toBe(0);
-  });
-});
+  }
+}
 
 describe('where the addon does not load', () => {
   it('the collector reads every file whole with read(), values as exact as through the mapping', () => {

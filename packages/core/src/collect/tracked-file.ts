@@ -38,7 +38,8 @@ export class TrackedFile {
   /** A gauge file's preparations, one per entry (`keyIds` index them); null for other files. */
   private own: PreparedKey[] | null;
 
-  constructor(readonly name: string, readonly parsedName: ParsedFileName | null, filePath: string, private readonly keys: KeyCache) {
+  /** `keepMapping`: the reader keeps its file mapped between reads (DbFileReaderOptions). */
+  constructor(readonly name: string, readonly parsedName: ParsedFileName | null, filePath: string, private readonly keys: KeyCache, keepMapping = true) {
     this.pid = parsedName?.type === 'gauge' ? parsedName.id : null;
     this.own = this.pid === null ? null : [];
     // Archives are only ever replaced by the compactor's rename: unchanged, they need no re-read.
@@ -52,7 +53,7 @@ export class TrackedFile {
     };
     // Only gauge files' timestamps count in a merge (mostrecent); Python reads the others' as 0.
     const timestamps = parsedName?.type === 'gauge';
-    this.reader = parsedName ? new DbFileReader(filePath, { onKey: (buf, start, end, index) => this.add(buf, start, end, index), knownKeys, replacedOnly, timestamps }) : null;
+    this.reader = parsedName ? new DbFileReader(filePath, { onKey: (buf, start, end, index) => this.add(buf, start, end, index), knownKeys, replacedOnly, timestamps, keepMapping }) : null;
   }
 
   /** The prepared keys `keyIds` index: the key cache's shared ones (until its next `retain`), or a gauge file's own. */

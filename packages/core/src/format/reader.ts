@@ -160,6 +160,13 @@ export interface DbFileReaderOptions {
    * inode, size and mtime stay the same, `read()` reuses the values it has.
    */
   replacedOnly?: boolean;
+  /**
+   * Whether the read-only mapping a read copies values out of stays for the next read
+   * (default true). Kept, a steady read maps nothing, but every page of the file counts in
+   * this process's RSS for as long as the reader lives; released, each read maps the file
+   * again, and pays a page fault per page (or per group of pages) it copies from.
+   */
+  keepMapping?: boolean;
 }
 
 export type OnKeyBytes = (buf: Buffer, start: number, end: number, index: number) => void;
@@ -240,6 +247,7 @@ export class DbFileReader {
   private readonly knownKeys: KnownKeyMatcher | undefined;
   private readonly replacedOnly: boolean;
   private readonly keepsTimestamps: boolean;
+  private readonly keepsMapping: boolean;
   /**
    * The first and the last known entry (length, key and padding: the bytes before its
    * value) and where they start: checked on every read, so a file rewritten in place with
@@ -269,6 +277,7 @@ export class DbFileReader {
     this.knownKeys = options.onKey ? options.knownKeys : undefined;
     this.replacedOnly = options.replacedOnly ?? false;
     this.keepsTimestamps = options.timestamps ?? true;
+    this.keepsMapping = options.keepMapping ?? true;
   }
 
   read(scratch: ReadBuffer): ReadOutcome {
@@ -557,7 +566,8 @@ export class DbFileReader {
 
   /**
    * Copies every entry's value and timestamp out of the file's read-only mapping, mapped
-   * (again) when the reader has none, the file was replaced or it grew past the mapping.
+   * (again) when the reader has none (or does not keep it), the file was replaced or it
+   * grew past the mapping.
    * False when the file cannot be mapped: the caller reads it whole.
    */
   private copyMappedValues(fd: number, stat: fs.Stats, used: number, scratch: ReadBuffer): boolean {
@@ -582,6 +592,7 @@ export class DbFileReader {
     if (result === COPY_FAULT) throw new CorruptFileError(`file was truncated below its used size (${used} bytes) while its values were copied`);
     if (result !== COPY_OK) throw new CorruptFileError(`an entry's value lies past the mapped ${used} used bytes`);
     this.bytesRead += this.entryCount * 16;
+    if (!this.keepsMapping) this.close();
     return true;
   }
 

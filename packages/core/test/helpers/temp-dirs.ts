@@ -6,8 +6,9 @@ import path from 'node:path';
 
 const madeTempDirs = new Set<string>();
 
-export function tempDir(prefix = 'pmp-test-'): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+/** A new empty dir in `parent` (default: the OS's temp dir). */
+export function tempDir(prefix = 'pmp-test-', parent = os.tmpdir()): string {
+  const dir = fs.mkdtempSync(path.join(parent, prefix));
   madeTempDirs.add(dir);
   return dir;
 }
