@@ -38,6 +38,68 @@ describe('exponential bucket math', () => {
     }
   });
 
+  it('finds the same bucket as a binary search over the mantissa bounds (as client_golang finds it), at every positive schema, at and around every bound', () => {
+    // The reference: Go's math.Frexp and sort.SearchFloat64s, written out plainly.
+    const view = new DataView(new ArrayBuffer(8));
+    const reference = (v: number, schema: number): number => {
+      let magnitude = Math.abs(v);
+      let adjust = 0;
+      if (magnitude < 2 ** -1022) {
+        magnitude *= 2 ** 64;
+        adjust = -64;
+      }
+      view.setFloat64(0, magnitude);
+      const exp = ((view.getUint16(0) >>> 4) & 0x7ff) - 1022 + adjust;
+      view.setUint16(0, (view.getUint16(0) & 0x800f) | (1022 << 4));
+      const frac = view.getFloat64(0);
+      const n = 2 ** schema;
+      let lo = 0;
+      let hi = n;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (2 ** (mid / n) / 2 < frac) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo + (exp - 1) * n;
+    };
+    const nextUp = (x: number) => {
+      view.setFloat64(0, x);
+      view.setBigUint64(0, view.getBigUint64(0) + BigInt(1));
+      return view.getFloat64(0);
+    };
+    const nextDown = (x: number) => {
+      view.setFloat64(0, x);
+      view.setBigUint64(0, view.getBigUint64(0) - BigInt(1));
+      return view.getFloat64(0);
+    };
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    let checked = 0;
+    for (let s = 1; s <= 8; s++) {
+      const n = 2 ** s;
+      const values: number[] = [];
+      // Every bound, in several binades, and its neighbours: where a row of the lookup meets a bound.
+      for (let j = 0; j < n; j++) {
+        for (const e of [-1060, -30, 0, 1, 40, 1000]) {
+          const bound = 2 ** (j / n) * 2 ** e;
+          values.push(bound, nextUp(bound), nextDown(bound));
+        }
+      }
+      // And the start of every row of 2^-11 in [0.5, 1) and its neighbours, and random values over the whole range.
+      for (let k = 0; k < 1024; k++) {
+        const start = 0.5 * (1 + k / 1024);
+        values.push(start, nextUp(start), nextDown(start));
+      }
+      for (let r = 0; r < 20000; r++) values.push(Math.exp((random() - 0.5) * 1400) * (random() < 0.5 ? -1 : 1));
+      for (const v of values) {
+        if (!(Math.abs(v) > 0) || !Number.isFinite(v)) continue;
+        expect(bucketIndex(v, s), `${v} at schema ${s}`).toBe(reference(v, s));
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(8 * 20000);
+  });
+
   it('puts ±Inf one bucket past ±MAX_VALUE', () => {
     for (const s of [-4, 0, 3, 8]) {
       expect(bucketIndex(Infinity, s)).toBe(bucketIndex(Number.MAX_VALUE, s) + 1);

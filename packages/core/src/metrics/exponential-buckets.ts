@@ -34,10 +34,33 @@ for (let s = 1; s <= MAX_SCHEMA; s++) {
   MANTISSA_BOUNDS[s] = bounds;
 }
 
+/** Mantissa bits that pick a row of FIRST_BOUND_AT. */
+const LOOKUP_BITS = 10;
+/**
+ * Per positive schema, for each run of mantissas sharing their top LOOKUP_BITS bits (rows
+ * 2^-11 wide in [0.5, 1)), the first bound at or above the run's start: a mantissa's bound
+ * is that one or the next (bounds are at least 2^-10 apart at schema 8), so a bucket index
+ * costs a table load and a comparison or two, not a binary search of unpredictable branches.
+ */
+const FIRST_BOUND_AT: Uint16Array[] = [];
+for (let s = 1; s <= MAX_SCHEMA; s++) {
+  const bounds = MANTISSA_BOUNDS[s];
+  const rows = new Uint16Array(1 << LOOKUP_BITS);
+  let j = 0;
+  for (let k = 0; k < rows.length; k++) {
+    const start = 0.5 * (1 + k / rows.length);
+    while (j < bounds.length && bounds[j] < start) j++;
+    rows[k] = j;
+  }
+  FIRST_BOUND_AT[s] = rows;
+}
+
 const scratch = new Float64Array(1);
 const scratchWords = new Uint32Array(scratch.buffer);
 const HIGH = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0;
 let frexpExponent = 0;
+/** The top LOOKUP_BITS bits of the mantissa of the last frexp. */
+let frexpTopBits = 0;
 
 /** Go's math.Frexp for a finite v > 0: returns the mantissa in [0.5, 1) and sets `frexpExponent`. */
 function frexp(v: number): number {
@@ -49,6 +72,7 @@ function frexp(v: number): number {
   scratch[0] = v;
   const high = scratchWords[HIGH];
   frexpExponent = ((high >>> 20) & 0x7ff) - 1022 + adjust;
+  frexpTopBits = (high >>> (20 - LOOKUP_BITS)) & ((1 << LOOKUP_BITS) - 1);
   scratchWords[HIGH] = (high & 0x800fffff) | (1022 << 20);
   return scratch[0];
 }
@@ -69,14 +93,10 @@ export function bucketIndex(v: number, schema: number): number {
   let key: number;
   if (schema > 0) {
     const bounds = MANTISSA_BOUNDS[schema];
-    // First j with bounds[j] >= frac (Go's sort.SearchFloat64s).
-    let lo = 0;
-    let hi = bounds.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (bounds[mid] < frac) lo = mid + 1;
-      else hi = mid;
-    }
+    // First j with bounds[j] >= frac (what Go's sort.SearchFloat64s finds), from the first
+    // bound at or above the start of frac's row.
+    let lo = FIRST_BOUND_AT[schema][frexpTopBits];
+    while (lo < bounds.length && bounds[lo] < frac) lo++;
     key = lo + (exp - 1) * bounds.length;
   } else {
     key = exp;
