@@ -138,7 +138,7 @@ export class DirectoryMerger {
    * Whether the readers keep their files mapped between merges (decided at the first
    * file): only on tmpfs/ramfs, where mapping a file again for every merge costs a page
    * fault per 4 KiB page (a steady scrape at 8 × 10,000 took ~29 ms instead of ~11).
-   * Elsewhere the page cache maps a file in larger steps (+1–2 ms there), and releasing
+   * Elsewhere the page cache maps a file in larger steps (+2–3 ms there), and releasing
    * each mapping after its copy keeps the workers' pages (~119 MB there) out of this
    * process's RSS.
    */
